@@ -1,0 +1,143 @@
+/**
+ * Every environment variable authledger reads, in one zod schema.
+ * Rules enforced here:
+ * - each key carries a `.describe()`; `.env.example` and the README table are generated from it
+ *   (`npm run cli -- config-doc`), and a unit test fails when they drift;
+ * - `.env` is loaded when present (never overriding the real environment);
+ * - unsafe defaults are listed by `unsafeDefaults()`; they warn in development and are refused
+ *   when NODE_ENV=production.
+ */
+import 'dotenv/config';
+import { z } from 'zod';
+
+const bool = z
+  .union([z.boolean(), z.enum(['true', 'false', '1', '0', 'yes', 'no', ''])])
+  .transform((v) => v === true || v === 'true' || v === '1' || v === 'yes');
+
+/** "900", "900s", "15m", "2h", "14d" → seconds. */
+export function parseDuration(value: string | number): number {
+  if (typeof value === 'number') return value;
+  const m = /^\s*(\d+)\s*(s|m|h|d)?\s*$/.exec(value);
+  if (!m) throw new Error(`not a duration: ${value}`);
+  const n = Number(m[1]);
+  const unit = m[2] ?? 's';
+  return n * { s: 1, m: 60, h: 3600, d: 86400 }[unit as 's' | 'm' | 'h' | 'd'];
+}
+const duration = z
+  .union([z.string(), z.number()])
+  .transform((v, ctx) => {
+    try {
+      return parseDuration(v);
+    } catch {
+      ctx.addIssue({ code: 'custom', message: 'expected a duration such as 900, 15m, 2h or 14d' });
+      return z.NEVER;
+    }
+  });
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+
+export const ROLE_NAMES = ['api', 'projector', 'worker', 'realtime'] as const;
+export type ProcessRole = (typeof ROLE_NAMES)[number];
+
+export const configSchema = z.object({
+  NODE_ENV: z.enum(['development', 'test', 'production']).default('development')
+    .describe('development | test | production. Production refuses unsafe defaults.'),
+  HOST: z.string().default('0.0.0.0').describe('Interface the HTTP API binds to.'),
+  PORT: int(0, 65535).default(8000).describe('HTTP API port.'),
+  PUBLIC_URL: z.string().url().optional()
+    .describe('Public base URL of the API, used in e-mailed links. Defaults to http://localhost:PORT.'),
+  DATABASE_URL: z.string().default('postgres://postgres:postgres@127.0.0.1:5432/authledger')
+    .describe('PostgreSQL URL for read models (and the event log with EVENT_STORE=postgres). The database is created when missing.'),
+  DATABASE_POOL_SIZE: int(1, 200).default(20).describe('Maximum PostgreSQL connections per process.'),
+  REDIS_URL: z.string().default('redis://127.0.0.1:6379/0')
+    .describe('Redis URL for session state, rate limits, queues and realtime fan-out; its db index is honoured.'),
+  REDIS_PREFIX: z.string().default('al:').describe('Prefix of every Redis key this process writes.'),
+  EVENT_STORE: z.enum(['postgres', 'eventstoredb']).default('postgres')
+    .describe('Event store adapter: postgres (default, no extra server) or eventstoredb (EventStoreDB/KurrentDB).'),
+  EVENTSTORE_URL: z.string().optional()
+    .describe('EventStoreDB/KurrentDB connection string, e.g. esdb://127.0.0.1:2113?tls=false. Required with EVENT_STORE=eventstoredb.'),
+  ROLES: z.string().default('api,projector,worker,realtime')
+    .transform((v, ctx) => {
+      const roles = v.split(',').map((r) => r.trim()).filter(Boolean);
+      const bad = roles.filter((r) => !(ROLE_NAMES as readonly string[]).includes(r));
+      if (bad.length || roles.length === 0) {
+        ctx.addIssue({ code: 'custom', message: `roles must be a non-empty subset of ${ROLE_NAMES.join(',')}` });
+        return z.NEVER;
+      }
+      return new Set(roles as ProcessRole[]);
+    })
+    .describe('Which parts this process runs: any subset of api,projector,worker,realtime.'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info')
+    .describe('pino log level.'),
+  LOG_DIR: z.string().optional().describe('When set, logs are also written to LOG_DIR/app.log and errors to LOG_DIR/error.log.'),
+  DATA_DIR: z.string().default('./var')
+    .describe('Where development-only generated secrets (signing key, pepper) and files are kept.'),
+  CORS_ORIGINS: z.string().default('*').describe('Allowed CORS origins: * or a comma-separated list. Also the WebSocket Origin allow-list.'),
+  TRUST_PROXY: z.string().default('false')
+    .describe('Fastify trustProxy: false, true, a hop count, or a comma-separated list of proxy addresses/CIDRs. Decides the client IP used by rate limits.'),
+  BODY_LIMIT_BYTES: int(1024, 50 * 1024 * 1024).default(65536).describe('Maximum HTTP request body size in bytes.'),
+  RATE_LIMIT_PER_MINUTE: int(0, 1_000_000).default(600).describe('Requests per minute per client IP on every route; 0 turns it off.'),
+  RATE_LIMIT_AUTH_PER_MINUTE: int(0, 1_000_000).default(20)
+    .describe('Requests per minute per client IP on login, signup, refresh and password-reset routes; 0 turns it off.'),
+
+  JWT_ISSUER: z.string().default('authledger').describe('iss claim of access tokens.'),
+  JWT_AUDIENCE: z.string().default('authledger').describe('aud claim of access tokens.'),
+  JWT_ALG: z.enum(['EdDSA', 'ES256']).default('EdDSA').describe('Signing algorithm of access tokens.'),
+  JWT_PRIVATE_KEYS: z.string().optional()
+    .describe('Signing keys: a JSON array of private JWKs (each with kid; the first signs, all verify) or one PEM. Without it a dev key is generated once into DATA_DIR (refused in production).'),
+  ACCESS_TOKEN_TTL: duration.default(900).describe('Access token lifetime (seconds, or 15m / 2h / 14d).'),
+  REFRESH_TOKEN_TTL: duration.default(14 * 86400).describe('Absolute lifetime of a session / refresh token family.'),
+  REFRESH_IDLE_TTL: duration.default(3 * 86400).describe('A session not refreshed for this long expires.'),
+  REFRESH_REUSE_GRACE_SECONDS: int(0, 300).default(0)
+    .describe('Window in which the just-rotated refresh token may be presented once more without being treated as reuse. 0 = strict (recommended).'),
+  REFRESH_COOKIE: bool.default(true).describe('Send the refresh token as an HttpOnly cookie (true) or only in the response body (false).'),
+  COOKIE_SECURE: bool.default(true).describe('Mark the refresh cookie Secure. Turn off only for local plain-http development.'),
+  PASSWORD_MIN_LENGTH: int(8, 64).default(8).describe('Minimum password length (NIST 800-63B: 8, 15 when the password is the only factor).'),
+  PASSWORD_MAX_LENGTH: int(64, 1024).default(256).describe('Maximum password length in characters.'),
+  PASSWORD_PEPPER: z.string().min(32).optional()
+    .describe('Server secret (≥32 chars) keying the HMAC-SHA-384 pre-hash before bcrypt. Generated into DATA_DIR when missing (refused in production).'),
+  BCRYPT_COST: int(4, 15).default(12).describe('bcrypt cost factor.'),
+  LOCKOUT_THRESHOLD: int(1, 100).default(10).describe('Consecutive failed logins that lock an account temporarily.'),
+  LOCKOUT_MINUTES: int(1, 1440).default(15).describe('How long a lockout lasts.'),
+
+  ADMIN_EMAIL: z.string().email().optional().describe('E-mail of the first admin, created at start when missing.'),
+  ADMIN_PASSWORD: z.string().optional().describe('Password of the first admin (must pass the password policy).'),
+  API_KEY_RATE_LIMIT_PER_MINUTE: int(0, 1_000_000).default(600).describe('Access checks per minute per API key; 0 turns it off.'),
+
+  SMTP_URL: z.string().optional().describe('SMTP server, e.g. smtp://user:pass@127.0.0.1:1025. Without it, mail is written to MAIL_OUTBOX_DIR.'),
+  MAIL_FROM: z.string().default('authledger <no-reply@localhost>').describe('From address of outgoing mail.'),
+  MAIL_OUTBOX_DIR: z.string().default('./var/outbox').describe('Where .eml files go when SMTP_URL is not set.'),
+
+  REALTIME_PORT: int(0, 65535).default(8001).describe('Port of the uWebSockets.js realtime hub (/ws).'),
+  REALTIME_MAX_MESSAGE_BYTES: int(64, 1024 * 1024).default(16 * 1024).describe('Largest WebSocket message accepted.'),
+  REALTIME_MESSAGES_PER_SECOND: int(1, 10_000).default(20).describe('Per-connection message rate limit.'),
+  REALTIME_IDLE_TIMEOUT_SECONDS: int(8, 960).default(60).describe('Idle timeout; the hub pings before closing.'),
+  REALTIME_MAX_BACKPRESSURE_BYTES: int(1024, 64 * 1024 * 1024).default(1024 * 1024)
+    .describe('Bytes buffered for a slow consumer before its connection is closed.'),
+});
+
+export type Config = z.infer<typeof configSchema>;
+
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const input: Record<string, string> = {};
+  for (const key of Object.keys(configSchema.shape)) {
+    const v = env[key];
+    if (v !== undefined && v !== '') input[key] = v;
+  }
+  const parsed = configSchema.safeParse(input);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
+    throw new Error(`Invalid configuration:\n${lines.join('\n')}`);
+  }
+  return parsed.data;
+}
+
+/** Unsafe defaults in force: a warning in development, a refusal in production. */
+export function unsafeDefaults(config: Config): string[] {
+  const out: string[] = [];
+  if (!config.JWT_PRIVATE_KEYS) out.push('JWT_PRIVATE_KEYS is not set: a generated development signing key is used. Set JWT_PRIVATE_KEYS.');
+  if (!config.PASSWORD_PEPPER) out.push('PASSWORD_PEPPER is not set: a generated development pepper is used. Set PASSWORD_PEPPER (≥32 random chars).');
+  if (config.CORS_ORIGINS.trim() === '*') out.push('CORS_ORIGINS is *: any origin may call the API. Set CORS_ORIGINS to your front-end origins.');
+  if (!config.ADMIN_EMAIL || !config.ADMIN_PASSWORD) out.push('No admin configured: set ADMIN_EMAIL and ADMIN_PASSWORD (or run `npm run cli -- create-admin`).');
+  if (!config.COOKIE_SECURE) out.push('COOKIE_SECURE=false: refresh cookies travel over plain http.');
+  return out;
+}

@@ -1,0 +1,17 @@
+/** Every event type authledger stores, in one registry. */
+import { EventRegistry } from './registry';
+import { userEvents } from './user';
+import { sessionEvents } from './session';
+import { apiKeyEvents } from './api-key';
+import { featureEvents } from './feature';
+import { emailTokenEvents } from './email-token';
+
+export const allEvents = [...userEvents, ...sessionEvents, ...apiKeyEvents, ...featureEvents, ...emailTokenEvents];
+
+export function createRegistry(): EventRegistry {
+  return new EventRegistry(allEvents);
+}
+
+export * from './store';
+export { streams, parseStream } from './streams';
+export { EventRegistry, defineEvent } from './registry';

@@ -1,0 +1,314 @@
+/**
+ * The PostgreSQL EventStore adapter (the default).
+ * Rules it enforces:
+ * - one append = one statement calling append_to_stream() (see migrations): a per-stream
+ *   advisory lock, optimistic revision check, idempotency by event id, hash chain;
+ * - readers never see an event of a transaction younger than the oldest running one
+ *   (pg_snapshot_xmin), and read in (transaction_id, position) order: no gaps, no repeats;
+ * - subscriptions wake on LISTEN/NOTIFY, poll as a fallback, and retry on connection loss from
+ *   the last delivered position (nothing lost, nothing repeated).
+ */
+import { randomUUID } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import pg from 'pg';
+import type { EventRegistry } from './registry';
+import {
+  START,
+  WrongExpectedVersionError,
+  type AppendOptions,
+  type AppendResult,
+  type EventFilter,
+  type EventStore,
+  type NewEvent,
+  type Position,
+  type ReadAllOptions,
+  type ReadStreamOptions,
+  type RecordedEvent,
+  type Subscription,
+  type SubscribeOptions,
+} from './store';
+
+export const NOTIFY_CHANNEL = 'authledger_events';
+
+const COLUMNS = `position::text AS prepare, transaction_id::text AS commit, stream_name, revision::text AS revision,
+  event_id::text AS event_id, event_type, schema_version, data, metadata, created_at`;
+
+interface EventRow {
+  prepare: string;
+  commit: string;
+  stream_name: string;
+  revision: string;
+  event_id: string;
+  event_type: string;
+  schema_version: number;
+  data: unknown;
+  metadata: Record<string, string>;
+  created_at: Date;
+}
+
+export interface PostgresEventStoreOptions {
+  /** Connection settings for the LISTEN connection (defaults to the pool's). */
+  listenConfig?: pg.ClientConfig;
+  /** Fallback poll interval of idle subscriptions. */
+  pollIntervalMs?: number;
+  /** Rows per read while catching up. */
+  batchSize?: number;
+}
+
+export class PostgresEventStore implements EventStore {
+  readonly kind = 'postgres' as const;
+  private readonly emitter = new EventEmitter().setMaxListeners(0);
+  private listener: pg.Client | undefined;
+  private listenerStarting: Promise<void> | undefined;
+  private notifyPending = false;
+  private notifyRunning = false;
+  private closed = false;
+  private readonly pollIntervalMs: number;
+  private readonly batchSize: number;
+
+  constructor(
+    private readonly pool: pg.Pool,
+    readonly registry: EventRegistry,
+    private readonly options: PostgresEventStoreOptions = {},
+  ) {
+    this.pollIntervalMs = options.pollIntervalMs ?? 500;
+    this.batchSize = options.batchSize ?? 1000;
+  }
+
+  async appendToStream(stream: string, events: readonly NewEvent[], options: AppendOptions = {}): Promise<AppendResult> {
+    const expected = options.expectedRevision ?? 'any';
+    const ids: string[] = [];
+    const types: string[] = [];
+    const versions: number[] = [];
+    const data: string[] = [];
+    const metadata: string[] = [];
+    for (const e of events) {
+      const encoded = this.registry.encode(e.type, e.data);
+      ids.push(e.id ?? randomUUID());
+      types.push(e.type);
+      versions.push(encoded.version);
+      data.push(JSON.stringify(encoded.data));
+      metadata.push(JSON.stringify(cleanMetadata(e.metadata)));
+    }
+    const created = options.createdAt?.map((d) => d.toISOString()) ?? events.map(() => null);
+    const { rows } = await this.pool.query<{ status: string; revision: string; commit_position: string | null; prepare_position: string | null }>(
+      `SELECT status, revision::text, commit_position::text, prepare_position::text
+         FROM append_to_stream($1, $2, $3::uuid[], $4::text[], $5::int[], $6::jsonb[], $7::jsonb[], $8::timestamptz[])`,
+      [stream, typeof expected === 'bigint' ? expected.toString() : expected, ids, types, versions, data, metadata, created],
+    );
+    const row = rows[0]!;
+    const revision = BigInt(row.revision);
+    if (row.status === 'wrong_version') {
+      throw new WrongExpectedVersionError(stream, expected, revision < 0n ? 'no_stream' : revision);
+    }
+    if (row.status === 'partial_duplicate') {
+      throw new WrongExpectedVersionError(stream, expected, revision < 0n ? 'no_stream' : revision);
+    }
+    if (row.status === 'ok' && events.length > 0) this.announce();
+    return {
+      nextExpectedRevision: revision,
+      position: { commit: BigInt(row.commit_position ?? 0), prepare: BigInt(row.prepare_position ?? 0) },
+    };
+  }
+
+  async readStream(stream: string, options: ReadStreamOptions = {}): Promise<RecordedEvent[]> {
+    const backwards = options.direction === 'backwards';
+    const params: unknown[] = [stream];
+    let where = 'stream_name = $1';
+    if (options.fromRevision !== undefined) {
+      params.push(options.fromRevision.toString());
+      where += backwards ? ` AND revision <= $2` : ` AND revision >= $2`;
+    }
+    params.push(options.maxCount ?? null);
+    const { rows } = await this.pool.query<EventRow>(
+      `SELECT ${COLUMNS} FROM events WHERE ${where} ORDER BY revision ${backwards ? 'DESC' : 'ASC'} LIMIT $${params.length}`,
+      params,
+    );
+    return rows.map((r) => this.toRecorded(r));
+  }
+
+  async readAll(options: ReadAllOptions = {}): Promise<RecordedEvent[]> {
+    const rows = await this.readAllRows(options);
+    return rows.map((r) => this.toRecorded(r));
+  }
+
+  /** Raw rows in log order, for readers that decode lazily (projection rebuilds). */
+  async readAllRows(options: ReadAllOptions = {}): Promise<EventRow[]> {
+    const backwards = options.direction === 'backwards';
+    const from = options.fromPosition ?? (backwards ? undefined : START);
+    const params: unknown[] = [];
+    const where: string[] = ['transaction_id < pg_snapshot_xmin(pg_current_snapshot())'];
+    if (from) {
+      params.push(from.commit.toString(), from.prepare.toString());
+      where.push(`(transaction_id, position) ${backwards ? '<' : '>'} ($1::text::xid8, $2::bigint)`);
+    }
+    addFilter(where, params, options.filter);
+    params.push(options.maxCount ?? this.batchSize);
+    const dir = backwards ? 'DESC' : 'ASC';
+    const { rows } = await this.pool.query<EventRow>(
+      `SELECT ${COLUMNS} FROM events WHERE ${where.join(' AND ')}
+        ORDER BY transaction_id ${dir}, position ${dir} LIMIT $${params.length}`,
+      params,
+    );
+    return rows;
+  }
+
+  subscribeToAll(options: SubscribeOptions = {}): Subscription {
+    let position = options.fromPosition ?? START;
+    let stopped = false;
+    let wake: (() => void) | undefined;
+    const off = this.onAppended(() => wake?.());
+    const sleep = (ms: number) =>
+      new Promise<void>((resolve) => {
+        const t = setTimeout(done, ms);
+        function done() {
+          clearTimeout(t);
+          wake = undefined;
+          resolve();
+        }
+        wake = done;
+      });
+    const store = this;
+    async function* iterate(): AsyncGenerator<RecordedEvent> {
+      let failures = 0;
+      while (!stopped) {
+        let batch: RecordedEvent[];
+        try {
+          batch = await store.readAll({ fromPosition: position, filter: options.filter, maxCount: store.batchSize });
+          failures = 0;
+        } catch (err) {
+          if (stopped || store.closed) return;
+          // Connection trouble: back off and retry from the last delivered position.
+          failures++;
+          await sleep(Math.min(5000, 100 * 2 ** Math.min(failures, 6)));
+          continue;
+        }
+        for (const e of batch) {
+          if (stopped) return;
+          position = e.position;
+          yield e;
+        }
+        if (batch.length < store.batchSize) await sleep(store.pollIntervalMs);
+      }
+    }
+    const it = iterate();
+    return {
+      [Symbol.asyncIterator]: () => it,
+      async unsubscribe() {
+        stopped = true;
+        off();
+        wake?.();
+        await it.return(undefined);
+      },
+    };
+  }
+
+  async headPosition(): Promise<Position> {
+    const [last] = await this.readAllRows({ direction: 'backwards', maxCount: 1 });
+    return last ? { commit: BigInt(last.commit), prepare: BigInt(last.prepare) } : START;
+  }
+
+  onAppended(listener: () => void): () => void {
+    this.emitter.on('appended', listener);
+    void this.startListener();
+    return () => this.emitter.off('appended', listener);
+  }
+
+  async healthCheck(): Promise<void> {
+    await this.pool.query('SELECT 1 FROM streams LIMIT 1');
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.emitter.removeAllListeners();
+    const l = this.listener;
+    this.listener = undefined;
+    await l?.end().catch(() => undefined);
+  }
+
+  /** Decodes a stored row: upcasts and validates the data. */
+  toRecorded(r: EventRow): RecordedEvent {
+    return {
+      position: { commit: BigInt(r.commit), prepare: BigInt(r.prepare) },
+      streamName: r.stream_name,
+      revision: BigInt(r.revision),
+      id: r.event_id,
+      type: r.event_type,
+      schemaVersion: r.schema_version,
+      data: this.registry.decode(r.event_type, r.schema_version, r.data),
+      metadata: r.metadata,
+      createdAt: r.created_at,
+    };
+  }
+
+  /** Wakes local subscribers now and other processes through one coalesced NOTIFY. */
+  private announce(): void {
+    this.emitter.emit('appended');
+    this.notifyPending = true;
+    if (this.notifyRunning) return;
+    this.notifyRunning = true;
+    const run = async () => {
+      while (this.notifyPending && !this.closed) {
+        this.notifyPending = false;
+        await this.pool.query(`SELECT pg_notify('${NOTIFY_CHANNEL}', '')`).catch(() => undefined);
+      }
+      this.notifyRunning = false;
+    };
+    void run();
+  }
+
+  private startListener(): Promise<void> {
+    if (this.listener || this.closed) return Promise.resolve();
+    if (this.listenerStarting) return this.listenerStarting;
+    this.listenerStarting = (async () => {
+      const cfg = this.options.listenConfig ?? (this.pool as unknown as { options: pg.ClientConfig }).options;
+      for (let attempt = 0; !this.closed; attempt++) {
+        const client = new pg.Client(cfg);
+        client.on('error', () => undefined);
+        try {
+          await client.connect();
+          await client.query(`LISTEN ${NOTIFY_CHANNEL}`);
+        } catch {
+          await client.end().catch(() => undefined);
+          await new Promise((r) => setTimeout(r, Math.min(5000, 200 * 2 ** Math.min(attempt, 5))));
+          continue;
+        }
+        client.on('notification', () => this.emitter.emit('appended'));
+        client.on('end', () => {
+          if (this.listener === client) this.listener = undefined;
+          // Reconnect; subscribers keep polling meanwhile and resume from their positions.
+          if (!this.closed && this.emitter.listenerCount('appended') > 0) setTimeout(() => void this.startListener(), 500);
+        });
+        if (this.closed) {
+          await client.end().catch(() => undefined);
+          return;
+        }
+        this.listener = client;
+        // Anything appended while we were not listening: wake subscribers once.
+        this.emitter.emit('appended');
+        return;
+      }
+    })().finally(() => {
+      this.listenerStarting = undefined;
+    });
+    return this.listenerStarting;
+  }
+}
+
+function cleanMetadata(m: NewEvent['metadata']): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (!m) return out;
+  for (const [k, v] of Object.entries(m)) if (typeof v === 'string' && v !== '') out[k] = v;
+  return out;
+}
+
+function addFilter(where: string[], params: unknown[], filter: EventFilter | undefined): void {
+  if (filter?.eventTypes) {
+    params.push(filter.eventTypes);
+    where.push(`event_type = ANY($${params.length}::text[])`);
+  }
+  if (filter?.streamPrefixes) {
+    params.push(filter.streamPrefixes.map((p) => p.replace(/[\\%_]/g, (c) => `\\${c}`) + '%'));
+    where.push(`stream_name LIKE ANY($${params.length}::text[])`);
+  }
+}

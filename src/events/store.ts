@@ -1,0 +1,135 @@
+/**
+ * The EventStore contract, shaped after EventStoreDB's client so adapters are interchangeable.
+ * Rules every adapter keeps (checked by test/event-store-contract.ts):
+ * - appends to one stream are atomic and optimistic (`expectedRevision`), and never lost;
+ * - re-appending events whose ids are already in the stream stores nothing and succeeds;
+ * - readAll / subscribeToAll deliver every event exactly once, in one total order that
+ *   keeps each stream's revision order; positions are `{ commit, prepare }` as in EventStoreDB;
+ * - `fromPosition` is exclusive: reading or subscribing from a position yields what comes after it;
+ * - event data is validated by its registered zod schema on append and on read (upcast first).
+ */
+import type { EventRegistry } from './registry';
+
+export type ExpectedRevision = 'any' | 'no_stream' | 'stream_exists' | bigint;
+
+export interface Position {
+  /** PostgreSQL: the appending transaction id (xid8). EventStoreDB: commit position. */
+  commit: bigint;
+  /** PostgreSQL: the global sequence number. EventStoreDB: prepare position. */
+  prepare: bigint;
+}
+export const START: Position = { commit: 0n, prepare: 0n };
+
+export function comparePositions(a: Position, b: Position): number {
+  if (a.commit !== b.commit) return a.commit < b.commit ? -1 : 1;
+  if (a.prepare !== b.prepare) return a.prepare < b.prepare ? -1 : 1;
+  return 0;
+}
+
+export interface EventMetadata {
+  correlationId?: string;
+  causationId?: string;
+  requestId?: string;
+  actorUserId?: string;
+  ip?: string;
+  userAgent?: string;
+}
+
+export interface NewEvent<T extends string = string, D = unknown> {
+  /** UUID; generated when absent. Supplying it makes retries idempotent. */
+  id?: string;
+  type: T;
+  data: D;
+  metadata?: EventMetadata;
+}
+
+export interface RecordedEvent<T extends string = string, D = unknown> {
+  position: Position;
+  streamName: string;
+  revision: bigint;
+  id: string;
+  type: T;
+  /** Version the event was stored with; `data` is always in the current version's shape. */
+  schemaVersion: number;
+  data: D;
+  metadata: EventMetadata;
+  createdAt: Date;
+}
+
+export interface AppendResult {
+  nextExpectedRevision: bigint;
+  position: Position;
+}
+
+export interface ReadStreamOptions {
+  /** Inclusive. Default: 0 forwards, the end backwards. */
+  fromRevision?: bigint;
+  direction?: 'forwards' | 'backwards';
+  maxCount?: number;
+}
+
+export interface EventFilter {
+  eventTypes?: readonly string[];
+  streamPrefixes?: readonly string[];
+}
+
+export interface ReadAllOptions {
+  /** Exclusive; START (default) reads from the beginning. Backwards: events before it (default: the end). */
+  fromPosition?: Position;
+  direction?: 'forwards' | 'backwards';
+  maxCount?: number;
+  filter?: EventFilter;
+}
+
+export interface SubscribeOptions {
+  /** Exclusive: deliver what comes after it. Default: START. */
+  fromPosition?: Position;
+  filter?: EventFilter;
+}
+
+export interface Subscription extends AsyncIterable<RecordedEvent> {
+  unsubscribe(): Promise<void>;
+}
+
+export interface AppendOptions {
+  expectedRevision?: ExpectedRevision;
+  /** Restore only (`cli import`): keep the original creation time. */
+  createdAt?: Date[];
+}
+
+export interface EventStore {
+  readonly kind: 'postgres' | 'eventstoredb';
+  readonly registry: EventRegistry;
+  appendToStream(stream: string, events: readonly NewEvent[], options?: AppendOptions): Promise<AppendResult>;
+  readStream(stream: string, options?: ReadStreamOptions): Promise<RecordedEvent[]>;
+  readAll(options?: ReadAllOptions): Promise<RecordedEvent[]>;
+  subscribeToAll(options?: SubscribeOptions): Subscription;
+  /** Position of the newest event visible to readers, or START for an empty log. */
+  headPosition(): Promise<Position>;
+  /** Called (best effort) whenever this store learns that new events may be readable. */
+  onAppended(listener: () => void): () => void;
+  healthCheck(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export class WrongExpectedVersionError extends Error {
+  constructor(
+    readonly streamName: string,
+    readonly expected: ExpectedRevision,
+    /** The stream's current revision, or 'no_stream'. */
+    readonly actual: bigint | 'no_stream',
+  ) {
+    super(`wrong expected version on ${streamName}: expected ${String(expected)}, actual ${String(actual)}`);
+    this.name = 'WrongExpectedVersionError';
+  }
+}
+
+export class EventValidationError extends Error {
+  constructor(
+    readonly eventType: string,
+    readonly issues: string,
+  ) {
+    super(`event ${eventType} does not match its schema: ${issues}`);
+    this.name = 'EventValidationError';
+  }
+}

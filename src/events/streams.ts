@@ -1,0 +1,21 @@
+/** The one place stream names are made and parsed. Never type a stream name inline. */
+export const streams = {
+  user: (userId: string) => `user-${userId}`,
+  session: (sessionId: string) => `session-${sessionId}`,
+  /** Reservation of a normalised e-mail (uniqueness on the write path: appended with no_stream). */
+  emailReservation: (normalisedEmail: string) => `email-${normalisedEmail}`,
+  apiKey: (keyId: string) => `apikey-${keyId}`,
+  feature: (name: string) => `feature-${name}`,
+  /** Login failures and lockouts per normalised login name (also for unknown accounts, so nothing leaks). */
+  loginGuard: (normalisedLogin: string) => `loginguard-${normalisedLogin}`,
+  verification: (tokenId: string) => `verification-${tokenId}`,
+  passwordReset: (tokenId: string) => `passwordreset-${tokenId}`,
+} as const;
+
+export type StreamCategory = keyof typeof streams;
+
+/** `user-123` → `{ category: 'user', id: '123' }`. */
+export function parseStream(name: string): { category: string; id: string } {
+  const i = name.indexOf('-');
+  return i < 0 ? { category: name, id: '' } : { category: name.slice(0, i), id: name.slice(i + 1) };
+}

@@ -1,0 +1,121 @@
+/**
+ * Builds the Fastify API: request ids, timing, logging, CORS, security headers, body and rate
+ * limits, OpenAPI from the zod route schemas, problem+json errors, then every route module.
+ */
+import { randomUUID } from 'node:crypto';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import cors from '@fastify/cors';
+import helmet from '@fastify/helmet';
+import cookie from '@fastify/cookie';
+import rateLimit from '@fastify/rate-limit';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import { jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
+import { Redis } from 'ioredis';
+import type { Services } from '../services';
+import { errors } from '../errors';
+import { errorHandler, sendProblem } from './problem';
+import { configPlugin, eventStorePlugin, pgPlugin, redisPlugin } from './plugins/infra';
+import { metricsPlugin } from './plugins/metrics';
+import { registerRoutes } from '../routes';
+
+export const VERSION = '0.1.0';
+const SANE_REQUEST_ID = /^[A-Za-z0-9._:@/+=-]{1,128}$/;
+
+export function parseTrustProxy(value: string): boolean | number | string[] {
+  const v = value.trim().toLowerCase();
+  if (v === 'true') return true;
+  if (v === 'false' || v === '') return false;
+  if (/^\d+$/.test(v)) return Number(v);
+  return value.split(',').map((s) => s.trim()).filter(Boolean);
+}
+
+export async function buildApp(services: Services): Promise<FastifyInstance> {
+  const { config } = services;
+  const app = Fastify({
+    loggerInstance: services.log as FastifyBaseLogger,
+    bodyLimit: config.BODY_LIMIT_BYTES,
+    trustProxy: parseTrustProxy(config.TRUST_PROXY) as boolean | string[],
+    requestIdHeader: false,
+    requestIdLogLabel: 'request_id',
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && SANE_REQUEST_ID.test(given) ? given : randomUUID();
+    },
+    routerOptions: { maxParamLength: 200, ignoreTrailingSlash: true },
+    ajv: { customOptions: { removeAdditional: false } },
+  });
+
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  app.setErrorHandler(errorHandler);
+  app.setNotFoundHandler((request, reply) => sendProblem(reply, request, errors.notFound(`No route ${request.method} ${request.url.split('?')[0]}.`, 'route_not_found')));
+
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+  app.addHook('onSend', async (_request, reply, payload) => {
+    reply.header('x-process-time', (reply.elapsedTime / 1000).toFixed(6));
+    return payload;
+  });
+
+  await app.register(configPlugin, { config });
+  await app.register(pgPlugin, { pool: services.pool });
+  await app.register(redisPlugin, { redis: services.redis, prefix: services.prefix });
+  await app.register(eventStorePlugin, { store: services.store });
+  await app.register(metricsPlugin);
+
+  const origins = config.CORS_ORIGINS.trim();
+  await app.register(cors, origins === '*'
+    ? { origin: '*', exposedHeaders: ['x-request-id', 'x-process-time', 'etag', 'retry-after'] }
+    : { origin: origins.split(',').map((o) => o.trim()), credentials: true, exposedHeaders: ['x-request-id', 'x-process-time', 'etag', 'retry-after'] });
+  await app.register(helmet, {
+    // The API answers JSON; the docs pages need their own scripts and styles.
+    contentSecurityPolicy: {
+      directives: {
+        defaultSrc: ["'self'"],
+        scriptSrc: ["'self'", "'unsafe-inline'", 'https://cdn.redoc.ly'],
+        styleSrc: ["'self'", "'unsafe-inline'", 'https://fonts.googleapis.com'],
+        fontSrc: ["'self'", 'https://fonts.gstatic.com'],
+        imgSrc: ["'self'", 'data:', 'https:'],
+        workerSrc: ["'self'", 'blob:'],
+        connectSrc: ["'self'", 'ws:', 'wss:'],
+      },
+    },
+  });
+  await app.register(cookie);
+
+  // The limiter gets its own connection: it defines Lua commands on it.
+  const limiterRedis = services.redis.duplicate({ enableOfflineQueue: false, maxRetriesPerRequest: 1 });
+  limiterRedis.on('error', () => undefined);
+  app.addHook('onClose', async () => limiterRedis.disconnect());
+  await app.register(rateLimit, {
+    global: config.RATE_LIMIT_PER_MINUTE > 0,
+    max: config.RATE_LIMIT_PER_MINUTE || 1_000_000,
+    timeWindow: '1 minute',
+    redis: limiterRedis as Redis,
+    nameSpace: `${services.prefix}rl:`,
+    // Availability over strictness for the global limiter while Redis is down; auth routes
+    // still have the per-account lockout, which fails closed.
+    skipOnError: true,
+  });
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: { title: 'authledger', version: VERSION, description: 'Event-sourced authentication and access control.' },
+      components: {
+        securitySchemes: {
+          bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' },
+          accessTokenHeader: { type: 'apiKey', in: 'header', name: 'Access-Token' },
+          apiKey: { type: 'apiKey', in: 'header', name: 'X-API-Key' },
+        },
+      },
+    },
+    transform: jsonSchemaTransform,
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+
+  await registerRoutes(app, services);
+  return app;
+}

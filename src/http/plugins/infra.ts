@@ -1,0 +1,37 @@
+/**
+ * One Fastify plugin per infrastructure client. Each decorates the instance with its client; the
+ * clients themselves are created (and closed) by src/services.ts, so tests can pass their own.
+ */
+import fp from 'fastify-plugin';
+import type pg from 'pg';
+import type { Redis } from 'ioredis';
+import type { Config } from '../../config';
+import type { EventStore } from '../../events/store';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    config: Config;
+    pg: pg.Pool;
+    redis: Redis;
+    eventStore: EventStore;
+    /** Redis key prefix of this deployment. */
+    redisPrefix: string;
+  }
+}
+
+export const configPlugin = fp<{ config: Config }>(async (app, opts) => {
+  app.decorate('config', opts.config);
+}, { name: 'config' });
+
+export const pgPlugin = fp<{ pool: pg.Pool }>(async (app, opts) => {
+  app.decorate('pg', opts.pool);
+}, { name: 'pg' });
+
+export const redisPlugin = fp<{ redis: Redis; prefix: string }>(async (app, opts) => {
+  app.decorate('redis', opts.redis);
+  app.decorate('redisPrefix', opts.prefix);
+}, { name: 'redis' });
+
+export const eventStorePlugin = fp<{ store: EventStore }>(async (app, opts) => {
+  app.decorate('eventStore', opts.store);
+}, { name: 'event-store', dependencies: ['pg'] });

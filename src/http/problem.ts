@@ -1,0 +1,89 @@
+/**
+ * The one place errors become HTTP answers: application/problem+json (RFC 9457), carrying the
+ * stable `code` and the request id. 5xx bodies never carry internals; validation errors list
+ * the offending fields.
+ */
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
+import { AppError, errors, type FieldError } from '../errors';
+import { WrongExpectedVersionError } from '../events/store';
+
+export const PROBLEM_TYPE_BASE = 'https://authledger.dev/problems/';
+
+export interface Problem {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+  code: string;
+  instance: string;
+  request_id: string;
+  errors?: FieldError[];
+  [extra: string]: unknown;
+}
+
+const TITLES: Record<number, string> = {
+  400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed',
+  409: 'Conflict', 412: 'Precondition Failed', 413: 'Content Too Large', 415: 'Unsupported Media Type',
+  422: 'Unprocessable Content', 429: 'Too Many Requests', 500: 'Internal Server Error', 503: 'Service Unavailable',
+};
+
+/** Connection-level failures of PostgreSQL/Redis: the dependency is down, answer 503. */
+export function isDependencyDown(err: unknown): boolean {
+  const e = err as { code?: string; message?: string; name?: string } | undefined;
+  if (!e) return false;
+  const codes = ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', '57P01', '57P02', '57P03', '08006', '08001', '08003', '08004', '53300'];
+  if (e.code && codes.includes(e.code)) return true;
+  const m = e.message ?? '';
+  return (
+    /Connection terminated|connection timeout|timeout exceeded when trying to connect|Client has encountered a connection error|the database system is (starting up|shutting down)/i.test(m) ||
+    /Stream isn't writeable|enableOfflineQueue|Connection is closed|Reached the max retries per request/i.test(m)
+  );
+}
+
+export function toAppError(err: unknown): AppError {
+  if (err instanceof AppError) return err;
+  if (hasZodFastifySchemaValidationErrors(err)) {
+    const fields = err.validation.map((v) => ({
+      field: [v.instancePath ? v.instancePath.replace(/^\//, '').replaceAll('/', '.') : '', (v.params as { issue?: { path?: unknown[] } })?.issue?.path?.join('.') ?? '']
+        .filter(Boolean)[0] || (err.validationContext ?? 'body'),
+      message: v.message ?? 'invalid',
+    }));
+    return errors.validation(fields);
+  }
+  if (err instanceof WrongExpectedVersionError) return errors.conflict('The resource was changed concurrently; retry.', 'concurrent_modification');
+  if (isDependencyDown(err)) return errors.unavailable('dependency', err);
+  const fe = err as FastifyError & { statusCode?: number };
+  if (fe && typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
+    const code = fe.statusCode === 429 ? 'rate_limited' : fe.code ? String(fe.code).replace(/^FST_ERR_/, '').toLowerCase() : 'bad_request';
+    return new AppError(code, fe.statusCode, fe.statusCode === 429 ? 'Too many requests.' : fe.message);
+  }
+  return errors.internal(fe?.message ?? 'unknown error', err);
+}
+
+export function problemOf(err: AppError, request: FastifyRequest): Problem {
+  const server = err.status >= 500;
+  return {
+    type: `${PROBLEM_TYPE_BASE}${err.code}`,
+    title: TITLES[err.status] ?? (server ? 'Server Error' : 'Error'),
+    status: err.status,
+    detail: server && err.code === 'internal_error' ? 'Internal server error.' : err.message,
+    code: err.code,
+    instance: request.url.split('?')[0] ?? request.url,
+    request_id: String(request.id),
+    ...(err.fields ? { errors: err.fields } : {}),
+    ...(server ? {} : err.extra ?? {}),
+  };
+}
+
+export function sendProblem(reply: FastifyReply, request: FastifyRequest, err: AppError): FastifyReply {
+  if (err.headers) for (const [k, v] of Object.entries(err.headers)) reply.header(k, v);
+  return reply.code(err.status).type('application/problem+json').serializer(JSON.stringify).send(problemOf(err, request));
+}
+
+export function errorHandler(error: unknown, request: FastifyRequest, reply: FastifyReply) {
+  const err = toAppError(error);
+  if (err.status >= 500) request.log.error({ err: error, code: err.code, detail: err.detail }, 'request failed');
+  else request.log.info({ code: err.code, status: err.status }, 'request rejected');
+  return sendProblem(reply, request, err);
+}

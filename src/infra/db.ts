@@ -1,0 +1,70 @@
+/**
+ * PostgreSQL plumbing shared by every role: database creation, migrations, pools.
+ * Rules: an idle client's `error` never crashes the process; migrations run under
+ * node-pg-migrate's advisory lock, so processes starting together are safe.
+ */
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { runner } from 'node-pg-migrate';
+
+export const MIGRATIONS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../migrations');
+
+export function createPool(connectionString: string, max = 20, onError?: (err: Error) => void): pg.Pool {
+  const pool = new pg.Pool({ connectionString, max, connectionTimeoutMillis: 3000, idleTimeoutMillis: 30_000 });
+  // An idle client losing its server emits 'error' on the pool; unhandled, it would kill the process.
+  pool.on('error', (err) => onError?.(err));
+  return pool;
+}
+
+/** Creates the database named in `url` when it does not exist (connecting to `postgres`). */
+export async function ensureDatabase(url: string): Promise<void> {
+  const target = new URL(url);
+  const name = decodeURIComponent(target.pathname.replace(/^\//, ''));
+  if (!name) throw new Error('DATABASE_URL names no database');
+  const admin = new URL(url);
+  admin.pathname = '/postgres';
+  const client = new pg.Client({ connectionString: admin.toString(), connectionTimeoutMillis: 5000 });
+  client.on('error', () => undefined);
+  await client.connect();
+  try {
+    const { rowCount } = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
+    if (!rowCount) {
+      await client.query(`CREATE DATABASE ${pg.escapeIdentifier(name)}`).catch((err: { code?: string }) => {
+        if (err.code !== '42P04' && err.code !== '23505') throw err; // created concurrently: fine
+      });
+    }
+  } finally {
+    await client.end();
+  }
+}
+
+export async function migrate(url: string, log: (msg: string) => void = () => undefined, direction: 'up' | 'down' = 'up'): Promise<string[]> {
+  const applied = await runner({
+    databaseUrl: url,
+    dir: MIGRATIONS_DIR,
+    migrationsTable: 'pgmigrations',
+    direction,
+    count: direction === 'down' ? 1 : Infinity,
+    singleTransaction: true,
+    log,
+    logger: { debug: () => undefined, info: log, warn: log, error: log },
+  });
+  return applied.map((m) => m.name);
+}
+
+/** Runs `fn` in a transaction on one client from the pool. */
+export async function inTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    const result = await fn(client);
+    await client.query('COMMIT');
+    return result;
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  } finally {
+    client.release();
+  }
+}

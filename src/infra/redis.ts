@@ -1,0 +1,37 @@
+import { Redis, type RedisOptions } from 'ioredis';
+
+/**
+ * A Redis client for request paths: no offline queue, so while Redis is down calls fail at once
+ * (→ 503) instead of piling up; reconnects forever in the background.
+ */
+export function createRedis(url: string, opts: RedisOptions = {}): Redis {
+  const client = new Redis(url, {
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    connectTimeout: 3000,
+    retryStrategy: (times) => Math.min(times * 200, 2000),
+    lazyConnect: true,
+    ...opts,
+  });
+  // Never let a connection error become an unhandled 'error' event (process crash).
+  client.on('error', () => undefined);
+  return client;
+}
+
+/** Connects and waits until ready (bounded). */
+export async function connectRedis(client: Redis, timeoutMs = 10_000): Promise<void> {
+  if (client.status === 'ready') return;
+  if (client.status === 'wait') await client.connect().catch(() => undefined);
+  if ((client.status as string) === 'ready') return;
+  await new Promise<void>((resolve, reject) => {
+    const t = setTimeout(() => {
+      client.off('ready', onReady);
+      reject(new Error('Redis did not become ready in time'));
+    }, timeoutMs);
+    function onReady() {
+      clearTimeout(t);
+      resolve();
+    }
+    client.once('ready', onReady);
+  });
+}

@@ -1,0 +1,19 @@
+/**
+ * What every process does once its clients are up and before it serves: ensure read-model
+ * tables/views exist; then tasks later modules add (first admin, …). Each task is idempotent.
+ */
+import type { Services } from './services';
+import { ensureProjections } from './projections/tables';
+import { pgProjections } from './projections/index';
+
+export type StartupTask = { name: string; run(services: Services): Promise<void> };
+
+export const startupTasks: StartupTask[] = [
+  { name: 'projections', run: (s) => ensureProjections(s.pool, pgProjections()) },
+];
+
+export async function runStartup(services: Services): Promise<void> {
+  for (const task of startupTasks) {
+    await task.run(services);
+  }
+}
