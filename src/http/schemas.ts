@@ -1,0 +1,39 @@
+/** Schemas shared by route modules. */
+import { z } from 'zod';
+
+/** RFC 9457 problem details as authledger sends them. */
+export const problemSchema = z
+  .object({
+    type: z.string(),
+    title: z.string(),
+    status: z.number().int(),
+    detail: z.string(),
+    code: z.string().describe('Stable machine-readable error code'),
+    instance: z.string(),
+    request_id: z.string(),
+    errors: z.array(z.object({ field: z.string(), message: z.string() })).optional(),
+  })
+  .catchall(z.unknown())
+  .describe('application/problem+json');
+
+/** `{ 400: problemSchema, 401: problemSchema, … }` for a route's response map. */
+export function problems(...statuses: number[]): Record<number, typeof problemSchema> {
+  return Object.fromEntries(statuses.map((s) => [s, problemSchema]));
+}
+
+export const cursorQuery = z.object({
+  cursor: z.string().max(500).optional().describe('Opaque cursor from the previous page'),
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+});
+
+export const encodeCursor = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
+export function decodeCursor<T>(cursor: string | undefined, schema: z.ZodType<T>): T | undefined {
+  if (!cursor) return undefined;
+  try {
+    const parsed = schema.safeParse(JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')));
+    if (parsed.success) return parsed.data;
+  } catch {
+    // fall through
+  }
+  return undefined;
+}
