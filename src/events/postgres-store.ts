@@ -2,17 +2,23 @@
  * The PostgreSQL EventStore adapter (the default).
  * Rules it enforces:
  * - one append = one statement calling append_to_stream() (see migrations): a per-stream
- *   advisory lock, optimistic revision check, idempotency by event id, hash chain;
+ *   advisory lock taken before the first write (so transaction ids of one stream's appends follow
+ *   its revisions), optimistic revision check, idempotency by event id, hash chain;
  * - readers never see an event of a transaction younger than the oldest running one
- *   (pg_snapshot_xmin), and read in (transaction_id, position) order: no gaps, no repeats;
- * - subscriptions wake on LISTEN/NOTIFY, poll as a fallback, and retry on connection loss from
- *   the last delivered position (nothing lost, nothing repeated).
+ *   (pg_snapshot_xmin), and read in (transaction_id, position) order: no gaps, no repeats, even
+ *   when transactions commit out of sequence order;
+ * - subscriptions wake on LISTEN/NOTIFY (and at once for appends made through this process),
+ *   poll as a fallback, re-poll quickly while committed events wait behind a running
+ *   transaction, and retry on connection loss from the last delivered position;
+ * - rows are decoded (upcast + validated) before delivery; an event that fails its schema is an
+ *   error the reader sees, never a silent skip or an endless retry.
  */
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import pg from 'pg';
 import type { EventRegistry } from './registry';
 import {
+  PartialDuplicateAppendError,
   START,
   WrongExpectedVersionError,
   type AppendOptions,
@@ -33,7 +39,7 @@ export const NOTIFY_CHANNEL = 'authledger_events';
 const COLUMNS = `position::text AS prepare, transaction_id::text AS commit, stream_name, revision::text AS revision,
   event_id::text AS event_id, event_type, schema_version, data, metadata, created_at`;
 
-interface EventRow {
+export interface EventRow {
   prepare: string;
   commit: string;
   stream_name: string;
@@ -41,6 +47,7 @@ interface EventRow {
   event_id: string;
   event_type: string;
   schema_version: number;
+  /** null only in rows read by readTypedRows for a type the reader did not ask for. */
   data: unknown;
   metadata: Record<string, string>;
   created_at: Date;
@@ -54,6 +61,8 @@ export interface PostgresEventStoreOptions {
   /** Rows per read while catching up. */
   batchSize?: number;
 }
+
+const rowPosition = (r: { commit: string; prepare: string }): Position => ({ commit: BigInt(r.commit), prepare: BigInt(r.prepare) });
 
 export class PostgresEventStore implements EventStore {
   readonly kind = 'postgres' as const;
@@ -77,20 +86,22 @@ export class PostgresEventStore implements EventStore {
 
   async appendToStream(stream: string, events: readonly NewEvent[], options: AppendOptions = {}): Promise<AppendResult> {
     const expected = options.expectedRevision ?? 'any';
-    const ids: string[] = [];
-    const types: string[] = [];
-    const versions: number[] = [];
-    const data: string[] = [];
-    const metadata: string[] = [];
-    for (const e of events) {
+    const n = events.length;
+    const ids = new Array<string>(n);
+    const types = new Array<string>(n);
+    const versions = new Array<number>(n);
+    const data = new Array<string>(n);
+    const metadata = new Array<string>(n);
+    for (let i = 0; i < n; i++) {
+      const e = events[i]!;
       const encoded = this.registry.encode(e.type, e.data);
-      ids.push(e.id ?? randomUUID());
-      types.push(e.type);
-      versions.push(encoded.version);
-      data.push(JSON.stringify(encoded.data));
-      metadata.push(JSON.stringify(cleanMetadata(e.metadata)));
+      ids[i] = e.id ?? randomUUID();
+      types[i] = e.type;
+      versions[i] = encoded.version;
+      data[i] = JSON.stringify(encoded.data);
+      metadata[i] = JSON.stringify(cleanMetadata(e.metadata));
     }
-    const created = options.createdAt?.map((d) => d.toISOString()) ?? events.map(() => null);
+    const created = options.createdAt?.map((d) => d.toISOString()) ?? null;
     const { rows } = await this.pool.query<{ status: string; revision: string; commit_position: string | null; prepare_position: string | null }>(
       `SELECT status, revision::text, commit_position::text, prepare_position::text
          FROM append_to_stream($1, $2, $3::uuid[], $4::text[], $5::int[], $6::jsonb[], $7::jsonb[], $8::timestamptz[])`,
@@ -98,16 +109,13 @@ export class PostgresEventStore implements EventStore {
     );
     const row = rows[0]!;
     const revision = BigInt(row.revision);
-    if (row.status === 'wrong_version') {
-      throw new WrongExpectedVersionError(stream, expected, revision < 0n ? 'no_stream' : revision);
-    }
-    if (row.status === 'partial_duplicate') {
-      throw new WrongExpectedVersionError(stream, expected, revision < 0n ? 'no_stream' : revision);
-    }
-    if (row.status === 'ok' && events.length > 0) this.announce();
+    const actual = revision < 0n ? ('no_stream' as const) : revision;
+    if (row.status === 'wrong_version') throw new WrongExpectedVersionError(stream, expected, actual);
+    if (row.status === 'partial_duplicate') throw new PartialDuplicateAppendError(stream, actual);
+    if (row.status === 'ok' && n > 0) this.announce();
     return {
       nextExpectedRevision: revision,
-      position: { commit: BigInt(row.commit_position ?? 0), prepare: BigInt(row.prepare_position ?? 0) },
+      position: row.commit_position === null ? START : { commit: BigInt(row.commit_position), prepare: BigInt(row.prepare_position ?? 0) },
     };
   }
 
@@ -132,7 +140,7 @@ export class PostgresEventStore implements EventStore {
     return rows.map((r) => this.toRecorded(r));
   }
 
-  /** Raw rows in log order, for readers that decode lazily (projection rebuilds). */
+  /** Raw rows in log order, for readers that decode lazily. */
   async readAllRows(options: ReadAllOptions = {}): Promise<EventRow[]> {
     const backwards = options.direction === 'backwards';
     const from = options.fromPosition ?? (backwards ? undefined : START);
@@ -153,11 +161,65 @@ export class PostgresEventStore implements EventStore {
     return rows;
   }
 
+  /**
+   * The next page after `from` in log order, with payloads only for `types` (other rows come
+   * without data/metadata: they only move the reader's position). `to` (inclusive) bounds the read.
+   * For projection runners and rebuilds: one index scan, nothing decoded that is not wanted.
+   */
+  async readTypedRows(from: Position, maxCount: number, types: readonly string[] | undefined, to?: Position): Promise<EventRow[]> {
+    const params: unknown[] = [from.commit.toString(), from.prepare.toString(), maxCount];
+    const where = ['transaction_id < pg_snapshot_xmin(pg_current_snapshot())', '(transaction_id, position) > ($1::text::xid8, $2::bigint)'];
+    if (to) {
+      params.push(to.commit.toString(), to.prepare.toString());
+      where.push(`(transaction_id, position) <= ($4::text::xid8, $5::bigint)`);
+    }
+    let payload = 'data, metadata';
+    if (types) {
+      params.push(types);
+      const p = `$${params.length}::text[]`;
+      payload = `CASE WHEN event_type = ANY(${p}) THEN data END AS data, CASE WHEN event_type = ANY(${p}) THEN metadata END AS metadata`;
+    }
+    const { rows } = await this.pool.query<EventRow>(
+      `SELECT position::text AS prepare, transaction_id::text AS commit, stream_name, revision::text AS revision,
+              event_id::text AS event_id, event_type, schema_version, ${payload}, created_at
+         FROM events WHERE ${where.join(' AND ')} ORDER BY transaction_id, position LIMIT $3`,
+      params,
+    );
+    return rows;
+  }
+
+  /**
+   * One subscription page, plus whether committed events are waiting behind a running
+   * transaction (beyond the xmin horizon), read in the same snapshot.
+   */
+  private async readPage(from: Position, filter: EventFilter | undefined, maxCount: number): Promise<{ rows: EventRow[]; heldBack: boolean }> {
+    const params: unknown[] = [from.commit.toString(), from.prepare.toString()];
+    const where = ['transaction_id < pg_snapshot_xmin(pg_current_snapshot())', '(transaction_id, position) > ($1::text::xid8, $2::bigint)'];
+    addFilter(where, params, filter);
+    params.push(maxCount);
+    const { rows } = await this.pool.query<EventRow & { held_back: boolean }>(
+      `WITH page AS (SELECT ${COLUMNS} FROM events WHERE ${where.join(' AND ')}
+                      ORDER BY transaction_id, position LIMIT $${params.length})
+       SELECT page.*, h.held_back FROM
+         (SELECT EXISTS (SELECT 1 FROM events WHERE transaction_id >= pg_snapshot_xmin(pg_current_snapshot())) AS held_back) h
+         LEFT JOIN page ON true`,
+      params,
+    );
+    const heldBack = rows[0]?.held_back ?? false;
+    return { rows: rows[0]?.prepare == null ? [] : rows, heldBack };
+  }
+
   subscribeToAll(options: SubscribeOptions = {}): Subscription {
     let position = options.fromPosition ?? START;
     let stopped = false;
+    // Set by every append signal; cleared before each read, so a signal that arrives while a
+    // read is in flight makes the loop read again instead of sleeping (no lost wake-up).
+    let dirty = false;
     let wake: (() => void) | undefined;
-    const off = this.onAppended(() => wake?.());
+    const off = this.onAppended(() => {
+      dirty = true;
+      wake?.();
+    });
     const sleep = (ms: number) =>
       new Promise<void>((resolve) => {
         const t = setTimeout(done, ms);
@@ -171,24 +233,42 @@ export class PostgresEventStore implements EventStore {
     const store = this;
     async function* iterate(): AsyncGenerator<RecordedEvent> {
       let failures = 0;
-      while (!stopped) {
-        let batch: RecordedEvent[];
-        try {
-          batch = await store.readAll({ fromPosition: position, filter: options.filter, maxCount: store.batchSize });
-          failures = 0;
-        } catch (err) {
-          if (stopped || store.closed) return;
-          // Connection trouble: back off and retry from the last delivered position.
-          failures++;
-          await sleep(Math.min(5000, 100 * 2 ** Math.min(failures, 6)));
-          continue;
+      let heldBackWait = 1;
+      try {
+        while (!stopped) {
+          dirty = false;
+          let page: { rows: EventRow[]; heldBack: boolean };
+          try {
+            page = await store.readPage(position, options.filter, store.batchSize);
+            failures = 0;
+          } catch {
+            if (stopped || store.closed) return;
+            // Connection trouble: back off and retry from the last delivered position.
+            failures++;
+            await sleep(Math.min(5000, 50 * 2 ** Math.min(failures, 7)));
+            continue;
+          }
+          for (const r of page.rows) {
+            if (stopped) return;
+            const e = store.toRecorded(r); // throws on an invalid event: the consumer must see it
+            position = e.position;
+            yield e;
+          }
+          if (page.rows.length >= store.batchSize || stopped) continue;
+          if (page.rows.length > 0) heldBackWait = 1;
+          if (dirty) continue;
+          if (page.heldBack) {
+            // Committed events wait behind a running transaction that may not notify us when it
+            // ends (any transaction of the cluster holds the horizon): poll soon, backing off.
+            await sleep(heldBackWait);
+            heldBackWait = Math.min(heldBackWait * 2, 32);
+            continue;
+          }
+          heldBackWait = 1;
+          await sleep(store.pollIntervalMs);
         }
-        for (const e of batch) {
-          if (stopped) return;
-          position = e.position;
-          yield e;
-        }
-        if (batch.length < store.batchSize) await sleep(store.pollIntervalMs);
+      } finally {
+        off();
       }
     }
     const it = iterate();
@@ -205,7 +285,7 @@ export class PostgresEventStore implements EventStore {
 
   async headPosition(): Promise<Position> {
     const [last] = await this.readAllRows({ direction: 'backwards', maxCount: 1 });
-    return last ? { commit: BigInt(last.commit), prepare: BigInt(last.prepare) } : START;
+    return last ? rowPosition(last) : START;
   }
 
   onAppended(listener: () => void): () => void {
@@ -220,6 +300,7 @@ export class PostgresEventStore implements EventStore {
 
   async close(): Promise<void> {
     this.closed = true;
+    this.emitter.emit('appended'); // wake sleeping subscriptions so they see `closed`
     this.emitter.removeAllListeners();
     const l = this.listener;
     this.listener = undefined;
@@ -229,7 +310,7 @@ export class PostgresEventStore implements EventStore {
   /** Decodes a stored row: upcasts and validates the data. */
   toRecorded(r: EventRow): RecordedEvent {
     return {
-      position: { commit: BigInt(r.commit), prepare: BigInt(r.prepare) },
+      position: rowPosition(r),
       streamName: r.stream_name,
       revision: BigInt(r.revision),
       id: r.event_id,
@@ -250,6 +331,8 @@ export class PostgresEventStore implements EventStore {
     const run = async () => {
       while (this.notifyPending && !this.closed) {
         this.notifyPending = false;
+        // Outside the append's transaction on purpose: NOTIFY inside it would serialise every
+        // commit of the cluster on the notification queue lock.
         await this.pool.query(`SELECT pg_notify('${NOTIFY_CHANNEL}', '')`).catch(() => undefined);
       }
       this.notifyRunning = false;
@@ -277,7 +360,7 @@ export class PostgresEventStore implements EventStore {
         client.on('end', () => {
           if (this.listener === client) this.listener = undefined;
           // Reconnect; subscribers keep polling meanwhile and resume from their positions.
-          if (!this.closed && this.emitter.listenerCount('appended') > 0) setTimeout(() => void this.startListener(), 500);
+          if (!this.closed && this.emitter.listenerCount('appended') > 0) setTimeout(() => void this.startListener(), 200);
         });
         if (this.closed) {
           await client.end().catch(() => undefined);

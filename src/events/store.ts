@@ -1,6 +1,6 @@
 /**
  * The EventStore contract, shaped after EventStoreDB's client so adapters are interchangeable.
- * Rules every adapter keeps (checked by test/event-store-contract.ts):
+ * Rules every adapter keeps (checked by test/events/event-store-contract.ts against each adapter):
  * - appends to one stream are atomic and optimistic (`expectedRevision`), and never lost;
  * - re-appending events whose ids are already in the stream stores nothing and succeeds;
  * - readAll / subscribeToAll deliver every event exactly once, in one total order that
@@ -77,6 +77,7 @@ export interface ReadAllOptions {
   /** Exclusive; START (default) reads from the beginning. Backwards: events before it (default: the end). */
   fromPosition?: Position;
   direction?: 'forwards' | 'backwards';
+  /** One page; default 1000. Page on with `fromPosition` = the last event's position. */
   maxCount?: number;
   filter?: EventFilter;
 }
@@ -131,5 +132,21 @@ export class EventValidationError extends Error {
   ) {
     super(`event ${eventType} does not match its schema: ${issues}`);
     this.name = 'EventValidationError';
+  }
+}
+
+/**
+ * Some, but not all, of the appended event ids are already in the stream: this is neither a safe
+ * retry (all ids present → success, nothing stored) nor a new append. Nothing was stored.
+ * A programming error (an id reused for a different batch), so it maps to 500, not 409.
+ */
+export class PartialDuplicateAppendError extends Error {
+  constructor(
+    readonly streamName: string,
+    /** The stream's current revision, or 'no_stream'. */
+    readonly actual: bigint | 'no_stream',
+  ) {
+    super(`append to ${streamName} repeats some but not all of its event ids (a retry must resend the same batch)`);
+    this.name = 'PartialDuplicateAppendError';
   }
 }
