@@ -1,4 +1,6 @@
 /** `npm run cli -- <command>`: operational commands. Each has --help. */
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import { loadConfig } from './config';
 import { ensureDatabase, migrate } from './infra/db';
@@ -14,6 +16,25 @@ program
     await ensureDatabase(config.DATABASE_URL);
     const applied = await migrate(config.DATABASE_URL, () => undefined, opts.down ? 'down' : 'up');
     console.log(applied.length ? `applied: ${applied.join(', ')}` : 'nothing to migrate');
+  });
+
+program
+  .command('config-doc')
+  .description('regenerate .env.example and the README configuration table from the config schema')
+  .option('--check', 'only check; exit 1 when either file is stale')
+  .action(async (opts: { check?: boolean }) => {
+    const { staleConfigDocs, writeConfigDocs } = await import('./config-doc');
+    const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+    if (opts.check) {
+      const stale = staleConfigDocs(root);
+      if (stale.length) {
+        console.error(`stale: ${stale.join(', ')} — run \`npm run cli -- config-doc\``);
+        process.exitCode = 1;
+      } else console.log('configuration docs are up to date');
+      return;
+    }
+    const written = writeConfigDocs(root);
+    console.log(written.length ? `wrote ${written.join(', ')}` : 'configuration docs already up to date');
   });
 
 export { program };

@@ -74,7 +74,11 @@ export const configSchema = z.object({
   CORS_ORIGINS: z.string().default('*').describe('Allowed CORS origins: * or a comma-separated list. Also the WebSocket Origin allow-list.'),
   TRUST_PROXY: z.string().default('false')
     .describe('Fastify trustProxy: false, true, a hop count, or a comma-separated list of proxy addresses/CIDRs. Decides the client IP used by rate limits.'),
-  BODY_LIMIT_BYTES: int(1024, 50 * 1024 * 1024).default(65536).describe('Maximum HTTP request body size in bytes.'),
+  BODY_LIMIT_BYTES: int(1024, 50 * 1024 * 1024).default(65536).describe('Maximum HTTP request body size in bytes; larger bodies get 413.'),
+  HTTPS_ONLY: bool.optional()
+    .describe('Send Strict-Transport-Security and the CSP upgrade-insecure-requests directive. Default: on when NODE_ENV=production, off otherwise (so /docs works over plain http).'),
+  READY_MAX_PROJECTION_LAG: int(0, 100_000_000).default(10_000)
+    .describe('GET /ready answers 503 while any projection is more than this many events behind the log.'),
   RATE_LIMIT_PER_MINUTE: int(0, 1_000_000).default(600).describe('Requests per minute per client IP on every route; 0 turns it off.'),
   RATE_LIMIT_AUTH_PER_MINUTE: int(0, 1_000_000).default(20)
     .describe('Requests per minute per client IP on login, signup, refresh and password-reset routes; 0 turns it off.'),
@@ -106,6 +110,14 @@ export const configSchema = z.object({
   SMTP_URL: z.string().optional().describe('SMTP server, e.g. smtp://user:pass@127.0.0.1:1025. Without it, mail is written to MAIL_OUTBOX_DIR.'),
   MAIL_FROM: z.string().default('authledger <no-reply@localhost>').describe('From address of outgoing mail.'),
   MAIL_OUTBOX_DIR: z.string().default('./var/outbox').describe('Where .eml files go when SMTP_URL is not set.'),
+  EMAIL_TOKEN_SECRET: z.string().min(32).optional()
+    .describe('Server secret (≥32 chars) from which mailed verification/reset tokens are derived (HMAC). Defaults to a key derived from PASSWORD_PEPPER.'),
+  EMAIL_VERIFICATION_TTL: duration.default(86400).describe('Lifetime of an e-mail verification token.'),
+  PASSWORD_RESET_TTL: duration.default(1800).describe('Lifetime of a password-reset token (short: 30 min by default).'),
+  WORKER_CONCURRENCY: int(1, 1000).default(10).describe('Jobs each BullMQ worker (one per queue) runs at once in this process.'),
+  WORKER_LOCK_DURATION_MS: int(1000, 600_000).default(30_000)
+    .describe('BullMQ job lock: a job whose worker died is retried after about this long (stalled-job detection).'),
+  CLEANUP_INTERVAL: duration.default(60).describe('How often the cleanup jobs (session/API-key expiry, usage fold, token pruning) run.'),
 
   REALTIME_PORT: int(0, 65535).default(8001).describe('Port of the uWebSockets.js realtime hub (/ws).'),
   REALTIME_MAX_MESSAGE_BYTES: int(64, 1024 * 1024).default(16 * 1024).describe('Largest WebSocket message accepted.'),

@@ -1,18 +1,17 @@
 /**
- * The process entry. `ROLES` (default: all) picks what runs here: api, projector, worker, realtime.
- * Rules: unsafe defaults warn (and are refused with NODE_ENV=production); SIGTERM/SIGINT stop
- * accepting, finish in-flight work, stop projections at a batch boundary, and exit within 10 s.
+ * The process entry (`npm start`). `ROLES` (default: all) picks what runs here: api, projector,
+ * worker, realtime.
+ * Rules: unsafe defaults warn loudly (and are refused with NODE_ENV=production, exit code 2,
+ * naming what to set); the database is created when missing and migrated under a lock;
+ * SIGTERM/SIGINT stop accepting, finish in-flight work, stop projections at a batch boundary,
+ * close pools, and exit 0 — or exit 1 if that takes more than 10 s. A dependency outage never
+ * crashes the process: failures surface as 503s and /ready, and clients reconnect by themselves.
  */
 import { loadConfig, unsafeDefaults } from './config';
-import { createServices } from './services';
 import { createLogger } from './infra/logger';
-import { runStartup } from './startup';
-import { buildApp } from './http/app';
-import { startProjector } from './projections/runtime';
-import { startWorkers } from '../workers/index';
-import { startRealtime } from './realtime/index';
+import { startAuthledger, type Running } from './server';
 
-type Stoppable = { name: string; stop(): Promise<void> };
+const SHUTDOWN_TIMEOUT_MS = 10_000;
 
 async function main() {
   let config;
@@ -27,41 +26,23 @@ async function main() {
   if (unsafe.length) {
     if (config.NODE_ENV === 'production') {
       log.fatal({ unsafe }, 'refusing to start in production with unsafe defaults');
+      log.flush?.();
+      console.error('authledger refuses to start with NODE_ENV=production and unsafe defaults. Set:');
       for (const u of unsafe) console.error(`  - ${u}`);
       process.exit(2);
     }
-    for (const u of unsafe) log.warn(`UNSAFE DEFAULT (development only): ${u}`);
+    const bar = '!'.repeat(78);
+    console.warn(`\n${bar}\n  UNSAFE DEFAULTS — fine for development, refused with NODE_ENV=production:`);
+    for (const u of unsafe) console.warn(`  - ${u}`);
+    console.warn(`${bar}\n`);
+    for (const u of unsafe) log.warn({ unsafe: u }, 'unsafe default in use');
   }
 
-  const services = await createServices(config, { log });
-  await runStartup(services);
-  const parts: Stoppable[] = [];
-  const roles = config.ROLES;
-  const urls: string[] = [];
+  // Crash-safety nets: log and keep serving. Dependency errors are handled where they happen;
+  // anything reaching here is a bug worth an error line, not a dead process.
+  process.on('unhandledRejection', (err) => log.error({ err }, 'unhandled rejection'));
 
-  if (roles.has('projector')) {
-    const projector = startProjector(services);
-    parts.push({ name: 'projector', stop: () => projector.stop() });
-  }
-  if (roles.has('worker')) {
-    const workers = await startWorkers(services);
-    parts.push({ name: 'worker', stop: () => workers.stop() });
-  }
-  if (roles.has('realtime')) {
-    const hub = await startRealtime(services);
-    parts.push({ name: 'realtime', stop: () => hub.stop() });
-    urls.push(`realtime hub:  ws://localhost:${hub.port}/ws`);
-  }
-  if (roles.has('api')) {
-    const app = await buildApp(services);
-    await app.listen({ host: config.HOST, port: config.PORT });
-    parts.unshift({ name: 'api', stop: () => app.close() });
-    const base = `http://localhost:${config.PORT}`;
-    urls.unshift(`API:           ${base}/`, `Swagger UI:    ${base}/docs`, `ReDoc:         ${base}/redoc`, `Health:        ${base}/ready`);
-  }
-  log.info({ roles: [...roles] }, 'authledger started');
-  if (urls.length) console.log(`\nauthledger is running (roles: ${[...roles].join(', ')})\n  ${urls.join('\n  ')}\n`);
-
+  let running: Running | undefined;
   let stopping = false;
   const shutdown = async (signal: string) => {
     if (stopping) return;
@@ -70,20 +51,23 @@ async function main() {
     const force = setTimeout(() => {
       log.error('shutdown took longer than 10 s; exiting');
       process.exit(1);
-    }, 10_000);
+    }, SHUTDOWN_TIMEOUT_MS);
     force.unref();
-    for (const p of parts) await p.stop().catch((err) => log.error({ err, part: p.name }, 'stop failed'));
-    await services.close();
+    await running?.stop();
+    log.info('stopped');
+    log.flush?.();
     clearTimeout(force);
     process.exit(0);
   };
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
-}
 
-process.on('unhandledRejection', (err) => {
-  console.error('unhandled rejection', err);
-});
+  running = await startAuthledger(config, log);
+  const roles = [...config.ROLES];
+  log.info({ roles, parts: running.parts.map((p) => p.name), api: running.apiAddress }, 'authledger started');
+  console.log(`\nauthledger is running (roles: ${roles.join(', ')})${running.urls.length ? `\n  ${running.urls.join('\n  ')}` : ''}\n`);
+  if (stopping) await shutdown('early signal');
+}
 
 main().catch((err) => {
   console.error('authledger failed to start:', err instanceof Error ? err.message : err);

@@ -11,6 +11,7 @@ import { createPool, ensureDatabase, migrate } from './infra/db';
 import { createEventStore } from './infra/event-store';
 import { connectRedis, createRedis } from './infra/redis';
 import { createLogger } from './infra/logger';
+import { countAppends } from './infra/metrics';
 
 export interface Services {
   config: Config;
@@ -32,7 +33,7 @@ export async function createServices(config: Config, opts: { log?: Logger; migra
   const pool = createPool(config.DATABASE_URL, config.DATABASE_POOL_SIZE, (err) => log.warn({ err: err.message }, 'idle PostgreSQL client error'));
   const redis = createRedis(config.REDIS_URL);
   await connectRedis(redis);
-  const store = await createEventStore(config, pool);
+  const store = countAppends(await createEventStore(config, pool));
   return {
     config,
     log,
@@ -42,7 +43,7 @@ export async function createServices(config: Config, opts: { log?: Logger; migra
     prefix: config.REDIS_PREFIX,
     async close() {
       await store.close().catch(() => undefined);
-      redis.disconnect();
+      await redis.quit().catch(() => redis.disconnect());
       await pool.end().catch(() => undefined);
     },
   };

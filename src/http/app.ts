@@ -3,7 +3,7 @@
  * limits, OpenAPI from the zod route schemas, problem+json errors, then every route module.
  */
 import { randomUUID } from 'node:crypto';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type RouteOptions } from 'fastify';
 import cors from '@fastify/cors';
 import helmet from '@fastify/helmet';
 import cookie from '@fastify/cookie';
@@ -20,6 +20,13 @@ import { metricsPlugin } from './plugins/metrics';
 import { registerRoutes } from '../routes';
 
 export const VERSION = '0.1.0';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Every route registered on this app (for the OpenAPI coverage test and diagnostics). */
+    routeCatalog: RouteOptions[];
+  }
+}
 const SANE_REQUEST_ID = /^[A-Za-z0-9._:@/+=-]{1,128}$/;
 
 export function parseTrustProxy(value: string): boolean | number | string[] {
@@ -37,13 +44,21 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
     bodyLimit: config.BODY_LIMIT_BYTES,
     trustProxy: parseTrustProxy(config.TRUST_PROXY) as boolean | string[],
     requestIdHeader: false,
-    requestIdLogLabel: 'request_id',
+    logController: new LogController({ requestIdLogLabel: 'request_id' }),
+    // Bounded request time: a slow client cannot hold a connection forever.
+    requestTimeout: 30_000,
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && SANE_REQUEST_ID.test(given) ? given : randomUUID();
     },
     routerOptions: { maxParamLength: 200, ignoreTrailingSlash: true },
     ajv: { customOptions: { removeAdditional: false } },
+  });
+
+  const routeCatalog: RouteOptions[] = [];
+  app.decorate('routeCatalog', routeCatalog);
+  app.addHook('onRoute', (route) => {
+    routeCatalog.push(route);
   });
 
   app.setValidatorCompiler(validatorCompiler);
@@ -66,27 +81,34 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
   await app.register(metricsPlugin);
 
   const origins = config.CORS_ORIGINS.trim();
+  const exposedHeaders = ['x-request-id', 'x-process-time', 'etag', 'retry-after', 'x-ratelimit-limit', 'x-ratelimit-remaining', 'x-ratelimit-reset'];
   await app.register(cors, origins === '*'
-    ? { origin: '*', exposedHeaders: ['x-request-id', 'x-process-time', 'etag', 'retry-after'] }
-    : { origin: origins.split(',').map((o) => o.trim()), credentials: true, exposedHeaders: ['x-request-id', 'x-process-time', 'etag', 'retry-after'] });
+    ? { origin: '*', exposedHeaders }
+    : { origin: origins.split(',').map((o) => o.trim()).filter(Boolean), credentials: true, exposedHeaders });
+
+  // HSTS and upgrade-insecure-requests only where the deployment is https (production by
+  // default): over plain http in development they would break /docs and /redoc.
+  const httpsOnly = config.HTTPS_ONLY ?? config.NODE_ENV === 'production';
   await app.register(helmet, {
-    // The API answers JSON; the docs pages need their own scripts and styles.
+    hsts: httpsOnly ? { maxAge: 31_536_000, includeSubDomains: true } : false,
+    // The API answers JSON; the docs pages (Swagger UI, ReDoc) need their own scripts and styles.
     contentSecurityPolicy: {
       directives: {
         defaultSrc: ["'self'"],
         scriptSrc: ["'self'", "'unsafe-inline'", 'https://cdn.redoc.ly'],
         styleSrc: ["'self'", "'unsafe-inline'", 'https://fonts.googleapis.com'],
-        fontSrc: ["'self'", 'https://fonts.gstatic.com'],
+        fontSrc: ["'self'", 'data:', 'https://fonts.gstatic.com'],
         imgSrc: ["'self'", 'data:', 'https:'],
         workerSrc: ["'self'", 'blob:'],
         connectSrc: ["'self'", 'ws:', 'wss:'],
+        upgradeInsecureRequests: httpsOnly ? [] : null,
       },
     },
   });
   await app.register(cookie);
 
   // The limiter gets its own connection: it defines Lua commands on it.
-  const limiterRedis = services.redis.duplicate({ enableOfflineQueue: false, maxRetriesPerRequest: 1 });
+  const limiterRedis = services.redis.duplicate({ enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: false });
   limiterRedis.on('error', () => undefined);
   app.addHook('onClose', async () => limiterRedis.disconnect());
   await app.register(rateLimit, {

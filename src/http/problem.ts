@@ -28,6 +28,16 @@ const TITLES: Record<number, string> = {
   422: 'Unprocessable Content', 429: 'Too Many Requests', 500: 'Internal Server Error', 503: 'Service Unavailable',
 };
 
+/** Fastify's own request errors, mapped to stable codes and plain messages. */
+const FASTIFY_ERRORS: Record<string, { code: string; status: number; message: string }> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: { code: 'body_too_large', status: 413, message: 'The request body is larger than this server accepts.' },
+  FST_ERR_CTP_INVALID_JSON_BODY: { code: 'invalid_json', status: 400, message: 'The request body is not valid JSON.' },
+  FST_ERR_CTP_EMPTY_JSON_BODY: { code: 'invalid_json', status: 400, message: 'The request body is empty but its content type is JSON.' },
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: { code: 'unsupported_media_type', status: 415, message: 'Unsupported content type; send application/json.' },
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: { code: 'bad_content_length', status: 400, message: 'Content-Length does not match the body.' },
+  FST_ERR_BAD_URL: { code: 'bad_url', status: 400, message: 'The request URL is malformed.' },
+};
+
 /** Connection-level failures of PostgreSQL/Redis: the dependency is down, answer 503. */
 export function isDependencyDown(err: unknown): boolean {
   const e = err as { code?: string; message?: string; name?: string } | undefined;
@@ -54,10 +64,13 @@ export function toAppError(err: unknown): AppError {
   if (err instanceof WrongExpectedVersionError) return errors.conflict('The resource was changed concurrently; retry.', 'concurrent_modification');
   if (isDependencyDown(err)) return errors.unavailable('dependency', err);
   const fe = err as FastifyError & { statusCode?: number };
+  const known = fe?.code ? FASTIFY_ERRORS[fe.code] : undefined;
+  if (known) return new AppError(known.code, known.status, known.message);
   if (fe && typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
     const code = fe.statusCode === 429 ? 'rate_limited' : fe.code ? String(fe.code).replace(/^FST_ERR_/, '').toLowerCase() : 'bad_request';
     return new AppError(code, fe.statusCode, fe.statusCode === 429 ? 'Too many requests.' : fe.message);
   }
+  if (fe && fe.statusCode === 503) return errors.unavailable(fe.message, err);
   return errors.internal(fe?.message ?? 'unknown error', err);
 }
 

@@ -1,9 +1,16 @@
-/** Service routes: welcome/health, readiness with per-dependency status, metrics, API docs. */
+/**
+ * Service routes: welcome, liveness, readiness with per-dependency status, metrics, API docs.
+ * Rules: none of them is rate limited; `/ready` answers 503 while any check fails (each check is
+ * bounded to 2 s); `/metrics` labels HTTP latency by route pattern, never by raw URL.
+ */
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import client from 'prom-client';
 import { z } from 'zod';
 import { VERSION } from './app';
 import type { Services } from '../services';
+import { processMetrics } from '../infra/metrics';
+import { lagByProjection } from '../projections/runtime';
 
 export type ReadinessCheck = () => Promise<{ ok: boolean; detail?: unknown }>;
 
@@ -15,27 +22,53 @@ declare module 'fastify' {
 }
 
 const dependency = z.object({ ok: z.boolean(), latency_ms: z.number(), detail: z.unknown().optional() });
+const readiness = z.object({ status: z.enum(['ready', 'not_ready']), checks: z.record(z.string(), dependency) });
 
 async function timed(check: ReadinessCheck, timeoutMs = 2000) {
   const started = performance.now();
+  let timer: NodeJS.Timeout | undefined;
   try {
     const result = await Promise.race([
       check(),
-      new Promise<never>((_, reject) => setTimeout(() => reject(new Error('timeout')), timeoutMs).unref()),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error('timeout')), timeoutMs);
+      }),
     ]);
     return { ...result, latency_ms: Math.round(performance.now() - started) };
   } catch (err) {
     return { ok: false, detail: (err as Error).message, latency_ms: Math.round(performance.now() - started) };
+  } finally {
+    clearTimeout(timer);
   }
 }
 
 export async function systemRoutes(app: FastifyInstance, services: Services) {
   const r = app.withTypeProvider<ZodTypeProvider>();
+  const maxLag = services.config.READY_MAX_PROJECTION_LAG;
   app.decorate('readinessChecks', new Map<string, ReadinessCheck>([
     ['postgres', async () => { await services.pool.query('SELECT 1'); return { ok: true }; }],
     ['redis', async () => ({ ok: (await services.redis.ping()) === 'PONG' })],
     ['event_store', async () => { await services.store.healthCheck(); return { ok: true }; }],
+    ['projections', async () => {
+      const lag = await lagByProjection(services);
+      const worst = Math.max(0, ...Object.values(lag));
+      return { ok: worst <= maxLag, detail: { lag, max_allowed: maxLag } };
+    }],
   ]));
+
+  new client.Gauge({
+    name: 'authledger_projection_lag_events',
+    help: 'Events in the log not yet applied by each projection',
+    labelNames: ['projection'] as const,
+    registers: [app.metrics],
+    async collect() {
+      try {
+        for (const [projection, lag] of Object.entries(await lagByProjection(services))) this.set({ projection }, lag);
+      } catch {
+        // dependency down: keep the last values; /ready reports the outage
+      }
+    },
+  });
 
   r.get('/', {
     schema: {
@@ -47,30 +80,36 @@ export async function systemRoutes(app: FastifyInstance, services: Services) {
   }, async () => ({ status: 'ready' as const, name: 'authledger', version: VERSION, docs: '/docs' }));
 
   r.get('/health', {
-    schema: { tags: ['system'], summary: 'Liveness', response: { 200: z.object({ status: z.literal('ok') }) } },
+    schema: { tags: ['system'], summary: 'Liveness: the process is up (no dependency checks)', response: { 200: z.object({ status: z.literal('ok') }) } },
     config: { rateLimit: false },
   }, async () => ({ status: 'ok' as const }));
 
   r.get('/ready', {
     schema: {
       tags: ['system'],
-      summary: 'Readiness with per-dependency status',
-      response: {
-        200: z.object({ status: z.enum(['ready', 'not_ready']), checks: z.record(z.string(), dependency) }),
-        503: z.object({ status: z.enum(['ready', 'not_ready']), checks: z.record(z.string(), dependency) }),
-      },
+      summary: 'Readiness with per-dependency status (PostgreSQL, Redis, event store, projection lag)',
+      response: { 200: readiness, 503: readiness },
     },
     config: { rateLimit: false },
   }, async (_req, reply) => {
     const entries = await Promise.all([...app.readinessChecks].map(async ([name, check]) => [name, await timed(check)] as const));
     const checks = Object.fromEntries(entries);
     const ok = entries.every(([, c]) => c.ok);
+    if (!ok) reply.header('retry-after', '1');
     return reply.code(ok ? 200 : 503).send({ status: ok ? 'ready' : 'not_ready', checks });
   });
 
-  app.get('/metrics', { schema: { tags: ['system'], summary: 'Prometheus metrics', hide: false }, config: { rateLimit: false } }, async (_req, reply) => {
+  r.get('/metrics', {
+    schema: {
+      tags: ['system'],
+      summary: 'Prometheus metrics (text exposition format)',
+      response: { 200: z.string().describe('Prometheus text format 0.0.4') },
+    },
+    config: { rateLimit: false },
+  }, async (_req, reply) => {
+    const [own, shared] = await Promise.all([app.metrics.metrics(), processMetrics.metrics()]);
     reply.type(app.metrics.contentType);
-    return app.metrics.metrics();
+    return `${own.trimEnd()}\n${shared}`;
   });
 
   app.get('/openapi.json', { schema: { hide: true }, config: { rateLimit: false } }, async () => app.swagger());
@@ -82,4 +121,13 @@ export async function systemRoutes(app: FastifyInstance, services: Services) {
 <body><redoc spec-url="/openapi.json"></redoc>
 <script src="https://cdn.redoc.ly/redoc/v2.5.0/bundles/redoc.standalone.js"></script></body></html>`;
   });
+
+  if (services.config.NODE_ENV === 'test') {
+    // Test-only (NODE_ENV=test): a slow request, so shutdown tests can prove in-flight requests finish.
+    app.get('/__test/sleep', { schema: { hide: true }, config: { rateLimit: false } }, async (request) => {
+      const ms = Math.min(Number((request.query as { ms?: string }).ms ?? 1000) || 0, 10_000);
+      await new Promise((resolve) => setTimeout(resolve, ms));
+      return { slept_ms: ms };
+    });
+  }
 }

@@ -1,45 +1,107 @@
 /**
  * pino logger: JSON, pretty on a terminal, optional files (LOG_DIR/app.log, LOG_DIR/error.log),
  * secrets redacted wherever they appear in a logged object.
+ * Rules:
+ * - credential headers, cookies and secret-named fields are replaced by "[redacted]" at any of
+ *   the first three levels of a logged object (pino redact paths, below);
+ * - query-string values that look like credentials (token, ticket, key, password, code…) are
+ *   masked in logged URLs;
+ * - request log lines carry `request_id` (the Fastify log controller binds it; see src/http/app.ts).
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import pino, { type Logger } from 'pino';
+import pino, { type DestinationStream, type Logger } from 'pino';
 import type { Config } from '../config';
 
-export const REDACT_PATHS = [
+/** Field names whose values are secrets, wherever they appear. */
+export const SECRET_KEYS = [
+  'password', 'current_password', 'new_password', 'passwordHash', 'password_hash',
+  'refresh_token', 'refreshToken', 'access_token', 'accessToken', 'token', 'api_key', 'apiKey',
+  'ticket', 'secret', 'client_secret', 'authorization', 'cookie', 'pepper', 'privateKey', 'private_key',
+];
+
+const HEADER_PATHS = [
   'req.headers.authorization',
   'req.headers["access-token"]',
   'req.headers["api-key"]',
   'req.headers["x-api-key"]',
+  'req.headers["sec-websocket-protocol"]',
   'req.headers.cookie',
   'res.headers["set-cookie"]',
-  '*.password',
-  '*.current_password',
-  '*.new_password',
-  '*.refresh_token',
-  '*.access_token',
-  '*.token',
-  '*.api_key',
-  '*.ticket',
-  '*.secret',
-  '*.passwordHash',
+  'headers.authorization',
+  'headers.cookie',
 ];
 
-export function createLogger(config: Pick<Config, 'LOG_LEVEL' | 'LOG_DIR' | 'NODE_ENV'>): Logger {
-  if (config.LOG_LEVEL === 'silent') return pino({ level: 'silent' });
-  const level = config.LOG_LEVEL;
+const q = (k: string) => (/^[A-Za-z_$][\w$]*$/.test(k) ? `.${k}` : `["${k}"]`);
+export const REDACT_PATHS = [
+  ...HEADER_PATHS,
+  ...SECRET_KEYS.flatMap((k) => [q(k).replace(/^\./, ''), `*${q(k)}`, `*.*${q(k)}`]),
+];
+
+const SECRET_QUERY = /^(.*(token|ticket|key|password|secret|code|signature).*)$/i;
+
+/** Masks credential-looking query values: `/ws?ticket=abc&x=1` → `/ws?ticket=[redacted]&x=1`. */
+export function redactUrl(url: string): string {
+  const i = url.indexOf('?');
+  if (i < 0) return url;
+  const params = url.slice(i + 1).split('&').map((pair) => {
+    const eq = pair.indexOf('=');
+    if (eq < 0) return pair;
+    const key = pair.slice(0, eq);
+    let name = key;
+    try {
+      name = decodeURIComponent(key);
+    } catch {
+      // keep the raw name
+    }
+    return SECRET_QUERY.test(name) ? `${key}=[redacted]` : pair;
+  });
+  return `${url.slice(0, i)}?${params.join('&')}`;
+}
+
+interface LoggableRequest {
+  method?: string;
+  url?: string;
+  ip?: string;
+  headers?: Record<string, unknown>;
+  routeOptions?: { url?: string };
+  socket?: { remoteAddress?: string };
+}
+
+export const serializers: pino.LoggerOptions['serializers'] = {
+  req: (req: LoggableRequest) => ({
+    method: req.method,
+    url: req.url ? redactUrl(req.url) : undefined,
+    route: req.routeOptions?.url,
+    ip: req.ip ?? req.socket?.remoteAddress,
+    user_agent: req.headers?.['user-agent'],
+  }),
+  res: (res: { statusCode?: number }) => ({ status: res.statusCode }),
+  err: pino.stdSerializers.err,
+};
+
+export interface LoggerOptions {
+  /** Write here instead of stdout (tests capture lines this way). */
+  stream?: DestinationStream;
+}
+
+export function createLogger(config: Pick<Config, 'LOG_LEVEL' | 'LOG_DIR' | 'NODE_ENV'>, opts: LoggerOptions = {}): Logger {
+  if (config.LOG_LEVEL === 'silent' && !config.LOG_DIR) return pino({ level: 'silent' });
+  const level = config.LOG_LEVEL === 'silent' ? 'info' : config.LOG_LEVEL;
   const redact = { paths: REDACT_PATHS, censor: '[redacted]' };
   const streams: pino.StreamEntry[] = [];
-  if (process.stdout.isTTY && config.NODE_ENV !== 'production') {
-    streams.push({ level, stream: pino.transport({ target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:standard' } }) });
-  } else {
-    streams.push({ level, stream: process.stdout });
+  if (config.LOG_LEVEL !== 'silent') {
+    if (opts.stream) streams.push({ level, stream: opts.stream });
+    else if (process.stdout.isTTY && config.NODE_ENV !== 'production') {
+      streams.push({ level, stream: pino.transport({ target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:standard', ignore: 'pid,hostname,service' } }) });
+    } else {
+      streams.push({ level, stream: process.stdout });
+    }
   }
   if (config.LOG_DIR) {
     fs.mkdirSync(config.LOG_DIR, { recursive: true });
     streams.push({ level, stream: pino.destination({ dest: path.join(config.LOG_DIR, 'app.log'), sync: false, mkdir: true }) });
     streams.push({ level: 'error', stream: pino.destination({ dest: path.join(config.LOG_DIR, 'error.log'), sync: false, mkdir: true }) });
   }
-  return pino({ level, redact, base: { service: 'authledger' } }, pino.multistream(streams));
+  return pino({ level, redact, serializers, base: { service: 'authledger' } }, pino.multistream(streams));
 }

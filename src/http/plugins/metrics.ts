@@ -1,4 +1,8 @@
-/** Prometheus metrics (prom-client) on a per-app registry: HTTP latency by route and status, plus gauges others add. */
+/**
+ * Prometheus metrics (prom-client) on a per-app registry: the HTTP latency histogram by method,
+ * route pattern (never the raw URL, so cardinality stays bounded) and status, plus the default
+ * process metrics. `GET /metrics` also serves the process-wide registry (src/infra/metrics.ts).
+ */
 import fp from 'fastify-plugin';
 import client from 'prom-client';
 
@@ -20,9 +24,8 @@ export const metricsPlugin = fp(async (app) => {
   });
   app.decorate('metrics', registry);
   app.addHook('onResponse', async (request, reply) => {
-    latency.observe(
-      { method: request.method, route: request.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) },
-      reply.elapsedTime / 1000,
-    );
+    // Unmatched URLs (404s, scans) share one label value.
+    const route = request.routeOptions.url ?? 'unmatched';
+    latency.observe({ method: request.method, route, status: String(reply.statusCode) }, reply.elapsedTime / 1000);
   });
 }, { name: 'metrics' });

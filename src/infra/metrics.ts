@@ -1,0 +1,31 @@
+/**
+ * Process-wide Prometheus metrics (prom-client) that are not tied to one HTTP app: events
+ * appended, later queue depths and worker counters. `GET /metrics` serves this registry together
+ * with the app's own (HTTP latency, projection lag). Register your metric here with
+ * `registers: [processMetrics]`, or add a gauge with a `collect()` callback.
+ */
+import client from 'prom-client';
+import type { EventStore } from '../events/store';
+
+export const processMetrics = new client.Registry();
+
+export const eventsAppended = new client.Counter({
+  name: 'authledger_events_appended_total',
+  help: 'Events appended to the event log by this process, by event type',
+  labelNames: ['type'] as const,
+  registers: [processMetrics],
+});
+
+/** Counts appended events on this store instance (wraps appendToStream in place). */
+export function countAppends(store: EventStore): EventStore {
+  const marker = store as EventStore & { __countsAppends?: boolean };
+  if (marker.__countsAppends) return store;
+  const append = store.appendToStream.bind(store);
+  store.appendToStream = (async (...args: Parameters<EventStore['appendToStream']>) => {
+    const result = await append(...args);
+    for (const e of args[1]) eventsAppended.inc({ type: e.type });
+    return result;
+  }) as EventStore['appendToStream'];
+  marker.__countsAppends = true;
+  return store;
+}

@@ -1,0 +1,72 @@
+/**
+ * Starts the parts of authledger this process runs (`ROLES`) on shared services, and stops them
+ * in order. src/main.ts is the thin process entry around it; tests start it in-process.
+ * Rules: the API stops accepting first and finishes in-flight requests, then the projector stops
+ * at a batch boundary, workers and the hub close, and the pools close last.
+ */
+import type { Logger } from 'pino';
+import type { Config, ProcessRole } from './config';
+import { createServices, type Services } from './services';
+import { runStartup } from './startup';
+import { buildApp } from './http/app';
+import { startProjector } from './projections/runtime';
+import { startWorkers } from '../workers/index';
+import { startRealtime } from './realtime/index';
+
+export interface Part {
+  name: ProcessRole;
+  stop(): Promise<void>;
+}
+
+export interface Running {
+  services: Services;
+  parts: Part[];
+  /** Human-readable lines naming what listens where. */
+  urls: string[];
+  /** The API's bound address, when the api role runs. */
+  apiAddress?: { host: string; port: number };
+  stop(): Promise<void>;
+}
+
+export async function startAuthledger(config: Config, log: Logger): Promise<Running> {
+  const services = await createServices(config, { log });
+  const parts: Part[] = [];
+  const urls: string[] = [];
+  let apiAddress: Running['apiAddress'];
+  const stopAll = async () => {
+    for (const p of parts) await p.stop().catch((err) => log.error({ err, part: p.name }, 'stop failed'));
+    await services.close();
+  };
+  try {
+    await runStartup(services);
+    const roles = config.ROLES;
+    if (roles.has('api')) {
+      const app = await buildApp(services);
+      await app.listen({ host: config.HOST, port: config.PORT });
+      const addr = app.server.address();
+      const port = typeof addr === 'object' && addr ? addr.port : config.PORT;
+      apiAddress = { host: config.HOST, port };
+      // First to stop: stop accepting, let in-flight requests finish.
+      parts.push({ name: 'api', stop: () => app.close() });
+      const base = `http://localhost:${port}`;
+      urls.push(`API:         ${base}/`, `Swagger UI:  ${base}/docs`, `ReDoc:       ${base}/redoc`, `OpenAPI:     ${base}/openapi.json`, `Readiness:   ${base}/ready`, `Metrics:     ${base}/metrics`);
+    }
+    if (roles.has('projector')) {
+      const projector = startProjector(services);
+      parts.push({ name: 'projector', stop: () => projector.stop() });
+    }
+    if (roles.has('worker')) {
+      const workers = await startWorkers(services);
+      parts.push({ name: 'worker', stop: () => workers.stop() });
+    }
+    if (roles.has('realtime')) {
+      const hub = await startRealtime(services);
+      parts.push({ name: 'realtime', stop: () => hub.stop() });
+      urls.push(`Realtime:    ws://localhost:${hub.port}/ws`);
+    }
+  } catch (err) {
+    await stopAll().catch(() => undefined);
+    throw err;
+  }
+  return { services, parts, urls, apiAddress, stop: stopAll };
+}
