@@ -5,7 +5,12 @@
 import type { FastifyInstance } from 'fastify';
 import type { Services } from './services';
 import { systemRoutes } from './http/system-routes';
+import { keysPlugin } from './infra/keys';
+import { authPlugin } from './http/auth';
 
 export async function registerRoutes(app: FastifyInstance, services: Services): Promise<void> {
+  // Identity first: every route module below may use app.authenticate / app.requireAdmin.
+  await app.register(keysPlugin);
+  await app.register(authPlugin);
   await systemRoutes(app, services);
 }

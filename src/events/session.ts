@@ -6,19 +6,31 @@ import { z } from 'zod';
 import { defineEvent } from './registry';
 import { client, id, isoTime } from './common';
 
+const sessionStartedV1 = client.extend({
+  sessionId: id,
+  userId: id,
+  deviceName: z.string().max(200).optional(),
+  refreshTokenHash: z.string(),
+  expiresAt: isoTime,
+});
+/** v2 adds `startedAt` (the decider's clock; v1 readers fall back to the event's creation time). */
 export const SessionStarted = defineEvent(
   'SessionStarted',
-  client.extend({
-    sessionId: id,
-    userId: id,
-    deviceName: z.string().max(200).optional(),
-    refreshTokenHash: z.string(),
-    expiresAt: isoTime,
-  }),
+  sessionStartedV1.extend({ startedAt: isoTime.optional() }),
+  [{ schema: sessionStartedV1 }],
+  (v1) => v1,
 );
+const sessionRotatedV1 = client.extend({ sessionId: id, userId: id, refreshTokenHash: z.string(), previousTokenHash: z.string() });
+/**
+ * v2 adds `rotatedAt` (the decider's clock), `expiresAt` (copied along so the last event alone
+ * rebuilds the state: decisions read only the first and the last event of a session) and
+ * `viaGrace` (a retry of the just-rotated token inside REFRESH_REUSE_GRACE_SECONDS).
+ */
 export const SessionRotated = defineEvent(
   'SessionRotated',
-  client.extend({ sessionId: id, userId: id, refreshTokenHash: z.string(), previousTokenHash: z.string() }),
+  sessionRotatedV1.extend({ rotatedAt: isoTime.optional(), expiresAt: isoTime.optional(), viaGrace: z.boolean().optional() }),
+  [{ schema: sessionRotatedV1 }],
+  (v1) => v1,
 );
 export const RefreshTokenReuseDetected = defineEvent(
   'RefreshTokenReuseDetected',
@@ -40,3 +52,71 @@ export const SessionExpired = defineEvent('SessionExpired', z.object({ sessionId
 export const sessionEvents = [SessionStarted, SessionRotated, RefreshTokenReuseDetected, SessionRevoked, SessionExpired];
 export const SESSION_ENDING_EVENTS = ['SessionRevoked', 'SessionExpired'] as const;
 export { isoTime };
+
+type Ev<D extends { type: string; schema: z.ZodType }> = { type: D['type']; data: z.infer<D['schema']> };
+export type SessionEvent =
+  | Ev<typeof SessionStarted> | Ev<typeof SessionRotated> | Ev<typeof RefreshTokenReuseDetected>
+  | Ev<typeof SessionRevoked> | Ev<typeof SessionExpired>;
+export type SessionRevokedReason = z.infer<typeof sessionRevokedReason>;
+
+/**
+ * A session (one device's login, one refresh-token family) as deciders see it.
+ * Every field is "last write wins", and every non-final event carries all of them, so folding
+ * the first and the last event of the stream gives the same state as folding all of them:
+ * deciding on a 14-day-old session costs two single-row reads, not 1,300.
+ */
+export interface SessionState {
+  status: 'none' | 'active' | 'revoked' | 'expired';
+  sessionId: string;
+  userId: string;
+  deviceName?: string;
+  /** SHA-256 (hex) of the refresh token that may be presented now. */
+  tokenHash: string;
+  /** The hash rotated away last (grace-window retries and reuse evidence). */
+  previousTokenHash?: string;
+  startedAt: string;
+  /** Last rotation, or the start: idle timeout and grace window count from here. */
+  lastUsedAt: string;
+  expiresAt: string;
+  /** ip / user agent of whoever presented the current token last (reuse evidence). */
+  lastClient: { ip?: string; userAgent?: string };
+  lastRotationViaGrace: boolean;
+  endReason?: string;
+}
+
+export const initialSessionState = (): SessionState => ({
+  status: 'none', sessionId: '', userId: '', tokenHash: '', startedAt: '', lastUsedAt: '', expiresAt: '', lastClient: {}, lastRotationViaGrace: false,
+});
+
+export function evolveSession(state: SessionState, event: { type: string; data: unknown }): SessionState {
+  const e = event as SessionEvent;
+  switch (e.type) {
+    case 'SessionStarted': {
+      const at = e.data.startedAt ?? state.startedAt;
+      return {
+        ...state,
+        status: 'active', sessionId: e.data.sessionId, userId: e.data.userId, deviceName: e.data.deviceName,
+        tokenHash: e.data.refreshTokenHash, previousTokenHash: undefined, startedAt: at,
+        lastUsedAt: state.lastUsedAt && state.lastUsedAt > at ? state.lastUsedAt : at, expiresAt: e.data.expiresAt,
+        lastClient: { ip: e.data.ip, userAgent: e.data.userAgent }, lastRotationViaGrace: false,
+      };
+    }
+    case 'SessionRotated':
+      return {
+        ...state,
+        status: state.status === 'none' ? 'active' : state.status,
+        sessionId: e.data.sessionId, userId: e.data.userId,
+        tokenHash: e.data.refreshTokenHash, previousTokenHash: e.data.previousTokenHash,
+        lastUsedAt: e.data.rotatedAt ?? state.lastUsedAt, expiresAt: e.data.expiresAt ?? state.expiresAt,
+        lastClient: { ip: e.data.ip, userAgent: e.data.userAgent }, lastRotationViaGrace: e.data.viaGrace ?? false,
+      };
+    case 'RefreshTokenReuseDetected':
+      return state;
+    case 'SessionRevoked':
+      return { ...state, sessionId: e.data.sessionId, userId: e.data.userId, status: 'revoked', endReason: e.data.reason };
+    case 'SessionExpired':
+      return { ...state, sessionId: e.data.sessionId, userId: e.data.userId, status: 'expired', endReason: e.data.reason };
+    default:
+      return state;
+  }
+}

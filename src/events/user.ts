@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import { defineEvent } from './registry';
-import { client, id, isoTime, role } from './common';
+import { client, id, isoTime, role, type Role } from './common';
 
 /** v1 (stored by early builds): no `source`. Upcast: such users signed themselves up. */
 const userRegisteredV1 = z.object({
@@ -43,8 +43,86 @@ export const LoginFailed = defineEvent(
 );
 export const AccountLocked = defineEvent('AccountLocked', z.object({ userId: id, until: isoTime, failures: z.number().int() }));
 export const AccountUnlocked = defineEvent('AccountUnlocked', z.object({ userId: id }));
+/** Successful login after failures: the consecutive-failure counter starts again from zero. */
+export const LoginFailuresCleared = defineEvent('LoginFailuresCleared', z.object({ userId: id, sessionId: id.optional() }));
 
 export const userEvents = [
   UserRegistered, EmailReserved, EmailReleased, EmailVerified, UserProfileUpdated, PasswordChanged, PasswordReset,
   UserDisabled, UserEnabled, UserDeleted, RoleGranted, RoleRevoked, LoginFailed, AccountLocked, AccountUnlocked,
+  LoginFailuresCleared,
 ];
+
+
+/** E-mail as the uniqueness key and login name: trimmed, Unicode NFKC, lower-cased. */
+export function normaliseEmail(email: string): string {
+  return email.trim().normalize('NFKC').toLowerCase();
+}
+
+type Ev<D extends { type: string; schema: z.ZodType }> = { type: D['type']; data: z.infer<D['schema']> };
+export type UserEvent =
+  | Ev<typeof UserRegistered> | Ev<typeof EmailVerified> | Ev<typeof UserProfileUpdated> | Ev<typeof PasswordChanged>
+  | Ev<typeof PasswordReset> | Ev<typeof UserDisabled> | Ev<typeof UserEnabled> | Ev<typeof UserDeleted>
+  | Ev<typeof RoleGranted> | Ev<typeof RoleRevoked> | Ev<typeof LoginFailed> | Ev<typeof AccountLocked>
+  | Ev<typeof AccountUnlocked> | Ev<typeof LoginFailuresCleared>;
+
+/** The user aggregate as deciders see it (folded from the `user-<id>` stream). */
+export interface UserState {
+  exists: boolean;
+  userId: string;
+  email: string;
+  name: string;
+  passwordHash: string;
+  source: 'signup' | 'admin' | 'bootstrap' | 'import' | '';
+  roles: Role[];
+  emailVerified: boolean;
+  disabled: boolean;
+  deleted: boolean;
+  /** Consecutive failed logins since the last success or lockout expiry. */
+  failures: number;
+  /** ISO time until which logins are refused, when locked. */
+  lockedUntil?: string;
+}
+
+export const initialUserState = (): UserState => ({
+  exists: false, userId: '', email: '', name: '', passwordHash: '', source: '', roles: [],
+  emailVerified: false, disabled: false, deleted: false, failures: 0,
+});
+
+/** Pure: the state after one more event. Unknown event types leave the state unchanged. */
+export function evolveUser(state: UserState, event: { type: string; data: unknown }): UserState {
+  const e = event as UserEvent;
+  switch (e.type) {
+    case 'UserRegistered':
+      return { ...state, exists: true, userId: e.data.userId, email: e.data.email, name: e.data.name, passwordHash: e.data.passwordHash, source: e.data.source, roles: ['user'] };
+    case 'EmailVerified':
+      return e.data.email === state.email ? { ...state, emailVerified: true } : state;
+    case 'UserProfileUpdated': {
+      const emailChanged = e.data.email !== undefined && e.data.email !== state.email;
+      return { ...state, name: e.data.name ?? state.name, email: e.data.email ?? state.email, emailVerified: emailChanged ? false : state.emailVerified };
+    }
+    case 'PasswordChanged':
+    case 'PasswordReset':
+      // A new password also lifts a lockout: the owner proved control (reset) or knew the old one.
+      return { ...state, passwordHash: e.data.passwordHash, failures: 0, lockedUntil: undefined };
+    case 'UserDisabled':
+      return { ...state, disabled: true };
+    case 'UserEnabled':
+      return { ...state, disabled: false };
+    case 'UserDeleted':
+      return { ...state, deleted: true };
+    case 'RoleGranted':
+      return state.roles.includes(e.data.role) ? state : { ...state, roles: [...state.roles, e.data.role] };
+    case 'RoleRevoked':
+      return { ...state, roles: state.roles.filter((r) => r !== e.data.role) };
+    case 'LoginFailed':
+      return { ...state, failures: e.data.consecutiveFailures };
+    case 'AccountLocked':
+      return { ...state, lockedUntil: e.data.until, failures: e.data.failures };
+    case 'AccountUnlocked':
+    case 'LoginFailuresCleared':
+      return { ...state, failures: 0, lockedUntil: undefined };
+    default:
+      return state;
+  }
+}
+

@@ -1,0 +1,121 @@
+/**
+ * Access-token verification (RFC 8725, RFC 9068, ASVS 5.0 V9). Rules enforced, in order:
+ * - compact JWS of three parts, at most 8 KiB;
+ * - protected header holds only `alg`, `typ` and `kid`: `jku`, `jwk`, `x5u`, `x5c`, `crit`, `b64`
+ *   or anything else is refused (no key or behaviour may come from the token itself);
+ * - `alg` in the fixed allow-list (EdDSA, ES256 — never `none`, never HMAC) and equal to the
+ *   algorithm of the key named by `kid`; an unknown `kid` is refused;
+ * - `typ` is `at+jwt`; `iss`, `aud` match the config; `exp` (and `nbf` when present) hold with
+ *   a small clock skew; `sub`, `sid`, `jti`, `iat`, `exp` are present and well-typed;
+ * - then the session `sid` must still be active (SessionGate): logout stops tokens at once.
+ * A verified token is remembered by its exact bytes until it expires, so the signature is
+ * checked once per token, not once per request.
+ */
+import { jwtVerify } from 'jose';
+import type { Config } from '../config';
+import { errors } from '../errors';
+import type { Role } from '../events/common';
+import { ALLOWED_ALGS, type KeySet } from '../infra/keys';
+import type { AuthContext } from './auth-types';
+import type { SessionGate } from './session-gate';
+
+export const ACCESS_TOKEN_TYP = 'at+jwt';
+export const CLOCK_SKEW_SECONDS = 5;
+const MAX_TOKEN_LENGTH = 8192;
+const HEADER_ALLOWED = new Set(['alg', 'typ', 'kid']);
+const ROLES = new Set<string>(['admin', 'user']);
+
+export const invalidToken = () => errors.unauthorized('The access token is missing, invalid or expired.', 'invalid_token');
+export const sessionEnded = () => errors.unauthorized('The session of this access token has ended.', 'session_ended');
+
+export class AccessTokenVerifier {
+  private readonly cache = new Map<string, AuthContext>();
+
+  constructor(
+    private readonly keys: KeySet,
+    private readonly config: Pick<Config, 'JWT_ISSUER' | 'JWT_AUDIENCE'>,
+    readonly gate: SessionGate,
+    private readonly maxCached = 100_000,
+  ) {}
+
+  /** Signature and claims only (no session check). Throws a 401 AppError. */
+  async verifySignature(token: string): Promise<AuthContext> {
+    const hit = this.cache.get(token);
+    if (hit) {
+      if (hit.expiresAt + CLOCK_SKEW_SECONDS > Date.now() / 1000) return hit;
+      this.cache.delete(token);
+      throw invalidToken();
+    }
+    const kid = this.precheck(token);
+    const key = this.keys.verifying.get(kid)!;
+    let payload;
+    try {
+      ({ payload } = await jwtVerify(token, key.publicKey, {
+        algorithms: [key.alg],
+        issuer: this.config.JWT_ISSUER,
+        audience: this.config.JWT_AUDIENCE,
+        typ: ACCESS_TOKEN_TYP,
+        clockTolerance: CLOCK_SKEW_SECONDS,
+        requiredClaims: ['sub', 'sid', 'jti', 'iat', 'exp'],
+      }));
+    } catch {
+      throw invalidToken();
+    }
+    const { sub, sid, jti, exp, roles } = payload as Record<string, unknown>;
+    if (typeof sub !== 'string' || typeof sid !== 'string' || typeof jti !== 'string' || typeof exp !== 'number') throw invalidToken();
+    if (roles !== undefined && !(Array.isArray(roles) && roles.every((r) => typeof r === 'string'))) throw invalidToken();
+    const auth: AuthContext = {
+      userId: sub,
+      sessionId: sid,
+      roles: ((roles as string[] | undefined) ?? []).filter((r) => ROLES.has(r)) as Role[],
+      tokenId: jti,
+      expiresAt: exp,
+    };
+    if (this.cache.size >= this.maxCached) {
+      // Drop the oldest entries (Map keeps insertion order).
+      let n = Math.ceil(this.maxCached / 10);
+      for (const k of this.cache.keys()) {
+        this.cache.delete(k);
+        if (--n <= 0) break;
+      }
+    }
+    this.cache.set(token, Object.freeze(auth));
+    return auth;
+  }
+
+  /** Full check: signature, claims, and the session still active. Throws a 401 AppError. */
+  async verify(token: string): Promise<AuthContext> {
+    const auth = this.cache.get(token);
+    if (auth && auth.expiresAt + CLOCK_SKEW_SECONDS > Date.now() / 1000) {
+      // Hot path: no crypto, and usually no I/O.
+      const known = this.gate.known(auth.sessionId);
+      if (known === true) return auth;
+      if (known === false) throw sessionEnded();
+    }
+    const verified = await this.verifySignature(token);
+    if (!(await this.gate.isActive(verified.sessionId))) throw sessionEnded();
+    return verified;
+  }
+
+  /** Structural checks before any cryptography; returns the kid. */
+  private precheck(token: string): string {
+    if (token.length > MAX_TOKEN_LENGTH) throw invalidToken();
+    const dot = token.indexOf('.');
+    if (dot <= 0 || token.indexOf('.', dot + 1) < 0 || token.split('.').length !== 3) throw invalidToken();
+    let header: unknown;
+    try {
+      header = JSON.parse(Buffer.from(token.slice(0, dot), 'base64url').toString('utf8'));
+    } catch {
+      throw invalidToken();
+    }
+    if (!header || typeof header !== 'object' || Array.isArray(header)) throw invalidToken();
+    const h = header as Record<string, unknown>;
+    for (const k of Object.keys(h)) if (!HEADER_ALLOWED.has(k)) throw invalidToken();
+    if (typeof h.alg !== 'string' || !(ALLOWED_ALGS as readonly string[]).includes(h.alg)) throw invalidToken();
+    if (h.typ !== ACCESS_TOKEN_TYP && h.typ !== `application/${ACCESS_TOKEN_TYP}`) throw invalidToken();
+    if (typeof h.kid !== 'string') throw invalidToken();
+    const key = this.keys.verifying.get(h.kid);
+    if (!key || key.alg !== h.alg) throw invalidToken();
+    return h.kid;
+  }
+}

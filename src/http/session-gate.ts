@@ -1,0 +1,101 @@
+/**
+ * Is session <sid> still active? Answered from memory on the hot path. Rules:
+ * - the truth is the Redis session hash (`status` = active); a missing hash is "not active";
+ * - a session seen active is remembered only while this process is subscribed to
+ *   `<prefix>session-ended`; every ended session is published there (by the command that ends
+ *   it, and again by the projection), so each process forgets it at once;
+ * - an ended session is remembered as ended (sticky, beating any in-flight lookup) until every
+ *   access token of it has expired;
+ * - while the subscription is down nothing is remembered as active: every check asks Redis
+ *   (and fails closed when Redis cannot answer).
+ */
+import type { Redis } from 'ioredis';
+import { sessionEndedChannel, sessionKey } from '../infra/session-state';
+
+export class SessionGate {
+  private readonly active = new Map<string, number>();
+  private readonly ended = new Map<string, number>();
+  private sub: Redis | undefined;
+  private subscribed = false;
+  /** Bumped whenever the subscription drops: lookups started before it cannot fill the cache. */
+  private epoch = 0;
+  private sweep: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly prefix: string,
+    private readonly opts: { endedMemoryMs: number; activeMemoryMs?: number; maxEntries?: number },
+  ) {}
+
+  async start(): Promise<void> {
+    const sub = this.redis.duplicate({ enableOfflineQueue: true, lazyConnect: true, maxRetriesPerRequest: null });
+    this.sub = sub;
+    const channel = sessionEndedChannel(this.prefix);
+    const down = () => {
+      this.subscribed = false;
+      this.epoch++;
+      this.active.clear();
+    };
+    sub.on('error', () => undefined);
+    sub.on('close', down);
+    sub.on('end', down);
+    sub.on('message', (ch: string, sid: string) => {
+      if (ch === channel) this.markEnded(sid);
+    });
+    sub.on('ready', () => {
+      // ioredis re-subscribes on reconnect; confirm before trusting the cache again.
+      void sub.subscribe(channel).then(() => {
+        this.epoch++;
+        this.subscribed = true;
+      }, () => undefined);
+    });
+    await sub.connect().catch(() => undefined);
+    this.sweep = setInterval(() => this.prune(), 30_000);
+    this.sweep.unref();
+  }
+
+  async stop(): Promise<void> {
+    if (this.sweep) clearInterval(this.sweep);
+    this.subscribed = false;
+    this.sub?.disconnect();
+    this.sub = undefined;
+  }
+
+  /** Records locally that a session ended (also called by commands in this process, before publishing). */
+  markEnded(sid: string): void {
+    this.active.delete(sid);
+    this.ended.set(sid, Date.now() + this.opts.endedMemoryMs);
+    if (this.ended.size > (this.opts.maxEntries ?? 200_000)) this.prune();
+  }
+
+  /** Sync answer when memory knows (true/false), undefined when Redis must be asked. */
+  known(sid: string): boolean | undefined {
+    if (this.ended.has(sid)) return false;
+    const until = this.active.get(sid);
+    if (until !== undefined && until > Date.now()) return true;
+    return undefined;
+  }
+
+  async isActive(sid: string): Promise<boolean> {
+    const k = this.known(sid);
+    if (k !== undefined) return k;
+    const epoch = this.epoch;
+    const status = await this.redis.hget(sessionKey(this.prefix, sid), 'status');
+    const ok = status === 'active';
+    if (ok && this.subscribed && epoch === this.epoch && !this.ended.has(sid)) {
+      if (this.active.size >= (this.opts.maxEntries ?? 200_000)) this.active.clear();
+      this.active.set(sid, Date.now() + (this.opts.activeMemoryMs ?? 300_000));
+    }
+    return ok && !this.ended.has(sid);
+  }
+
+  get isSubscribed(): boolean {
+    return this.subscribed;
+  }
+
+  private prune(): void {
+    const now = Date.now();
+    for (const [sid, until] of this.ended) if (until <= now) this.ended.delete(sid);
+    for (const [sid, until] of this.active) if (until <= now) this.active.delete(sid);
+  }
+}
