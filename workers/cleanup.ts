@@ -1,0 +1,169 @@
+/**
+ * Cleanup jobs, run as BullMQ job schedulers (repeatable jobs) on the `low` queue.
+ * Rules:
+ * - every job is idempotent and safe with several workers at once: expiry events are appended
+ *   with the stream's current revision as expectedRevision and an event id derived from the
+ *   stream, so a concurrent refresh wins cleanly (we retry next run) and two cleaners append once;
+ * - a decision is re-made from the stream (the write side), never from the candidate index;
+ * - Redis state follows at once (inline, revision-guarded, idempotent with the projections).
+ */
+import type { Job, Queue } from 'bullmq';
+import type pg from 'pg';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { Config } from '../src/config';
+import { WrongExpectedVersionError, type EventStore } from '../src/events/store';
+import { streams } from '../src/events/streams';
+import { evolveSession, initialSessionState } from '../src/events/session';
+import { applyInline, sessionEventEval, sessionKey, userSessionsKey, type AppliedEvent } from '../src/infra/session-state';
+import { accessWritesFor, applyAccessWrites } from '../src/infra/access-state';
+import { foldApiKeyUsage } from '../src/infra/access-usage';
+import { derivedId } from './handlers';
+
+export interface CleanupDeps {
+  config: Config;
+  log: Logger;
+  pool: pg.Pool;
+  redis: Redis;
+  prefix: string;
+  store: EventStore;
+}
+
+export const CLEANUP_JOBS = ['expire-sessions', 'expire-api-keys', 'fold-api-key-usage', 'prune-email-tokens'] as const;
+export type CleanupJob = (typeof CLEANUP_JOBS)[number];
+
+/** Registers (or updates) one scheduler per cleanup job. Idempotent: every worker may call it. */
+export async function scheduleCleanup(queue: Queue, everyMs: number): Promise<void> {
+  for (const name of CLEANUP_JOBS) {
+    await queue.upsertJobScheduler(`cleanup-${name}`, { every: everyMs }, {
+      name,
+      data: {},
+      opts: { attempts: 3, backoff: { type: 'exponential', delay: 5000 }, removeOnComplete: { count: 100 }, removeOnFail: { count: 1000 } },
+    });
+  }
+}
+
+/** Sessions whose Redis state says they are past their idle or absolute lifetime (or vanished). */
+async function sessionCandidates(deps: CleanupDeps, now: number): Promise<{ sessionId: string; userId: string }[]> {
+  const { redis, prefix, config } = deps;
+  const out: { sessionId: string; userId: string }[] = [];
+  const idleMs = config.REFRESH_IDLE_TTL * 1000;
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${userSessionsKey(prefix, '')}*`, 'COUNT', 500);
+    cursor = next;
+    for (const key of keys) {
+      const userId = key.slice(userSessionsKey(prefix, '').length);
+      const ids = await redis.smembers(key);
+      if (!ids.length) continue;
+      const p = redis.pipeline();
+      for (const sid of ids) p.hmget(sessionKey(prefix, sid), 'status', 'lastUsedAt', 'expiresAt');
+      const res = (await p.exec()) ?? [];
+      ids.forEach((sessionId, i) => {
+        const [status, lastUsedAt, expiresAt] = (res[i]?.[1] ?? []) as (string | null)[];
+        const gone = !status; // the hash lived out its TTL: the session certainly ended
+        const absolute = expiresAt ? Date.parse(expiresAt) <= now : false;
+        const idle = lastUsedAt ? Date.parse(lastUsedAt) + idleMs <= now : false;
+        if (gone || absolute || idle) out.push({ sessionId, userId });
+      });
+    }
+  } while (cursor !== '0');
+  return out;
+}
+
+export async function expireSessions(deps: CleanupDeps, now = Date.now()): Promise<{ expired: number; raced: number; checked: number }> {
+  const candidates = await sessionCandidates(deps, now);
+  let expired = 0;
+  let raced = 0;
+  for (const c of candidates) {
+    const events = await deps.store.readStream(streams.session(c.sessionId));
+    if (!events.length) {
+      await deps.redis.srem(userSessionsKey(deps.prefix, c.userId), c.sessionId);
+      continue;
+    }
+    const state = events.reduce(evolveSession, initialSessionState());
+    const last = events.at(-1)!;
+    if (state.status !== 'active') {
+      // Ended already (the projection may lag): just make the Redis state agree.
+      await applyInline(deps.redis, sessionEventEval(deps.prefix, last as AppliedEvent, { accessTokenTtl: deps.config.ACCESS_TOKEN_TTL, now }));
+      await deps.redis.srem(userSessionsKey(deps.prefix, c.userId), c.sessionId);
+      continue;
+    }
+    const lastUsed = Date.parse(state.lastUsedAt || state.startedAt || last.createdAt.toISOString());
+    const reason = state.expiresAt && Date.parse(state.expiresAt) <= now ? 'absolute'
+      : lastUsed + deps.config.REFRESH_IDLE_TTL * 1000 <= now ? 'idle' : undefined;
+    if (!reason) continue;
+    const data = { sessionId: c.sessionId, userId: state.userId || c.userId, reason };
+    try {
+      const r = await deps.store.appendToStream(
+        streams.session(c.sessionId),
+        [{ id: derivedId(`session-expired|${c.sessionId}|${last.revision}`), type: 'SessionExpired', data, metadata: { causationId: 'cleanup' } }],
+        { expectedRevision: last.revision },
+      );
+      await applyInline(deps.redis, sessionEventEval(deps.prefix, { type: 'SessionExpired', data, revision: r.nextExpectedRevision, createdAt: new Date(now) }, { accessTokenTtl: deps.config.ACCESS_TOKEN_TTL, now }));
+      expired++;
+    } catch (err) {
+      if (!(err instanceof WrongExpectedVersionError)) throw err;
+      raced++; // a refresh or logout got there first: decided again next run
+    }
+  }
+  return { expired, raced, checked: candidates.length };
+}
+
+export async function expireApiKeys(deps: CleanupDeps, now = new Date()): Promise<{ expired: number; raced: number }> {
+  const exists = await deps.pool.query(`SELECT 1 FROM pg_views WHERE viewname = 'api_keys'`);
+  if (!exists.rowCount) return { expired: 0, raced: 0 };
+  const { rows } = await deps.pool.query<{ key_id: string }>(
+    `SELECT key_id FROM api_keys WHERE status = 'active' AND expires_at IS NOT NULL AND expires_at <= $1 ORDER BY expires_at LIMIT 1000`,
+    [now],
+  );
+  let expired = 0;
+  let raced = 0;
+  for (const { key_id: keyId } of rows) {
+    const events = await deps.store.readStream(streams.apiKey(keyId));
+    const issued = events.find((e) => e.type === 'ApiKeyIssued');
+    const last = events.at(-1);
+    if (!issued || !last) continue;
+    if (events.some((e) => e.type === 'ApiKeyRevoked' || e.type === 'ApiKeyExpired')) continue;
+    const d = issued.data as { userId: string; expiresAt: string | null };
+    if (!d.expiresAt || Date.parse(d.expiresAt) > now.getTime()) continue;
+    const data = { keyId, userId: d.userId };
+    try {
+      const r = await deps.store.appendToStream(
+        streams.apiKey(keyId),
+        [{ id: derivedId(`apikey-expired|${keyId}`), type: 'ApiKeyExpired', data, metadata: { causationId: 'cleanup' } }],
+        { expectedRevision: last.revision },
+      );
+      const w = accessWritesFor({ type: 'ApiKeyExpired', data, revision: r.nextExpectedRevision });
+      if (w) await applyAccessWrites(deps.redis, deps.prefix, [w]);
+      expired++;
+    } catch (err) {
+      if (!(err instanceof WrongExpectedVersionError)) throw err;
+      raced++; // revoked meanwhile
+    }
+  }
+  return { expired, raced };
+}
+
+/** Deletes spent and expired tokens from the token index (the log keeps only their hashes). */
+export async function pruneEmailTokens(deps: Pick<CleanupDeps, 'pool'>, now = new Date()): Promise<{ pruned: number }> {
+  const { rowCount } = await deps.pool.query('DELETE FROM email_tokens WHERE consumed_at IS NOT NULL OR expires_at <= $1', [now]);
+  return { pruned: rowCount ?? 0 };
+}
+
+export function cleanupProcessor(deps: CleanupDeps) {
+  return async (job: Job): Promise<unknown> => {
+    switch (job.name as CleanupJob) {
+      case 'expire-sessions':
+        return expireSessions(deps);
+      case 'expire-api-keys':
+        return expireApiKeys(deps);
+      case 'fold-api-key-usage':
+        return foldApiKeyUsage({ pool: deps.pool, redis: deps.redis, prefix: deps.prefix });
+      case 'prune-email-tokens':
+        return pruneEmailTokens(deps);
+      default:
+        throw new Error(`unknown cleanup job ${job.name}`);
+    }
+  };
+}

@@ -1,0 +1,271 @@
+/**
+ * The event → job consumer: a projection-like subscription to the event log with its own
+ * checkpoint, turning events into BullMQ jobs (routing in jobs.ts).
+ * Rules:
+ * - enqueue first, then move the checkpoint: a crash in between replays the batch, and the
+ *   replayed jobs carry the same ids (derived from event ids), so BullMQ adds nothing: no job is
+ *   lost and none is enqueued twice;
+ * - the checkpoint write is a compare-and-set on the previous position (like the projection
+ *   engine), in the same transaction as the e-mail token index it maintains;
+ * - at most one consumer runs across processes (a session advisory lock); others wait on standby
+ *   and take over when the holder's connection dies.
+ */
+import pg from 'pg';
+import type { Queue } from 'bullmq';
+import { START, type Position, type RecordedEvent } from '../src/events/store';
+import { readBatch } from '../src/projections/engine';
+import type { Services } from '../src/services';
+import type { QueueName } from './queues';
+import { ROUTED_EVENTS, routeEvent, type JobSpec } from './jobs';
+
+const CONSUMER_LOCK_NS = 1095582039;
+export const DEFAULT_CONSUMER = 'jobs';
+const TOKEN_EVENTS = ['EmailVerificationRequested', 'PasswordResetRequested', 'EmailTokenConsumed'];
+
+/** Tables of the workers: consumer checkpoints and the index of outstanding e-mail tokens. */
+export const WORKER_SCHEMA = `
+CREATE TABLE IF NOT EXISTS worker_checkpoints (
+  name             text PRIMARY KEY,
+  commit_position  bigint NOT NULL DEFAULT 0,
+  prepare_position bigint NOT NULL DEFAULT 0,
+  updated_at       timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE IF NOT EXISTS email_tokens (
+  token_id    text PRIMARY KEY,
+  kind        text NOT NULL,
+  user_id     text NOT NULL,
+  token_hash  text NOT NULL,
+  expires_at  timestamptz NOT NULL,
+  consumed_at timestamptz,
+  created_at  timestamptz NOT NULL
+);
+CREATE INDEX IF NOT EXISTS email_tokens_expires_idx ON email_tokens (expires_at);
+`;
+
+/** Startup task: create the worker tables (idempotent; serialised by an advisory lock). */
+export async function ensureWorkerSchema(pool: pg.Pool): Promise<void> {
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    await client.query('SELECT pg_advisory_xact_lock($1, 0)', [CONSUMER_LOCK_NS]);
+    await client.query(WORKER_SCHEMA);
+    await client.query('COMMIT');
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  } finally {
+    client.release();
+  }
+}
+
+export async function loadCheckpoint(db: pg.Pool | pg.ClientBase, name: string): Promise<Position> {
+  await db.query('INSERT INTO worker_checkpoints (name) VALUES ($1) ON CONFLICT (name) DO NOTHING', [name]);
+  const { rows } = await db.query<{ c: string; p: string }>(
+    'SELECT commit_position::text AS c, prepare_position::text AS p FROM worker_checkpoints WHERE name = $1',
+    [name],
+  );
+  const r = rows[0];
+  return r ? { commit: BigInt(r.c), prepare: BigInt(r.p) } : START;
+}
+
+async function indexTokens(client: pg.ClientBase, events: RecordedEvent[]): Promise<void> {
+  for (const e of events) {
+    const d = e.data as Record<string, string>;
+    if (e.type === 'EmailTokenConsumed') {
+      await client.query('UPDATE email_tokens SET consumed_at = COALESCE(consumed_at, $2) WHERE token_id = $1', [d.tokenId, e.createdAt]);
+    } else if (e.type === 'EmailVerificationRequested' || e.type === 'PasswordResetRequested') {
+      await client.query(
+        `INSERT INTO email_tokens (token_id, kind, user_id, token_hash, expires_at, created_at) VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (token_id) DO NOTHING`,
+        [d.tokenId, e.type === 'PasswordResetRequested' ? 'reset' : 'verification', d.userId, d.tokenHash, d.expiresAt, e.createdAt],
+      );
+    }
+  }
+}
+
+export interface ConsumerOptions {
+  name?: string;
+  /** Event types to read; default: every routed and token event. */
+  handles?: readonly string[];
+  route?: (e: RecordedEvent) => JobSpec[];
+  batchSize?: number;
+  idleWaitMs?: number;
+}
+
+export interface ConsumerStats {
+  events: number;
+  jobs: number;
+  batches: number;
+}
+
+export class EventJobConsumer {
+  private stopped = false;
+  private running: Promise<void> | undefined;
+  private lockClient: pg.Client | undefined;
+  private wake: (() => void) | undefined;
+  private offAppended: (() => void) | undefined;
+  readonly name: string;
+  private readonly handles: readonly string[];
+  private readonly route: (e: RecordedEvent) => JobSpec[];
+  private readonly batchSize: number;
+  private readonly idleWaitMs: number;
+  position: Position = START;
+  active = false;
+  readonly stats: ConsumerStats = { events: 0, jobs: 0, batches: 0 };
+
+  constructor(
+    private readonly services: Pick<Services, 'pool' | 'store' | 'log'>,
+    private readonly queues: Record<QueueName, Queue>,
+    opts: ConsumerOptions = {},
+  ) {
+    this.name = opts.name ?? DEFAULT_CONSUMER;
+    this.handles = opts.handles ?? [...new Set([...ROUTED_EVENTS, ...TOKEN_EVENTS])];
+    this.route = opts.route ?? routeEvent;
+    this.batchSize = opts.batchSize ?? 500;
+    this.idleWaitMs = opts.idleWaitMs ?? 1000;
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.stopped = false;
+    this.offAppended = this.services.store.onAppended(() => this.wake?.());
+    this.running = this.loop();
+  }
+
+  /** Stops at a batch boundary and releases the lock. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.offAppended?.();
+    this.wake?.();
+    await this.running;
+    this.running = undefined;
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(done, ms);
+      const self = this;
+      function done() {
+        clearTimeout(t);
+        self.wake = undefined;
+        resolve();
+      }
+      this.wake = done;
+    });
+  }
+
+  private async acquireLock(): Promise<boolean> {
+    if (this.lockClient) return true;
+    const cfg = (this.services.pool as unknown as { options: pg.ClientConfig }).options;
+    const client = new pg.Client(cfg);
+    client.on('error', () => undefined);
+    try {
+      await client.connect();
+      const { rows } = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1, hashtext($2)) AS ok', [CONSUMER_LOCK_NS, this.name]);
+      if (!rows[0]?.ok) {
+        await client.end();
+        return false;
+      }
+      client.on('end', () => {
+        if (this.lockClient === client) {
+          this.lockClient = undefined;
+          this.active = false;
+        }
+      });
+      this.lockClient = client;
+      this.active = true;
+      return true;
+    } catch {
+      await client.end().catch(() => undefined);
+      return false;
+    }
+  }
+
+  private async loop(): Promise<void> {
+    let failures = 0;
+    while (!this.stopped) {
+      try {
+        if (!(await this.acquireLock())) {
+          await this.sleep(2000); // standby: another process runs the consumer
+          continue;
+        }
+        const progressed = await this.step();
+        failures = 0;
+        if (!progressed) await this.sleep(this.idleWaitMs);
+      } catch (err) {
+        failures++;
+        this.services.log.error({ err, consumer: this.name }, 'event consumer batch failed; retrying');
+        await this.sleep(Math.min(10_000, 200 * 2 ** Math.min(failures, 6)));
+      }
+    }
+    const c = this.lockClient;
+    this.lockClient = undefined;
+    this.active = false;
+    await c?.end().catch(() => undefined);
+  }
+
+  /** One batch: enqueue its jobs, then compare-and-set the checkpoint. Returns whether it progressed. */
+  async step(): Promise<boolean> {
+    const { pool, store } = this.services;
+    const from = await loadCheckpoint(pool, this.name);
+    const batch = await readBatch(store, this.handles, from, this.batchSize);
+    if (!batch.last) {
+      this.position = from;
+      return false;
+    }
+    const jobs = batch.events.flatMap((e) => this.route(e));
+    await this.enqueue(jobs);
+
+    const client = await pool.connect();
+    try {
+      await client.query('BEGIN');
+      const tokenEvents = batch.events.filter((e) => TOKEN_EVENTS.includes(e.type));
+      if (tokenEvents.length) await indexTokens(client, tokenEvents);
+      const { rowCount } = await client.query(
+        `UPDATE worker_checkpoints SET commit_position = $1, prepare_position = $2, updated_at = now()
+          WHERE name = $3 AND commit_position = $4 AND prepare_position = $5`,
+        [batch.last.commit.toString(), batch.last.prepare.toString(), this.name, from.commit.toString(), from.prepare.toString()],
+      );
+      if (rowCount !== 1) {
+        // Someone else moved it (a rebuild, a reset): our jobs were duplicates and are deduped.
+        await client.query('ROLLBACK');
+        return true;
+      }
+      await client.query('COMMIT');
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    } finally {
+      client.release();
+    }
+    this.position = batch.last;
+    this.stats.events += batch.events.length;
+    this.stats.jobs += jobs.length;
+    this.stats.batches++;
+    return true;
+  }
+
+  private async enqueue(jobs: JobSpec[]): Promise<void> {
+    if (!jobs.length) return;
+    const byQueue = new Map<QueueName, JobSpec[]>();
+    for (const j of jobs) {
+      const list = byQueue.get(j.queue) ?? [];
+      list.push(j);
+      byQueue.set(j.queue, list);
+    }
+    await Promise.all(
+      [...byQueue].map(([q, list]) => this.queues[q].addBulk(list.map((j) => ({ name: j.name, data: j.data, opts: { jobId: j.jobId } })))),
+    );
+  }
+}
+
+/** Events after the consumer's checkpoint (capped), for metrics and readiness. */
+export async function consumerLag(pool: pg.Pool, name = DEFAULT_CONSUMER, cap = 1_000_000): Promise<number> {
+  const p = await loadCheckpoint(pool, name);
+  const { rows } = await pool.query<{ n: string }>(
+    `SELECT count(*)::text AS n FROM (SELECT 1 FROM events WHERE (transaction_id, position) > ($1::text::xid8, $2::bigint)
+       AND transaction_id < pg_snapshot_xmin(pg_current_snapshot()) LIMIT $3) t`,
+    [p.commit.toString(), p.prepare.toString(), cap],
+  );
+  return Number(rows[0]!.n);
+}

@@ -1,0 +1,90 @@
+/**
+ * Which jobs an event gives rise to: the one routing table from the event log to the queues.
+ * Rules:
+ * - a job's id is derived from the id of the event that caused it (`<job name>-<event id>`), so
+ *   enqueuing the same event twice (replay, restart, a second consumer) adds nothing;
+ * - job data never holds a secret: mailed tokens are rebuilt by the worker from their tokenId;
+ * - priorities: security notices and password resets `high`, verification `default`, bulk `low`.
+ */
+import type { RecordedEvent } from '../src/events/store';
+import type { QueueName } from './queues';
+
+export type MailKind = 'verification' | 'password-reset' | 'new-device' | 'api-key-created' | 'refresh-reuse' | 'password-changed';
+
+export interface MailJobData {
+  kind: MailKind;
+  userId: string;
+  /** The event that caused the mail; also the mail's idempotency key. */
+  eventId: string;
+  eventAt: string;
+  /** Address fixed by the event (token mails); notices go to the user's current address. */
+  to?: string;
+  tokenId?: string;
+  expiresAt?: string;
+  ip?: string;
+  userAgent?: string;
+  deviceName?: string;
+  keyName?: string;
+  keyPrefix?: string;
+  sessionId?: string;
+  viaReset?: boolean;
+}
+
+export interface IssueVerificationJobData {
+  userId: string;
+  email: string;
+  eventId: string;
+}
+
+export type JobSpec =
+  | { queue: QueueName; name: 'mail'; jobId: string; data: MailJobData }
+  | { queue: QueueName; name: 'issue-verification'; jobId: string; data: IssueVerificationJobData };
+
+/** Event types the consumer reads (and `routeEvent` maps to jobs). */
+export const ROUTED_EVENTS = [
+  'UserRegistered', 'EmailVerificationRequested', 'PasswordResetRequested', 'SessionStarted',
+  'ApiKeyIssued', 'RefreshTokenReuseDetected', 'PasswordChanged', 'PasswordReset',
+] as const;
+
+type D = Record<string, unknown>;
+const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
+
+export const jobIdFor = (name: string, eventId: string) => `${name}-${eventId}`;
+
+function mail(queue: QueueName, kind: MailKind, e: RecordedEvent, extra: Partial<MailJobData> = {}): JobSpec {
+  const d = e.data as D;
+  return {
+    queue,
+    name: 'mail',
+    jobId: jobIdFor(`mail-${kind}`, e.id),
+    data: { kind, userId: String(d.userId), eventId: e.id, eventAt: e.createdAt.toISOString(), ...extra },
+  };
+}
+
+export function routeEvent(e: RecordedEvent): JobSpec[] {
+  const d = e.data as D;
+  switch (e.type) {
+    case 'UserRegistered':
+      // Bootstrap admins and imports are trusted addresses: no verification mail.
+      if (d.source !== 'signup' && d.source !== 'admin') return [];
+      return [{ queue: 'default', name: 'issue-verification', jobId: jobIdFor('issue-verification', e.id), data: { userId: String(d.userId), email: String(d.email), eventId: e.id } }];
+    case 'EmailVerificationRequested':
+      return [mail('default', 'verification', e, { to: str(d.email), tokenId: str(d.tokenId), expiresAt: str(d.expiresAt) })];
+    case 'PasswordResetRequested':
+      return [mail('high', 'password-reset', e, { to: str(d.email), tokenId: str(d.tokenId), expiresAt: str(d.expiresAt) })];
+    case 'SessionStarted':
+      return [mail('high', 'new-device', e, { sessionId: str(d.sessionId), ip: str(d.ip), userAgent: str(d.userAgent), deviceName: str(d.deviceName) })];
+    case 'ApiKeyIssued':
+      return [mail('high', 'api-key-created', e, { keyName: str(d.name), keyPrefix: str(d.prefix), ip: e.metadata.ip, userAgent: e.metadata.userAgent })];
+    case 'RefreshTokenReuseDetected': {
+      const presenter = (d.presenter ?? {}) as D;
+      return [mail('high', 'refresh-reuse', e, { sessionId: str(d.sessionId), ip: str(presenter.ip), userAgent: str(presenter.userAgent) })];
+    }
+    case 'PasswordChanged':
+      return [mail('high', 'password-changed', e, { ip: e.metadata.ip, userAgent: e.metadata.userAgent })];
+    case 'PasswordReset':
+      return [mail('high', 'password-changed', e, { viaReset: true, ip: e.metadata.ip, userAgent: e.metadata.userAgent })];
+    default:
+      return [];
+  }
+}
