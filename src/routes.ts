@@ -7,10 +7,21 @@ import type { Services } from './services';
 import { systemRoutes } from './http/system-routes';
 import { keysPlugin } from './infra/keys';
 import { authPlugin } from './http/auth';
+import { featureCommandRoutes } from './commands/features/routes';
+import { apiKeyCommandRoutes } from './commands/api-keys/routes';
+import { featureQueryRoutes } from './queries/features/routes';
+import { apiKeyQueryRoutes } from './queries/api-keys/routes';
+import { accessRoutes } from './queries/api-keys/access';
 
 export async function registerRoutes(app: FastifyInstance, services: Services): Promise<void> {
   // Identity first: every route module below may use app.authenticate / app.requireAdmin.
   await app.register(keysPlugin);
   await app.register(authPlugin);
   await systemRoutes(app, services);
+  // API keys, features and the access check (issue 5).
+  await featureCommandRoutes(app, services);
+  await featureQueryRoutes(app, services);
+  await apiKeyCommandRoutes(app, services);
+  await apiKeyQueryRoutes(app, services);
+  await accessRoutes(app, services);
 }

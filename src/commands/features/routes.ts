@@ -1,0 +1,95 @@
+/**
+ * Feature commands (admin only): register, update (description, enable/disable), delete; and the
+ * seed-000 path `POST /feature/register`. Each command applies the access state inline, so the
+ * access check on any process sees the change at once.
+ */
+import type { FastifyInstance } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import type { Services } from '../../services';
+import { featureName } from '../../events/feature';
+import { streams } from '../../events/streams';
+import { metadataFrom } from '../../http/metadata';
+import { problems } from '../../http/schemas';
+import { accessWritesFor, applyAccessWrites, type AccessStateWrite } from '../../infra/access-state';
+import { runAggregate } from '../api-keys/aggregate';
+import { featureDecider, type FeatureCommand } from './decide';
+import type { FeatureState } from '../../events/feature';
+import type { FastifyRequest } from 'fastify';
+
+const featureOut = z.object({ name: z.string(), description: z.string(), enabled: z.boolean() });
+const nameParams = z.object({ name: featureName });
+const description = z.string().max(1000);
+
+export async function runFeatureCommand(services: Services, command: FeatureCommand, request: FastifyRequest): Promise<FeatureState> {
+  const result = await runAggregate(services.store, streams.feature(command.name), featureDecider, command, metadataFrom(request));
+  const writes = result.appended.map(accessWritesFor).filter((w): w is AccessStateWrite => !!w);
+  await applyAccessWrites(services.redis, services.prefix, writes);
+  return result.state;
+}
+
+const view = (s: FeatureState) => ({ name: s.name!, description: s.description, enabled: s.enabled });
+
+export async function featureCommandRoutes(app: FastifyInstance, services: Services): Promise<void> {
+  const r = app.withTypeProvider<ZodTypeProvider>();
+
+  r.post('/api/v1/features', {
+    preHandler: app.requireAdmin,
+    schema: {
+      tags: ['features'],
+      summary: 'Register a feature (admin)',
+      security: [{ bearer: [] }],
+      body: z.object({ name: featureName, description: description.default('') }),
+      response: { 201: featureOut, ...problems(400, 401, 403, 409) },
+    },
+  }, async (request, reply) => {
+    const state = await runFeatureCommand(services, { type: 'RegisterFeature', ...request.body }, request);
+    return reply.code(201).send(view(state));
+  });
+
+  r.post('/feature/register', {
+    preHandler: app.requireAdmin,
+    schema: {
+      tags: ['features', 'seed-000'],
+      summary: 'Register a feature (admin; seed-000 path)',
+      description: 'Accepts `name` or `feature_name`. Same as POST /api/v1/features.',
+      security: [{ bearer: [] }, { accessTokenHeader: [] }],
+      body: z.object({ name: featureName.optional(), feature_name: featureName.optional(), description: description.default('') })
+        .refine((b) => !!(b.name ?? b.feature_name), { message: 'name is required', path: ['name'] }),
+      response: { 201: featureOut, ...problems(400, 401, 403, 409) },
+    },
+  }, async (request, reply) => {
+    const name = (request.body.name ?? request.body.feature_name)!;
+    const state = await runFeatureCommand(services, { type: 'RegisterFeature', name, description: request.body.description }, request);
+    return reply.code(201).send(view(state));
+  });
+
+  r.patch('/api/v1/features/:name', {
+    preHandler: app.requireAdmin,
+    schema: {
+      tags: ['features'],
+      summary: 'Update a feature: description, enable / disable (admin)',
+      security: [{ bearer: [] }],
+      params: nameParams,
+      body: z.object({ description: description.optional(), enabled: z.boolean().optional() }).strict(),
+      response: { 200: featureOut, ...problems(400, 401, 403, 404) },
+    },
+  }, async (request) => {
+    const state = await runFeatureCommand(services, { type: 'UpdateFeature', name: request.params.name, ...request.body }, request);
+    return view(state);
+  });
+
+  r.delete('/api/v1/features/:name', {
+    preHandler: app.requireAdmin,
+    schema: {
+      tags: ['features'],
+      summary: 'Delete a feature (admin); keys naming it stop granting it',
+      security: [{ bearer: [] }],
+      params: nameParams,
+      response: { 204: z.null().describe('Deleted'), ...problems(400, 401, 403, 404) },
+    },
+  }, async (request, reply) => {
+    await runFeatureCommand(services, { type: 'DeleteFeature', name: request.params.name }, request);
+    return reply.code(204).send(null);
+  });
+}

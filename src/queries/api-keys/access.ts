@@ -1,0 +1,107 @@
+/**
+ * The access check: `POST /api/v1/features/{name}/access` and the seed-000 path
+ * `POST /feature/access/{feature_name}`. Rules enforced here, in this order:
+ * 1. a valid access token of an active session (Bearer or Access-Token), else 401 (auth plugin);
+ * 2. an API key (X-API-Key or API-Key header; never from the URL) that is well-formed and passes
+ *    its checksum (no lookup otherwise), is known, matches its stored SHA-256 in constant time,
+ *    and is neither revoked nor expired — else 401;
+ * 3. the key belongs to the token's user — else 403 {granted:false, reason:"key_owner_mismatch"};
+ * 4. the feature exists — else 404; the key covers it (or "*") — else 403 "feature_not_in_key_scope";
+ *    it is enabled — else 403 "feature_disabled";
+ * 5. the key's per-minute budget is not spent — else 429 with Retry-After.
+ * The hot path reads only the in-process cache (Redis on a miss) plus one Redis script for the
+ * rate limit and usage counters: no event, no database row. The key is never logged.
+ */
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import type { Services } from '../../services';
+import { errors } from '../../errors';
+import { featureName } from '../../events/feature';
+import { apiKeyMatches, parseApiKey, API_KEY_PREFIX } from '../../http/api-key-format';
+import { problems } from '../../http/schemas';
+import { AccessStateCache } from '../../infra/access-state';
+import { recordAccess, startUsageFolding } from '../../infra/access-usage';
+
+const granted = z.object({ granted: z.literal(true), feature: z.string(), user_id: z.string() });
+const denied = (reason: string, message: string) => errors.forbidden(message, 'access_denied', { granted: false, reason });
+
+function presentedKey(request: FastifyRequest): string {
+  const h = request.headers['x-api-key'] ?? request.headers['api-key'];
+  if (h === undefined) throw errors.unauthorized('An API key is required (X-API-Key or API-Key header).', 'api_key_missing');
+  if (typeof h !== 'string' || !h) throw errors.unauthorized('The API key is not valid.', 'api_key_invalid');
+  return h.trim();
+}
+
+export async function accessRoutes(app: FastifyInstance, services: Services): Promise<void> {
+  const r = app.withTypeProvider<ZodTypeProvider>();
+  const cache = await AccessStateCache.start(services.redis, services.prefix);
+  const stopFolding = startUsageFolding({ pool: services.pool, redis: services.redis, prefix: services.prefix, log: services.log });
+  app.addHook('onClose', async () => {
+    await stopFolding();
+    await cache.close();
+  });
+  const limit = services.config.API_KEY_RATE_LIMIT_PER_MINUTE;
+
+  async function check(request: FastifyRequest, feature: string) {
+    if (request.url.includes(API_KEY_PREFIX)) throw errors.badRequest('API keys are never accepted in a URL; send the X-API-Key header.', 'api_key_in_url');
+    const auth = request.auth;
+    if (!auth) throw errors.unauthorized();
+    const key = presentedKey(request);
+    const parsed = parseApiKey(key);
+    if (!parsed.ok) throw errors.unauthorized('The API key is not valid.', 'api_key_invalid');
+    const rec = await cache.key(parsed.keyId);
+    if (!rec || !apiKeyMatches(key, rec.hash)) throw errors.unauthorized('The API key is not valid.', 'api_key_invalid');
+    if (rec.status === 'revoked') throw errors.unauthorized('The API key has been revoked.', 'api_key_revoked');
+    if (rec.status === 'expired' || (rec.expiresAt !== null && rec.expiresAt <= Date.now())) {
+      throw errors.unauthorized('The API key has expired.', 'api_key_expired');
+    }
+    if (rec.userId !== auth.userId) throw denied('key_owner_mismatch', 'The API key belongs to another user.');
+    const f = await cache.feature(feature);
+    let refusal: Error | undefined;
+    if (!f.exists) refusal = errors.notFound(`No feature ${feature}.`, 'feature_not_found');
+    else if (rec.features !== '*' && !rec.features.has(feature)) refusal = denied('feature_not_in_key_scope', 'The API key does not cover this feature.');
+    else if (!f.enabled) refusal = denied('feature_disabled', 'The feature is disabled.');
+    const hit = await recordAccess(services.redis, services.prefix, limit, parsed.keyId, feature, !refusal);
+    if (!hit.allowed) throw errors.tooManyRequests(hit.retryAfterSeconds, 'This API key’s rate limit is spent; retry later.');
+    if (refusal) throw refusal;
+    return { granted: true as const, feature, user_id: auth.userId };
+  }
+
+  const headers = z.object({
+    'x-api-key': z.string().optional(),
+    'api-key': z.string().optional(),
+  }).passthrough();
+  const responses = { 200: granted, ...problems(400, 401, 403, 404, 429) };
+  const description = 'Access token: `Authorization: Bearer` or `Access-Token`. API key: `X-API-Key` or `API-Key`. ' +
+    '200 only when token, key (owned by the token’s user, covering the feature) and an enabled feature all check out; ' +
+    '401 bad or missing credentials, 403 `{granted:false, reason}`, 404 unknown feature, 429 with Retry-After.';
+
+  r.post('/api/v1/features/:name/access', {
+    preHandler: app.authenticate,
+    schema: {
+      tags: ['access'],
+      summary: 'Check access to a feature with an access token and an API key',
+      description,
+      security: [{ bearer: [], apiKey: [] }, { accessTokenHeader: [], apiKey: [] }],
+      params: z.object({ name: featureName }),
+      headers,
+      response: responses,
+    },
+    config: { rateLimit: false },
+  }, async (request) => check(request, request.params.name));
+
+  r.post('/feature/access/:feature_name', {
+    preHandler: app.authenticate,
+    schema: {
+      tags: ['access', 'seed-000'],
+      summary: 'Check access to a feature (seed-000 path)',
+      description,
+      security: [{ accessTokenHeader: [], apiKey: [] }, { bearer: [], apiKey: [] }],
+      params: z.object({ feature_name: featureName }),
+      headers,
+      response: responses,
+    },
+    config: { rateLimit: false },
+  }, async (request) => check(request, request.params.feature_name));
+}
