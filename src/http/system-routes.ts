@@ -5,18 +5,16 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
-import client from 'prom-client';
 import { z } from 'zod';
 import { VERSION } from './app';
 import type { Services } from '../services';
 import { processMetrics } from '../infra/metrics';
-import { lagByProjection } from '../projections/runtime';
 
 export type ReadinessCheck = () => Promise<{ ok: boolean; detail?: unknown }>;
 
 declare module 'fastify' {
   interface FastifyInstance {
-    /** Extra readiness checks (projection lag, queues…) that other modules add by name. */
+    /** Readiness checks by name; modules add theirs (projection lag: src/projections/health.ts). */
     readinessChecks: Map<string, ReadinessCheck>;
   }
 }
@@ -44,31 +42,11 @@ async function timed(check: ReadinessCheck, timeoutMs = 2000) {
 
 export async function systemRoutes(app: FastifyInstance, services: Services) {
   const r = app.withTypeProvider<ZodTypeProvider>();
-  const maxLag = services.config.READY_MAX_PROJECTION_LAG;
   app.decorate('readinessChecks', new Map<string, ReadinessCheck>([
     ['postgres', async () => { await services.pool.query('SELECT 1'); return { ok: true }; }],
     ['redis', async () => ({ ok: (await services.redis.ping()) === 'PONG' })],
     ['event_store', async () => { await services.store.healthCheck(); return { ok: true }; }],
-    ['projections', async () => {
-      const lag = await lagByProjection(services);
-      const worst = Math.max(0, ...Object.values(lag));
-      return { ok: worst <= maxLag, detail: { lag, max_allowed: maxLag } };
-    }],
   ]));
-
-  new client.Gauge({
-    name: 'authledger_projection_lag_events',
-    help: 'Events in the log not yet applied by each projection',
-    labelNames: ['projection'] as const,
-    registers: [app.metrics],
-    async collect() {
-      try {
-        for (const [projection, lag] of Object.entries(await lagByProjection(services))) this.set({ projection }, lag);
-      } catch {
-        // dependency down: keep the last values; /ready reports the outage
-      }
-    },
-  });
 
   r.get('/', {
     schema: {

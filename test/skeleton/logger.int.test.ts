@@ -1,0 +1,54 @@
+/** LOG_DIR files (seed 003: app.log + error.log) and redaction, with the real logger. */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { createLogger, redactUrl } from '../../src/infra/logger';
+import { captureStream, until } from './helpers';
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'authledger-logs-'));
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+const readLines = (f: string) => (fs.existsSync(f) ? fs.readFileSync(f, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)) : []);
+
+describe('logger', () => {
+  it('LOG_DIR gets app.log with every line and error.log with errors only', async () => {
+    const log = createLogger({ LOG_LEVEL: 'info', LOG_DIR: dir, NODE_ENV: 'test' }, { stream: captureStream().stream });
+    log.info({ request_id: 'r1' }, 'an info line');
+    log.warn('a warning');
+    log.error({ err: new Error('kaput') }, 'an error line');
+    log.flush();
+    const app = path.join(dir, 'app.log');
+    const err = path.join(dir, 'error.log');
+    await until('app.log has 3 lines', () => readLines(app).length >= 3, 5000);
+    await until('error.log has a line', () => readLines(err).length >= 1, 5000);
+    const appLines = readLines(app);
+    expect(appLines.map((l) => l.msg)).toEqual(['an info line', 'a warning', 'an error line']);
+    expect(appLines[0].request_id).toBe('r1');
+    const errLines = readLines(err);
+    expect(errLines.map((l) => l.msg)).toEqual(['an error line']);
+    expect(errLines[0].err.message).toBe('kaput');
+  });
+
+  it('redacts secrets at the top level and nested, and credential query values in URLs', () => {
+    const cap = captureStream();
+    const log = createLogger({ LOG_LEVEL: 'info', NODE_ENV: 'test' }, { stream: cap.stream });
+    log.info({
+      password: 'p-top',
+      body: { new_password: 'p-nested', refresh_token: 'rt-1', profile: { api_key: 'alk_deep' } },
+      headers: { authorization: 'Bearer at-1', cookie: 'refresh=rt-2' },
+      token: 'tok-top',
+      req: { method: 'GET', url: '/ws?ticket=tk-1&group=a', headers: { authorization: 'Bearer at-2' } },
+    }, 'payload');
+    log.flush();
+    const text = JSON.stringify(cap.lines);
+    for (const secret of ['p-top', 'p-nested', 'rt-1', 'alk_deep', 'at-1', 'rt-2', 'tok-top', 'tk-1', 'at-2']) expect(text).not.toContain(secret);
+    expect(cap.lines[0]!.req).toMatchObject({ method: 'GET', url: '/ws?ticket=[redacted]&group=a' });
+    expect(text).toContain('[redacted]');
+  });
+
+  it('redactUrl keeps harmless parameters', () => {
+    expect(redactUrl('/a?x=1&access_token=abc&code=zz&q=hi')).toBe('/a?x=1&access_token=[redacted]&code=[redacted]&q=hi');
+    expect(redactUrl('/plain')).toBe('/plain');
+  });
+});
