@@ -271,7 +271,6 @@ export class Hub {
     addTo(this.bySession, c.sessionId, ws);
     addTo(this.byUser, c.userId, ws);
     ws.subscribe(`c:${c.clientId}`);
-    ws.subscribe(`u:${c.userId}`);
     if (c.group) ws.subscribe(`g:${c.group}`);
     void (async () => {
       try {
@@ -480,10 +479,13 @@ export class Hub {
         this.endedUsers.delete(userId);
       },
       newLogin: (e: { userId: string; sessionId: string; deviceName?: string; ip?: string; userAgent?: string; at: string }) => {
-        if (!this.byUser.has(e.userId)) return;
-        this.app.publish(`u:${e.userId}`, JSON.stringify({
+        const sockets = this.byUser.get(e.userId);
+        if (!sockets) return;
+        const frame = JSON.stringify({
           type: 'new_login', session_id: e.sessionId, device_name: e.deviceName ?? null, ip: e.ip ?? null, user_agent: e.userAgent ?? null, at: e.at,
-        }), false);
+        });
+        // The new session's own sockets (a fast client may already hold one) are not "other devices".
+        for (const ws of sockets) if (ws.getUserData().c.sessionId !== e.sessionId) this.send(ws, frame);
       },
       roleChanged: (userId: string, role: string, granted: boolean) => {
         if (role !== 'admin') return;

@@ -6,6 +6,8 @@ import WebSocket from 'ws';
 import type { Role } from '../../src/events/common';
 import { RealtimeState } from '../../src/realtime/state';
 import type { Services } from '../../src/services';
+import { streams } from '../../src/events/streams';
+import { applyInline, sessionEventEval } from '../../src/infra/session-state';
 
 export interface Frame {
   type: string;
@@ -118,6 +120,26 @@ export interface TestUser {
   roles: Role[];
 }
 export const newUser = (roles: Role[] = ['user']): TestUser => ({ userId: randomUUID(), sessionId: randomUUID(), roles });
+
+/**
+ * Appends a session event the way identity's commands do: to the event log, then applied inline to
+ * identity's Redis session state (which the hub's session gate reads).
+ */
+export async function sessionEvent(services: Services, type: 'SessionStarted' | 'SessionRevoked' | 'SessionExpired', data: Record<string, unknown>) {
+  const sessionId = String(data.sessionId);
+  const r = await services.store.appendToStream(streams.session(sessionId), [{ type, data }]);
+  const recorded = { type, data, revision: r.nextExpectedRevision, createdAt: new Date() };
+  await applyInline(services.redis, sessionEventEval(services.prefix, recorded, { accessTokenTtl: services.config.ACCESS_TOKEN_TTL }));
+}
+
+/** A user with an active session (SessionStarted in the log and in identity's session state). */
+export async function activeUser(services: Services, roles: Role[] = ['user'], userId: string = randomUUID()): Promise<TestUser> {
+  const u = { userId, sessionId: randomUUID(), roles };
+  await sessionEvent(services, 'SessionStarted', {
+    sessionId: u.sessionId, userId, refreshTokenHash: randomUUID(), expiresAt: new Date(Date.now() + 3600_000).toISOString(),
+  });
+  return u;
+}
 
 /** A ticket straight from the ticket store (what POST /api/v1/realtime/ticket issues). */
 export async function ticket(services: Services, user: TestUser): Promise<string> {

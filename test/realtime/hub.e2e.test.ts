@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { testServices, type TestServices } from '../helpers/app';
 import { startRealtime } from '../../src/realtime/index';
 import { streams } from '../../src/events/streams';
-import { connect, isRefused, newUser, open, sleep, ticket, type Client } from './helpers';
+import { activeUser, connect, isRefused, newUser, open, sessionEvent, sleep, ticket, type Client, type TestUser } from './helpers';
 
 let t: TestServices;
 let hub: Awaited<ReturnType<typeof startRealtime>>;
@@ -24,7 +24,7 @@ afterAll(async () => {
   await t?.close();
 });
 
-const url = async (path: string, user = newUser()) => `${base}${path}?ticket=${encodeURIComponent(await ticket(t, user))}`;
+const url = async (path: string, user?: TestUser) => `${base}${path}?ticket=${encodeURIComponent(await ticket(t, user ?? (await activeUser(t))))}`;
 
 describe('paths and welcome', () => {
   it('/ws assigns a client id; /ws/{id} keeps it; /ws/{id}/{group} joins the group', async () => {
@@ -125,7 +125,7 @@ describe('commands', () => {
 
   it('a client id remembers its group across reconnects (state in Redis)', async () => {
     const s = randomUUID().slice(0, 8);
-    const user = newUser();
+    const user = await activeUser(t);
     const a = await open(await url(`/ws/r-${s}/kept-${s}`, user));
     a.close();
     await a.closed;
@@ -143,7 +143,7 @@ describe('upgrade refusals', () => {
   });
 
   it('a ticket works once', async () => {
-    const tk = await ticket(t, newUser());
+    const tk = await ticket(t, await activeUser(t));
     const first = await connect(`${base}/ws?ticket=${tk}`);
     expect(isRefused(first)).toBe(false);
     const second = await connect(`${base}/ws?ticket=${tk}`);
@@ -152,7 +152,7 @@ describe('upgrade refusals', () => {
   });
 
   it('an expired ticket is refused (TTL in Redis, and the expiry inside the ticket)', async () => {
-    const tk = await ticket(t, newUser());
+    const tk = await ticket(t, await activeUser(t));
     const key = (await t.redis.keys(`${t.prefix}rt:ticket:*`))[0]!;
     const body = JSON.parse((await t.redis.get(key))!) as { exp: number };
     // Simulate the clock passing: expiry in the past (the Redis TTL would remove it a little later).
@@ -162,6 +162,11 @@ describe('upgrade refusals', () => {
     expect(isRefused(r) && [r.status, r.body.code]).toEqual([401, 'invalid_ticket']);
     const forged = await connect(`${base}/ws?ticket=${'A'.repeat(43)}`);
     expect(isRefused(forged) && forged.status).toBe(401);
+  });
+
+  it('a ticket of a session that is not active is refused (identity session gate)', async () => {
+    const r = await connect(`${base}/ws?ticket=${await ticket(t, newUser())}`);
+    expect(isRefused(r) && [r.status, r.body.code]).toEqual([401, 'session_ended']);
   });
 
   it('Origin must be on the allow-list (absent Origin = not a browser, allowed)', async () => {
@@ -174,7 +179,7 @@ describe('upgrade refusals', () => {
 
   it("nobody can take over another user's client id", async () => {
     const id = `mine-${randomUUID().slice(0, 8)}`;
-    const owner = newUser();
+    const owner = await activeUser(t);
     const a = await open(await url(`/ws/${id}`, owner));
     const thief = await connect(await url(`/ws/${id}`));
     expect(isRefused(thief) && [thief.status, thief.body.code]).toEqual([403, 'client_id_taken']);
@@ -184,7 +189,7 @@ describe('upgrade refusals', () => {
     expect(isRefused(later) && later.status).toBe(403);
     // The owner reconnecting elsewhere replaces the older connection.
     const b = await open(await url(`/ws/${id}`, owner));
-    const c = await open(await url(`/ws/${id}`, { ...owner, sessionId: randomUUID() }));
+    const c = await open(await url(`/ws/${id}`, await activeUser(t, ['user'], owner.userId)));
     expect((await b.closed).code).toBe(4409);
     c.close();
   });
@@ -205,13 +210,13 @@ describe('pushed auth events', () => {
   const append = (stream: string, type: string, data: object) => t.store.appendToStream(stream, [{ type, data }]);
 
   it('SessionRevoked closes that session’s sockets within 1 s with session_revoked; other sessions stay', async () => {
-    const user = newUser();
-    const other = { ...user, sessionId: randomUUID() };
+    const user = await activeUser(t);
+    const other = await activeUser(t, ['user'], user.userId);
     const a = await open(await url('/ws', user));
     const a2 = await open(await url('/ws', user));
     const b = await open(await url('/ws', other));
     const started = Date.now();
-    await append(streams.session(user.sessionId), 'SessionRevoked', { sessionId: user.sessionId, userId: user.userId, reason: 'logout' });
+    await sessionEvent(t, 'SessionRevoked', { sessionId: user.sessionId, userId: user.userId, reason: 'logout' });
     const f = await a.next('session_revoked', 1000);
     expect(f).toMatchObject({ session_id: user.sessionId, reason: 'logout' });
     const [c1, c2] = await Promise.all([a.closed, a2.closed]);
@@ -226,14 +231,12 @@ describe('pushed auth events', () => {
   });
 
   it('SessionExpired, reuse detection and UserDisabled end sockets too', async () => {
-    const u1 = newUser();
-    const u2 = newUser();
-    const u3 = newUser();
+    const [u1, u2, u3] = [await activeUser(t), await activeUser(t), await activeUser(t)];
     const s1 = await open(await url('/ws', u1));
     const s2 = await open(await url('/ws', u2));
     const s3 = await open(await url('/ws', u3));
-    const s3b = await open(await url('/ws', { ...u3, sessionId: randomUUID() }));
-    await append(streams.session(u1.sessionId), 'SessionExpired', { sessionId: u1.sessionId, userId: u1.userId, reason: 'idle' });
+    const s3b = await open(await url('/ws', await activeUser(t, ['user'], u3.userId)));
+    await sessionEvent(t, 'SessionExpired', { sessionId: u1.sessionId, userId: u1.userId, reason: 'idle' });
     await append(streams.session(u2.sessionId), 'RefreshTokenReuseDetected', { sessionId: u2.sessionId, userId: u2.userId, presentedTokenHash: 'x', presenter: {}, rotatedBy: {} });
     await append(streams.user(u3.userId), 'UserDisabled', { userId: u3.userId });
     expect(await s1.next('session_revoked', 1000)).toMatchObject({ reason: 'expired_idle' });
@@ -244,7 +247,7 @@ describe('pushed auth events', () => {
   });
 
   it('SessionStarted sends new_login to the user’s other devices only', async () => {
-    const user = newUser();
+    const user = await activeUser(t);
     const a = await open(await url('/ws', user));
     const stranger = await open(await url('/ws'));
     const sessionId = randomUUID();
@@ -259,7 +262,7 @@ describe('pushed auth events', () => {
   });
 
   it('admins get a redacted live audit feed; others are refused; losing the role stops it', async () => {
-    const admin = newUser(['admin', 'user']);
+    const admin = await activeUser(t, ['admin', 'user']);
     const a = await open(await url('/ws', admin));
     const plain = await open(await url('/ws'));
     plain.send({ type: 'subscribe', channel: 'audit' });
@@ -271,7 +274,7 @@ describe('pushed auth events', () => {
     await append(streams.session(sessionId), 'SessionStarted', {
       sessionId, userId: victim, refreshTokenHash: 'secret-hash-value', expiresAt: new Date(Date.now() + 3600_000).toISOString(),
     });
-    const ev = (await a.next((f) => f.type === 'audit_event' && (f.event as { type: string }).type === 'SessionStarted', 2000)).event as { data: Record<string, unknown> };
+    const ev = (await a.next((f) => f.type === 'audit_event' && (f.event as { type: string; data: { userId?: string } }).type === 'SessionStarted' && (f.event as { data: { userId?: string } }).data.userId === victim, 2000)).event as { data: Record<string, unknown> };
     expect(ev.data.userId).toBe(victim);
     expect(ev.data.refreshTokenHash).toBe('[redacted]');
     expect(JSON.stringify(ev)).not.toContain('secret-hash-value');
