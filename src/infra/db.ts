@@ -1,7 +1,7 @@
 /**
  * PostgreSQL plumbing shared by every role: database creation, migrations, pools.
- * Rules: an idle client's `error` never crashes the process; migrations run under
- * node-pg-migrate's advisory lock, so processes starting together are safe.
+ * Rules: an idle client's `error` never crashes the process; migrations run under a blocking
+ * advisory lock (plus node-pg-migrate's own), so processes starting together are safe.
  */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -39,18 +39,36 @@ export async function ensureDatabase(url: string): Promise<void> {
   }
 }
 
-export async function migrate(url: string, log: (msg: string) => void = () => undefined, direction: 'up' | 'down' = 'up'): Promise<string[]> {
-  const applied = await runner({
-    databaseUrl: url,
-    dir: MIGRATIONS_DIR,
-    migrationsTable: 'pgmigrations',
-    direction,
-    count: direction === 'down' ? 1 : Infinity,
-    singleTransaction: true,
-    log,
-    logger: { debug: () => undefined, info: log, warn: log, error: log },
-  });
-  return applied.map((m) => m.name);
+/** Our own session-level advisory lock key for migrations (node-pg-migrate's lock only *tries*). */
+const MIGRATION_LOCK_KEY = 0x61_6c_6d_67; // 'almg'
+
+/**
+ * Applies pending migrations. Concurrent callers (processes starting together) queue on a
+ * blocking advisory lock, so the first migrates and the others then find nothing to do —
+ * node-pg-migrate's own lock would make them fail with "Another migration is already running".
+ */
+export async function migrate(url: string, log: (msg: string) => void = () => undefined, direction: 'up' | 'down' = 'up', lockTimeoutMs = 120_000): Promise<string[]> {
+  const lock = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000 });
+  lock.on('error', () => undefined);
+  await lock.connect();
+  try {
+    await lock.query(`SET lock_timeout = ${Math.max(1, Math.floor(lockTimeoutMs))}`);
+    await lock.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
+    const applied = await runner({
+      databaseUrl: url,
+      dir: MIGRATIONS_DIR,
+      migrationsTable: 'pgmigrations',
+      direction,
+      count: direction === 'down' ? 1 : Infinity,
+      singleTransaction: true,
+      log,
+      logger: { debug: () => undefined, info: log, warn: log, error: log },
+    });
+    return applied.map((m) => m.name);
+  } finally {
+    await lock.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]).catch(() => undefined);
+    await lock.end().catch(() => undefined);
+  }
 }
 
 /** Runs `fn` in a transaction on one client from the pool. */
