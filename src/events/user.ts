@@ -37,10 +37,9 @@ export const UserEnabled = defineEvent('UserEnabled', z.object({ userId: id }));
 export const UserDeleted = defineEvent('UserDeleted', z.object({ userId: id }));
 export const RoleGranted = defineEvent('RoleGranted', z.object({ userId: id, role }));
 export const RoleRevoked = defineEvent('RoleRevoked', z.object({ userId: id, role }));
-export const LoginFailed = defineEvent(
-  'LoginFailed',
-  client.extend({ userId: id, reason: z.enum(['bad_password', 'locked', 'disabled']), consecutiveFailures: z.number().int() }),
-);
+const loginFailedV1 = client.extend({ userId: id, reason: z.enum(['bad_password', 'locked', 'disabled']), consecutiveFailures: z.number().int() });
+/** v2 adds `at` (the decider's clock): consecutive failures older than the counting window start over. */
+export const LoginFailed = defineEvent('LoginFailed', loginFailedV1.extend({ at: isoTime.optional() }), [{ schema: loginFailedV1 }], (v1) => v1);
 export const AccountLocked = defineEvent('AccountLocked', z.object({ userId: id, until: isoTime, failures: z.number().int() }));
 export const AccountUnlocked = defineEvent('AccountUnlocked', z.object({ userId: id }));
 /** Successful login after failures: the consecutive-failure counter starts again from zero. */
@@ -81,6 +80,8 @@ export interface UserState {
   failures: number;
   /** ISO time until which logins are refused, when locked. */
   lockedUntil?: string;
+  /** ISO time of the last counted failure. */
+  lastFailureAt?: string;
 }
 
 export const initialUserState = (): UserState => ({
@@ -103,7 +104,7 @@ export function evolveUser(state: UserState, event: { type: string; data: unknow
     case 'PasswordChanged':
     case 'PasswordReset':
       // A new password also lifts a lockout: the owner proved control (reset) or knew the old one.
-      return { ...state, passwordHash: e.data.passwordHash, failures: 0, lockedUntil: undefined };
+      return { ...state, passwordHash: e.data.passwordHash, failures: 0, lockedUntil: undefined, lastFailureAt: undefined };
     case 'UserDisabled':
       return { ...state, disabled: true };
     case 'UserEnabled':
@@ -115,12 +116,12 @@ export function evolveUser(state: UserState, event: { type: string; data: unknow
     case 'RoleRevoked':
       return { ...state, roles: state.roles.filter((r) => r !== e.data.role) };
     case 'LoginFailed':
-      return { ...state, failures: e.data.consecutiveFailures };
+      return { ...state, failures: e.data.consecutiveFailures, lastFailureAt: e.data.at ?? state.lastFailureAt };
     case 'AccountLocked':
       return { ...state, lockedUntil: e.data.until, failures: e.data.failures };
     case 'AccountUnlocked':
     case 'LoginFailuresCleared':
-      return { ...state, failures: 0, lockedUntil: undefined };
+      return { ...state, failures: 0, lockedUntil: undefined, lastFailureAt: undefined };
     default:
       return state;
   }

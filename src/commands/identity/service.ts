@@ -1,0 +1,428 @@
+/**
+ * Identity command handlers: read the streams, run the pure deciders, append with optimistic
+ * concurrency, then apply the new events to the Redis read models inline (read-your-writes on
+ * every API process; the projections apply the same events again, idempotently by revision).
+ * Rules enforced here (the rest are in deciders.ts, lockout.ts, passwords.ts):
+ * - e-mail uniqueness on the write path: `email-<normalised>` is appended with no_stream;
+ * - login answers are identical for an unknown e-mail and a wrong password (status, body, one
+ *   bcrypt compare, same lockout numbers, same delays);
+ * - a refresh decides from two single-row reads (first and last event of the session), and the
+ *   append expects the revision it decided on: of two concurrent refreshes exactly one wins;
+ * - refreshing re-reads the user: disabled / deleted users lose the session, roles are current.
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import type pg from 'pg';
+import type { Config } from '../../config';
+import { AppError, errors } from '../../errors';
+import type { Role } from '../../events/common';
+import { evolveSession, initialSessionState, type SessionEvent, type SessionRevokedReason, type SessionState } from '../../events/session';
+import { WrongExpectedVersionError, type EventMetadata, type EventStore, type ExpectedRevision, type RecordedEvent } from '../../events/store';
+import { streams } from '../../events/streams';
+import { evolveUser, initialUserState, normaliseEmail, type UserEvent, type UserState } from '../../events/user';
+import type { KeySet } from '../../infra/keys';
+import { applyInline, sessionEventEval, userEventEval, userSessionsKey } from '../../infra/session-state';
+import { decideSession, decideUser, invalidRefreshToken, sameHash, type Client, type UserCommand } from './deciders';
+import { FAILURE_WINDOW_MS, isLocked, progressiveDelayMs, UNKNOWN_LOGIN_FAILURE } from './lockout';
+import { checkPasswordPolicy, hashPassword, verifyPassword } from './passwords';
+import { newRefreshToken, parseRefreshToken, signAccessToken, type IssuedAccessToken } from './tokens';
+
+/** What the session commands need; a `Services` object fits. */
+export interface SessionDeps {
+  config: Config;
+  store: EventStore;
+  redis: Redis;
+  prefix: string;
+  pool?: pg.Pool;
+  /** This process's session gate: told first when a session ends here. */
+  gate?: { markEnded(sessionId: string): void };
+}
+
+export interface IdentityDeps extends SessionDeps {
+  keys: KeySet;
+}
+
+const sleep = (ms: number) => (ms > 0 ? new Promise((r) => setTimeout(r, ms)) : Promise.resolve());
+
+// ------------------------------------------------------------------ loading
+
+export interface Loaded<S> {
+  state: S;
+  revision: bigint | 'no_stream';
+}
+
+const expectedOf = (r: bigint | 'no_stream'): ExpectedRevision => r;
+
+export async function loadUser(store: EventStore, userId: string): Promise<Loaded<UserState>> {
+  const events = await store.readStream(streams.user(userId));
+  const state = events.reduce<UserState>((s, e) => evolveUser(s, e), initialUserState());
+  return { state, revision: events.length ? events[events.length - 1]!.revision : 'no_stream' };
+}
+
+/** The user id holding a normalised e-mail, if any. */
+export async function findUserIdByEmail(store: EventStore, normalisedEmail: string): Promise<string | undefined> {
+  const [last] = await store.readStream(streams.emailReservation(normalisedEmail), { direction: 'backwards', maxCount: 1 });
+  return last?.type === 'EmailReserved' ? (last.data as { userId: string }).userId : undefined;
+}
+
+function withClock(e: RecordedEvent): { type: string; data: unknown } {
+  const d = e.data as Record<string, unknown>;
+  const at = e.createdAt.toISOString();
+  if (e.type === 'SessionStarted' && !d.startedAt) return { type: e.type, data: { ...d, startedAt: at } };
+  if (e.type === 'SessionRotated' && !d.rotatedAt) return { type: e.type, data: { ...d, rotatedAt: at } };
+  return e;
+}
+
+/**
+ * A session's state from its first and last events only (see SessionState): the cost of a
+ * decision does not grow with the number of rotations.
+ */
+export async function loadSession(store: EventStore, sessionId: string): Promise<Loaded<SessionState>> {
+  const name = streams.session(sessionId);
+  const [first, last] = await Promise.all([
+    store.readStream(name, { maxCount: 1 }),
+    store.readStream(name, { direction: 'backwards', maxCount: 1 }),
+  ]);
+  if (!first[0] || !last[0]) return { state: initialSessionState(), revision: 'no_stream' };
+  let state = evolveSession(initialSessionState(), withClock(first[0]));
+  if (last[0].revision !== first[0].revision) state = evolveSession(state, withClock(last[0]));
+  return { state, revision: last[0].revision };
+}
+
+// ------------------------------------------------------------------ appending
+
+async function appendUser(deps: SessionDeps, userId: string, events: UserEvent[], expected: ExpectedRevision, metadata: EventMetadata): Promise<void> {
+  if (!events.length) return;
+  const now = new Date();
+  const res = await deps.store.appendToStream(streams.user(userId), events.map((e) => ({ type: e.type, data: e.data, metadata })), { expectedRevision: expected });
+  const first = res.nextExpectedRevision - BigInt(events.length) + 1n;
+  for (const [i, e] of events.entries()) {
+    await applyInline(deps.redis, userEventEval(deps.prefix, { type: e.type, data: e.data as Record<string, unknown>, revision: first + BigInt(i), createdAt: now }));
+  }
+}
+
+async function appendSession(deps: SessionDeps, sessionId: string, events: SessionEvent[], expected: ExpectedRevision, metadata: EventMetadata): Promise<void> {
+  if (!events.length) return;
+  const now = new Date();
+  const res = await deps.store.appendToStream(streams.session(sessionId), events.map((e) => ({ type: e.type, data: e.data, metadata })), { expectedRevision: expected });
+  const first = res.nextExpectedRevision - BigInt(events.length) + 1n;
+  for (const [i, e] of events.entries()) {
+    if (e.type === 'SessionRevoked' || e.type === 'SessionExpired') deps.gate?.markEnded(sessionId);
+    const args = sessionEventEval(deps.prefix, { type: e.type, data: e.data as Record<string, unknown>, revision: first + BigInt(i), createdAt: now }, { accessTokenTtl: deps.config.ACCESS_TOKEN_TTL });
+    await applyInline(deps.redis, args);
+  }
+}
+
+/** Decide-and-append on the user stream, retrying on concurrent writes. */
+export async function executeUserCommand(deps: SessionDeps, userId: string, command: UserCommand, metadata: EventMetadata = {}, attempts = 5): Promise<UserEvent[]> {
+  for (let i = 0; ; i++) {
+    const { state, revision } = await loadUser(deps.store, userId);
+    const events = decideUser(command, state);
+    try {
+      await appendUser(deps, userId, events, expectedOf(revision), metadata);
+      return events;
+    } catch (err) {
+      if (!(err instanceof WrongExpectedVersionError) || i + 1 >= attempts) throw err;
+    }
+  }
+}
+
+// ------------------------------------------------------------------ signup
+
+export interface PublicUser {
+  id: string;
+  email: string;
+  name: string;
+  created_at: string;
+}
+
+/** How long a reservation may point at a user that was never written before it counts as abandoned. */
+const ORPHAN_RESERVATION_MS = 60_000;
+
+async function reserveEmail(deps: SessionDeps, email: string, userId: string, metadata: EventMetadata): Promise<void> {
+  const name = streams.emailReservation(email);
+  const taken = () => errors.conflict('An account with this e-mail already exists.', 'email_taken');
+  try {
+    await deps.store.appendToStream(name, [{ type: 'EmailReserved', data: { email, userId }, metadata }], { expectedRevision: 'no_stream' });
+    return;
+  } catch (err) {
+    if (!(err instanceof WrongExpectedVersionError)) throw err;
+  }
+  const [last] = await deps.store.readStream(name, { direction: 'backwards', maxCount: 1 });
+  if (!last) throw taken();
+  const events = [{ type: 'EmailReserved', data: { email, userId }, metadata }];
+  if (last.type === 'EmailReserved') {
+    // A reservation whose user was never written (crash between the two appends) is released.
+    const holder = (last.data as { userId: string }).userId;
+    const age = Date.now() - last.createdAt.getTime();
+    if (age < ORPHAN_RESERVATION_MS) throw taken();
+    const user = await deps.store.readStream(streams.user(holder), { maxCount: 1 });
+    if (user.length) throw taken();
+    events.unshift({ type: 'EmailReleased', data: { email, userId: holder }, metadata });
+  }
+  try {
+    await deps.store.appendToStream(name, events, { expectedRevision: last.revision });
+  } catch (err) {
+    if (err instanceof WrongExpectedVersionError) throw taken();
+    throw err;
+  }
+}
+
+export async function signup(
+  deps: SessionDeps,
+  input: { email: string; password: string; name?: string; source?: 'signup' | 'admin' | 'bootstrap' | 'import' },
+  metadata: EventMetadata = {},
+): Promise<PublicUser> {
+  const email = input.email.trim().normalize('NFKC');
+  const normalised = normaliseEmail(email);
+  const name = (input.name ?? '').trim() || email.split('@')[0]!;
+  checkPasswordPolicy(deps.config, input.password, [normalised, name]);
+  const passwordHash = await hashPassword(deps.config, input.password);
+  const userId = randomUUID();
+  await reserveEmail(deps, normalised, userId, metadata);
+  const events = decideUser({ type: 'Register', userId, email, name, passwordHash, source: input.source ?? 'signup' }, initialUserState());
+  await appendUser(deps, userId, events, 'no_stream', metadata);
+  return { id: userId, email, name, created_at: new Date().toISOString() };
+}
+
+// ------------------------------------------------------------------ login
+
+export const invalidCredentials = () => errors.unauthorized('The e-mail or password is incorrect.', 'invalid_credentials');
+export const loginLocked = (until: number) =>
+  new AppError('login_locked', 429, 'Too many failed logins for this account; try again later.', {
+    headers: { 'retry-after': String(Math.max(1, Math.ceil((until - Date.now()) / 1000))) },
+  });
+
+export interface LoginResult {
+  accessToken: IssuedAccessToken;
+  refreshToken: string;
+  sessionId: string;
+  user: { id: string; email: string; name: string; roles: Role[]; email_verified: boolean };
+}
+
+const guardKey = (prefix: string, normalised: string) => `${prefix}loginguard:${createHash('sha256').update(normalised).digest('hex')}`;
+
+export async function login(
+  deps: IdentityDeps,
+  input: { email: string; password: string; deviceName?: string },
+  client: Client,
+  metadata: EventMetadata = {},
+): Promise<LoginResult> {
+  const { config } = deps;
+  const policy = { threshold: config.LOCKOUT_THRESHOLD, minutes: config.LOCKOUT_MINUTES };
+  const normalised = normaliseEmail(input.email);
+  const userId = await findUserIdByEmail(deps.store, normalised);
+  const loaded = userId ? await loadUser(deps.store, userId) : undefined;
+  const now = new Date();
+
+  if (!loaded || !loaded.state.exists || loaded.state.deleted) {
+    // Unknown account: the same work, numbers and answers, counted in Redis.
+    const key = guardKey(deps.prefix, normalised);
+    const lockedUntil = Number((await deps.redis.hget(key, 'lockedUntil')) ?? 0);
+    await verifyPassword(config, input.password, undefined);
+    if (lockedUntil > now.getTime()) throw loginLocked(lockedUntil);
+    const [failures] = (await deps.redis.eval(UNKNOWN_LOGIN_FAILURE, 1, key, now.getTime(), policy.threshold, policy.minutes * 60_000, FAILURE_WINDOW_MS)) as [number, number];
+    await sleep(progressiveDelayMs(failures));
+    throw invalidCredentials();
+  }
+
+  const user = loaded.state;
+  if (isLocked(user, now)) {
+    await verifyPassword(config, input.password, undefined);
+    throw loginLocked(Date.parse(user.lockedUntil!));
+  }
+  const ok = await verifyPassword(config, input.password, user.passwordHash);
+  if (!ok) {
+    let failures = user.failures + 1;
+    try {
+      const events = await executeUserCommand(deps, user.userId, { type: 'RecordLoginFailure', now, client, policy }, metadata);
+      const failed = events.find((e) => e.type === 'LoginFailed');
+      if (failed) failures = (failed.data as { consecutiveFailures: number }).consecutiveFailures;
+    } catch (err) {
+      if (!(err instanceof WrongExpectedVersionError)) throw err;
+    }
+    await sleep(progressiveDelayMs(failures));
+    throw invalidCredentials();
+  }
+  if (user.disabled) {
+    await executeUserCommand(deps, user.userId, { type: 'RecordDisabledLogin', client }, metadata).catch(() => undefined);
+    throw errors.forbidden('This account is disabled.', 'account_disabled');
+  }
+
+  const sessionId = randomUUID();
+  const refresh = newRefreshToken(sessionId);
+  const started = decideSession(
+    { type: 'StartSession', sessionId, userId: user.userId, refreshTokenHash: refresh.hash, now, ttlSeconds: config.REFRESH_TOKEN_TTL, deviceName: input.deviceName, client },
+    initialSessionState(),
+  );
+  await appendSession(deps, sessionId, started, 'no_stream', { ...metadata, actorUserId: user.userId });
+  if (user.failures > 0 || user.lockedUntil) {
+    await executeUserCommand(deps, user.userId, { type: 'ClearLoginFailures', sessionId }, metadata).catch(() => undefined);
+  }
+  const expiresAt = (started[0]!.data as { expiresAt: string }).expiresAt;
+  const accessToken = await signAccessToken(deps.keys, config, { userId: user.userId, sessionId, roles: user.roles, sessionExpiresAt: expiresAt }, now);
+  return {
+    accessToken,
+    refreshToken: refresh.token,
+    sessionId,
+    user: { id: user.userId, email: user.email, name: user.name, roles: user.roles, email_verified: user.emailVerified },
+  };
+}
+
+// ------------------------------------------------------------------ refresh
+
+export interface RefreshResult {
+  accessToken: IssuedAccessToken;
+  refreshToken: string;
+  sessionId: string;
+  userId: string;
+}
+
+export async function refresh(deps: IdentityDeps, token: string | undefined, client: Client, metadata: EventMetadata = {}): Promise<RefreshResult> {
+  const parsed = parseRefreshToken(token);
+  if (!parsed) throw invalidRefreshToken();
+  const { sessionId } = parsed;
+  const { state, revision } = await loadSession(deps.store, sessionId);
+  if (state.status === 'none') throw invalidRefreshToken();
+  const now = new Date();
+  const next = newRefreshToken(sessionId);
+  const events = decideSession(
+    {
+      type: 'Refresh', presentedHash: parsed.hash, newHash: next.hash, now, client,
+      idleSeconds: deps.config.REFRESH_IDLE_TTL, graceSeconds: deps.config.REFRESH_REUSE_GRACE_SECONDS,
+    },
+    state,
+  );
+  const meta = { ...metadata, actorUserId: state.userId };
+  if (events[0]?.type !== 'SessionRotated') {
+    // Expired, or reuse: record it (the family dies), then refuse.
+    try {
+      await appendSession(deps, sessionId, events, expectedOf(revision), meta);
+    } catch (err) {
+      if (!(err instanceof WrongExpectedVersionError)) throw err;
+      if (events.some((e) => e.type === 'RefreshTokenReuseDetected')) {
+        // The session moved meanwhile: decide again, the evidence must not be lost.
+        const again = await loadSession(deps.store, sessionId);
+        const retry = decideSession({ type: 'Refresh', presentedHash: parsed.hash, newHash: next.hash, now, client, idleSeconds: deps.config.REFRESH_IDLE_TTL, graceSeconds: 0 }, again.state);
+        if (retry[0]?.type !== 'SessionRotated') await appendSession(deps, sessionId, retry, expectedOf(again.revision), meta).catch(() => undefined);
+      }
+    }
+    throw invalidRefreshToken();
+  }
+  const user = await loadUser(deps.store, state.userId);
+  if (!user.state.exists || user.state.deleted || user.state.disabled) {
+    await revokeSession(deps, sessionId, user.state.disabled ? 'user_disabled' : 'user_deleted', meta);
+    throw invalidRefreshToken();
+  }
+  try {
+    await appendSession(deps, sessionId, events, expectedOf(revision), meta);
+  } catch (err) {
+    // Lost a concurrent refresh of the same token: exactly one wins.
+    if (err instanceof WrongExpectedVersionError) throw invalidRefreshToken();
+    throw err;
+  }
+  const accessToken = await signAccessToken(deps.keys, deps.config, { userId: state.userId, sessionId, roles: user.state.roles, sessionExpiresAt: state.expiresAt }, now);
+  return { accessToken, refreshToken: next.token, sessionId, userId: state.userId };
+}
+
+// ------------------------------------------------------------------ revocation
+
+/** Ends one session (idempotent). With `ownerId`, only when the session belongs to that user. Returns whether it ended now. */
+export async function revokeSession(
+  deps: SessionDeps,
+  sessionId: string,
+  reason: SessionRevokedReason,
+  metadata: EventMetadata = {},
+  ownerId?: string,
+): Promise<boolean> {
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const { state, revision } = await loadSession(deps.store, sessionId);
+    if (ownerId !== undefined && state.userId !== ownerId) return false;
+    const events = decideSession({ type: 'Revoke', reason }, state);
+    if (!events.length) return false;
+    try {
+      await appendSession(deps, sessionId, events, expectedOf(revision), metadata);
+      return true;
+    } catch (err) {
+      if (!(err instanceof WrongExpectedVersionError)) throw err;
+    }
+  }
+  throw errors.conflict('The session is changing concurrently; retry.', 'concurrent_modification');
+}
+
+/** The ids of a user's possibly-active sessions: the Redis set (written inline) and the PostgreSQL read model. */
+export async function userSessionIds(deps: SessionDeps, userId: string): Promise<string[]> {
+  const ids = new Set(await deps.redis.smembers(userSessionsKey(deps.prefix, userId)));
+  if (deps.pool) {
+    try {
+      const { rows } = await deps.pool.query<{ id: string }>(`SELECT id FROM sessions WHERE user_id = $1 AND status = 'active'`, [userId]);
+      for (const r of rows) ids.add(r.id);
+    } catch {
+      // read model not there (yet): the Redis set is authoritative enough
+    }
+  }
+  return [...ids];
+}
+
+/**
+ * Ends every session of a user (logout-all, password change/reset, disable, delete), except
+ * `exceptSessionId`. Returns how many ended now. Access tokens of those sessions stop at once.
+ */
+export async function revokeUserSessions(
+  deps: SessionDeps,
+  userId: string,
+  reason: SessionRevokedReason,
+  exceptSessionId?: string,
+  metadata: EventMetadata = {},
+): Promise<number> {
+  const ids = (await userSessionIds(deps, userId)).filter((id) => id !== exceptSessionId);
+  let n = 0;
+  for (const id of ids) if (await revokeSession(deps, id, reason, metadata, userId)) n++;
+  return n;
+}
+
+// ------------------------------------------------------------------ password
+
+export async function changePassword(
+  deps: SessionDeps,
+  caller: { userId: string; sessionId: string },
+  input: { currentPassword: string; newPassword: string },
+  metadata: EventMetadata = {},
+): Promise<void> {
+  const { state } = await loadUser(deps.store, caller.userId);
+  if (!state.exists || state.deleted) throw errors.unauthorized('The session of this access token has ended.', 'session_ended');
+  if (!(await verifyPassword(deps.config, input.currentPassword, state.passwordHash))) {
+    throw errors.forbidden('The current password is incorrect.', 'wrong_password');
+  }
+  checkPasswordPolicy(deps.config, input.newPassword, [normaliseEmail(state.email), state.name], 'new_password');
+  const passwordHash = await hashPassword(deps.config, input.newPassword);
+  await executeUserCommand(deps, caller.userId, { type: 'ChangePassword', passwordHash, keepSessionId: caller.sessionId }, metadata);
+  await revokeUserSessions(deps, caller.userId, 'password_changed', caller.sessionId, metadata);
+}
+
+// ------------------------------------------------------------------ RFC 7009
+
+/**
+ * Revokes what a token stands for: a refresh token's session (when it is the current token of
+ * it), or the session behind a valid access token. Unknown or invalid tokens change nothing.
+ */
+export async function revokeToken(
+  deps: SessionDeps,
+  token: string,
+  verifyAccess: (token: string) => Promise<{ sessionId: string; userId: string }>,
+  metadata: EventMetadata = {},
+): Promise<boolean> {
+  const parsed = parseRefreshToken(token);
+  if (parsed) {
+    const { state } = await loadSession(deps.store, parsed.sessionId);
+    if (state.status !== 'active' || !sameHash(parsed.hash, state.tokenHash)) return false;
+    return revokeSession(deps, parsed.sessionId, 'token_revoked', { ...metadata, actorUserId: state.userId }, state.userId);
+  }
+  let auth;
+  try {
+    auth = await verifyAccess(token);
+  } catch {
+    return false;
+  }
+  return revokeSession(deps, auth.sessionId, 'token_revoked', { ...metadata, actorUserId: auth.userId }, auth.userId);
+}
