@@ -19,6 +19,7 @@ DECLARE
   v_rev bigint;
   v_hash bytea;
   v_found integer;
+  v_wrong boolean;
   v_now timestamptz := clock_timestamp();
   v_last_pos bigint;
   v_last_hash bytea;
@@ -40,12 +41,13 @@ BEGIN
     END IF;
   END IF;
 
-  IF CASE p_expected
-       WHEN 'any' THEN false
-       WHEN 'no_stream' THEN v_rev <> -1
-       WHEN 'stream_exists' THEN v_rev = -1
-       ELSE v_rev <> p_expected::bigint
-     END THEN
+  v_wrong := CASE p_expected
+    WHEN 'any' THEN false
+    WHEN 'no_stream' THEN v_rev <> -1
+    WHEN 'stream_exists' THEN v_rev = -1
+    ELSE v_rev <> p_expected::bigint
+  END;
+  IF v_wrong THEN
     RETURN QUERY SELECT 'wrong_version'::text, v_rev, NULL::xid8, NULL::bigint;
     RETURN;
   END IF;
@@ -75,9 +77,6 @@ BEGIN
     ON CONFLICT (stream_name) DO UPDATE SET revision = EXCLUDED.revision, last_hash = EXCLUDED.last_hash;
   RETURN QUERY SELECT 'ok'::text, v_rev + n, pg_current_xact_id(), v_last_pos;
 END $$;
-
--- Readers that are held back by a running transaction look for committed events beyond the
--- xmin horizon (transaction_id >= xmin): the order index serves that probe.
 
 -- Down Migration
 -- v1 is restored by re-running 1732200000000's definition; the signature is unchanged, so the

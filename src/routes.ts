@@ -5,6 +5,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Services } from './services';
 import { systemRoutes } from './http/system-routes';
+import { registerProjectionHealth } from './projections/health';
 import { keysPlugin } from './infra/keys';
 import { authPlugin } from './http/auth';
 import { featureCommandRoutes } from './commands/features/routes';
@@ -18,6 +19,7 @@ export async function registerRoutes(app: FastifyInstance, services: Services): 
   await app.register(keysPlugin);
   await app.register(authPlugin);
   await systemRoutes(app, services);
+  registerProjectionHealth(app, services);
   // API keys, features and the access check (issue 5).
   await featureCommandRoutes(app, services);
   await featureQueryRoutes(app, services);

@@ -4,14 +4,20 @@
  *   checkpoint write is a compare-and-set on the previous value (and generation), so a batch
  *   replayed after a crash or by a second runner changes nothing;
  * - a Redis projection queues its writes and the checkpoint in one WATCHed MULTI: same guarantee;
- * - at most one runner per projection holds its session advisory lock; others wait on standby;
+ * - at most one runner per projection holds its session advisory lock; others wait on standby.
+ *   A PostgreSQL batch runs on the very connection that holds the lock (fencing): if that
+ *   session dies, its lock and its uncommitted batch die together, so a runner that lost its
+ *   lock can never commit;
+ * - when a projection's `version` is newer than the stored one, its runner first rebuilds it
+ *   blue/green (the old generation keeps serving meanwhile);
  * - the runner stops only at a batch boundary.
  */
 import pg from 'pg';
 import type { Redis } from 'ioredis';
 import { PostgresEventStore } from '../events/postgres-store';
-import { START, type EventStore, type Position, type RecordedEvent } from '../events/store';
+import { START, comparePositions, type EventStore, type Position, type RecordedEvent } from '../events/store';
 import { physicalTable } from './tables';
+import { rebuildProjection } from './rebuild';
 import type { PgProjection, Projection, RedisProjection } from './types';
 
 const RUNNER_LOCK_NS = 1095582038;
@@ -24,6 +30,8 @@ export interface EngineDeps {
   log?: { info(o: object, m?: string): void; warn(o: object, m?: string): void; error(o: object, m?: string): void };
   batchSize?: number;
   idleWaitMs?: number;
+  /** How often a standby runner retries the lock. */
+  standbyRetryMs?: number;
 }
 
 export interface PgState {
@@ -41,28 +49,46 @@ export async function loadPgState(db: pg.Pool | pg.ClientBase, name: string, for
   return r && { generation: r.generation, schemaVersion: r.schema_version, position: { commit: BigInt(r.commit_position), prepare: BigInt(r.prepare_position) } };
 }
 
-/** Reads the next batch after `from`, decoding only the events the projection handles. */
-export async function readBatch(store: EventStore, handles: readonly string[], from: Position, maxCount: number): Promise<{ events: RecordedEvent[]; last?: Position; count: number }> {
+export interface Batch {
+  /** Decoded events the projection handles, in log order. */
+  events: RecordedEvent[];
+  /** Position of the last event read (handled or not): the checkpoint after this batch. */
+  last?: Position;
+  /** Events read (handled or not). */
+  count: number;
+}
+
+/**
+ * Reads the next batch after `from` (up to `to`, inclusive, when given), decoding only the
+ * events the projection handles. PostgreSQL: one index scan; unhandled rows come without payload.
+ */
+export async function readBatch(store: EventStore, handles: readonly string[], from: Position, maxCount: number, to?: Position): Promise<Batch> {
   if (store instanceof PostgresEventStore) {
-    const rows = await store.readAllRows({ fromPosition: from, maxCount });
+    const rows = await store.readTypedRows(from, maxCount, handles, to);
     const wanted = new Set(handles);
-    const events = rows.filter((r) => wanted.has(r.event_type)).map((r) => store.toRecorded(r));
+    const events: RecordedEvent[] = [];
+    for (const r of rows) if (wanted.has(r.event_type)) events.push(store.toRecorded(r));
     const tail = rows.at(-1);
     return { events, count: rows.length, last: tail && { commit: BigInt(tail.commit), prepare: BigInt(tail.prepare) } };
   }
-  const events = await store.readAll({ fromPosition: from, maxCount, filter: { eventTypes: handles } });
+  // Other adapters filter on the server; the checkpoint then moves with the handled events only.
+  let events = await store.readAll({ fromPosition: from, maxCount, filter: { eventTypes: handles } });
+  if (to) events = events.filter((e) => comparePositions(e.position, to) <= 0);
   return { events, count: events.length, last: events.at(-1)?.position };
 }
 
 /**
- * Applies one batch to a PostgreSQL projection. Returns the new position, or undefined when the
- * compare-and-set failed (another runner or a rebuild moved the checkpoint: reload and go on).
+ * Applies one batch to a PostgreSQL projection in one transaction on `db` (a pool, or the
+ * runner's lock connection). Returns false when the compare-and-set failed (another runner or a
+ * rebuild moved the checkpoint): nothing was changed; reload and go on.
  */
-export async function applyPgBatch(pool: pg.Pool, projection: PgProjection, state: PgState, events: RecordedEvent[], to: Position): Promise<boolean> {
-  const client = await pool.connect();
+export async function applyPgBatch(db: pg.Pool | pg.ClientBase, projection: PgProjection, state: PgState, events: RecordedEvent[], to: Position): Promise<boolean> {
+  const client = db instanceof pg.Pool ? await db.connect() : (db as pg.PoolClient);
+  const release = db instanceof pg.Pool ? () => client.release() : () => undefined;
   try {
     await client.query('BEGIN');
-    if (events.length) await projection.apply(events, { client, table: (base) => physicalTable(base, state.generation) });
+    // Compare-and-set first: it also row-locks the checkpoint, so a concurrent batch or a
+    // rebuild's switch waits here instead of after doing the work.
     const { rowCount } = await client.query(
       `UPDATE projections SET commit_position = $1, prepare_position = $2, updated_at = now()
         WHERE name = $3 AND generation = $4 AND commit_position = $5 AND prepare_position = $6`,
@@ -72,13 +98,14 @@ export async function applyPgBatch(pool: pg.Pool, projection: PgProjection, stat
       await client.query('ROLLBACK');
       return false;
     }
+    if (events.length) await projection.apply(events, { client: client as pg.PoolClient, table: (base) => physicalTable(base, state.generation) });
     await client.query('COMMIT');
     return true;
   } catch (err) {
     await client.query('ROLLBACK').catch(() => undefined);
     throw err;
   } finally {
-    client.release();
+    release();
   }
 }
 
@@ -93,20 +120,36 @@ export async function loadRedisPosition(redis: Redis, prefix: string, name: stri
   return { commit: BigInt(c!), prepare: BigInt(p!) };
 }
 
-/** Applies one batch to a Redis projection under WATCH; false when the checkpoint moved meanwhile. */
-export async function applyRedisBatch(redis: Redis, prefix: string, projection: RedisProjection, from: Position, events: RecordedEvent[], to: Position): Promise<boolean> {
+/** A connection of its own for WATCH/MULTI (WATCH is per connection), with an offline queue. */
+export function dedicatedRedis(redis: Redis): Redis {
+  const conn = redis.duplicate({ lazyConnect: false, enableOfflineQueue: true, maxRetriesPerRequest: 3 });
+  conn.on('error', () => undefined);
+  return conn;
+}
+
+/**
+ * Applies one batch to a Redis projection under WATCH of its checkpoint; false when the
+ * checkpoint is not `from` (any more): nothing was changed. `conn` must not be shared with
+ * other callers while this runs (WATCH state is per connection); without it one is made.
+ */
+export async function applyRedisBatch(redis: Redis, prefix: string, projection: RedisProjection, from: Position, events: RecordedEvent[], to: Position, conn?: Redis): Promise<boolean> {
   const ckKey = redisCheckpointKey(prefix, projection.name);
-  // A dedicated connection: WATCH is per connection and must not interleave with other callers.
-  const conn = redis.duplicate();
+  const c = conn ?? dedicatedRedis(redis);
   try {
-    await conn.watch(ckKey);
-    const current = await loadRedisPosition(conn, prefix, projection.name);
+    await c.watch(ckKey);
+    const current = await loadRedisPosition(c, prefix, projection.name);
     if (current.commit !== from.commit || current.prepare !== from.prepare) {
-      await conn.unwatch();
+      await c.unwatch();
       return false;
     }
-    const multi = conn.multi();
-    if (events.length) await projection.apply(events, { redis: conn, multi, key: (s) => `${prefix}${s}` });
+    const multi = c.multi();
+    try {
+      if (events.length) await projection.apply(events, { redis: c, multi, key: (s) => `${prefix}${s}` });
+    } catch (err) {
+      multi.discard();
+      await c.unwatch().catch(() => undefined);
+      throw err;
+    }
     multi.set(ckKey, `${to.commit}:${to.prepare}`);
     const result = await multi.exec();
     if (result === null) return false;
@@ -114,7 +157,7 @@ export async function applyRedisBatch(redis: Redis, prefix: string, projection: 
     if (failed) throw failed[0];
     return true;
   } finally {
-    conn.disconnect();
+    if (!conn) c.disconnect();
   }
 }
 
@@ -122,13 +165,18 @@ export class ProjectionRunner {
   private stopped = false;
   private running: Promise<void> | undefined;
   private lockClient: pg.Client | undefined;
+  private redisConn: Redis | undefined;
   private wake: (() => void) | undefined;
+  private dirty = false;
   private offAppended: (() => void) | undefined;
   private readonly batchSize: number;
   private readonly idleWaitMs: number;
   /** Last position this runner applied (for lag without a query). */
   position: Position = START;
+  /** Holds the projection's lock (the one active runner). */
   active = false;
+  /** Batches this runner committed (for tests and metrics). */
+  batches = 0;
 
   constructor(
     private readonly deps: EngineDeps,
@@ -141,7 +189,10 @@ export class ProjectionRunner {
   start(): void {
     if (this.running) return;
     this.stopped = false;
-    this.offAppended = this.deps.store.onAppended(() => this.wake?.());
+    this.offAppended = this.deps.store.onAppended(() => {
+      this.dirty = true;
+      this.wake?.();
+    });
     this.running = this.loop();
   }
 
@@ -167,7 +218,8 @@ export class ProjectionRunner {
     });
   }
 
-  private async acquireLock(): Promise<boolean> {
+  /** Takes (or confirms) the session advisory lock on a dedicated connection. */
+  async acquireLock(): Promise<boolean> {
     if (this.lockClient) return true;
     const cfg = (this.deps.pool as unknown as { options: pg.ClientConfig }).options;
     const client = new pg.Client(cfg);
@@ -187,6 +239,7 @@ export class ProjectionRunner {
       });
       this.lockClient = client;
       this.active = true;
+      this.deps.log?.info({ projection: this.projection.name }, 'projection runner active');
       return true;
     } catch {
       await client.end().catch(() => undefined);
@@ -206,12 +259,13 @@ export class ProjectionRunner {
     while (!this.stopped) {
       try {
         if (!(await this.acquireLock())) {
-          await this.sleep(2000); // standby: another process runs this projection
+          await this.sleep(this.deps.standbyRetryMs ?? 2000); // standby: another process runs this projection
           continue;
         }
+        this.dirty = false;
         const progressed = await this.step();
         failures = 0;
-        if (!progressed) await this.sleep(this.idleWaitMs);
+        if (!progressed && !this.dirty) await this.sleep(this.idleWaitMs);
       } catch (err) {
         failures++;
         this.deps.log?.error({ err, projection: this.projection.name }, 'projection batch failed; retrying');
@@ -219,44 +273,71 @@ export class ProjectionRunner {
       }
     }
     await this.releaseLock();
+    this.redisConn?.disconnect();
+    this.redisConn = undefined;
   }
 
-  /** One batch. Returns whether there may be more to do right away. */
+  /**
+   * One batch. Returns whether there may be more to do right away. Runs on the lock connection
+   * when this runner holds the lock (the loop), on the pool otherwise (tests, tools).
+   */
   async step(): Promise<boolean> {
     const p = this.projection;
     if (p.kind === 'postgres') {
-      const state = await loadPgState(this.deps.pool, p.name);
+      const db = this.lockClient ?? this.deps.pool;
+      let state = await loadPgState(db, p.name);
       if (!state) throw new Error(`projection ${p.name} has no state row (ensureProjections not run)`);
+      if (state.schemaVersion !== p.version) {
+        this.deps.log?.info({ projection: p.name, from: state.schemaVersion, to: p.version }, 'projection version changed: rebuilding');
+        await rebuildProjection(this.deps.pool, this.deps.store, p);
+        state = (await loadPgState(db, p.name))!;
+      }
       const batch = await readBatch(this.deps.store, p.handles, state.position, this.batchSize);
       if (!batch.last) {
         this.position = state.position;
         return false;
       }
-      const ok = await applyPgBatch(this.deps.pool, p, state, batch.events, batch.last);
+      const ok = await applyPgBatch(db, p, state, batch.events, batch.last);
+      if (ok) this.batches++;
       this.position = ok ? batch.last : state.position;
       return true;
     }
     const redis = this.deps.redis;
     if (!redis) throw new Error(`projection ${p.name} needs Redis`);
+    this.redisConn ??= dedicatedRedis(redis);
     const prefix = this.deps.redisPrefix ?? '';
-    const from = await loadRedisPosition(redis, prefix, p.name);
+    const from = await loadRedisPosition(this.redisConn, prefix, p.name);
     const batch = await readBatch(this.deps.store, p.handles, from, this.batchSize);
     if (!batch.last) {
       this.position = from;
       return false;
     }
-    const ok = await applyRedisBatch(redis, prefix, p, from, batch.events, batch.last);
+    const ok = await applyRedisBatch(redis, prefix, p, from, batch.events, batch.last, this.redisConn);
+    if (ok) this.batches++;
     this.position = ok ? batch.last : from;
     return true;
   }
+
+  /** Steps until nothing is left (tests and tools). */
+  async drain(): Promise<void> {
+    while (await this.step());
+  }
 }
 
-/** Number of events after a projection's checkpoint (capped), for /ready and metrics. */
+/** A projection's checkpoint, wherever it is kept. */
+export async function projectionPosition(deps: Pick<EngineDeps, 'pool' | 'redis' | 'redisPrefix'>, projection: Projection): Promise<Position> {
+  if (projection.kind === 'postgres') return (await loadPgState(deps.pool, projection.name))?.position ?? START;
+  if (!deps.redis) throw new Error(`projection ${projection.name} needs Redis`);
+  return loadRedisPosition(deps.redis, deps.redisPrefix ?? '', projection.name);
+}
+
+/**
+ * Lag: events in the log after a projection's checkpoint (counted up to `cap`), for /ready and
+ * metrics. PostgreSQL counts exactly (an index range scan); other adapters approximate with
+ * the prepare-position distance.
+ */
 export async function projectionLag(deps: EngineDeps, projection: Projection, cap = 1_000_000): Promise<number> {
-  const position =
-    projection.kind === 'postgres'
-      ? (await loadPgState(deps.pool, projection.name))?.position ?? START
-      : await loadRedisPosition(deps.redis!, deps.redisPrefix ?? '', projection.name);
+  const position = await projectionPosition(deps, projection);
   if (deps.store instanceof PostgresEventStore) {
     const { rows } = await deps.pool.query<{ n: string }>(
       `SELECT count(*)::text AS n FROM (SELECT 1 FROM events WHERE (transaction_id, position) > ($1::text::xid8, $2::bigint)

@@ -1,0 +1,40 @@
+/**
+ * Projection lag for operators: a readiness check (`/ready` → `projections`) and a Prometheus
+ * gauge `projection_lag_events{projection}` computed at scrape time. Lag is read from the
+ * checkpoints in PostgreSQL/Redis, so any process can report it, whether or not it runs the
+ * projector role.
+ */
+import type { FastifyInstance } from 'fastify';
+import client from 'prom-client';
+import type { Services } from '../services';
+import { lagByProjection } from './runtime';
+import { projections as all } from './index';
+import type { Projection } from './types';
+
+export interface ProjectionHealthOptions {
+  projections?: readonly Projection[];
+  /** Readiness fails when any projection is more than this many events behind. */
+  maxLagEvents?: number;
+}
+
+export function registerProjectionHealth(app: FastifyInstance, services: Services, opts: ProjectionHealthOptions = {}): void {
+  const list = opts.projections ?? all;
+  const configured = (services.config as { READY_MAX_PROJECTION_LAG?: unknown }).READY_MAX_PROJECTION_LAG;
+  const maxLag = opts.maxLagEvents ?? (typeof configured === 'number' ? configured : 10_000);
+  app.readinessChecks.set('projections', async () => {
+    const lag = await lagByProjection(services, list);
+    const behind = Object.entries(lag).filter(([, n]) => n > maxLag).map(([name]) => name);
+    return { ok: behind.length === 0, detail: { lag_events: lag, max_lag_events: maxLag, ...(behind.length ? { behind } : {}) } };
+  });
+  new client.Gauge({
+    name: 'projection_lag_events',
+    help: 'Events in the log after the projection checkpoint',
+    labelNames: ['projection'] as const,
+    registers: [app.metrics],
+    async collect() {
+      const lag = await lagByProjection(services, list).catch(() => undefined);
+      if (!lag) return;
+      for (const [projection, n] of Object.entries(lag)) this.set({ projection }, n);
+    },
+  });
+}
