@@ -3,11 +3,13 @@ import type { Projection, PgProjection } from './types';
 import { apiKeysProjection } from './api-keys';
 import { featuresProjection } from './features';
 import { accessStateProjection } from './access-state';
+import { userStreamsProjection } from './user-streams';
 
 export const projections: Projection[] = [
   apiKeysProjection,
   featuresProjection,
   accessStateProjection,
+  userStreamsProjection,
 ];
 
 export const pgProjections = (): PgProjection[] => projections.filter((p): p is PgProjection => p.kind === 'postgres');

@@ -1,0 +1,132 @@
+/**
+ * Tamper evidence: walks the log and recomputes every event's hash in Node (independently of the
+ * SQL function that wrote it), over the same canonical encoding as `event_hash()`:
+ *   hex(previous hash) \n stream \n revision \n event id \n type \n schema version \n
+ *   created_at as epoch microseconds \n data::text \n metadata::text      → SHA-256
+ * Rules:
+ * - one consistent snapshot (REPEATABLE READ, read only), read through a server-side cursor in
+ *   log order, so a live server may keep appending meanwhile;
+ * - each stream must run 0, 1, 2, … without gaps, each hash must match the recomputation
+ *   chained on the stored hash of the previous event, and `streams` must name each stream's
+ *   last revision and hash (a deleted tail shows there);
+ * - the first broken link (lowest position) is reported with its stream, revision and position.
+ */
+import { createHash } from 'node:crypto';
+import type pg from 'pg';
+
+export interface BrokenLink {
+  stream: string;
+  revision: string;
+  /** Global position (events.position); null when the break is in the `streams` table. */
+  position: string | null;
+  reason: 'hash_mismatch' | 'revision_gap' | 'stream_head_mismatch' | 'stream_missing_head';
+  detail: string;
+}
+
+export interface VerifyReport {
+  ok: boolean;
+  events: number;
+  streams: number;
+  firstBroken?: BrokenLink;
+  /** How many links are broken in all (the walk goes on after the first, to size the damage). */
+  brokenCount: number;
+}
+
+interface Row {
+  position: string;
+  stream_name: string;
+  revision: string;
+  event_id: string;
+  event_type: string;
+  schema_version: string;
+  created_us: string;
+  data: string;
+  metadata: string;
+  hash: Buffer;
+}
+
+/** The canonical encoding's hash, as `event_hash()` computes it. */
+export function canonicalHash(prevHex: string, r: Omit<Row, 'position' | 'hash'>): Buffer {
+  const text = [prevHex, r.stream_name, r.revision, r.event_id, r.event_type, r.schema_version, r.created_us, r.data, r.metadata].join('\n');
+  return createHash('sha256').update(text, 'utf8').digest();
+}
+
+export const CANONICAL_COLUMNS = `position::text AS position, stream_name, revision::text AS revision, event_id::text AS event_id,
+  event_type, schema_version::text AS schema_version, ((extract(epoch FROM created_at) * 1000000)::bigint)::text AS created_us,
+  data::text AS data, metadata::text AS metadata, hash`;
+
+export async function verifyLog(
+  pool: pg.Pool,
+  opts: { batchSize?: number; onProgress?: (checked: number, total: number) => void } = {},
+): Promise<VerifyReport> {
+  const batchSize = opts.batchSize ?? 5000;
+  const client = await pool.connect();
+  const heads = new Map<string, { revision: bigint; hash: Buffer }>();
+  let checked = 0;
+  let brokenCount = 0;
+  let firstBroken: BrokenLink | undefined;
+  const broken = (b: BrokenLink) => {
+    brokenCount++;
+    firstBroken ??= b;
+  };
+  try {
+    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    const { rows: countRows } = await client.query<{ n: string }>('SELECT count(*)::text AS n FROM events');
+    const total = Number(countRows[0]!.n);
+    opts.onProgress?.(0, total);
+    await client.query(`DECLARE verify_cur NO SCROLL CURSOR FOR SELECT ${CANONICAL_COLUMNS} FROM events ORDER BY events.position`);
+    for (;;) {
+      const { rows } = await client.query<Row>(`FETCH ${batchSize} FROM verify_cur`);
+      for (const r of rows) {
+        const head = heads.get(r.stream_name);
+        const revision = BigInt(r.revision);
+        const expected = head ? head.revision + 1n : 0n;
+        if (revision !== expected) {
+          broken({
+            stream: r.stream_name, revision: r.revision, position: r.position, reason: 'revision_gap',
+            detail: `expected revision ${expected}, found ${revision} (an event is missing or was moved)`,
+          });
+        }
+        const recomputed = canonicalHash(head ? head.hash.toString('hex') : '', r);
+        if (!recomputed.equals(r.hash)) {
+          broken({
+            stream: r.stream_name, revision: r.revision, position: r.position, reason: 'hash_mismatch',
+            detail: `stored ${r.hash.toString('hex')}, recomputed ${recomputed.toString('hex')}`,
+          });
+        }
+        // Chain on the stored hash: one altered event breaks its own link, not every later one.
+        heads.set(r.stream_name, { revision, hash: r.hash });
+      }
+      checked += rows.length;
+      opts.onProgress?.(checked, total);
+      if (rows.length < batchSize) break;
+    }
+    await client.query('CLOSE verify_cur');
+    const { rows: streamRows } = await client.query<{ stream_name: string; revision: string; last_hash: Buffer }>(
+      'SELECT stream_name, revision::text AS revision, last_hash FROM streams',
+    );
+    const seen = new Set<string>();
+    for (const s of streamRows) {
+      seen.add(s.stream_name);
+      const head = heads.get(s.stream_name);
+      if (!head || head.revision !== BigInt(s.revision) || !head.hash.equals(s.last_hash)) {
+        broken({
+          stream: s.stream_name, revision: s.revision, position: null, reason: 'stream_head_mismatch',
+          detail: head ? `streams says revision ${s.revision}, the log ends at ${head.revision} (or its hash differs)` : 'streams lists a stream with no events',
+        });
+      }
+    }
+    for (const [name, head] of heads) {
+      if (!seen.has(name)) {
+        broken({ stream: name, revision: head.revision.toString(), position: null, reason: 'stream_missing_head', detail: 'the stream has events but no row in streams' });
+      }
+    }
+    await client.query('COMMIT');
+    return { ok: brokenCount === 0, events: checked, streams: heads.size, firstBroken, brokenCount };
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  } finally {
+    client.release();
+  }
+}

@@ -1,0 +1,256 @@
+/**
+ * Event-log operations for the CLI: rebuild, export, import, verify, replay.
+ * Each command is a thin shell over a module that tests call directly (src/events/verify.ts,
+ * src/events/ndjson.ts, src/projections/rebuild.ts, src/queries/audit/*).
+ * Rules:
+ * - long work shows a progress bar on stderr (stdout stays clean for `export --out -`);
+ * - `import` asks for confirmation unless --yes, and refuses instead of waiting when stdin is
+ *   not a terminal; --dry-run does the whole import in a transaction and rolls it back;
+ * - failures set a non-zero exit code (verify: 1 when the chain is broken).
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import readline from 'node:readline/promises';
+import { Command, Option } from 'commander';
+import cliProgress from 'cli-progress';
+import type pg from 'pg';
+import { loadConfig } from '../config';
+import { createRegistry } from '../events/index';
+import { PostgresEventStore } from '../events/postgres-store';
+import { backupFileName, exportEvents, exportToFile, importFromFile, latestBackup, parseSince, ImportError } from '../events/ndjson';
+import { verifyLog, type VerifyReport } from '../events/verify';
+import { createPool, ensureDatabase, migrate } from '../infra/db';
+import { pgProjections } from '../projections/index';
+import { rebuildProjection, type RebuildReport } from '../projections/rebuild';
+import { ensureProjections } from '../projections/tables';
+import { readUserEvents, resolveUser } from '../queries/audit/log';
+import { formatTimeline } from '../queries/audit/timeline';
+
+export const DEFAULT_BACKUP_DIR = './backups';
+
+interface Ctx {
+  pool: pg.Pool;
+  store: PostgresEventStore;
+}
+
+/** Opens PostgreSQL only (no Redis needed for log operations); migrates first when asked. */
+async function withLog<T>(fn: (ctx: Ctx) => Promise<T>, opts: { migrate?: boolean } = {}): Promise<T> {
+  const config = loadConfig();
+  if (config.EVENT_STORE !== 'postgres') throw new Error('event-log operations need EVENT_STORE=postgres');
+  if (opts.migrate) {
+    await ensureDatabase(config.DATABASE_URL);
+    await migrate(config.DATABASE_URL);
+  }
+  const pool = createPool(config.DATABASE_URL, 4);
+  const store = new PostgresEventStore(pool, createRegistry());
+  try {
+    return await fn({ pool, store });
+  } finally {
+    await store.close();
+    await pool.end();
+  }
+}
+
+function bar(label: string) {
+  return new cliProgress.SingleBar(
+    { format: `${label} [{bar}] {percentage}% | {value}/{total} events | {eta_formatted} left | {rate} ev/s`, stream: process.stderr, hideCursor: true },
+    cliProgress.Presets.shades_classic,
+  );
+}
+
+/** A bar that also shows a rate (events/s). */
+function progress(label: string) {
+  const b = bar(label);
+  const started = Date.now();
+  let begun = false;
+  return {
+    update(done: number, total: number) {
+      const rate = Math.round(done / Math.max(0.001, (Date.now() - started) / 1000));
+      if (!begun) {
+        b.start(Math.max(total, done), done, { rate });
+        begun = true;
+      } else {
+        b.setTotal(Math.max(total, done));
+        b.update(done, { rate });
+      }
+    },
+    stop() {
+      if (begun) b.stop();
+    },
+  };
+}
+
+/** Rebuilds the named (or all) PostgreSQL projections blue/green, with progress. */
+export async function rebuildAll(pool: pg.Pool, store: PostgresEventStore, names: string[], opts: { dryRun?: boolean; quiet?: boolean } = {}): Promise<RebuildReport[]> {
+  const all = pgProjections();
+  const unknown = names.filter((n) => !all.some((p) => p.name === n));
+  if (unknown.length) throw new Error(`unknown projection(s): ${unknown.join(', ')} (known: ${all.map((p) => p.name).join(', ')})`);
+  const chosen = names.length ? all.filter((p) => names.includes(p.name)) : all;
+  await ensureProjections(pool, all);
+  const { rows } = await pool.query<{ n: string }>('SELECT count(*)::text AS n FROM events');
+  const total = Number(rows[0]!.n);
+  const reports: RebuildReport[] = [];
+  for (const p of chosen) {
+    const pr = opts.quiet ? undefined : progress(p.name.padEnd(16));
+    try {
+      reports.push(await rebuildProjection(pool, store, p, { dryRun: opts.dryRun, onProgress: (n) => pr?.update(n, total) }));
+    } finally {
+      pr?.stop();
+    }
+  }
+  return reports;
+}
+
+function printRebuild(reports: RebuildReport[], dryRun: boolean) {
+  for (const r of reports) {
+    const verb = dryRun ? 'would switch' : r.switched ? 'switched' : 'did not switch';
+    console.log(`${r.projection}: ${r.events} events read; ${verb} generation ${r.fromGeneration} → ${r.toGeneration}`);
+    for (const [table, t] of Object.entries(r.tables)) {
+      console.log(`  ${table}: live ${t.live} rows, rebuilt ${t.rebuilt} rows, ${t.differing} differing${dryRun && t.differing ? ' (would change)' : ''}`);
+    }
+  }
+}
+
+export function printVerify(r: VerifyReport): void {
+  if (r.ok) {
+    console.log(`verified: ${r.events} events in ${r.streams} streams; every hash link holds`);
+    return;
+  }
+  const b = r.firstBroken!;
+  console.error(`BROKEN: ${r.brokenCount} broken link(s); first at stream ${b.stream} revision ${b.revision}` +
+    `${b.position ? ` position ${b.position}` : ''} (${b.reason}): ${b.detail}`);
+}
+
+async function confirm(question: string): Promise<boolean> {
+  const rl = readline.createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    const answer = await rl.question(`${question} [y/N] `);
+    return /^y(es)?$/i.test(answer.trim());
+  } finally {
+    rl.close();
+  }
+}
+
+export function addEventLogCommands(program: Command): void {
+  program
+    .command('rebuild')
+    .description('rebuild projections blue/green: fill new versioned tables while the old ones keep serving, then switch atomically')
+    .argument('[projection...]', 'projection names (default: all PostgreSQL projections)')
+    .option('--dry-run', 'build the new generation, report how it differs from the live one, then drop it')
+    .action(async (names: string[], opts: { dryRun?: boolean }) => {
+      await withLog(async ({ pool, store }) => {
+        const reports = await rebuildAll(pool, store, names, { dryRun: opts.dryRun });
+        printRebuild(reports, !!opts.dryRun);
+      });
+    });
+
+  program
+    .command('export')
+    .description('write the event log as NDJSON, in log order, exactly as stored (a backup; see `import`)')
+    .option('--since <position|time>', 'only events after this log position (digits) or at/after this ISO-8601 time')
+    .option('--out <file>', `output file, or - for stdout (default: a timestamped file in ${DEFAULT_BACKUP_DIR}/)`)
+    .action(async (opts: { since?: string; out?: string }) => {
+      const since = opts.since ? parseSince(opts.since) : undefined;
+      await withLog(async ({ pool }) => {
+        if (opts.out === '-') {
+          const r = await exportEvents(pool, process.stdout, { since });
+          console.error(`exported ${r.events} events (last position ${r.lastPosition ?? '-'})`);
+          return;
+        }
+        const file = opts.out ?? backupFileName(DEFAULT_BACKUP_DIR);
+        fs.mkdirSync(path.dirname(file), { recursive: true });
+        const pr = progress('export');
+        let r;
+        try {
+          r = await exportToFile(pool, file, { since, onProgress: (d, t) => pr.update(d, t) });
+        } finally {
+          pr.stop();
+        }
+        console.log(`exported ${r.events} events to ${file} (last position ${r.lastPosition ?? '-'}; next incremental: --since ${r.lastPosition ?? 0})`);
+      });
+    });
+
+  program
+    .command('import')
+    .description('restore an NDJSON export into an empty store (or continue one): idempotent by event id, verifies the hash chain, then rebuilds projections')
+    .argument('[file]', `NDJSON file (default: the newest *.ndjson in --dir)`)
+    .option('--dir <dir>', 'where to look for the newest backup when no file is given', DEFAULT_BACKUP_DIR)
+    .option('--dry-run', 'do the whole import in a transaction, report, and roll back')
+    .option('-y, --yes', 'do not ask for confirmation (needed when stdin is not a terminal)')
+    .option('--no-rebuild', 'do not rebuild projections afterwards')
+    .action(async (fileArg: string | undefined, opts: { dir: string; dryRun?: boolean; yes?: boolean; rebuild: boolean }) => {
+      const file = fileArg ?? latestBackup(opts.dir);
+      if (!file) throw new Error(`no file given and no *.ndjson backup found in ${opts.dir}`);
+      if (!fs.existsSync(file)) throw new Error(`no such file: ${file}`);
+      const size = fs.statSync(file).size;
+      console.error(`${opts.dryRun ? 'DRY RUN: ' : ''}import ${file} (${(size / 1024 / 1024).toFixed(2)} MiB)${fileArg ? '' : ' — the newest backup found'}`);
+      if (!opts.dryRun && !opts.yes) {
+        if (!process.stdin.isTTY) throw new Error('refusing to import without confirmation: stdin is not a terminal; pass --yes');
+        if (!(await confirm(`Import ${file} into ${new URL(loadConfig().DATABASE_URL).pathname.slice(1)}?`))) {
+          console.error('aborted; nothing imported');
+          process.exitCode = 1;
+          return;
+        }
+      }
+      await withLog(async ({ pool, store }) => {
+        const pr = progress(opts.dryRun ? 'dry run' : 'import');
+        let r;
+        try {
+          r = await importFromFile(pool, store.registry, file, { dryRun: opts.dryRun, onProgress: (n) => pr.update(n, n) });
+        } catch (err) {
+          pr.stop();
+          if (err instanceof ImportError) {
+            console.error(`import failed, nothing stored: ${err.message}`);
+            process.exitCode = 1;
+            return;
+          }
+          throw err;
+        }
+        pr.stop();
+        const verb = opts.dryRun ? 'would import' : 'imported';
+        console.log(`${verb} ${r.imported} events (${r.skipped} already present, ${r.read} read, ${r.streams} streams; store had ${r.storeEventsBefore} events); hash chain verified`);
+        if (opts.dryRun) {
+          if (r.storeEventsBefore > 0 && r.imported > 0) console.log('note: the store is not empty; the file continues it');
+          return;
+        }
+        if (opts.rebuild && r.imported) printRebuild(await rebuildAll(pool, store, []), false);
+      }, { migrate: !opts.dryRun });
+    });
+
+  program
+    .command('verify')
+    .description('walk the event log, recompute every hash, and report the first broken link (exit 1 if any)')
+    .action(async () => {
+      await withLog(async ({ pool }) => {
+        const pr = progress('verify');
+        let r;
+        try {
+          r = await verifyLog(pool, { onProgress: (d, t) => pr.update(d, t) });
+        } finally {
+          pr.stop();
+        }
+        printVerify(r);
+        if (!r.ok) process.exitCode = 1;
+      });
+    });
+
+  program
+    .command('replay')
+    .description("print a user's auth history as a readable timeline")
+    .addOption(new Option('--user <id|email>', 'user id or e-mail').makeOptionMandatory())
+    .option('--type <types>', 'only these event types (comma-separated)')
+    .option('--json', 'one JSON object per line instead of text')
+    .action(async (opts: { user: string; type?: string; json?: boolean }) => {
+      await withLog(async ({ pool, store }) => {
+        const userId = await resolveUser(pool, opts.user);
+        if (!userId) {
+          console.error(`no user ${opts.user} in the log`);
+          process.exitCode = 1;
+          return;
+        }
+        const types = opts.type?.split(',').map((t) => t.trim()).filter(Boolean);
+        const events = await readUserEvents(pool, store.registry, userId, { types });
+        process.stdout.write(formatTimeline(userId, events, { json: opts.json, color: !!process.stdout.isTTY }));
+      });
+    });
+}

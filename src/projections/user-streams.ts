@@ -1,0 +1,92 @@
+/**
+ * The audit index: which streams hold events about which user (table `user_streams`).
+ * Rules:
+ * - every event whose data carries `userId` (CONTRACTS: every event about a user does) puts its
+ *   stream in that user's index; the list of handled types is derived from the registry, so
+ *   events added later are indexed without touching this file;
+ * - a row keeps the first and last log position and the number of the user's events in that
+ *   stream, so audit queries scan only those streams, between those positions;
+ * - a batch is folded in memory first and written with one upsert (rebuilds stay fast).
+ */
+import { allEvents } from '../events/index';
+import type { RecordedEvent } from '../events/store';
+import type { PgProjection } from './types';
+
+/** Event types whose data has a `userId` field. */
+export const userEventTypes: readonly string[] = allEvents
+  .filter((d) => {
+    const shape = (d.schema as unknown as { shape?: Record<string, unknown> }).shape;
+    return !!shape && 'userId' in shape;
+  })
+  .map((d) => d.type);
+
+interface Entry {
+  userId: string;
+  stream: string;
+  firstCommit: bigint;
+  firstPrepare: bigint;
+  lastCommit: bigint;
+  lastPrepare: bigint;
+  events: number;
+}
+
+export const userStreamsProjection: PgProjection = {
+  kind: 'postgres',
+  name: 'user_streams',
+  version: 1,
+  handles: userEventTypes,
+  tables: {
+    user_streams: `CREATE TABLE {{table}} (
+      user_id        text   NOT NULL,
+      stream_name    text   NOT NULL,
+      first_commit   bigint NOT NULL,
+      first_prepare  bigint NOT NULL,
+      last_commit    bigint NOT NULL,
+      last_prepare   bigint NOT NULL,
+      events         bigint NOT NULL,
+      PRIMARY KEY (user_id, stream_name)
+    )`,
+  },
+  async apply(events: RecordedEvent[], ctx) {
+    const byKey = new Map<string, Entry>();
+    for (const e of events) {
+      const userId = (e.data as { userId?: unknown }).userId;
+      if (typeof userId !== 'string') continue;
+      const key = `${userId}\u0000${e.streamName}`;
+      const cur = byKey.get(key);
+      if (cur) {
+        cur.lastCommit = e.position.commit;
+        cur.lastPrepare = e.position.prepare;
+        cur.events++;
+      } else {
+        byKey.set(key, {
+          userId,
+          stream: e.streamName,
+          firstCommit: e.position.commit,
+          firstPrepare: e.position.prepare,
+          lastCommit: e.position.commit,
+          lastPrepare: e.position.prepare,
+          events: 1,
+        });
+      }
+    }
+    if (!byKey.size) return;
+    const rows = [...byKey.values()];
+    const t = ctx.table('user_streams');
+    await ctx.client.query(
+      `INSERT INTO ${t} AS t (user_id, stream_name, first_commit, first_prepare, last_commit, last_prepare, events)
+       SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[])
+       ON CONFLICT (user_id, stream_name) DO UPDATE
+         SET last_commit = EXCLUDED.last_commit, last_prepare = EXCLUDED.last_prepare, events = t.events + EXCLUDED.events`,
+      [
+        rows.map((r) => r.userId),
+        rows.map((r) => r.stream),
+        rows.map((r) => r.firstCommit.toString()),
+        rows.map((r) => r.firstPrepare.toString()),
+        rows.map((r) => r.lastCommit.toString()),
+        rows.map((r) => r.lastPrepare.toString()),
+        rows.map((r) => r.events),
+      ],
+    );
+  },
+};

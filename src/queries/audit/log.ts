@@ -1,0 +1,168 @@
+/**
+ * Audit reads straight from the event log (never from mutable read models).
+ * Rules:
+ * - a user's events are found through the `user_streams` index, and events the index has not
+ *   reached yet (after its checkpoint) are found by scanning only that tail: the answer is exact
+ *   even while the projection lags;
+ * - an event belongs to a user's history when its data carries that `userId` (a stream such as an
+ *   e-mail reservation can be shared over time by several users);
+ * - only events of transactions older than every running one are read (as the store does), so
+ *   keyset pages over (transaction_id, position) never skip a late commit;
+ * - stored data is upcast to the current schema version on read; nothing is rewritten.
+ */
+import type pg from 'pg';
+import type { EventRegistry } from '../../events/registry';
+import type { EventMetadata, Position, RecordedEvent } from '../../events/store';
+import { streams } from '../../events/streams';
+
+const VISIBLE = `e.transaction_id < pg_snapshot_xmin(pg_current_snapshot())`;
+const COLUMNS = `e.position::text AS prepare, e.transaction_id::text AS commit, e.stream_name, e.revision::text AS revision,
+  e.event_id::text AS event_id, e.event_type, e.schema_version, e.data, e.metadata, e.created_at`;
+
+interface Row {
+  prepare: string;
+  commit: string;
+  stream_name: string;
+  revision: string;
+  event_id: string;
+  event_type: string;
+  schema_version: number;
+  data: unknown;
+  metadata: EventMetadata;
+  created_at: Date;
+}
+
+export interface LogFilter {
+  types?: readonly string[];
+  /** Inclusive lower bound on the event's time. */
+  from?: Date;
+  /** Inclusive upper bound on the event's time. */
+  to?: Date;
+  /** Exclusive: events after this position. */
+  after?: Position;
+  limit?: number;
+}
+
+export interface SearchFilter extends LogFilter {
+  stream?: string;
+  streamPrefix?: string;
+  actor?: string;
+}
+
+function decode(registry: EventRegistry, r: Row): RecordedEvent {
+  return {
+    position: { commit: BigInt(r.commit), prepare: BigInt(r.prepare) },
+    streamName: r.stream_name,
+    revision: BigInt(r.revision),
+    id: r.event_id,
+    type: r.event_type,
+    schemaVersion: r.schema_version,
+    data: registry.decode(r.event_type, r.schema_version, r.data),
+    metadata: r.metadata ?? {},
+    createdAt: r.created_at,
+  };
+}
+
+/** Adds the common filters; returns the WHERE fragments. `params` is appended to. */
+function commonWhere(params: unknown[], f: LogFilter): string[] {
+  const where: string[] = [VISIBLE];
+  if (f.types?.length) {
+    params.push(f.types);
+    where.push(`e.event_type = ANY($${params.length}::text[])`);
+  }
+  if (f.from) {
+    params.push(f.from.toISOString());
+    where.push(`e.created_at >= $${params.length}::timestamptz`);
+  }
+  if (f.to) {
+    params.push(f.to.toISOString());
+    where.push(`e.created_at <= $${params.length}::timestamptz`);
+  }
+  if (f.after) {
+    params.push(f.after.commit.toString(), f.after.prepare.toString());
+    where.push(`(e.transaction_id, e.position) > ($${params.length - 1}::text::xid8, $${params.length}::bigint)`);
+  }
+  return where;
+}
+
+/**
+ * A user's events in log order (chronological), filtered. Reads `limit` rows (default: all).
+ * `db` may be a pool or a client (the CLI and benchmarks pass either).
+ */
+export async function readUserEvents(db: pg.Pool | pg.ClientBase, registry: EventRegistry, userId: string, f: LogFilter = {}): Promise<RecordedEvent[]> {
+  const params: unknown[] = [userId];
+  const where = commonWhere(params, f);
+  // Streams whose last indexed event is not after the cursor cannot contribute.
+  const prune = f.after ? `AND (us.last_commit, us.last_prepare) > (${f.after.commit}::bigint, ${f.after.prepare}::bigint)` : '';
+  const limit = f.limit ? `LIMIT ${Math.floor(f.limit)}` : '';
+  const sql = `
+    WITH ck AS (
+      SELECT coalesce((SELECT commit_position FROM projections WHERE name = 'user_streams'), 0)::text::xid8 AS c,
+             coalesce((SELECT prepare_position FROM projections WHERE name = 'user_streams'), 0) AS p)
+    SELECT * FROM (
+      SELECT ${COLUMNS} FROM events e, ck
+       WHERE e.stream_name IN (SELECT us.stream_name FROM user_streams us WHERE us.user_id = $1 ${prune})
+         AND (e.transaction_id, e.position) <= (ck.c, ck.p)
+         AND e.data->>'userId' = $1 AND ${where.join(' AND ')}
+      UNION ALL
+      SELECT ${COLUMNS} FROM events e
+       WHERE (e.transaction_id, e.position) > (SELECT c, p FROM ck)
+         AND e.data->>'userId' = $1 AND ${where.join(' AND ')}
+    ) t ORDER BY commit::xid8, prepare::bigint ${limit}`;
+  const { rows } = await db.query<Row>(sql, params);
+  return rows.map((r) => decode(registry, r));
+}
+
+/** Whether a user was ever registered (its stream exists in the log). */
+export async function userStreamExists(db: pg.Pool | pg.ClientBase, userId: string): Promise<boolean> {
+  const { rowCount } = await db.query('SELECT 1 FROM events WHERE stream_name = $1 LIMIT 1', [streams.user(userId)]);
+  return !!rowCount;
+}
+
+/** The whole log, filtered (admin search), in log order. */
+export async function searchEvents(db: pg.Pool | pg.ClientBase, registry: EventRegistry, f: SearchFilter): Promise<RecordedEvent[]> {
+  const params: unknown[] = [];
+  const where = commonWhere(params, f);
+  if (f.stream) {
+    params.push(f.stream);
+    where.push(`e.stream_name = $${params.length}`);
+  }
+  if (f.streamPrefix) {
+    params.push(f.streamPrefix.replace(/[\\%_]/g, (c) => `\\${c}`) + '%');
+    where.push(`e.stream_name LIKE $${params.length}`);
+  }
+  if (f.actor) {
+    params.push(f.actor);
+    where.push(`(e.metadata->>'actorUserId') = $${params.length}`);
+  }
+  params.push(f.limit ?? 50);
+  const { rows } = await db.query<Row>(
+    `SELECT ${COLUMNS} FROM events e WHERE ${where.join(' AND ')} ORDER BY e.transaction_id, e.position LIMIT $${params.length}`,
+    params,
+  );
+  return rows.map((r) => decode(registry, r));
+}
+
+/** Events of the global aggregates a user's state depends on (features), up to `to`. */
+export async function readFeatureEvents(db: pg.Pool | pg.ClientBase, registry: EventRegistry, to: Date): Promise<RecordedEvent[]> {
+  const params: unknown[] = [];
+  const where = commonWhere(params, { to, types: ['FeatureRegistered', 'FeatureUpdated', 'FeatureDisabled', 'FeatureEnabled', 'FeatureDeleted'].filter((t) => registry.has(t)) });
+  const { rows } = await db.query<Row>(`SELECT ${COLUMNS} FROM events e WHERE ${where.join(' AND ')} ORDER BY e.transaction_id, e.position`, params);
+  return rows.map((r) => decode(registry, r));
+}
+
+/**
+ * Resolves `<id|email>` to a user id through the log: an id whose user stream exists, else the
+ * user who registered with (or changed to) that e-mail most recently.
+ */
+export async function resolveUser(db: pg.Pool | pg.ClientBase, idOrEmail: string): Promise<string | undefined> {
+  if (await userStreamExists(db, idOrEmail)) return idOrEmail;
+  const email = idOrEmail.trim().normalize('NFKC').toLowerCase();
+  const { rows } = await db.query<{ user_id: string }>(
+    `SELECT e.data->>'userId' AS user_id FROM events e
+      WHERE e.event_type IN ('UserRegistered', 'UserProfileUpdated') AND lower(e.data->>'email') = $1
+      ORDER BY e.position DESC LIMIT 1`,
+    [email],
+  );
+  return rows[0]?.user_id;
+}
