@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import { loadConfig } from './config';
 import { ensureDatabase, migrate } from './infra/db';
+import { addEventLogCommands } from './ops/event-log-cli';
 
 const program = new Command().name('authledger').description('authledger operations').showHelpAfterError();
 
@@ -36,6 +37,8 @@ program
     const written = writeConfigDocs(root);
     console.log(written.length ? `wrote ${written.join(', ')}` : 'configuration docs already up to date');
   });
+
+addEventLogCommands(program);
 
 export { program };
 
