@@ -13,6 +13,7 @@ import { apiKeyCommandRoutes } from './commands/api-keys/routes';
 import { featureQueryRoutes } from './queries/features/routes';
 import { apiKeyQueryRoutes } from './queries/api-keys/routes';
 import { accessRoutes } from './queries/api-keys/access';
+import { auditRoutes } from './queries/audit/routes';
 
 export async function registerRoutes(app: FastifyInstance, services: Services): Promise<void> {
   // Identity first: every route module below may use app.authenticate / app.requireAdmin.
@@ -26,4 +27,6 @@ export async function registerRoutes(app: FastifyInstance, services: Services): 
   await apiKeyCommandRoutes(app, services);
   await apiKeyQueryRoutes(app, services);
   await accessRoutes(app, services);
+  // Audit trail, time travel and log search (issue 6).
+  await auditRoutes(app, services);
 }

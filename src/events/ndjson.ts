@@ -171,7 +171,7 @@ interface Pending {
   prev: string | null;
 }
 
-const IMPORT_LOCK = [1095582039, 1];
+const IMPORT_LOCK = [1095582046, 1];
 
 /**
  * Loads an NDJSON export into the store in one transaction (see the rules above). `input` is a
