@@ -13,6 +13,7 @@ import { apiKeyCommandRoutes } from './commands/api-keys/routes';
 import { featureQueryRoutes } from './queries/features/routes';
 import { apiKeyQueryRoutes } from './queries/api-keys/routes';
 import { accessRoutes } from './queries/api-keys/access';
+import { realtimeRoutes } from './realtime/routes';
 import { auditRoutes } from './queries/audit/routes';
 
 export async function registerRoutes(app: FastifyInstance, services: Services): Promise<void> {

@@ -8,6 +8,8 @@ import { RealtimeState } from '../../src/realtime/state';
 import type { Services } from '../../src/services';
 import { streams } from '../../src/events/streams';
 import { applyInline, sessionEventEval } from '../../src/infra/session-state';
+import { getKeys } from '../../src/infra/keys';
+import { signAccessToken } from '../../src/commands/identity/tokens';
 
 export interface Frame {
   type: string;
@@ -147,3 +149,8 @@ export async function ticket(services: Services, user: TestUser): Promise<string
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** An access token for an active test session, signed by identity's own issuing code. */
+export async function accessToken(services: Services, user: TestUser): Promise<string> {
+  return (await signAccessToken(await getKeys(services.config), services.config, user)).token;
+}
