@@ -28,6 +28,8 @@ export async function registerRoutes(app: FastifyInstance, services: Services): 
   await apiKeyCommandRoutes(app, services);
   await apiKeyQueryRoutes(app, services);
   await accessRoutes(app, services);
+  // Realtime hub REST, tickets and the group-chat test page (issue 8).
+  await realtimeRoutes(app, services);
   // Audit trail, time travel and log search (issue 6).
   await auditRoutes(app, services);
 }
