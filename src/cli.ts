@@ -5,6 +5,7 @@ import { Command } from 'commander';
 import { loadConfig } from './config';
 import { ensureDatabase, migrate } from './infra/db';
 import { addEventLogCommands } from './ops/event-log-cli';
+import { addUserCommands } from './commands/users/cli';
 
 const program = new Command().name('authledger').description('authledger operations').showHelpAfterError();
 
@@ -39,6 +40,7 @@ program
   });
 
 addEventLogCommands(program);
+addUserCommands(program);
 
 export { program };
 

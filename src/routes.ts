@@ -13,6 +13,8 @@ import { apiKeyCommandRoutes } from './commands/api-keys/routes';
 import { featureQueryRoutes } from './queries/features/routes';
 import { apiKeyQueryRoutes } from './queries/api-keys/routes';
 import { accessRoutes } from './queries/api-keys/access';
+import { userCommandRoutes } from './commands/users/routes';
+import { userQueryRoutes } from './queries/users/routes';
 import { realtimeRoutes } from './realtime/routes';
 import { auditRoutes } from './queries/audit/routes';
 
@@ -28,6 +30,8 @@ export async function registerRoutes(app: FastifyInstance, services: Services): 
   await apiKeyCommandRoutes(app, services);
   await apiKeyQueryRoutes(app, services);
   await accessRoutes(app, services);
+  await userCommandRoutes(app, services);
+  await userQueryRoutes(app, services);
   // Realtime hub REST, tickets and the group-chat test page (issue 8).
   await realtimeRoutes(app, services);
   // Audit trail, time travel and log search (issue 6).

@@ -1,0 +1,84 @@
+/**
+ * API key command handlers: issue, revoke, revoke all of a user. Rules enforced here:
+ * - the key is returned once and never stored, logged or evented (events carry its SHA-256 and
+ *   its public prefix only);
+ * - a key may only name features that exist (or `*`);
+ * - the access state is applied inline, so a new key works (and a revoked key stops) at once on
+ *   every API process.
+ */
+import type { Services } from '../../services';
+import { errors } from '../../errors';
+import { evolveFeature, initialFeatureState } from '../../events/feature';
+import { streams } from '../../events/streams';
+import type { EventMetadata } from '../../events/store';
+import { generateApiKey } from '../../http/api-key-format';
+import { accessWritesFor, applyAccessWrites, keyIdsOfUser, type AccessStateWrite } from '../../infra/access-state';
+import { loadAggregate, runAggregate } from './aggregate';
+import { apiKeyDecider } from './decide';
+
+async function applyWrites(services: Services, appended: { type: string; data: unknown; revision: bigint }[]) {
+  const writes = appended.map(accessWritesFor).filter((w): w is AccessStateWrite => !!w);
+  await applyAccessWrites(services.redis, services.prefix, writes);
+}
+
+/** Fails with 400 when a named feature is not registered. */
+async function checkFeaturesExist(services: Services, features: '*' | string[]): Promise<void> {
+  if (features === '*') return;
+  const unique = [...new Set(features)];
+  const states = await Promise.all(unique.map((f) => loadAggregate(services.store, streams.feature(f), { initialState: initialFeatureState, evolve: evolveFeature })));
+  const missing = unique.filter((_, i) => states[i]!.state.status !== 'active');
+  if (missing.length) {
+    throw errors.validation(missing.map((m) => ({ field: 'features', message: `unknown feature: ${m}` })), 'A named feature does not exist.');
+  }
+}
+
+export interface IssueApiKeyInput {
+  userId: string;
+  name: string;
+  features: '*' | string[];
+  expiresInDays?: number;
+}
+
+/** Issues a key for `userId`; returns the one-time key and its public description. */
+export async function issueApiKey(services: Services, input: IssueApiKeyInput, metadata: EventMetadata, now = new Date()) {
+  await checkFeaturesExist(services, input.features);
+  const gen = generateApiKey();
+  const expiresAt = input.expiresInDays ? new Date(now.getTime() + input.expiresInDays * 86_400_000).toISOString() : null;
+  const result = await runAggregate(services.store, streams.apiKey(gen.keyId), apiKeyDecider, {
+    type: 'IssueApiKey', keyId: gen.keyId, userId: input.userId, name: input.name, prefix: gen.prefix, secretHash: gen.secretHash,
+    features: input.features, expiresAt,
+  }, metadata);
+  await applyWrites(services, result.appended);
+  return {
+    id: gen.keyId, name: input.name, prefix: gen.prefix, features: result.state.features!, created_at: now.toISOString(), expires_at: expiresAt, api_key: gen.key,
+  };
+}
+
+export async function revokeApiKey(services: Services, keyId: string, actor: { userId: string; isAdmin: boolean }, metadata: EventMetadata, reason?: string): Promise<void> {
+  const result = await runAggregate(services.store, streams.apiKey(keyId), apiKeyDecider, {
+    type: 'RevokeApiKey', actorUserId: actor.userId, actorIsAdmin: actor.isAdmin, reason,
+  }, metadata);
+  await applyWrites(services, result.appended);
+}
+
+/**
+ * Revokes every active key of a user at once (user disabled or deleted). Keys are found through
+ * the access state's per-user index, so no read model lag is involved. Returns how many were revoked.
+ */
+export async function revokeAllApiKeysOfUser(services: Services, userId: string, reason: string, metadata: EventMetadata): Promise<number> {
+  const ids = await keyIdsOfUser(services.redis, services.prefix, userId);
+  let revoked = 0;
+  for (const keyId of ids) {
+    const result = await runAggregate(services.store, streams.apiKey(keyId), apiKeyDecider, {
+      type: 'RevokeApiKey', actorUserId: userId, actorIsAdmin: true, reason,
+    }, metadata).catch((err: { code?: string }) => {
+      if (err.code === 'api_key_not_found') return undefined;
+      throw err;
+    });
+    if (result?.appended.length) {
+      revoked++;
+      await applyWrites(services, result.appended);
+    }
+  }
+  return revoked;
+}

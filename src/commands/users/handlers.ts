@@ -1,0 +1,127 @@
+/**
+ * User administration command handlers. Rules enforced here:
+ * - every change is decided on the user's stream and appended at the revision it was decided on;
+ *   a PATCH with `If-Match: <revision>` is decided only on that revision (else 412);
+ * - the identity Redis profile is updated inline (read-your-writes for /me and the users list);
+ * - disabling or deleting a user ends all its sessions (its access tokens stop on the next
+ *   request, on every process) and revokes all its API keys, at once (ASVS 7.4.2);
+ * - revoking the admin role ends the user's sessions too: roles live in access tokens, and a
+ *   demoted admin must not keep admin tokens until they expire;
+ * - an e-mail change moves the uniqueness reservation (new one first; released if the change fails).
+ */
+import type { Services } from '../../services';
+import { errors } from '../../errors';
+import type { Role } from '../../events/common';
+import { streams } from '../../events/streams';
+import { WrongExpectedVersionError, type EventMetadata } from '../../events/store';
+import { normaliseEmail, type UserEvent, type UserState } from '../../events/user';
+import { applyInline, userEventEval } from '../../infra/session-state';
+import { loadAggregate, runAggregate } from '../api-keys/aggregate';
+import { revokeAllApiKeysOfUser } from '../api-keys/handlers';
+import { signup } from '../identity/service';
+import { userAdminDecider, type UserCommand } from './decide';
+import { releaseEmail, reserveEmail } from './email';
+import { endAllSessionsOfUser, type Gate } from './sessions';
+
+export interface UserResult {
+  state: UserState;
+  revision: bigint;
+}
+
+async function applyProfile(services: Services, appended: { type: string; data: unknown; revision: bigint }[]): Promise<void> {
+  const createdAt = new Date();
+  for (const e of appended) {
+    await applyInline(services.redis, userEventEval(services.prefix, { type: e.type, data: e.data as Record<string, unknown>, revision: e.revision, createdAt }));
+  }
+}
+
+export async function runUserCommand(services: Services, userId: string, command: UserCommand, metadata: EventMetadata): Promise<UserResult & { appended: UserEvent[] }> {
+  const result = await runAggregate(services.store, streams.user(userId), userAdminDecider, command, metadata);
+  await applyProfile(services, result.appended);
+  return { state: result.state, revision: result.revision, appended: result.appended };
+}
+
+export async function loadUser(services: Services, userId: string): Promise<UserResult> {
+  const { state, revision } = await loadAggregate(services.store, streams.user(userId), userAdminDecider);
+  if (!state.exists || state.deleted) throw errors.notFound('No such user.', 'user_not_found');
+  return { state, revision };
+}
+
+/** Ends every session and revokes every API key of the user. */
+export async function killAllAccess(services: Services, userId: string, reason: 'user_disabled' | 'user_deleted' | 'admin', metadata: EventMetadata, gate?: Gate): Promise<void> {
+  await endAllSessionsOfUser(services, userId, reason, metadata, gate);
+  await revokeAllApiKeysOfUser(services, userId, reason, metadata);
+}
+
+export interface NewUser {
+  email: string;
+  name: string;
+  password: string;
+  source: 'admin' | 'bootstrap';
+  roles?: Role[];
+}
+
+/** Creates a user (admin or bootstrap) through identity's signup (policy, reservation), then grants roles. */
+export async function createUser(services: Services, input: NewUser, metadata: EventMetadata): Promise<UserResult> {
+  const user = await signup(services, { email: input.email, password: input.password, name: input.name, source: input.source }, metadata);
+  for (const role of input.roles ?? []) {
+    if (role !== 'user') await runUserCommand(services, user.id, { type: 'GrantRole', role }, metadata);
+  }
+  return loadUser(services, user.id);
+}
+
+/** PATCH: name and/or e-mail, optionally only on revision `ifMatch` (412 otherwise). */
+export async function updateUserProfile(
+  services: Services, userId: string, changes: { name?: string; email?: string }, ifMatch: bigint | undefined, metadata: EventMetadata,
+): Promise<UserResult> {
+  const stream = streams.user(userId);
+  const { state, revision } = await loadUser(services, userId);
+  if (ifMatch !== undefined && ifMatch !== revision) throw errors.preconditionFailed();
+  const email = changes.email?.trim();
+  const emailChanges = email !== undefined && normaliseEmail(email) !== normaliseEmail(state.email);
+  const command: UserCommand = { type: 'UpdateProfile', name: changes.name, email: email !== undefined && (emailChanges || email !== state.email) ? email : undefined };
+  const events = userAdminDecider.decide(command, state);
+  if (!events.length) return { state, revision };
+  if (emailChanges) await reserveEmail(services.store, email!, userId, metadata);
+  try {
+    await services.store.appendToStream(stream, events.map((e) => ({ type: e.type, data: e.data, metadata })), { expectedRevision: revision < 0n ? 'no_stream' : revision });
+  } catch (err) {
+    if (emailChanges) await releaseEmail(services.store, email!, userId, metadata).catch(() => undefined);
+    if (err instanceof WrongExpectedVersionError) {
+      if (ifMatch !== undefined) throw errors.preconditionFailed();
+      throw errors.conflict('The user was changed concurrently; retry.', 'concurrent_modification');
+    }
+    throw err;
+  }
+  if (emailChanges) await releaseEmail(services.store, state.email, userId, metadata);
+  const appended = events.map((e, i) => ({ ...e, revision: revision + 1n + BigInt(i) }));
+  await applyProfile(services, appended);
+  return { state: events.reduce(userAdminDecider.evolve, state), revision: revision + BigInt(events.length) };
+}
+
+export async function disableUser(services: Services, userId: string, reason: string | undefined, metadata: EventMetadata, gate?: Gate): Promise<UserResult> {
+  const r = await runUserCommand(services, userId, { type: 'DisableUser', reason }, metadata);
+  // Also when already disabled: a retry after a partial failure finishes the job.
+  await killAllAccess(services, userId, 'user_disabled', metadata, gate);
+  return r;
+}
+
+export async function enableUser(services: Services, userId: string, metadata: EventMetadata): Promise<UserResult> {
+  return runUserCommand(services, userId, { type: 'EnableUser' }, metadata);
+}
+
+export async function deleteUser(services: Services, userId: string, metadata: EventMetadata, gate?: Gate): Promise<void> {
+  const { state } = await runUserCommand(services, userId, { type: 'DeleteUser' }, metadata);
+  await killAllAccess(services, userId, 'user_deleted', metadata, gate);
+  await releaseEmail(services.store, state.email, userId, metadata);
+}
+
+export async function grantRole(services: Services, userId: string, role: Role, metadata: EventMetadata): Promise<UserResult> {
+  return runUserCommand(services, userId, { type: 'GrantRole', role }, metadata);
+}
+
+export async function revokeRole(services: Services, userId: string, role: Role, metadata: EventMetadata, gate?: Gate): Promise<UserResult> {
+  const r = await runUserCommand(services, userId, { type: 'RevokeRole', role }, metadata);
+  if (r.appended.length) await endAllSessionsOfUser(services, userId, 'admin', metadata, gate);
+  return r;
+}
