@@ -34,7 +34,11 @@ export async function startAuthledger(config: Config, log: Logger): Promise<Runn
   const urls: string[] = [];
   let apiAddress: Running['apiAddress'];
   const stopAll = async () => {
-    for (const p of parts) await p.stop().catch((err) => log.error({ err, part: p.name }, 'stop failed'));
+    for (const p of parts) {
+      const started = Date.now();
+      await p.stop().catch((err) => log.error({ err, part: p.name }, 'stop failed'));
+      log.info({ part: p.name, ms: Date.now() - started }, 'part stopped');
+    }
     await services.close();
   };
   try {
@@ -47,7 +51,20 @@ export async function startAuthledger(config: Config, log: Logger): Promise<Runn
       const port = typeof addr === 'object' && addr ? addr.port : config.PORT;
       apiAddress = { host: config.HOST, port };
       // First to stop: stop accepting, let in-flight requests finish.
-      parts.push({ name: 'api', stop: () => app.close() });
+      parts.push({
+        name: 'api',
+        stop: async () => {
+          // app.close() stops accepting and waits for in-flight requests; keep-alive connections
+          // that turn idle after their last response are closed as they do (Node closes idle
+          // ones only once, at the start).
+          const sweeper = setInterval(() => app.server.closeIdleConnections(), 100);
+          try {
+            await app.close();
+          } finally {
+            clearInterval(sweeper);
+          }
+        },
+      });
       const base = `http://localhost:${port}`;
       urls.push(`API:         ${base}/`, `Swagger UI:  ${base}/docs`, `ReDoc:       ${base}/redoc`, `OpenAPI:     ${base}/openapi.json`, `Readiness:   ${base}/ready`, `Metrics:     ${base}/metrics`);
     }
