@@ -8,6 +8,8 @@ import { systemRoutes } from './http/system-routes';
 import { registerProjectionHealth } from './projections/health';
 import { keysPlugin } from './infra/keys';
 import { authPlugin } from './http/auth';
+import { identityCommandRoutes } from './commands/identity/routes';
+import { identityQueryRoutes } from './queries/identity/routes';
 import { featureCommandRoutes } from './commands/features/routes';
 import { apiKeyCommandRoutes } from './commands/api-keys/routes';
 import { featureQueryRoutes } from './queries/features/routes';
@@ -23,6 +25,9 @@ export async function registerRoutes(app: FastifyInstance, services: Services): 
   await app.register(keysPlugin);
   await app.register(authPlugin);
   await systemRoutes(app, services);
+  // Identity and sessions (issue 4).
+  await identityCommandRoutes(app);
+  await identityQueryRoutes(app);
   registerProjectionHealth(app, services);
   // API keys, features and the access check (issue 5).
   await featureCommandRoutes(app, services);

@@ -4,8 +4,10 @@ import { apiKeysProjection } from './api-keys';
 import { featuresProjection } from './features';
 import { accessStateProjection } from './access-state';
 import { userStreamsProjection } from './user-streams';
+import { identityProjections } from './identity';
 
 export const projections: Projection[] = [
+  ...identityProjections,
   apiKeysProjection,
   featuresProjection,
   accessStateProjection,

@@ -13,14 +13,16 @@
  * - past its absolute lifetime or idle timeout a session expires instead;
  * - an ended session refuses everything; ending it again records nothing.
  */
-import { timingSafeEqual } from 'node:crypto';
 import { AppError, errors } from '../../errors';
 import type { Role } from '../../events/common';
 import {
   evolveSession, initialSessionState, type SessionEvent, type SessionRevokedReason, type SessionState,
 } from '../../events/session';
 import { evolveUser, initialUserState, type UserEvent, type UserState } from '../../events/user';
+import { sameHash } from '../../http/refresh-tokens';
 import { isLocked, nextFailure, type LockoutPolicy } from './lockout';
+
+export { sameHash };
 
 export interface Client {
   ip?: string;
@@ -90,13 +92,6 @@ export type SessionCommand =
 
 export const invalidRefreshToken = () =>
   new AppError('invalid_refresh_token', 401, 'The refresh token is invalid, expired or already used.', { headers: { 'www-authenticate': 'Bearer' } });
-
-export function sameHash(a: string | undefined, b: string | undefined): boolean {
-  if (!a || !b) return false;
-  const x = Buffer.from(a, 'utf8');
-  const y = Buffer.from(b, 'utf8');
-  return x.length === y.length && timingSafeEqual(x, y);
-}
 
 export function decideSession(command: SessionCommand, state: SessionState): SessionEvent[] {
   switch (command.type) {

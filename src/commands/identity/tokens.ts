@@ -5,11 +5,12 @@
  * - refresh tokens: `<sessionId>.<43 chars>` — 256 bits from the CSPRNG behind the session id,
  *   which only routes the lookup; only SHA-256(token) is ever stored.
  */
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { SignJWT } from 'jose';
 import type { Config } from '../../config';
 import type { KeySet } from '../../infra/keys';
 import { ACCESS_TOKEN_TYP } from '../../http/access-tokens';
+import { hashRefreshToken } from '../../http/refresh-tokens';
 
 export interface IssuedAccessToken {
   token: string;
@@ -40,22 +41,9 @@ export async function signAccessToken(
   return { token, expiresIn: Math.max(0, exp - iat), expiresAt: exp, jti };
 }
 
-const SID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-const SECRET = /^[A-Za-z0-9_-]{43}$/;
-
 export function newRefreshToken(sessionId: string): { token: string; hash: string } {
   const token = `${sessionId}.${randomBytes(32).toString('base64url')}`;
   return { token, hash: hashRefreshToken(token) };
 }
 
-export function hashRefreshToken(token: string): string {
-  return createHash('sha256').update(token, 'utf8').digest('hex');
-}
-
-/** `{sessionId, hash}` of a well-formed refresh token, or undefined. */
-export function parseRefreshToken(token: string | undefined): { sessionId: string; hash: string } | undefined {
-  if (!token || token.length !== 36 + 1 + 43) return undefined;
-  const sessionId = token.slice(0, 36);
-  if (token[36] !== '.' || !SID.test(sessionId) || !SECRET.test(token.slice(37))) return undefined;
-  return { sessionId, hash: hashRefreshToken(token) };
-}
+export { hashRefreshToken, parseRefreshToken } from '../../http/refresh-tokens';

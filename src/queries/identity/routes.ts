@@ -1,0 +1,171 @@
+/**
+ * Identity query routes: /me, /verify (forward auth), /sessions, RFC 7662-style token
+ * introspection, and the JWKS. Rules:
+ * - /verify is the hot path: no database, usually no Redis (verified tokens and active sessions
+ *   are remembered in memory; ended sessions arrive by pub/sub), never rate-limited per IP
+ *   (the gateway is one IP);
+ * - /me and /sessions read the Redis read models, which the commands update inline
+ *   (read-your-writes); /me falls back to the PostgreSQL `users` view;
+ * - introspection answers `{active:false}` for anything invalid, with no reason.
+ */
+import type { FastifyInstance } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { decodeJwt } from 'jose';
+import { z } from 'zod';
+import { accessTokenFrom } from '../../http/auth';
+import { invalidToken } from '../../http/access-tokens';
+import { parseRefreshToken, sameHash } from '../../http/refresh-tokens';
+import { problems } from '../../http/schemas';
+import { listUserSessions, parseSession, parseUserProfile, sessionKey, userProfileKey, type UserProfile } from '../../infra/session-state';
+
+const AUTH_PREFIX = '/api/v1/auth';
+
+const meSchema = z.object({
+  id: z.string(),
+  email: z.string(),
+  name: z.string(),
+  roles: z.array(z.string()),
+  email_verified: z.boolean(),
+  created_at: z.string(),
+});
+
+export async function identityQueryRoutes(app: FastifyInstance): Promise<void> {
+  const r = app.withTypeProvider<ZodTypeProvider>();
+
+  async function profileOf(userId: string): Promise<UserProfile | undefined> {
+    const h = await app.redis.hgetall(userProfileKey(app.redisPrefix, userId));
+    const cached = parseUserProfile(h);
+    if (cached) return cached;
+    const { rows } = await app.pg.query<{ id: string; email: string; name: string; roles: string[]; email_verified: boolean; disabled: boolean; deleted: boolean; created_at: Date; updated_at: Date; source: string }>(
+      'SELECT id, email, name, roles, email_verified, disabled, deleted, created_at, updated_at, source FROM users WHERE id = $1',
+      [userId],
+    ).catch(() => ({ rows: [] }));
+    const u = rows[0];
+    return u && { ...u, created_at: u.created_at.toISOString(), updated_at: u.updated_at.toISOString() };
+  }
+
+  r.get(`${AUTH_PREFIX}/me`, {
+    schema: {
+      tags: ['auth'],
+      summary: 'The current user',
+      security: [{ bearer: [] }, { accessTokenHeader: [] }],
+      response: { 200: meSchema, ...problems(401) },
+    },
+    preHandler: app.authenticate,
+  }, async (request) => {
+    const user = await profileOf(request.auth!.userId);
+    if (!user || user.deleted || user.disabled) throw invalidToken();
+    return { id: user.id, email: user.email, name: user.name, roles: user.roles, email_verified: user.email_verified, created_at: user.created_at };
+  });
+
+  r.get(`${AUTH_PREFIX}/verify`, {
+    schema: {
+      tags: ['auth'],
+      summary: 'Forward auth for gateways (nginx auth_request, Traefik ForwardAuth)',
+      description: '200 with X-User-Id, X-Session-Id, X-User-Roles for a valid access token of an active session; 401 otherwise.',
+      security: [{ bearer: [] }, { accessTokenHeader: [] }],
+      response: { 200: z.null().describe('Valid; identity in the X-User-* headers'), ...problems(401) },
+    },
+    config: { rateLimit: false },
+  }, async (request, reply) => {
+    const token = accessTokenFrom(request);
+    if (!token) throw invalidToken();
+    const auth = await app.verifyAccessToken(token);
+    reply.header('x-user-id', auth.userId).header('x-session-id', auth.sessionId).header('x-user-roles', auth.roles.join(',')).header('cache-control', 'no-store');
+    return null;
+  });
+
+  r.get(`${AUTH_PREFIX}/sessions`, {
+    schema: {
+      tags: ['auth'],
+      summary: "The caller's active sessions (one per device)",
+      security: [{ bearer: [] }],
+      response: {
+        200: z.object({
+          sessions: z.array(z.object({
+            id: z.string(),
+            device_name: z.string().nullable(),
+            ip: z.string().nullable(),
+            user_agent: z.string().nullable(),
+            created_at: z.string(),
+            last_rotated_at: z.string(),
+            expires_at: z.string(),
+            current: z.boolean(),
+          })),
+        }),
+        ...problems(401),
+      },
+    },
+    preHandler: app.authenticate,
+  }, async (request) => {
+    const auth = request.auth!;
+    const list = await listUserSessions(app.redis, app.redisPrefix, auth.userId);
+    return {
+      sessions: list.map((s) => ({
+        id: s.id,
+        device_name: s.deviceName || null,
+        ip: s.lastIp || s.ip || null,
+        user_agent: s.lastUserAgent || s.userAgent || null,
+        created_at: s.startedAt,
+        last_rotated_at: s.lastUsedAt,
+        expires_at: s.expiresAt,
+        current: s.id === auth.sessionId,
+      })),
+    };
+  });
+
+  r.post('/api/v1/tokens/verify', {
+    schema: {
+      tags: ['tokens'],
+      summary: 'Introspect a token (RFC 7662 style)',
+      description: 'Access tokens: valid signature and claims and an active session. Refresh tokens: the current token of an active session.',
+      body: z.object({ token: z.string().max(8192), token_type_hint: z.enum(['access_token', 'refresh_token']).optional() }),
+      response: {
+        200: z.object({
+          active: z.boolean(),
+          token_type: z.enum(['access_token', 'refresh_token']).optional(),
+          sub: z.string().optional(),
+          sid: z.string().optional(),
+          jti: z.string().optional(),
+          iss: z.string().optional(),
+          aud: z.string().optional(),
+          exp: z.number().optional(),
+          iat: z.number().optional(),
+          roles: z.array(z.string()).optional(),
+        }),
+        ...problems(400),
+      },
+    },
+  }, async (request) => {
+    const { token } = request.body;
+    const refresh = parseRefreshToken(token);
+    if (refresh) {
+      const s = parseSession(refresh.sessionId, await app.redis.hgetall(sessionKey(app.redisPrefix, refresh.sessionId)));
+      const exp = s ? Math.floor(Date.parse(s.expiresAt) / 1000) : 0;
+      if (!s || s.status !== 'active' || !sameHash(refresh.hash, s.tokenHash) || exp * 1000 <= Date.now()) return { active: false };
+      return { active: true, token_type: 'refresh_token' as const, sub: s.userId, sid: s.id, exp, iat: Math.floor(Date.parse(s.lastUsedAt) / 1000) };
+    }
+    try {
+      const auth = await app.verifyAccessToken(token);
+      const claims = decodeJwt(token);
+      return {
+        active: true, token_type: 'access_token' as const, sub: auth.userId, sid: auth.sessionId, jti: auth.tokenId,
+        iss: app.config.JWT_ISSUER, aud: app.config.JWT_AUDIENCE, exp: auth.expiresAt, iat: claims.iat, roles: auth.roles,
+      };
+    } catch {
+      return { active: false };
+    }
+  });
+
+  r.get('/.well-known/jwks.json', {
+    schema: {
+      tags: ['tokens'],
+      summary: 'Public keys verifying access tokens (JWKS)',
+      response: { 200: z.object({ keys: z.array(z.record(z.string(), z.unknown())) }) },
+    },
+    config: { rateLimit: false },
+  }, async (_request, reply) => {
+    reply.header('cache-control', 'public, max-age=300');
+    return app.keys.jwks as { keys: Record<string, unknown>[] };
+  });
+}
