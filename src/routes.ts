@@ -18,6 +18,8 @@ import { accessRoutes } from './queries/api-keys/access';
 import { userCommandRoutes } from './commands/users/routes';
 import { userQueryRoutes } from './queries/users/routes';
 import { realtimeRoutes } from './realtime/routes';
+import { emailCommandRoutes } from './commands/email/routes';
+import { workerRoutes } from '../workers/routes';
 import { auditRoutes } from './queries/audit/routes';
 
 export async function registerRoutes(app: FastifyInstance, services: Services): Promise<void> {
@@ -39,6 +41,9 @@ export async function registerRoutes(app: FastifyInstance, services: Services): 
   await userQueryRoutes(app, services);
   // Realtime hub REST, tickets and the group-chat test page (issue 8).
   await realtimeRoutes(app, services);
+  // E-mail verification / password reset commands, Bull Board and queue metrics (issue 7).
+  await emailCommandRoutes(app, services);
+  await workerRoutes(app, services);
   // Audit trail, time travel and log search (issue 6).
   await auditRoutes(app, services);
 }

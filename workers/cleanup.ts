@@ -14,8 +14,8 @@ import type { Logger } from 'pino';
 import type { Config } from '../src/config';
 import { WrongExpectedVersionError, type EventStore } from '../src/events/store';
 import { streams } from '../src/events/streams';
-import { evolveSession, initialSessionState } from '../src/events/session';
-import { applyInline, sessionEventEval, sessionKey, userSessionsKey, type AppliedEvent } from '../src/infra/session-state';
+import { loadSession } from '../src/commands/identity/service';
+import { applyInline, sessionEventEval, sessionKey, userSessionsKey } from '../src/infra/session-state';
 import { accessWritesFor, applyAccessWrites } from '../src/infra/access-state';
 import { foldApiKeyUsage } from '../src/infra/access-usage';
 import { derivedId } from './handlers';
@@ -76,20 +76,14 @@ export async function expireSessions(deps: CleanupDeps, now = Date.now()): Promi
   let expired = 0;
   let raced = 0;
   for (const c of candidates) {
-    const events = await deps.store.readStream(streams.session(c.sessionId));
-    if (!events.length) {
+    // First and last event only (identity's loader): the cost does not grow with the session's age.
+    const { state, revision } = await loadSession(deps.store, c.sessionId);
+    if (revision === 'no_stream' || state.status !== 'active') {
+      // Unknown or ended already (the projection may lag): just make the Redis set agree.
       await deps.redis.srem(userSessionsKey(deps.prefix, c.userId), c.sessionId);
       continue;
     }
-    const state = events.reduce(evolveSession, initialSessionState());
-    const last = events.at(-1)!;
-    if (state.status !== 'active') {
-      // Ended already (the projection may lag): just make the Redis state agree.
-      await applyInline(deps.redis, sessionEventEval(deps.prefix, last as AppliedEvent, { accessTokenTtl: deps.config.ACCESS_TOKEN_TTL, now }));
-      await deps.redis.srem(userSessionsKey(deps.prefix, c.userId), c.sessionId);
-      continue;
-    }
-    const lastUsed = Date.parse(state.lastUsedAt || state.startedAt || last.createdAt.toISOString());
+    const lastUsed = Date.parse(state.lastUsedAt || state.startedAt);
     const reason = state.expiresAt && Date.parse(state.expiresAt) <= now ? 'absolute'
       : lastUsed + deps.config.REFRESH_IDLE_TTL * 1000 <= now ? 'idle' : undefined;
     if (!reason) continue;
@@ -97,8 +91,8 @@ export async function expireSessions(deps: CleanupDeps, now = Date.now()): Promi
     try {
       const r = await deps.store.appendToStream(
         streams.session(c.sessionId),
-        [{ id: derivedId(`session-expired|${c.sessionId}|${last.revision}`), type: 'SessionExpired', data, metadata: { causationId: 'cleanup' } }],
-        { expectedRevision: last.revision },
+        [{ id: derivedId(`session-expired|${c.sessionId}|${revision}`), type: 'SessionExpired', data, metadata: { causationId: 'cleanup' } }],
+        { expectedRevision: revision },
       );
       await applyInline(deps.redis, sessionEventEval(deps.prefix, { type: 'SessionExpired', data, revision: r.nextExpectedRevision, createdAt: new Date(now) }, { accessTokenTtl: deps.config.ACCESS_TOKEN_TTL, now }));
       expired++;
