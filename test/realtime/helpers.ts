@@ -112,7 +112,7 @@ export function isRefused(c: Client | Refused): c is Refused {
 export async function open(url: string, opts?: Parameters<typeof connect>[1]): Promise<Client> {
   const c = await connect(url, opts);
   if (isRefused(c)) throw new Error(`refused: ${c.status} ${JSON.stringify(c.body)}`);
-  await c.next('welcome');
+  await c.next('welcome', 10_000);
   return c;
 }
 
