@@ -20,6 +20,7 @@ export class SessionGate {
   /** Bumped whenever the subscription drops: lookups started before it cannot fill the cache. */
   private epoch = 0;
   private sweep: NodeJS.Timeout | undefined;
+  private readonly echoes = new Map<string, Set<() => void>>();
 
   constructor(
     private readonly redis: Redis,
@@ -40,7 +41,10 @@ export class SessionGate {
     sub.on('close', down);
     sub.on('end', down);
     sub.on('message', (ch: string, sid: string) => {
-      if (ch === channel) this.markEnded(sid);
+      if (ch !== channel) return;
+      this.markEnded(sid);
+      const waiters = this.echoes.get(sid);
+      if (waiters) for (const w of waiters) w();
     });
     sub.on('ready', () => {
       // ioredis re-subscribes on reconnect; confirm before trusting the cache again.
@@ -66,6 +70,30 @@ export class SessionGate {
     this.active.delete(sid);
     this.ended.set(sid, Date.now() + this.opts.endedMemoryMs);
     if (this.ended.size > (this.opts.maxEntries ?? 200_000)) this.prune();
+  }
+
+  /**
+   * A promise settled when this process's subscription delivers the end of `sid` (or after
+   * `timeoutMs`). Register it before ending the session: the command answers only once the
+   * news is out on the pub/sub channel, which every process reads from the same Redis pass.
+   */
+  expectEnded(sid: string, timeoutMs = 100): { done: Promise<void>; cancel(): void } {
+    if (!this.subscribed) return { done: Promise.resolve(), cancel: () => undefined };
+    let finish!: () => void;
+    const done = new Promise<void>((resolve) => {
+      const timer = setTimeout(() => finish(), timeoutMs);
+      finish = () => {
+        clearTimeout(timer);
+        const set = this.echoes.get(sid);
+        set?.delete(finish);
+        if (set && !set.size) this.echoes.delete(sid);
+        resolve();
+      };
+    });
+    let set = this.echoes.get(sid);
+    if (!set) this.echoes.set(sid, (set = new Set()));
+    set.add(finish);
+    return { done, cancel: finish };
   }
 
   /** Sync answer when memory knows (true/false), undefined when Redis must be asked. */

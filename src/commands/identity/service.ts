@@ -35,7 +35,7 @@ export interface SessionDeps {
   prefix: string;
   pool?: pg.Pool;
   /** This process's session gate: told first when a session ends here. */
-  gate?: { markEnded(sessionId: string): void };
+  gate?: { markEnded(sessionId: string): void; expectEnded?(sessionId: string): { done: Promise<void>; cancel(): void } };
 }
 
 export interface IdentityDeps extends SessionDeps {
@@ -104,13 +104,22 @@ async function appendUser(deps: SessionDeps, userId: string, events: UserEvent[]
 async function appendSession(deps: SessionDeps, sessionId: string, events: SessionEvent[], expected: ExpectedRevision, metadata: EventMetadata): Promise<void> {
   if (!events.length) return;
   const now = new Date();
-  const res = await deps.store.appendToStream(streams.session(sessionId), events.map((e) => ({ type: e.type, data: e.data, metadata })), { expectedRevision: expected });
-  const first = res.nextExpectedRevision - BigInt(events.length) + 1n;
-  for (const [i, e] of events.entries()) {
-    if (e.type === 'SessionRevoked' || e.type === 'SessionExpired') deps.gate?.markEnded(sessionId);
-    const args = sessionEventEval(deps.prefix, { type: e.type, data: e.data as Record<string, unknown>, revision: first + BigInt(i), createdAt: now }, { accessTokenTtl: deps.config.ACCESS_TOKEN_TTL });
-    await applyInline(deps.redis, args);
+  const ends = events.some((e) => e.type === 'SessionRevoked' || e.type === 'SessionExpired');
+  // Wait for our own copy of the "session ended" broadcast before answering (see SessionGate).
+  const echo = ends ? deps.gate?.expectEnded?.(sessionId) : undefined;
+  try {
+    const res = await deps.store.appendToStream(streams.session(sessionId), events.map((e) => ({ type: e.type, data: e.data, metadata })), { expectedRevision: expected });
+    const first = res.nextExpectedRevision - BigInt(events.length) + 1n;
+    for (const [i, e] of events.entries()) {
+      if (e.type === 'SessionRevoked' || e.type === 'SessionExpired') deps.gate?.markEnded(sessionId);
+      const args = sessionEventEval(deps.prefix, { type: e.type, data: e.data as Record<string, unknown>, revision: first + BigInt(i), createdAt: now }, { accessTokenTtl: deps.config.ACCESS_TOKEN_TTL });
+      await applyInline(deps.redis, args);
+    }
+  } catch (err) {
+    echo?.cancel();
+    throw err;
   }
+  await echo?.done;
 }
 
 /** Decide-and-append on the user stream, retrying on concurrent writes. */
