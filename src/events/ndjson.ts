@@ -308,6 +308,8 @@ export async function importEvents(
         [touched.map(([s]) => s), touched.map(([, h]) => h.revision), touched.map(([, h]) => h.hash!)],
       );
     }
+    // Audit snapshots (a read-side cache keyed by time) may predate restored events: drop them.
+    if (report.imported) await client.query('DELETE FROM audit_snapshots');
     if (opts.dryRun) {
       await client.query('ROLLBACK');
     } else {

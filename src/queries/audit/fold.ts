@@ -53,112 +53,119 @@ export interface FeatureAt {
   enabled: boolean;
 }
 
-/** Folds the user's own events (log order). Events after `at` are ignored. */
-export function foldUser(events: Iterable<RecordedEvent>, at: Date): UserAt | undefined {
-  let u: UserAt | undefined;
-  const limit = at.getTime();
-  for (const e of events) {
-    if (e.createdAt.getTime() > limit) continue;
-    const d = e.data as Record<string, unknown>;
-    const when = e.createdAt.toISOString();
-    if (e.type === 'UserRegistered') {
-      u = {
-        userId: String(d.userId),
-        email: String(d.email),
-        name: String(d.name),
-        emailVerified: false,
-        source: String(d.source ?? 'signup'),
-        status: 'active',
-        registeredAt: when,
-        lockedUntil: null,
-        roles: [],
-        sessions: new Map(),
-        apiKeys: new Map(),
-        eventsApplied: 0,
-        lastEventAt: null,
-      };
-    }
-    if (!u) continue;
-    u.eventsApplied++;
-    u.lastEventAt = when;
-    switch (e.type) {
-      case 'UserProfileUpdated':
-        if (typeof d.name === 'string') u.name = d.name;
-        if (typeof d.email === 'string' && d.email !== u.email) {
-          u.email = d.email;
-          u.emailVerified = false;
-        }
-        break;
-      case 'EmailVerified':
-        if (d.email === undefined || d.email === u.email) u.emailVerified = true;
-        break;
-      case 'UserDisabled':
-        u.status = 'disabled';
-        break;
-      case 'UserEnabled':
-        if (u.status === 'disabled') u.status = 'active';
-        break;
-      case 'UserDeleted':
-        u.status = 'deleted';
-        break;
-      case 'RoleGranted':
-        if (!u.roles.includes(String(d.role))) u.roles.push(String(d.role));
-        break;
-      case 'RoleRevoked':
-        u.roles = u.roles.filter((r) => r !== d.role);
-        break;
-      case 'AccountLocked':
-        u.lockedUntil = String(d.until);
-        break;
-      case 'AccountUnlocked':
-        u.lockedUntil = null;
-        break;
-      case 'SessionStarted':
-        u.sessions.set(String(d.sessionId), {
-          id: String(d.sessionId),
-          deviceName: (d.deviceName as string | undefined) ?? null,
-          ip: (d.ip as string | undefined) ?? e.metadata.ip ?? null,
-          userAgent: (d.userAgent as string | undefined) ?? e.metadata.userAgent ?? null,
-          startedAt: when,
-          lastRotatedAt: null,
-          rotations: 0,
-          expiresAt: String(d.expiresAt),
-        });
-        break;
-      case 'SessionRotated': {
-        const s = u.sessions.get(String(d.sessionId));
-        if (s) {
-          s.lastRotatedAt = when;
-          s.rotations++;
-        }
-        break;
-      }
-      case 'SessionRevoked':
-      case 'SessionExpired':
-      case 'RefreshTokenReuseDetected':
-        // Reuse detection revokes the whole family (a SessionRevoked follows; be safe anyway).
-        u.sessions.delete(String(d.sessionId));
-        break;
-      case 'ApiKeyIssued':
-        u.apiKeys.set(String(d.keyId), {
-          id: String(d.keyId),
-          name: String(d.name),
-          prefix: String(d.prefix),
-          features: d.features as '*' | string[],
-          issuedAt: when,
-          expiresAt: (d.expiresAt as string | null) ?? null,
-        });
-        break;
-      case 'ApiKeyRevoked':
-      case 'ApiKeyExpired':
-        u.apiKeys.delete(String(d.keyId));
-        break;
-      default:
-        break;
-    }
+/** Bump when the meaning of the fold changes: older snapshots are then ignored. */
+export const FOLD_VERSION = 1;
+
+/**
+ * Applies one event to the accumulated state (undefined before registration). Time-based ends
+ * (expiry) are not applied here but by `viewAt`, so an accumulated state can be snapshotted
+ * and continued later.
+ */
+export function applyEvent(u: UserAt | undefined, e: RecordedEvent): UserAt | undefined {
+  const d = e.data as Record<string, unknown>;
+  const when = e.createdAt.toISOString();
+  if (e.type === 'UserRegistered') {
+    u = {
+      userId: String(d.userId),
+      email: String(d.email),
+      name: String(d.name),
+      emailVerified: false,
+      source: String(d.source ?? 'signup'),
+      status: 'active',
+      registeredAt: when,
+      lockedUntil: null,
+      roles: [],
+      sessions: new Map(),
+      apiKeys: new Map(),
+      eventsApplied: 0,
+      lastEventAt: null,
+    };
   }
-  if (!u) return undefined;
-  // Time-based ends: what had expired by `at` without an event saying so.
+  if (!u) return u;
+  u.eventsApplied++;
+  u.lastEventAt = when;
+  switch (e.type) {
+    case 'UserProfileUpdated':
+      if (typeof d.name === 'string') u.name = d.name;
+      if (typeof d.email === 'string' && d.email !== u.email) {
+        u.email = d.email;
+        u.emailVerified = false;
+      }
+      break;
+    case 'EmailVerified':
+      if (d.email === undefined || d.email === u.email) u.emailVerified = true;
+      break;
+    case 'UserDisabled':
+      u.status = 'disabled';
+      break;
+    case 'UserEnabled':
+      if (u.status === 'disabled') u.status = 'active';
+      break;
+    case 'UserDeleted':
+      u.status = 'deleted';
+      break;
+    case 'RoleGranted':
+      if (!u.roles.includes(String(d.role))) u.roles.push(String(d.role));
+      break;
+    case 'RoleRevoked':
+      u.roles = u.roles.filter((r) => r !== d.role);
+      break;
+    case 'AccountLocked':
+      u.lockedUntil = String(d.until);
+      break;
+    case 'AccountUnlocked':
+      u.lockedUntil = null;
+      break;
+    case 'SessionStarted':
+      u.sessions.set(String(d.sessionId), {
+        id: String(d.sessionId),
+        deviceName: (d.deviceName as string | undefined) ?? null,
+        ip: (d.ip as string | undefined) ?? e.metadata.ip ?? null,
+        userAgent: (d.userAgent as string | undefined) ?? e.metadata.userAgent ?? null,
+        startedAt: when,
+        lastRotatedAt: null,
+        rotations: 0,
+        expiresAt: String(d.expiresAt),
+      });
+      break;
+    case 'SessionRotated': {
+      const s = u.sessions.get(String(d.sessionId));
+      if (s) {
+        s.lastRotatedAt = when;
+        s.rotations++;
+      }
+      break;
+    }
+    case 'SessionRevoked':
+    case 'SessionExpired':
+    case 'RefreshTokenReuseDetected':
+      // Reuse detection revokes the whole family (a SessionRevoked follows; be safe anyway).
+      u.sessions.delete(String(d.sessionId));
+      break;
+    case 'ApiKeyIssued':
+      u.apiKeys.set(String(d.keyId), {
+        id: String(d.keyId),
+        name: String(d.name),
+        prefix: String(d.prefix),
+        features: d.features as '*' | string[],
+        issuedAt: when,
+        expiresAt: (d.expiresAt as string | null) ?? null,
+      });
+      break;
+    case 'ApiKeyRevoked':
+    case 'ApiKeyExpired':
+      u.apiKeys.delete(String(d.keyId));
+      break;
+    default:
+      break;
+  }
+  return u;
+}
+
+/** The accumulated state as seen at `at`: what had expired by then is gone (a copy). */
+export function viewAt(acc: UserAt, at: Date): UserAt {
+  const limit = at.getTime();
+  const u: UserAt = { ...acc, roles: [...acc.roles], sessions: new Map(acc.sessions), apiKeys: new Map(acc.apiKeys) };
   for (const [id, s] of u.sessions) if (Date.parse(s.expiresAt) <= limit) u.sessions.delete(id);
   for (const [id, k] of u.apiKeys) if (k.expiresAt && Date.parse(k.expiresAt) <= limit) u.apiKeys.delete(id);
   if (u.lockedUntil && Date.parse(u.lockedUntil) <= limit) u.lockedUntil = null;
@@ -167,6 +174,24 @@ export function foldUser(events: Iterable<RecordedEvent>, at: Date): UserAt | un
     u.apiKeys.clear();
   }
   return u;
+}
+
+/** Folds the user's own events (in time order). Events after `at` are ignored. */
+export function foldUser(events: Iterable<RecordedEvent>, at: Date): UserAt | undefined {
+  let u: UserAt | undefined;
+  const limit = at.getTime();
+  for (const e of events) if (e.createdAt.getTime() <= limit) u = applyEvent(u, e);
+  return u && viewAt(u, at);
+}
+
+/** JSON form of an accumulated state (for snapshots). */
+export function serialize(u: UserAt): unknown {
+  return { ...u, sessions: [...u.sessions.values()], apiKeys: [...u.apiKeys.values()] };
+}
+
+export function deserialize(json: unknown): UserAt {
+  const j = json as Omit<UserAt, 'sessions' | 'apiKeys'> & { sessions: SessionAt[]; apiKeys: ApiKeyAt[] };
+  return { ...j, roles: [...j.roles], sessions: new Map(j.sessions.map((s) => [s.id, { ...s }])), apiKeys: new Map(j.apiKeys.map((k) => [k.id, { ...k }])) };
 }
 
 /** Folds feature events (log order) up to `at`: the features that exist then. */

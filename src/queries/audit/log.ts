@@ -34,13 +34,17 @@ interface Row {
 
 export interface LogFilter {
   types?: readonly string[];
-  /** Inclusive lower bound on the event's time. */
-  from?: Date;
+  /** Inclusive lower bound on the event's time. Strings are passed to PostgreSQL as is (µs). */
+  from?: Date | string;
   /** Inclusive upper bound on the event's time. */
-  to?: Date;
+  to?: Date | string;
+  /** Exclusive lower bound on the event's time (continuing from a snapshot). */
+  afterTime?: Date | string;
   /** Exclusive: events after this position. */
   after?: Position;
   limit?: number;
+  /** `log` (default): log order, for pages. `time`: by created_at, then position, for folds. */
+  order?: 'log' | 'time';
 }
 
 export interface SearchFilter extends LogFilter {
@@ -63,6 +67,8 @@ function decode(registry: EventRegistry, r: Row): RecordedEvent {
   };
 }
 
+const ts = (t: Date | string) => (typeof t === 'string' ? t : t.toISOString());
+
 /** Adds the common filters; returns the WHERE fragments. `params` is appended to. */
 function commonWhere(params: unknown[], f: LogFilter): string[] {
   const where: string[] = [VISIBLE];
@@ -71,11 +77,15 @@ function commonWhere(params: unknown[], f: LogFilter): string[] {
     where.push(`e.event_type = ANY($${params.length}::text[])`);
   }
   if (f.from) {
-    params.push(f.from.toISOString());
+    params.push(ts(f.from));
     where.push(`e.created_at >= $${params.length}::timestamptz`);
   }
+  if (f.afterTime) {
+    params.push(ts(f.afterTime));
+    where.push(`e.created_at > $${params.length}::timestamptz`);
+  }
   if (f.to) {
-    params.push(f.to.toISOString());
+    params.push(ts(f.to));
     where.push(`e.created_at <= $${params.length}::timestamptz`);
   }
   if (f.after) {
@@ -108,7 +118,7 @@ export async function readUserEvents(db: pg.Pool | pg.ClientBase, registry: Even
       SELECT ${COLUMNS} FROM events e
        WHERE (e.transaction_id, e.position) > (SELECT c, p FROM ck)
          AND e.data->>'userId' = $1 AND ${where.join(' AND ')}
-    ) t ORDER BY commit::xid8, prepare::bigint ${limit}`;
+    ) t ORDER BY ${f.order === 'time' ? 'created_at, prepare::bigint' : 'commit::xid8, prepare::bigint'} ${limit}`;
   const { rows } = await db.query<Row>(sql, params);
   return rows.map((r) => decode(registry, r));
 }
