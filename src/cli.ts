@@ -42,6 +42,42 @@ program
 addEventLogCommands(program);
 addUserCommands(program);
 
+program
+  .command('health')
+  .description('check that PostgreSQL and Redis answer (exit 0) or not (exit 1); used by container health checks')
+  .option('--timeout <ms>', 'give up after this many milliseconds', '3000')
+  .action(async (opts: { timeout: string }) => {
+    const config = loadConfig();
+    const { default: pg } = await import('pg');
+    const { createRedis } = await import('./infra/redis');
+    const ms = Number(opts.timeout) || 3000;
+    const client = new pg.Client({ connectionString: config.DATABASE_URL, connectionTimeoutMillis: ms });
+    client.on('error', () => undefined);
+    const redis = createRedis(config.REDIS_URL, { connectTimeout: ms, retryStrategy: () => null });
+    const check = async (name: string, fn: () => Promise<unknown>) => {
+      try {
+        await fn();
+        return `${name}: ok`;
+      } catch (err) {
+        process.exitCode = 1;
+        return `${name}: ${(err as Error).message}`;
+      }
+    };
+    const results = await Promise.all([
+      check('postgres', async () => {
+        await client.connect();
+        await client.query('SELECT 1');
+      }),
+      check('redis', async () => {
+        await redis.connect();
+        await redis.ping();
+      }),
+    ]);
+    await client.end().catch(() => undefined);
+    redis.disconnect();
+    console.log(results.join('\n'));
+  });
+
 export { program };
 
 const isMain = process.argv[1] && /cli\.(ts|js)$/.test(process.argv[1]);
