@@ -4,8 +4,8 @@
  * - every event whose data carries `userId` (CONTRACTS: every event about a user does) puts its
  *   stream in that user's index; the list of handled types is derived from the registry, so
  *   events added later are indexed without touching this file;
- * - a row keeps the first and last log position and the number of the user's events in that
- *   stream, so audit queries scan only those streams, between those positions;
+ * - a row keeps the first and last log position and time and the number of the user's events in
+ *   that stream, so audit queries scan only the streams that can hold events in their window;
  * - a batch is folded in memory first and written with one upsert (rebuilds stay fast).
  */
 import { allEvents } from '../events/index';
@@ -27,13 +27,15 @@ interface Entry {
   firstPrepare: bigint;
   lastCommit: bigint;
   lastPrepare: bigint;
+  firstAt: Date;
+  lastAt: Date;
   events: number;
 }
 
 export const userStreamsProjection: PgProjection = {
   kind: 'postgres',
   name: 'user_streams',
-  version: 1,
+  version: 2,
   handles: userEventTypes,
   tables: {
     user_streams: `CREATE TABLE {{table}} (
@@ -43,6 +45,10 @@ export const userStreamsProjection: PgProjection = {
       first_prepare  bigint NOT NULL,
       last_commit    bigint NOT NULL,
       last_prepare   bigint NOT NULL,
+      -- created_at of the first and last of these events, widened to whole milliseconds (the
+      -- precision the projection sees) so the window always covers them.
+      first_at       timestamptz NOT NULL,
+      last_at        timestamptz NOT NULL,
       events         bigint NOT NULL,
       PRIMARY KEY (user_id, stream_name)
     )`,
@@ -57,6 +63,8 @@ export const userStreamsProjection: PgProjection = {
       if (cur) {
         cur.lastCommit = e.position.commit;
         cur.lastPrepare = e.position.prepare;
+        if (e.createdAt > cur.lastAt) cur.lastAt = e.createdAt;
+        if (e.createdAt < cur.firstAt) cur.firstAt = e.createdAt;
         cur.events++;
       } else {
         byKey.set(key, {
@@ -66,6 +74,8 @@ export const userStreamsProjection: PgProjection = {
           firstPrepare: e.position.prepare,
           lastCommit: e.position.commit,
           lastPrepare: e.position.prepare,
+          firstAt: e.createdAt,
+          lastAt: e.createdAt,
           events: 1,
         });
       }
@@ -74,10 +84,13 @@ export const userStreamsProjection: PgProjection = {
     const rows = [...byKey.values()];
     const t = ctx.table('user_streams');
     await ctx.client.query(
-      `INSERT INTO ${t} AS t (user_id, stream_name, first_commit, first_prepare, last_commit, last_prepare, events)
-       SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[])
+      `INSERT INTO ${t} AS t (user_id, stream_name, first_commit, first_prepare, last_commit, last_prepare, first_at, last_at, events)
+       SELECT u.a, u.b, u.c, u.d, u.e, u.f, u.g, u.h + interval '999 microseconds', u.i
+         FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::timestamptz[], $8::timestamptz[], $9::bigint[])
+              AS u(a, b, c, d, e, f, g, h, i)
        ON CONFLICT (user_id, stream_name) DO UPDATE
-         SET last_commit = EXCLUDED.last_commit, last_prepare = EXCLUDED.last_prepare, events = t.events + EXCLUDED.events`,
+         SET last_commit = EXCLUDED.last_commit, last_prepare = EXCLUDED.last_prepare, events = t.events + EXCLUDED.events,
+             first_at = least(t.first_at, EXCLUDED.first_at), last_at = greatest(t.last_at, EXCLUDED.last_at)`,
       [
         rows.map((r) => r.userId),
         rows.map((r) => r.stream),
@@ -85,6 +98,8 @@ export const userStreamsProjection: PgProjection = {
         rows.map((r) => r.firstPrepare.toString()),
         rows.map((r) => r.lastCommit.toString()),
         rows.map((r) => r.lastPrepare.toString()),
+        rows.map((r) => r.firstAt.toISOString()),
+        rows.map((r) => r.lastAt.toISOString()),
         rows.map((r) => r.events),
       ],
     );

@@ -103,7 +103,17 @@ export async function readUserEvents(db: pg.Pool | pg.ClientBase, registry: Even
   const params: unknown[] = [userId];
   const where = commonWhere(params, f);
   // Streams whose last indexed event is not after the cursor cannot contribute.
-  const prune = f.after ? `AND (us.last_commit, us.last_prepare) > (${f.after.commit}::bigint, ${f.after.prepare}::bigint)` : '';
+  let prune = f.after ? `AND (us.last_commit, us.last_prepare) > (${f.after.commit}::bigint, ${f.after.prepare}::bigint)` : '';
+  // Streams whose events all lie outside the time window cannot contribute either.
+  const lower = f.afterTime ?? f.from;
+  if (lower) {
+    params.push(ts(lower));
+    prune += ` AND us.last_at >= $${params.length}::timestamptz`;
+  }
+  if (f.to) {
+    params.push(ts(f.to));
+    prune += ` AND us.first_at <= $${params.length}::timestamptz + interval '1 millisecond'`;
+  }
   const limit = f.limit ? `LIMIT ${Math.floor(f.limit)}` : '';
   const sql = `
     WITH ck AS (
