@@ -4,7 +4,7 @@ import { testApp } from '../helpers/app';
 import { buildApp } from '../../src/http/app';
 import { createServices, silentLogger, type Services } from '../../src/services';
 import { generateApiKey } from '../../src/http/api-key-format';
-import { issueApiKey } from '../../src/commands/api-keys/handlers';
+import { expireDueApiKeys, issueApiKey } from '../../src/commands/api-keys/handlers';
 import { foldApiKeyUsage } from '../../src/infra/access-usage';
 import { bearer, eventually, newAdmin, newUser, runProjections, type TestUser } from './support';
 
@@ -196,6 +196,16 @@ describe('API keys, features and the access check', () => {
       const res = await access(app, 'reports', alice.token, k.api_key);
       expect(res.statusCode).toBe(401);
       expect(res.json().code).toBe('api_key_expired');
+      // The cleanup job's function records the expiry as an event; the read model follows.
+      await eventually(async () => (await t.services.pool.query('SELECT 1 FROM api_keys WHERE key_id = $1', [k.id])).rowCount);
+      expect(await expireDueApiKeys(t.services)).toBe(1);
+      expect(await expireDueApiKeys(t.services)).toBe(0);
+      const listed = await eventually(async () => {
+        const v = (await app.inject({ method: 'GET', url: `/api/v1/api-keys/${k.id}`, headers: bearer(alice.token) })).json();
+        return v.status === 'expired' && v;
+      });
+      expect(listed.revoked).toBe(false);
+      expect((await access(app, 'reports', alice.token, k.api_key)).json().code).toBe('api_key_expired');
       const fresh = await app.inject({ method: 'POST', url: '/api/v1/api-keys', headers: bearer(alice.token), payload: { name: 'short', features: '*', expires_in_days: 1 } });
       expect(fresh.json().expires_at).toBeTruthy();
       expect((await access(app, 'reports', alice.token, fresh.json().api_key)).statusCode).toBe(200);

@@ -82,3 +82,24 @@ export async function revokeAllApiKeysOfUser(services: Services, userId: string,
   }
   return revoked;
 }
+
+/**
+ * Appends ApiKeyExpired for active keys whose expiry has passed (for a cleanup job; the access
+ * check already refuses them by their expiry time, so this only makes it visible in the log and
+ * read models). The read model only nominates candidates; each is decided on its own stream.
+ */
+export async function expireDueApiKeys(services: Services, now = new Date(), limit = 1000): Promise<number> {
+  const { rows } = await services.pool.query<{ key_id: string }>(
+    `SELECT key_id FROM api_keys WHERE status = 'active' AND expires_at IS NOT NULL AND expires_at <= $1 ORDER BY expires_at LIMIT $2`,
+    [now, limit],
+  );
+  let expired = 0;
+  for (const { key_id } of rows) {
+    const result = await runAggregate(services.store, streams.apiKey(key_id), apiKeyDecider, { type: 'ExpireApiKey', now }, { actorUserId: 'system' });
+    if (result.appended.length) {
+      expired++;
+      await applyWrites(services, result.appended);
+    }
+  }
+  return expired;
+}
