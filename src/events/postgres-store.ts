@@ -4,9 +4,10 @@
  * - one append = one statement calling append_to_stream() (see migrations): a per-stream
  *   advisory lock taken before the first write (so transaction ids of one stream's appends follow
  *   its revisions), optimistic revision check, idempotency by event id, hash chain;
- * - readers never see an event of a transaction younger than the oldest running one
- *   (pg_snapshot_xmin), and read in (transaction_id, position) order: no gaps, no repeats, even
- *   when transactions commit out of sequence order;
+ * - readers never see an event of a transaction younger than the oldest one of this database
+ *   still running (the horizon, computed by a statement before the read: see HORIZON_SQL), and
+ *   read in (transaction_id, position) order: no gaps, no repeats, even when transactions commit
+ *   out of sequence order;
  * - subscriptions wake on LISTEN/NOTIFY (and at once for appends made through this process),
  *   poll as a fallback, re-poll quickly while committed events wait behind a running
  *   transaction, and retry on connection loss from the last delivered position;
@@ -60,7 +61,34 @@ export interface PostgresEventStoreOptions {
   pollIntervalMs?: number;
   /** Rows per read while catching up. */
   batchSize?: number;
+  /**
+   * Which running transactions hold readers back (see horizon()): 'database' (default) waits
+   * only for transactions of this database — the only ones that can write its events table;
+   * 'cluster' waits for every writing transaction of the server (pg_snapshot_xmin), simpler but
+   * delayed by long transactions in unrelated databases (CREATE DATABASE, other apps).
+   */
+  horizon?: 'database' | 'cluster';
 }
+
+/**
+ * The visibility horizon: the lowest transaction id that may still commit events here. Events
+ * of transactions below it are all committed (or rolled back) and visible to any LATER statement.
+ * Database mode: the statement's snapshot is taken first, pg_stat_activity is read after it, so a
+ * transaction of this database that was running at the snapshot either still shows in
+ * pg_stat_activity (and holds the horizon) or has ended before the next statement's snapshot.
+ * Transactions of other databases cannot write our table and are ignored. The horizon must be
+ * used by a later statement, never by the statement that computed it.
+ */
+const HORIZON_SQL = {
+  database: `SELECT coalesce(
+      (SELECT min(x) FROM pg_snapshot_xip(pg_current_snapshot()) x
+        WHERE xid(x) IN (SELECT backend_xid FROM pg_stat_activity
+                          WHERE datid = (SELECT oid FROM pg_database WHERE datname = current_database()) AND backend_xid IS NOT NULL
+                         UNION ALL
+                         SELECT transaction FROM pg_prepared_xacts WHERE database = current_database())),
+      pg_snapshot_xmax(pg_current_snapshot()))::text AS h`,
+  cluster: `SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS h`,
+};
 
 const rowPosition = (r: { commit: string; prepare: string }): Position => ({ commit: BigInt(r.commit), prepare: BigInt(r.prepare) });
 
@@ -69,6 +97,7 @@ export class PostgresEventStore implements EventStore {
   private readonly emitter = new EventEmitter().setMaxListeners(0);
   private listener: pg.Client | undefined;
   private listenerStarting: Promise<void> | undefined;
+  private notifier: pg.Client | undefined;
   private notifyPending = false;
   private notifyRunning = false;
   private closed = false;
@@ -82,6 +111,15 @@ export class PostgresEventStore implements EventStore {
   ) {
     this.pollIntervalMs = options.pollIntervalMs ?? 500;
     this.batchSize = options.batchSize ?? 1000;
+    this.horizonSql = HORIZON_SQL[options.horizon ?? 'database'];
+  }
+
+  private readonly horizonSql: string;
+
+  /** The visibility horizon (an xid8, as text) for the next statement; see HORIZON_SQL. */
+  async horizon(): Promise<string> {
+    const { rows } = await this.pool.query<{ h: string }>(this.horizonSql);
+    return rows[0]!.h;
   }
 
   async appendToStream(stream: string, events: readonly NewEvent[], options: AppendOptions = {}): Promise<AppendResult> {
@@ -92,9 +130,11 @@ export class PostgresEventStore implements EventStore {
     const versions = new Array<number>(n);
     const data = new Array<string>(n);
     const metadata = new Array<string>(n);
+    let callerIds = false;
     for (let i = 0; i < n; i++) {
       const e = events[i]!;
       const encoded = this.registry.encode(e.type, e.data);
+      if (e.id) callerIds = true;
       ids[i] = e.id ?? randomUUID();
       types[i] = e.type;
       versions[i] = encoded.version;
@@ -104,8 +144,9 @@ export class PostgresEventStore implements EventStore {
     const created = options.createdAt?.map((d) => d.toISOString()) ?? null;
     const { rows } = await this.pool.query<{ status: string; revision: string; commit_position: string | null; prepare_position: string | null }>(
       `SELECT status, revision::text, commit_position::text, prepare_position::text
-         FROM append_to_stream($1, $2, $3::uuid[], $4::text[], $5::int[], $6::jsonb[], $7::jsonb[], $8::timestamptz[])`,
-      [stream, typeof expected === 'bigint' ? expected.toString() : expected, ids, types, versions, data, metadata, created],
+         FROM append_to_stream($1, $2, $3::uuid[], $4::text[], $5::int[], $6::jsonb[], $7::jsonb[], $8::timestamptz[], $9)`,
+      // Ids generated here are fresh random UUIDs: only caller-supplied ids need the idempotency probe.
+      [stream, typeof expected === 'bigint' ? expected.toString() : expected, ids, types, versions, data, metadata, created, callerIds],
     );
     const row = rows[0]!;
     const revision = BigInt(row.revision);
@@ -144,11 +185,11 @@ export class PostgresEventStore implements EventStore {
   async readAllRows(options: ReadAllOptions = {}): Promise<EventRow[]> {
     const backwards = options.direction === 'backwards';
     const from = options.fromPosition ?? (backwards ? undefined : START);
-    const params: unknown[] = [];
-    const where: string[] = ['transaction_id < pg_snapshot_xmin(pg_current_snapshot())'];
+    const params: unknown[] = [await this.horizon()];
+    const where: string[] = ['transaction_id < $1::text::xid8'];
     if (from) {
       params.push(from.commit.toString(), from.prepare.toString());
-      where.push(`(transaction_id, position) ${backwards ? '<' : '>'} ($1::text::xid8, $2::bigint)`);
+      where.push(`(transaction_id, position) ${backwards ? '<' : '>'} ($2::text::xid8, $3::bigint)`);
     }
     addFilter(where, params, options.filter);
     params.push(options.maxCount ?? this.batchSize);
@@ -167,11 +208,11 @@ export class PostgresEventStore implements EventStore {
    * For projection runners and rebuilds: one index scan, nothing decoded that is not wanted.
    */
   async readTypedRows(from: Position, maxCount: number, types: readonly string[] | undefined, to?: Position): Promise<EventRow[]> {
-    const params: unknown[] = [from.commit.toString(), from.prepare.toString(), maxCount];
-    const where = ['transaction_id < pg_snapshot_xmin(pg_current_snapshot())', '(transaction_id, position) > ($1::text::xid8, $2::bigint)'];
+    const params: unknown[] = [from.commit.toString(), from.prepare.toString(), maxCount, await this.horizon()];
+    const where = ['transaction_id < $4::text::xid8', '(transaction_id, position) > ($1::text::xid8, $2::bigint)'];
     if (to) {
       params.push(to.commit.toString(), to.prepare.toString());
-      where.push(`(transaction_id, position) <= ($4::text::xid8, $5::bigint)`);
+      where.push(`(transaction_id, position) <= ($5::text::xid8, $6::bigint)`);
     }
     let payload = 'data, metadata';
     if (types) {
@@ -193,15 +234,15 @@ export class PostgresEventStore implements EventStore {
    * transaction (beyond the xmin horizon), read in the same snapshot.
    */
   private async readPage(from: Position, filter: EventFilter | undefined, maxCount: number): Promise<{ rows: EventRow[]; heldBack: boolean }> {
-    const params: unknown[] = [from.commit.toString(), from.prepare.toString()];
-    const where = ['transaction_id < pg_snapshot_xmin(pg_current_snapshot())', '(transaction_id, position) > ($1::text::xid8, $2::bigint)'];
+    const params: unknown[] = [from.commit.toString(), from.prepare.toString(), await this.horizon()];
+    const where = ['transaction_id < $3::text::xid8', '(transaction_id, position) > ($1::text::xid8, $2::bigint)'];
     addFilter(where, params, filter);
     params.push(maxCount);
     const { rows } = await this.pool.query<EventRow & { held_back: boolean }>(
       `WITH page AS (SELECT ${COLUMNS} FROM events WHERE ${where.join(' AND ')}
                       ORDER BY transaction_id, position LIMIT $${params.length})
        SELECT page.*, h.held_back FROM
-         (SELECT EXISTS (SELECT 1 FROM events WHERE transaction_id >= pg_snapshot_xmin(pg_current_snapshot())) AS held_back) h
+         (SELECT EXISTS (SELECT 1 FROM events WHERE transaction_id >= $3::text::xid8) AS held_back) h
          LEFT JOIN page ON true`,
       params,
     );
@@ -305,6 +346,9 @@ export class PostgresEventStore implements EventStore {
     const l = this.listener;
     this.listener = undefined;
     await l?.end().catch(() => undefined);
+    const n = this.notifier;
+    this.notifier = undefined;
+    await n?.end().catch(() => undefined);
   }
 
   /** Decodes a stored row: upcasts and validates the data. */
@@ -332,19 +376,46 @@ export class PostgresEventStore implements EventStore {
       while (this.notifyPending && !this.closed) {
         this.notifyPending = false;
         // Outside the append's transaction on purpose: NOTIFY inside it would serialise every
-        // commit of the cluster on the notification queue lock.
-        await this.pool.query(`SELECT pg_notify('${NOTIFY_CHANNEL}', '')`).catch(() => undefined);
+        // commit of the database on the notification queue lock. On a connection of its own, so
+        // it never queues behind appends waiting for a pool connection.
+        try {
+          await (await this.notifyConnection()).query(`SELECT pg_notify('${NOTIFY_CHANNEL}', '')`);
+        } catch {
+          const c = this.notifier;
+          this.notifier = undefined;
+          await c?.end().catch(() => undefined);
+        }
       }
       this.notifyRunning = false;
     };
     void run();
   }
 
+  private async notifyConnection(): Promise<pg.Client> {
+    if (this.notifier) return this.notifier;
+    const client = new pg.Client(this.clientConfig());
+    client.on('error', () => undefined);
+    client.on('end', () => {
+      if (this.notifier === client) this.notifier = undefined;
+    });
+    await client.connect();
+    if (this.closed) {
+      await client.end().catch(() => undefined);
+      throw new Error('store closed');
+    }
+    this.notifier = client;
+    return client;
+  }
+
+  private clientConfig(): pg.ClientConfig {
+    return this.options.listenConfig ?? (this.pool as unknown as { options: pg.ClientConfig }).options;
+  }
+
   private startListener(): Promise<void> {
     if (this.listener || this.closed) return Promise.resolve();
     if (this.listenerStarting) return this.listenerStarting;
     this.listenerStarting = (async () => {
-      const cfg = this.options.listenConfig ?? (this.pool as unknown as { options: pg.ClientConfig }).options;
+      const cfg = this.clientConfig();
       for (let attempt = 0; !this.closed; attempt++) {
         const client = new pg.Client(cfg);
         client.on('error', () => undefined);
