@@ -42,7 +42,7 @@ async function main() {
   // anything reaching here is a bug worth an error line, not a dead process.
   process.on('unhandledRejection', (err) => log.error({ err }, 'unhandled rejection'));
 
-  let running: Running | undefined;
+  const state: { running?: Running } = {};
   let stopping = false;
   const shutdown = async (signal: string) => {
     if (stopping) return;
@@ -53,7 +53,7 @@ async function main() {
       process.exit(1);
     }, SHUTDOWN_TIMEOUT_MS);
     force.unref();
-    await running?.stop();
+    await state.running?.stop();
     log.info('stopped');
     log.flush?.();
     clearTimeout(force);
@@ -62,11 +62,11 @@ async function main() {
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
 
-  running = await startAuthledger(config, log);
+  const running = await startAuthledger(config, log);
+  state.running = running;
   const roles = [...config.ROLES];
   log.info({ roles, parts: running.parts.map((p) => p.name), api: running.apiAddress }, 'authledger started');
   console.log(`\nauthledger is running (roles: ${roles.join(', ')})${running.urls.length ? `\n  ${running.urls.join('\n  ')}` : ''}\n`);
-  if (stopping) await shutdown('early signal');
 }
 
 main().catch((err) => {

@@ -25,7 +25,9 @@ async function adminQuery<T extends pg.QueryResultRow>(sql: string, params: unkn
   }
 }
 
-async function baseEnv(label: string): Promise<Record<string, string>> {
+type Env = Record<string, string> & { DATABASE_URL: string; PORT: string; REALTIME_PORT: string };
+
+async function baseEnv(label: string): Promise<Env> {
   const db = `al_skproc_${label}_${randomBytes(4).toString('hex')}`;
   databases.push(db);
   return {
@@ -64,7 +66,7 @@ afterAll(async () => {
 describe('the authledger process', () => {
   it('`npm start` creates a missing database, migrates it, serves, and prints the URLs', async () => {
     const env = await baseEnv('npmstart');
-    const name = new URL(env.DATABASE_URL!).pathname.slice(1);
+    const name = new URL(env.DATABASE_URL).pathname.slice(1);
     expect(await adminQuery('SELECT 1 FROM pg_database WHERE datname = $1', [name])).toHaveLength(0);
     const p = run('npm', ['start'], env, { detached: true });
     procs.push(p);
@@ -76,7 +78,7 @@ describe('the authledger process', () => {
       const r = await fetch(`http://127.0.0.1:${env.PORT}/ready`);
       return r.status === 200 ? r : undefined;
     }, 20_000);
-    expect((await ready.json()).status).toBe('ready');
+    expect(((await ready.json()) as { status: string }).status).toBe('ready');
     const root = await (await fetch(`http://127.0.0.1:${env.PORT}/`)).json();
     expect(root).toMatchObject({ status: 'ready', name: 'authledger', docs: '/docs' });
     p.kill('SIGTERM');
