@@ -39,7 +39,8 @@ export async function accessRoutes(app: FastifyInstance, services: Services): Pr
   // A connection of its own with auto-pipelining: concurrent checks share round trips.
   const hot = services.redis.duplicate({ enableAutoPipelining: true });
   hot.on('error', () => undefined);
-  await connectRedis(hot);
+  // Bounded: with Redis down the app still starts; checks answer 503 until it is back (fail closed).
+  await connectRedis(hot, 3000).catch(() => undefined);
   const cache = await AccessStateCache.start(hot, services.prefix);
   const stopFolding = startUsageFolding({ pool: services.pool, redis: services.redis, prefix: services.prefix, log: services.log });
   app.addHook('onClose', async () => {
