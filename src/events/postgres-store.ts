@@ -170,7 +170,7 @@ export class PostgresEventStore implements EventStore {
     }
     params.push(options.maxCount ?? null);
     const { rows } = await this.pool.query<EventRow>(
-      `SELECT ${COLUMNS} FROM events WHERE ${where} ORDER BY revision ${backwards ? 'DESC' : 'ASC'} LIMIT $${params.length}`,
+      `SELECT ${COLUMNS} FROM events WHERE ${where} ORDER BY events.revision ${backwards ? 'DESC' : 'ASC'} LIMIT $${params.length}`,
       params,
     );
     return rows.map((r) => this.toRecorded(r));
