@@ -12,7 +12,7 @@ export type StartupTask = { name: string; run(services: Services): Promise<void>
 
 export const startupTasks: StartupTask[] = [
   { name: 'projections', run: (s) => ensureProjections(s.pool, pgProjections()) },
-  { name: 'worker-tables', run: (s) => ensureWorkerSchema(s.pool) },
+  { name: 'worker-tables', run: (s) => ensureWorkerSchema(s.pool, s.store) },
   { name: 'first-admin', run: bootstrapAdminFromConfig },
 ];
 

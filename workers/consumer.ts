@@ -12,7 +12,7 @@
  */
 import pg from 'pg';
 import type { Queue } from 'bullmq';
-import { START, type Position, type RecordedEvent } from '../src/events/store';
+import { START, type EventStore, type Position, type RecordedEvent } from '../src/events/store';
 import { readBatch } from '../src/projections/engine';
 import type { Services } from '../src/services';
 import type { QueueName } from './queues';
@@ -42,13 +42,24 @@ CREATE TABLE IF NOT EXISTS email_tokens (
 CREATE INDEX IF NOT EXISTS email_tokens_expires_idx ON email_tokens (expires_at);
 `;
 
-/** Startup task: create the worker tables (idempotent; serialised by an advisory lock). */
-export async function ensureWorkerSchema(pool: pg.Pool): Promise<void> {
+/**
+ * Startup task: create the worker tables (idempotent; serialised by an advisory lock). On the very
+ * first start the consumer's checkpoint is set to the head of the log: reactions (mails) are for
+ * what happens from now on, not for the history of an imported or pre-existing log.
+ */
+export async function ensureWorkerSchema(pool: pg.Pool, store?: Pick<EventStore, 'headPosition'>): Promise<void> {
   const client = await pool.connect();
   try {
     await client.query('BEGIN');
     await client.query('SELECT pg_advisory_xact_lock($1, 0)', [CONSUMER_LOCK_NS]);
     await client.query(WORKER_SCHEMA);
+    const { rowCount } = await client.query('SELECT 1 FROM worker_checkpoints WHERE name = $1', [DEFAULT_CONSUMER]);
+    if (!rowCount && store) {
+      const head = await store.headPosition();
+      await client.query('INSERT INTO worker_checkpoints (name, commit_position, prepare_position) VALUES ($1, $2, $3)', [
+        DEFAULT_CONSUMER, head.commit.toString(), head.prepare.toString(),
+      ]);
+    }
     await client.query('COMMIT');
   } catch (err) {
     await client.query('ROLLBACK').catch(() => undefined);

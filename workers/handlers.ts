@@ -60,7 +60,7 @@ export async function issueVerification(deps: HandlerDeps, data: IssueVerificati
       id: derivedId(`verification-event|${data.eventId}`),
       type: 'EmailVerificationRequested',
       data: {
-        tokenId, userId: data.userId, email: data.email, tokenHash: hashEmailToken(token), reason: 'signup',
+        tokenId, userId: data.userId, email: data.email, tokenHash: hashEmailToken(token), reason: data.reason ?? 'signup',
         expiresAt: new Date(Date.now() + deps.config.EMAIL_VERIFICATION_TTL * 1000).toISOString(),
       },
       metadata: { causationId: data.eventId, correlationId: data.eventId },

@@ -34,6 +34,7 @@ export interface IssueVerificationJobData {
   userId: string;
   email: string;
   eventId: string;
+  reason: 'signup' | 'admin' | 'email_changed';
 }
 
 export type JobSpec =
@@ -42,7 +43,7 @@ export type JobSpec =
 
 /** Event types the consumer reads (and `routeEvent` maps to jobs). */
 export const ROUTED_EVENTS = [
-  'UserRegistered', 'EmailVerificationRequested', 'PasswordResetRequested', 'SessionStarted',
+  'UserRegistered', 'UserProfileUpdated', 'EmailVerificationRequested', 'PasswordResetRequested', 'SessionStarted',
   'ApiKeyIssued', 'RefreshTokenReuseDetected', 'PasswordChanged', 'PasswordReset',
 ] as const;
 
@@ -67,7 +68,14 @@ export function routeEvent(e: RecordedEvent): JobSpec[] {
     case 'UserRegistered':
       // Bootstrap admins and imports are trusted addresses: no verification mail.
       if (d.source !== 'signup' && d.source !== 'admin') return [];
-      return [{ queue: 'default', name: 'issue-verification', jobId: jobIdFor('issue-verification', e.id), data: { userId: String(d.userId), email: String(d.email), eventId: e.id } }];
+      return [{
+        queue: 'default', name: 'issue-verification', jobId: jobIdFor('issue-verification', e.id),
+        data: { userId: String(d.userId), email: String(d.email), eventId: e.id, reason: d.source === 'admin' ? 'admin' : 'signup' },
+      }];
+    case 'UserProfileUpdated':
+      // A new address must be verified again.
+      if (typeof d.email !== 'string' || d.email === d.previousEmail) return [];
+      return [{ queue: 'default', name: 'issue-verification', jobId: jobIdFor('issue-verification', e.id), data: { userId: String(d.userId), email: d.email, eventId: e.id, reason: 'email_changed' } }];
     case 'EmailVerificationRequested':
       return [mail('default', 'verification', e, { to: str(d.email), tokenId: str(d.tokenId), expiresAt: str(d.expiresAt) })];
     case 'PasswordResetRequested':

@@ -24,7 +24,7 @@ const requested = z.object({
 });
 export const EmailVerificationRequested = defineEvent(
   'EmailVerificationRequested',
-  requested.extend({ reason: z.enum(['signup', 'resend', 'admin']) }),
+  requested.extend({ reason: z.enum(['signup', 'resend', 'admin', 'email_changed']) }),
 );
 export const PasswordResetRequested = defineEvent('PasswordResetRequested', requested);
 export const EmailTokenConsumed = defineEvent('EmailTokenConsumed', z.object({ tokenId: id, userId: id }));

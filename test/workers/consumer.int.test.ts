@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testServices, type TestServices } from '../helpers/app';
 import { streams } from '../../src/events/streams';
 import { createQueues, type Queues } from '../../workers/queues';
-import { EventJobConsumer, loadCheckpoint } from '../../workers/consumer';
+import { EventJobConsumer, ensureWorkerSchema, loadCheckpoint } from '../../workers/consumer';
 import { START } from '../../src/events/store';
 
 let t: TestServices;
@@ -88,5 +88,19 @@ describe('event consumer', () => {
     await b.stop();
     expect(await jobCount()).toBe(before + 20);
     expect(a.stats.jobs + b.stats.jobs).toBe(20);
+  });
+
+  it('a first start on an existing log begins at its head: history is not mailed', async () => {
+    const before = await jobCount();
+    await appendPasswordChanges(3);
+    await t.pool.query('DELETE FROM worker_checkpoints');
+    await ensureWorkerSchema(t.pool, t.store); // what every process runs at start
+    expect(await loadCheckpoint(t.pool, 'jobs')).toEqual(await t.store.headPosition());
+    const c = new EventJobConsumer(t, queues.byName);
+    await drain(c);
+    expect(c.stats.jobs).toBe(0);
+    await appendPasswordChanges(1);
+    await drain(c);
+    expect(await jobCount()).toBe(before + 1);
   });
 });

@@ -87,6 +87,17 @@ describe('email verification', () => {
     const done = await app.inject({ method: 'POST', url: '/api/v1/auth/verify-email/resend', headers: bearer(s.accessToken) });
     expect(done.statusCode).toBe(409);
   });
+  it('a changed address gets its own verification mail', async () => {
+    const u = await signup(app);
+    const s = await login(app, { email: u.email });
+    const newEmail = uniqueEmail('moved');
+    const res = await app.inject({ method: 'PATCH', url: `/api/v1/users/${u.userId}`, headers: bearer(s.accessToken), payload: { email: newEmail } });
+    expect(res.statusCode).toBe(200);
+    const mail = await sink.waitFor(to(newEmail, 'Confirm your e-mail address'));
+    const ok = await app.inject({ method: 'POST', url: '/api/v1/auth/verify-email', payload: { token: tokenOf(linkIn(mail, '/verify-email')) } });
+    expect(ok.statusCode).toBe(200);
+    expect(ok.json().email).toBe(newEmail);
+  });
 });
 
 describe('password reset', () => {
