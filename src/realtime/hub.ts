@@ -95,6 +95,8 @@ export class Hub {
   private readonly origins: Set<string> | null;
   private readonly limits;
   private heartbeat: NodeJS.Timeout | undefined;
+  private readonly outbox = new Map<string, string[]>();
+  private flushScheduled = false;
   private events: { stop(): Promise<void> } | undefined;
   private stopping = false;
 
@@ -320,11 +322,41 @@ export class Hub {
     await Promise.all([this.channelReady.get(this.channelBase + `c:${c.clientId}`), c.group ? this.channelReady.get(this.channelBase + `g:${c.group}`) : undefined]);
   }
 
+  /**
+   * Group frames for the other hubs are batched per topic and flushed once per event-loop turn:
+   * one PUBLISH (and one echo back to this hub) per burst instead of per message. A batch is the
+   * origin tag followed by frames separated by "\n" (JSON frames never contain a raw newline).
+   */
+  private queueRemote(topic: string, frame: string) {
+    const q = this.outbox.get(topic);
+    if (q) q.push(frame);
+    else this.outbox.set(topic, [frame]);
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => this.flushRemote());
+    }
+  }
+
+  private flushRemote() {
+    this.flushScheduled = false;
+    for (const [topic, list] of this.outbox) {
+      this.state.publish(topic, list.join('\n'), this.hubId).catch((err) => this.o.log.warn({ err: (err as Error).message, topic }, 'realtime: publish to other hubs failed'));
+    }
+    this.outbox.clear();
+  }
+
   private onBus(channelBuf: Buffer, message: Buffer) {
     const channel = channelBuf.toString();
     if (channel === this.ctlChannel) return this.onControl(message.toString());
     if (message.length < ORIGIN_LENGTH || message.toString('latin1', 0, ORIGIN_LENGTH) === this.hubId) return;
-    this.app.publish(channel.slice(this.channelBase.length), message.subarray(ORIGIN_LENGTH), false);
+    const topic = channel.slice(this.channelBase.length);
+    let start = ORIGIN_LENGTH;
+    for (;;) {
+      const nl = message.indexOf(10, start);
+      this.app.publish(topic, message.subarray(start, nl < 0 ? message.length : nl), false);
+      if (nl < 0) break;
+      start = nl + 1;
+    }
   }
 
   private onControl(raw: string) {
@@ -388,7 +420,7 @@ export class Hub {
         const topic = `g:${c.group}`;
         const frame = frames.groupMessage(c.group, c.clientId, 'socket', cmd.text);
         this.app.publish(topic, frame, false);
-        this.state.publish(topic, frame, this.hubId).catch(() => this.send(ws, frames.error('service_unavailable', 'Other hubs could not be reached.', cmd.id)));
+        this.queueRemote(topic, frame);
         return;
       }
       case 'send_to': {

@@ -122,10 +122,11 @@ export function parseMessage(raw: string): ParseResult {
 /** Frames the hub sends (documented in docs/realtime.md). */
 export const frames = {
   error: (code: string, message: string, id?: string) => JSON.stringify({ type: 'error', code, message, ...(id ? { id } : {}) }),
+  /** `via: "api"` marks messages sent through REST (`from` is then null). */
   groupMessage: (group: string, from: string | null, via: 'socket' | 'api', text: string) =>
-    JSON.stringify({ type: 'group_message', group, from, via, text, ts: Date.now() }),
+    JSON.stringify({ type: 'group_message', group, from, ...(via === 'api' ? { via } : {}), text, ts: Date.now() }),
   directMessage: (to: string, from: string | null, via: 'socket' | 'api', text: string) =>
-    JSON.stringify({ type: 'direct_message', to, from, via, text, ts: Date.now() }),
+    JSON.stringify({ type: 'direct_message', to, from, ...(via === 'api' ? { via } : {}), text, ts: Date.now() }),
 };
 
 /**

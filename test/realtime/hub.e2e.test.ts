@@ -62,7 +62,7 @@ describe('commands', () => {
     const b = await open(await url(`/ws/b-${g}/${g}`));
     const other = await open(await url(`/ws/o-${g}/elsewhere-${g}`));
     a.send('/group hello all');
-    for (const c of [a, b]) expect(await c.next('group_message')).toMatchObject({ group: g, from: `a-${g}`, text: 'hello all', via: 'socket' });
+    for (const c of [a, b]) expect(await c.next('group_message')).toMatchObject({ group: g, from: `a-${g}`, text: 'hello all' });
     b.send('plain text goes to the group');
     expect(await a.next('group_message')).toMatchObject({ text: 'plain text goes to the group', from: `b-${g}` });
     a.send({ type: 'group', text: 'json form', id: 'm1' });

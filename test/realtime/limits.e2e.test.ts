@@ -74,22 +74,31 @@ describe('backpressure', () => {
     const frame = JSON.stringify({ type: 'group_message', group: `bp-${s}`, from: null, via: 'api', text: 'y'.repeat(16_000) });
     const total = 4000; // ~64 MB: far beyond socket buffers + 64 KiB
     let fastGot = 0;
-    fast.ws.on('message', () => fastGot++);
-    for (let i = 0; i < total; i++) {
+    let wake: (() => void) | undefined;
+    fast.ws.on('message', () => {
+      fastGot++;
+      wake?.();
+    });
+    // Paced by the fast reader (it must never pass the limit itself) until the slow one is dropped.
+    let sent = 0;
+    while (sent < total && hub.hub.connections === 2) {
       hub.hub.publishLocal(`g:bp-${s}`, frame);
-      if (i % 200 === 0) await sleep(5);
+      hub.hub.publishLocal(`g:bp-${s}`, frame);
+      sent += 2;
+      while (fastGot < sent) await new Promise<void>((r) => { wake = r; setTimeout(r, 50); });
     }
-    // The fast reader keeps receiving, the slow one is gone from the hub.
-    await sleep(500);
-    expect(hub.hub.connections).toBeGreaterThanOrEqual(1);
+    expect(hub.hub.connections).toBe(1);
+    // The fast reader kept receiving, the slow one is gone from the hub.
+    await sleep(200);
     const p = await hub.hub.state.client(`slow-${s}`);
     expect(p).toBeNull();
     slow.ws.resume();
     const closed = await slow.closed;
     expect(closed.code).not.toBe(1000);
     const received = slow.frames.filter((f) => f.type === 'group_message').length;
-    expect(received).toBeLessThan(total);
-    expect(fastGot).toBeGreaterThan(received);
+    expect(received).toBeLessThan(sent);
+    expect(fastGot).toBe(sent);
+    expect(sent).toBeLessThan(total);
     fast.close();
   }, 60_000);
 });
