@@ -86,12 +86,12 @@ describe('PostgreSQL event store: specifics', () => {
     await expect(pool.query('DELETE FROM events')).rejects.toThrow(/append-only/);
   });
 
-  it('gap test: 16 concurrent writers, 20,000+ events, some committing late; the subscriber sees each exactly once, in revision order per stream', async () => {
+  it.each(['database', 'cluster'] as const)('gap test (%s horizon): 16 concurrent writers, 20,000+ events, some committing late; the subscriber sees each exactly once, in revision order per stream', async (horizon) => {
     const WRITERS = 16;
     const PER_WRITER = 1260; // events per writer (batches of 1–5) → 20,160 events
     const writerPool = newPool(WRITERS + 2);
     const writerStore = new PostgresEventStore(writerPool, testRegistry());
-    const subStore = new PostgresEventStore(newPool(3), testRegistry(), { pollIntervalMs: 100 });
+    const subStore = new PostgresEventStore(newPool(3), testRegistry(), { pollIntervalMs: 100, horizon });
     const prefix = `gap${randomUUID().slice(0, 6)}-`;
     const seen = new Map<string, number>();
     const lastRevision = new Map<string, bigint>();
@@ -159,6 +159,52 @@ describe('PostgreSQL event store: specifics', () => {
     await writerStore.close();
     await subStore.close();
   }, 180_000);
+
+  it('horizon: a write transaction in another database does not hold readers back; one in this database does, and nothing is lost', async () => {
+    const prefix = `hz${randomUUID().slice(0, 6)}-`;
+    const cluster = new PostgresEventStore(newPool(2), testRegistry(), { horizon: 'cluster' });
+    const foreign = new pg.Client({ connectionString: db.url.replace(/\/[^/]+$/, '/postgres') });
+    const local = new pg.Client({ connectionString: db.url });
+    await foreign.connect();
+    await local.connect();
+    const filter = { streamPrefixes: [prefix] };
+    try {
+      // A transaction with an xid in another database of the same server.
+      await foreign.query('BEGIN');
+      await foreign.query('SELECT pg_current_xact_id()');
+      await store.appendToStream(`${prefix}a`, [{ type: 'ThingHappened', data: { n: 1 } }]);
+      expect(await store.readAll({ filter })).toHaveLength(1); // database horizon: not held back
+      expect(await cluster.readAll({ filter })).toHaveLength(0); // cluster horizon: held back
+      await foreign.query('COMMIT');
+      // Eventually visible in cluster mode too (once every older writer of the server is done:
+      // on this shared machine, other people's CREATE DATABASEs count).
+      let seen = 0;
+      for (let i = 0; i < 200 && seen === 0; i++) {
+        seen = (await cluster.readAll({ filter })).length;
+        if (!seen) await sleep(50);
+      }
+      expect(seen).toBe(1);
+      // A transaction with an xid in this database: everyone waits for it (it might append).
+      await local.query('BEGIN');
+      await local.query('SELECT pg_current_xact_id()');
+      await store.appendToStream(`${prefix}a`, [{ type: 'ThingHappened', data: { n: 2 } }]);
+      expect(await store.readAll({ filter })).toHaveLength(1);
+      const sub = store.subscribeToAll({ filter });
+      try {
+        expect((await take(sub, 1))[0]!.data).toEqual({ n: 1 });
+        const second = take(sub, 1, 5000);
+        await sleep(200);
+        await local.query('COMMIT');
+        expect((await second)[0]!.data).toEqual({ n: 2 });
+      } finally {
+        await sub.unsubscribe();
+      }
+    } finally {
+      await foreign.end();
+      await local.end();
+      await cluster.close();
+    }
+  });
 
   it('LISTEN/NOTIFY wakes a subscriber in another process (another store) without waiting for the poll', async () => {
     const prefix = `ntf${randomUUID().slice(0, 6)}-`;
