@@ -121,6 +121,7 @@ export class EventJobConsumer {
   private readonly batchSize: number;
   private readonly idleWaitMs: number;
   position: Position = START;
+  private known: Position | undefined;
   active = false;
   readonly stats: ConsumerStats = { events: 0, jobs: 0, batches: 0 };
 
@@ -181,6 +182,7 @@ export class EventJobConsumer {
         if (this.lockClient === client) {
           this.lockClient = undefined;
           this.active = false;
+          this.known = undefined;
         }
       });
       this.lockClient = client;
@@ -218,42 +220,54 @@ export class EventJobConsumer {
   /** One batch: enqueue its jobs, then compare-and-set the checkpoint. Returns whether it progressed. */
   async step(): Promise<boolean> {
     const { pool, store } = this.services;
-    const from = await loadCheckpoint(pool, this.name);
+    // The checkpoint as this runner last wrote it; reloaded after a failed compare-and-set.
+    const from = this.known ?? (await loadCheckpoint(pool, this.name));
     const batch = await readBatch(store, this.handles, from, this.batchSize);
     if (!batch.last) {
+      this.known = from;
       this.position = from;
       return false;
     }
     const jobs = batch.events.flatMap((e) => this.route(e));
     await this.enqueue(jobs);
+    const tokenEvents = batch.events.filter((e) => TOKEN_EVENTS.includes(e.type));
+    if (!(await this.moveCheckpoint(from, batch.last, tokenEvents))) {
+      // Someone else moved it (a reset, a second runner): our jobs were duplicates, deduped by id.
+      this.known = undefined;
+      return true;
+    }
+    this.known = batch.last;
+    this.position = batch.last;
+    this.stats.events += batch.events.length;
+    this.stats.jobs += jobs.length;
+    this.stats.batches++;
+    return true;
+  }
 
-    const client = await pool.connect();
+  private async moveCheckpoint(from: Position, to: Position, tokenEvents: RecordedEvent[]): Promise<boolean> {
+    const cas = `UPDATE worker_checkpoints SET commit_position = $1, prepare_position = $2, updated_at = now()
+      WHERE name = $3 AND commit_position = $4 AND prepare_position = $5`;
+    const args = [to.commit.toString(), to.prepare.toString(), this.name, from.commit.toString(), from.prepare.toString()];
+    if (!tokenEvents.length) {
+      // One statement is its own transaction: one round trip.
+      return (await this.services.pool.query(cas, args)).rowCount === 1;
+    }
+    const client = await this.services.pool.connect();
     try {
       await client.query('BEGIN');
-      const tokenEvents = batch.events.filter((e) => TOKEN_EVENTS.includes(e.type));
-      if (tokenEvents.length) await indexTokens(client, tokenEvents);
-      const { rowCount } = await client.query(
-        `UPDATE worker_checkpoints SET commit_position = $1, prepare_position = $2, updated_at = now()
-          WHERE name = $3 AND commit_position = $4 AND prepare_position = $5`,
-        [batch.last.commit.toString(), batch.last.prepare.toString(), this.name, from.commit.toString(), from.prepare.toString()],
-      );
-      if (rowCount !== 1) {
-        // Someone else moved it (a rebuild, a reset): our jobs were duplicates and are deduped.
+      await indexTokens(client, tokenEvents);
+      if ((await client.query(cas, args)).rowCount !== 1) {
         await client.query('ROLLBACK');
-        return true;
+        return false;
       }
       await client.query('COMMIT');
+      return true;
     } catch (err) {
       await client.query('ROLLBACK').catch(() => undefined);
       throw err;
     } finally {
       client.release();
     }
-    this.position = batch.last;
-    this.stats.events += batch.events.length;
-    this.stats.jobs += jobs.length;
-    this.stats.batches++;
-    return true;
   }
 
   private async enqueue(jobs: JobSpec[]): Promise<void> {
