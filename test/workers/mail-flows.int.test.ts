@@ -166,6 +166,29 @@ describe('security notices', () => {
   });
 });
 
+describe('more security notices', () => {
+  it('an API key created on the account is notified', async () => {
+    const u = await signup(app);
+    const s = await login(app, { email: u.email });
+    const res = await app.inject({ method: 'POST', url: '/api/v1/api-keys', headers: bearer(s.accessToken), payload: { name: 'deploy <bot>', features: '*' } });
+    expect(res.statusCode).toBe(201);
+    const mail = await sink.waitFor(to(u.email, 'A new API key was created'));
+    expect(mail.text).toContain(res.json().prefix);
+    expect(mail.raw).not.toContain(res.json().api_key); // never the key itself
+  });
+
+  it('a reused refresh token is notified', async () => {
+    const u = await signup(app);
+    const s = await login(app, { email: u.email });
+    const first = await app.inject({ method: 'POST', url: '/api/v1/auth/refresh', payload: { refresh_token: s.refreshToken } });
+    expect(first.statusCode).toBe(200);
+    const reuse = await app.inject({ method: 'POST', url: '/api/v1/auth/refresh', payload: { refresh_token: s.refreshToken }, headers: { 'user-agent': 'Thief/1.0' } });
+    expect(reuse.statusCode).toBe(401);
+    const mail = await sink.waitFor(to(u.email, 'Security alert: a session of yours was signed out'));
+    expect(mail.text).toContain('Thief/1.0');
+  });
+});
+
 describe('operations', () => {
   it('Bull Board is for admins only; queue gauges are in /metrics', async () => {
     const anon = await app.inject({ method: 'GET', url: '/admin/queues' });
