@@ -127,7 +127,7 @@ export class Hub {
     this.events = await followAuthEvents(this.o.store, this.authHandlers(), this.o.log);
     this.routes();
     await new Promise<void>((resolve, reject) => {
-      this.app.listen(this.o.host ?? '0.0.0.0', this.o.port ?? this.o.config.REALTIME_PORT, (ls) => {
+      this.app.listen(this.o.host ?? this.o.config.HOST, this.o.port ?? this.o.config.REALTIME_PORT, (ls) => {
         if (!ls) return reject(new Error(`realtime hub could not listen on port ${this.o.port ?? this.o.config.REALTIME_PORT}`));
         this.listenSocket = ls;
         this.port = uWS.us_socket_local_port(ls as unknown as uWS.us_socket);
