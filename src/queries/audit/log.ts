@@ -6,8 +6,9 @@
  *   even while the projection lags;
  * - an event belongs to a user's history when its data carries that `userId` (a stream such as an
  *   e-mail reservation can be shared over time by several users);
- * - only events of transactions older than every running one are read (as the store does), so
- *   keyset pages over (transaction_id, position) never skip a late commit;
+ * - pages pass the store's visibility horizon (computed by an earlier statement): only events of
+ *   transactions below it are read, so keyset pages over (transaction_id, position) never skip a
+ *   late commit;
  * - stored data is upcast to the current schema version on read; nothing is rewritten.
  */
 import type pg from 'pg';
@@ -15,7 +16,6 @@ import type { EventRegistry } from '../../events/registry';
 import type { EventMetadata, Position, RecordedEvent } from '../../events/store';
 import { streams } from '../../events/streams';
 
-const VISIBLE = `e.transaction_id < pg_snapshot_xmin(pg_current_snapshot())`;
 const COLUMNS = `e.position::text AS prepare, e.transaction_id::text AS commit, e.stream_name, e.revision::text AS revision,
   e.event_id::text AS event_id, e.event_type, e.schema_version, e.data, e.metadata, e.created_at`;
 
@@ -43,6 +43,8 @@ export interface LogFilter {
   /** Exclusive: events after this position. */
   after?: Position;
   limit?: number;
+  /** Visibility horizon (xid8 text, from `PostgresEventStore.horizon()`); absent: no cut. */
+  horizon?: string;
   /** `log` (default): log order, for pages. `time`: by created_at, then position, for folds. */
   order?: 'log' | 'time';
 }
@@ -71,7 +73,11 @@ const ts = (t: Date | string) => (typeof t === 'string' ? t : t.toISOString());
 
 /** Adds the common filters; returns the WHERE fragments. `params` is appended to. */
 function commonWhere(params: unknown[], f: LogFilter): string[] {
-  const where: string[] = [VISIBLE];
+  const where: string[] = ['true'];
+  if (f.horizon) {
+    params.push(f.horizon);
+    where.push(`e.transaction_id < $${params.length}::xid8`);
+  }
   if (f.types?.length) {
     params.push(f.types);
     where.push(`e.event_type = ANY($${params.length}::text[])`);

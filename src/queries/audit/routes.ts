@@ -11,6 +11,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { errors } from '../../errors';
 import type { RecordedEvent } from '../../events/store';
+import { PostgresEventStore } from '../../events/postgres-store';
 import { cursorQuery, decodeCursor, encodeCursor, problems } from '../../http/schemas';
 import type { Services } from '../../services';
 import { readUserEvents, searchEvents, userStreamExists } from './log';
@@ -64,6 +65,11 @@ export async function auditRoutes(app: FastifyInstance, services: Services) {
   const registry = services.store.registry;
   const pool = services.pool;
   const security: Record<string, string[]>[] = [{ bearer: [] }, { accessTokenHeader: [] }];
+  const store = services.store;
+  if (!(store instanceof PostgresEventStore)) {
+    services.log.warn('audit routes need the PostgreSQL event store; not registered');
+    return;
+  }
 
   r.get('/api/v1/audit/users/:id/events', {
     schema: {
@@ -80,7 +86,7 @@ export async function auditRoutes(app: FastifyInstance, services: Services) {
     assertSelfOrAdmin(request, id);
     const f = parseFilters(request.query, (t) => registry.has(t));
     if (!(await userStreamExists(pool, id))) throw errors.notFound('No such user.', 'user_not_found');
-    const events = await readUserEvents(pool, registry, id, { ...f, limit: f.limit + 1 });
+    const events = await readUserEvents(pool, registry, id, { ...f, limit: f.limit + 1, horizon: await store.horizon() });
     return page(events, f.limit);
   });
 
@@ -146,7 +152,7 @@ export async function auditRoutes(app: FastifyInstance, services: Services) {
   }, async (request) => {
     const q = request.query;
     const f = parseFilters(q, (t) => registry.has(t));
-    const events = await searchEvents(pool, registry, { ...f, stream: q.stream, streamPrefix: q.stream_prefix, actor: q.actor, limit: f.limit + 1 });
+    const events = await searchEvents(pool, registry, { ...f, stream: q.stream, streamPrefix: q.stream_prefix, actor: q.actor, limit: f.limit + 1, horizon: await store.horizon() });
     return page(events, f.limit);
   });
 }
