@@ -8,6 +8,7 @@
  * Targets: ratio ≥ 0.7 for (1) and (2); p99 < 50 ms for (3).
  */
 import { randomUUID } from 'node:crypto';
+import os from 'node:os';
 import { z } from 'zod';
 import { createPool } from '../src/infra/db';
 import { EventRegistry, defineEvent } from '../src/events/registry';
@@ -92,55 +93,59 @@ async function main() {
     const storeBatchRate = storeBatch / SECONDS;
     report('append 100-event batches, 16 writers', { raw_events_per_s: rawBatchRate, store_events_per_s: storeBatchRate }, { value: storeBatchRate / rawBatchRate, target: '>= 0.7' });
 
-    // 3. Delivery latency under the load of (1): a subscriber in another store (NOTIFY-woken).
+    // 3. Delivery latency under the load of (1): a subscriber in another store (NOTIFY-woken, as
+    //    another process would be), then one on the writers' own store (woken in-process).
     const subStore = new PostgresEventStore(subPool, registry);
-    const head = await store.headPosition();
-    const sub = subStore.subscribeToAll({ fromPosition: head, filter: { streamPrefixes: ['lat-'] } });
-    // Keyed by data.n (unique per append in this phase).
-    const startedAt = new Map<number, number>();
-    const ackedAt = new Map<number, number>();
-    const fromStart: number[] = [];
-    const fromAck: number[] = [];
-    let stop = false;
-    const consumer = (async () => {
-      for await (const e of sub) {
-        const now = performance.now();
-        const key = (e.data as { n: number }).n;
-        const s = startedAt.get(key);
-        if (s !== undefined) fromStart.push(now - s);
-        const a = ackedAt.get(key);
-        if (a !== undefined) fromAck.push(Math.max(0, now - a));
-        if (stop && fromStart.length >= startedAt.size) return;
-      }
-    })();
-    await sleep(200);
-    let i5 = 0;
-    const delivered = await forSeconds(SECONDS, async (w) => {
-      const key = i5++;
-      const events = newEvents(1, key);
-      startedAt.set(key, performance.now());
-      await store.appendToStream(streamOf('lat', w, key), events);
-      ackedAt.set(key, performance.now());
-      return 1;
-    });
-    stop = true;
-    const deadline = Date.now() + 10_000;
-    while (fromStart.length < startedAt.size && Date.now() < deadline) await sleep(20);
-    await sub.unsubscribe();
-    await consumer.catch(() => undefined);
-    fromStart.sort((a, b) => a - b);
-    fromAck.sort((a, b) => a - b);
-    report('append → subscriber delivery under 16-writer load', {
-      events: delivered,
-      received: fromStart.length,
-      p50_ms_from_commit: percentile(fromAck, 50),
-      p99_ms_from_commit: percentile(fromAck, 99),
-      p50_ms_from_append_call: percentile(fromStart, 50),
-      p99_ms_from_append_call: percentile(fromStart, 99),
-      max_ms_from_append_call: fromStart.at(-1) ?? NaN,
-    }, { value: percentile(fromStart, 99) / 50, target: '< 1 (p99 from the append call ÷ 50 ms)' });
-    if (fromStart.length !== startedAt.size) console.log(`[bench] WARNING: delivered ${fromStart.length} of ${startedAt.size}`);
+    await latency('another store, woken by LISTEN/NOTIFY', subStore, 'lat-');
+    await latency('same store, woken in-process', store, 'lat2-');
     await subStore.close();
+    report('machine', { load_average_1m: os.loadavg()[0]!, cpus: os.cpus().length });
+
+    async function latency(label: string, subscriber: PostgresEventStore, kind: string) {
+      const head = await store.headPosition();
+      const sub = subscriber.subscribeToAll({ fromPosition: head, filter: { streamPrefixes: [`${kind}`] } });
+      // Keyed by data.n (unique per append in this phase).
+      const startedAt = new Map<number, number>();
+      const ackedAt = new Map<number, number>();
+      const fromStart: number[] = [];
+      const fromAck: number[] = [];
+      const consumer = (async () => {
+        for await (const e of sub) {
+          const now = performance.now();
+          const key = (e.data as { n: number }).n;
+          const s = startedAt.get(key);
+          if (s !== undefined) fromStart.push(now - s);
+          const a = ackedAt.get(key);
+          if (a !== undefined) fromAck.push(Math.max(0, now - a));
+        }
+      })();
+      await sleep(200);
+      let i5 = 0;
+      const delivered = await forSeconds(SECONDS, async (w) => {
+        const key = i5++;
+        const events = newEvents(1, key);
+        startedAt.set(key, performance.now());
+        await store.appendToStream(streamOf(kind.slice(0, -1), w, key), events);
+        ackedAt.set(key, performance.now());
+        return 1;
+      });
+      const deadline = Date.now() + 10_000;
+      while (fromStart.length < startedAt.size && Date.now() < deadline) await sleep(20);
+      await sub.unsubscribe();
+      await consumer.catch(() => undefined);
+      fromStart.sort((a, b) => a - b);
+      fromAck.sort((a, b) => a - b);
+      report(`append → subscriber delivery under 16-writer load (${label})`, {
+        events: delivered,
+        received: fromStart.length,
+        p50_ms_from_commit: percentile(fromAck, 50),
+        p99_ms_from_commit: percentile(fromAck, 99),
+        p50_ms_from_append_call: percentile(fromStart, 50),
+        p99_ms_from_append_call: percentile(fromStart, 99),
+        max_ms_from_append_call: fromStart.at(-1) ?? NaN,
+      }, { value: percentile(fromStart, 99) / 50, target: '< 1 (p99 from the append call ÷ 50 ms)' });
+      if (fromStart.length !== startedAt.size) console.log(`[bench] WARNING: delivered ${fromStart.length} of ${startedAt.size}`);
+    }
   } finally {
     await store.close();
     await pool.end();

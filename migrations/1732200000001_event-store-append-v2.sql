@@ -93,7 +93,45 @@ BEGIN
   RETURN QUERY SELECT 'ok'::text, v_rev + n, pg_current_xact_id(), v_last_pos;
 END $$;
 
+-- One subscription page in ONE round trip: a first statement computes the horizon (the oldest
+-- running writing transaction of this database, or of the cluster with p_cluster), a second one
+-- — with a fresh snapshot, taken after the first (PL/pgSQL volatile function) — reads below it.
+-- held_back: committed events wait above the horizon (poll again soon). See postgres-store.ts.
+CREATE FUNCTION read_events_page(p_commit xid8, p_prepare bigint, p_max integer, p_types text[], p_like text[], p_cluster boolean)
+RETURNS TABLE (prepare text, commit text, stream_name text, revision text, event_id text, event_type text,
+               schema_version integer, data jsonb, metadata jsonb, created_at timestamptz, held_back boolean)
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+  v_h xid8;
+BEGIN
+  IF p_cluster THEN
+    SELECT pg_snapshot_xmin(pg_current_snapshot()) INTO v_h;
+  ELSE
+    SELECT coalesce(
+      (SELECT min(x) FROM pg_snapshot_xip(pg_current_snapshot()) x
+        WHERE xid(x) IN (SELECT a.backend_xid FROM pg_stat_activity a
+                          WHERE a.datid = (SELECT d.oid FROM pg_database d WHERE d.datname = current_database()) AND a.backend_xid IS NOT NULL
+                         UNION ALL
+                         SELECT p.transaction FROM pg_prepared_xacts p WHERE p.database = current_database())),
+      pg_snapshot_xmax(pg_current_snapshot())) INTO v_h;
+  END IF;
+  RETURN QUERY
+    WITH page AS (
+      SELECT e.position::text, e.transaction_id::text, e.stream_name, e.revision::text, e.event_id::text, e.event_type,
+             e.schema_version, e.data, e.metadata, e.created_at
+        FROM events e
+       WHERE e.transaction_id < v_h AND (e.transaction_id, e.position) > (p_commit, p_prepare)
+         AND (p_types IS NULL OR e.event_type = ANY(p_types))
+         AND (p_like IS NULL OR e.stream_name LIKE ANY(p_like))
+       ORDER BY e.transaction_id, e.position
+       LIMIT p_max)
+    SELECT page.*, h.held FROM (SELECT EXISTS (SELECT 1 FROM events e2 WHERE e2.transaction_id >= v_h) AS held) h
+      LEFT JOIN page ON true;
+END $$;
+
 -- Down Migration
+DROP FUNCTION read_events_page(xid8, bigint, integer, text[], text[], boolean);
 DROP FUNCTION append_to_stream(text, text, uuid[], text[], integer[], jsonb[], jsonb[], timestamptz[], boolean);
 -- v1, as 1732200000000 created it:
 CREATE FUNCTION append_to_stream(

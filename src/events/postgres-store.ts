@@ -111,9 +111,11 @@ export class PostgresEventStore implements EventStore {
   ) {
     this.pollIntervalMs = options.pollIntervalMs ?? 500;
     this.batchSize = options.batchSize ?? 1000;
-    this.horizonSql = HORIZON_SQL[options.horizon ?? 'database'];
+    this.horizonMode = options.horizon ?? 'database';
+    this.horizonSql = HORIZON_SQL[this.horizonMode];
   }
 
+  private readonly horizonMode: 'database' | 'cluster';
   private readonly horizonSql: string;
 
   /** The visibility horizon (an xid8, as text) for the next statement; see HORIZON_SQL. */
@@ -234,17 +236,18 @@ export class PostgresEventStore implements EventStore {
    * transaction (beyond the xmin horizon), read in the same snapshot.
    */
   private async readPage(from: Position, filter: EventFilter | undefined, maxCount: number): Promise<{ rows: EventRow[]; heldBack: boolean }> {
-    const params: unknown[] = [from.commit.toString(), from.prepare.toString(), await this.horizon()];
-    const where = ['transaction_id < $3::text::xid8', '(transaction_id, position) > ($1::text::xid8, $2::bigint)'];
-    addFilter(where, params, filter);
-    params.push(maxCount);
+    // One round trip: read_events_page() computes the horizon in one statement and reads below
+    // it in the next (see the migration).
     const { rows } = await this.pool.query<EventRow & { held_back: boolean }>(
-      `WITH page AS (SELECT ${COLUMNS} FROM events WHERE ${where.join(' AND ')}
-                      ORDER BY transaction_id, position LIMIT $${params.length})
-       SELECT page.*, h.held_back FROM
-         (SELECT EXISTS (SELECT 1 FROM events WHERE transaction_id >= $3::text::xid8) AS held_back) h
-         LEFT JOIN page ON true`,
-      params,
+      'SELECT * FROM read_events_page($1::text::xid8, $2::bigint, $3, $4::text[], $5::text[], $6)',
+      [
+        from.commit.toString(),
+        from.prepare.toString(),
+        maxCount,
+        filter?.eventTypes ?? null,
+        filter?.streamPrefixes ? likePatterns(filter.streamPrefixes) : null,
+        this.horizonMode === 'cluster',
+      ],
     );
     const heldBack = rows[0]?.held_back ?? false;
     return { rows: rows[0]?.prepare == null ? [] : rows, heldBack };
@@ -462,7 +465,12 @@ function addFilter(where: string[], params: unknown[], filter: EventFilter | und
     where.push(`event_type = ANY($${params.length}::text[])`);
   }
   if (filter?.streamPrefixes) {
-    params.push(filter.streamPrefixes.map((p) => p.replace(/[\\%_]/g, (c) => `\\${c}`) + '%'));
+    params.push(likePatterns(filter.streamPrefixes));
     where.push(`stream_name LIKE ANY($${params.length}::text[])`);
   }
+}
+
+/** Stream prefixes as LIKE patterns (`\`, `%` and `_` in a prefix match themselves). */
+function likePatterns(prefixes: readonly string[]): string[] {
+  return prefixes.map((p) => p.replace(/[\\%_]/g, (c) => `\\${c}`) + '%');
 }
