@@ -100,6 +100,15 @@ describe('API keys, features and the access check', () => {
       expect(res.statusCode).toBe(400);
     });
 
+    it('admins issue keys for existing, enabled users only', async () => {
+      const forBob = await app.inject({ method: 'POST', url: '/api/v1/api-keys', headers: bearer(admin.token), payload: { name: 'by-admin', features: '*', user_id: bob.id } });
+      expect(forBob.statusCode, forBob.body).toBe(201);
+      const ghost = await app.inject({ method: 'POST', url: '/api/v1/api-keys', headers: bearer(admin.token), payload: { name: 'x', features: '*', user_id: 'no-such-user' } });
+      expect(ghost.statusCode).toBe(404);
+      const notAdmin = await app.inject({ method: 'POST', url: '/api/v1/api-keys', headers: bearer(alice.token), payload: { name: 'x', features: '*', user_id: bob.id } });
+      expect(notAdmin.statusCode).toBe(403);
+    });
+
     it('issues through the seed path with Access-Token', async () => {
       const res = await app.inject({ method: 'POST', url: '/api_key/generate', headers: { 'access-token': bob.token } });
       expect(res.statusCode, res.body).toBe(200);

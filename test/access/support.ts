@@ -49,11 +49,11 @@ export function runProjections(services: Services): ProjectorHandle {
 }
 
 /** Polls until `fn` returns a truthy value (read models are eventually consistent). */
-export async function eventually<T>(fn: () => Promise<T | undefined | false>, timeoutMs = 10_000): Promise<T> {
+export async function eventually<T>(fn: () => Promise<T>, timeoutMs = 10_000): Promise<NonNullable<Exclude<T, false | 0 | ''>>> {
   const started = Date.now();
   for (;;) {
     const v = await fn();
-    if (v) return v;
+    if (v) return v as NonNullable<Exclude<T, false | 0 | ''>>;
     if (Date.now() - started > timeoutMs) throw new Error('condition not met in time');
     await new Promise((r) => setTimeout(r, 50));
   }

@@ -2,13 +2,14 @@
  * API key command handlers: issue, revoke, revoke all of a user. Rules enforced here:
  * - the key is returned once and never stored, logged or evented (events carry its SHA-256 and
  *   its public prefix only);
- * - a key may only name features that exist (or `*`);
+ * - a key may only name features that exist (or `*`), and only an enabled, existing user gets one;
  * - the access state is applied inline, so a new key works (and a revoked key stops) at once on
  *   every API process.
  */
 import type { Services } from '../../services';
 import { errors } from '../../errors';
 import { evolveFeature, initialFeatureState } from '../../events/feature';
+import { evolveUser, initialUserState } from '../../events/user';
 import { streams } from '../../events/streams';
 import type { EventMetadata } from '../../events/store';
 import { generateApiKey } from '../../http/api-key-format';
@@ -41,6 +42,9 @@ export interface IssueApiKeyInput {
 
 /** Issues a key for `userId`; returns the one-time key and its public description. */
 export async function issueApiKey(services: Services, input: IssueApiKeyInput, metadata: EventMetadata, now = new Date()) {
+  const owner = await loadAggregate(services.store, streams.user(input.userId), { initialState: initialUserState, evolve: evolveUser });
+  if (!owner.state.exists || owner.state.deleted) throw errors.notFound('No such user.', 'user_not_found');
+  if (owner.state.disabled) throw errors.forbidden('This account is disabled.', 'account_disabled');
   await checkFeaturesExist(services, input.features);
   const gen = generateApiKey();
   const expiresAt = input.expiresInDays ? new Date(now.getTime() + input.expiresInDays * 86_400_000).toISOString() : null;

@@ -51,7 +51,7 @@ export async function apiKeyCommandRoutes(app: FastifyInstance, services: Servic
         expires_in_days: z.number().int().min(1).max(3650).optional(),
         user_id: z.string().max(100).optional().describe('Admins only: issue the key for another user'),
       }).strict(),
-      response: { 201: issuedKeySchema, ...problems(400, 401, 403) },
+      response: { 201: issuedKeySchema, ...problems(400, 401, 403, 404) },
     },
   }, async (request, reply) => {
     const me = caller(request);
@@ -74,7 +74,7 @@ export async function apiKeyCommandRoutes(app: FastifyInstance, services: Servic
         features: featuresIn.optional(),
         expires_in_days: z.number().int().min(1).max(3650).optional(),
       }).nullish(),
-      response: { 200: z.object({ api_key: z.string(), id: z.string(), prefix: z.string() }), ...problems(400, 401) },
+      response: { 200: z.object({ api_key: z.string(), id: z.string(), prefix: z.string() }), ...problems(400, 401, 403, 404) },
     },
   }, async (request, reply) => {
     const me = caller(request);

@@ -1,0 +1,70 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { testServices, type TestServices } from '../helpers/app';
+import { AccessStateCache, accessKeys, accessWritesFor, applyAccessWrites } from '../../src/infra/access-state';
+
+const issued = (keyId: string, revision = 0n) => accessWritesFor({
+  type: 'ApiKeyIssued', revision,
+  data: { keyId, userId: 'u1', name: 'n', prefix: 'p', secretHash: 'ab'.repeat(32), features: ['reports'], expiresAt: null },
+})!;
+const revoked = (keyId: string, revision = 1n) => accessWritesFor({ type: 'ApiKeyRevoked', revision, data: { keyId, userId: 'u1' } })!;
+const until = async (fn: () => Promise<boolean> | boolean, ms = 2000) => {
+  const start = Date.now();
+  while (!(await fn())) {
+    if (Date.now() - start > ms) throw new Error('timeout');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+};
+
+describe('access state in Redis and the per-process cache', () => {
+  let s: TestServices;
+  let cache: AccessStateCache;
+  beforeAll(async () => {
+    s = await testServices('access-state');
+    cache = await AccessStateCache.start(s.redis, s.prefix);
+  });
+  afterAll(async () => {
+    await cache.close();
+    await s.close();
+  });
+
+  it('ignores writes older than what is stored (inline write and projection in any order)', async () => {
+    await applyAccessWrites(s.redis, s.prefix, [issued('k1'), revoked('k1')]);
+    await applyAccessWrites(s.redis, s.prefix, [issued('k1')]); // a late replay of revision 0
+    expect((await cache.key('k1'))?.status).toBe('revoked');
+    expect(await s.redis.hget(accessKeys.key(s.prefix, 'k1'), 'rev')).toBe('1');
+  });
+
+  it('serves from memory and drops the entry on the invalidation message', async () => {
+    expect(cache.isLive).toBe(true);
+    await applyAccessWrites(s.redis, s.prefix, [issued('k2')]);
+    expect((await cache.key('k2'))?.status).toBe('active');
+    // A change behind the cache's back (no message) is not seen: the entry is in memory…
+    await s.redis.hset(accessKeys.key(s.prefix, 'k2'), 's', 'revoked');
+    expect((await cache.key('k2'))?.status).toBe('active');
+    // …until the message arrives.
+    await s.redis.publish(accessKeys.channel(s.prefix), 'k:k2');
+    await until(async () => (await cache.key('k2'))?.status === 'revoked');
+  });
+
+  it('bypasses the cache while its subscription is down (fail closed), and recovers', async () => {
+    await applyAccessWrites(s.redis, s.prefix, [issued('k3')]);
+    expect((await cache.key('k3'))?.status).toBe('active');
+    const sub = (cache as unknown as { sub: { disconnect(): void; connect(): Promise<void> } }).sub;
+    sub.disconnect();
+    await until(() => !cache.isLive, 2000);
+    await s.redis.hset(accessKeys.key(s.prefix, 'k3'), 's', 'revoked'); // changed while no message can arrive
+    expect((await cache.key('k3'))?.status).toBe('revoked');
+    await s.redis.hset(accessKeys.key(s.prefix, 'k3'), 's', 'active');
+    expect((await cache.key('k3'))?.status).toBe('active');
+    await sub.connect();
+    await until(() => cache.isLive, 5000);
+    await s.redis.hset(accessKeys.key(s.prefix, 'k3'), 's', 'revoked');
+    await s.redis.publish(accessKeys.channel(s.prefix), 'k:k3');
+    await until(async () => (await cache.key('k3'))?.status === 'revoked');
+  });
+
+  it('unknown keys and features read as absent', async () => {
+    expect(await cache.key('nope')).toBeNull();
+    expect(await cache.feature('nope')).toEqual({ exists: false, enabled: false });
+  });
+});
