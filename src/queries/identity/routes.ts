@@ -66,7 +66,9 @@ export async function identityQueryRoutes(app: FastifyInstance): Promise<void> {
       security: [{ bearer: [] }, { accessTokenHeader: [] }],
       response: { 200: z.null().describe('Valid; identity in the X-User-* headers'), ...problems(401) },
     },
-    config: { rateLimit: false },
+    // Called by a gateway, server to server: no browser security headers, no CORS, no IP limit.
+    helmet: false,
+    config: { rateLimit: false, cors: false },
   }, async (request, reply) => {
     const token = accessTokenFrom(request);
     if (!token) throw invalidToken();
