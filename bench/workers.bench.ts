@@ -20,6 +20,8 @@ import { bullConnection, DEFAULT_JOB_OPTIONS, QUEUE_NAMES } from '../workers/que
 import { startWorkers } from '../workers/index';
 
 const CONCURRENCY = 50;
+/** Pooled SMTP connections per process for the mail run (nodemailer option via the URL; default 5). */
+const SMTP_CONNECTIONS = Number(process.env.BENCH_SMTP_CONNECTIONS ?? 20);
 
 function configFor(dbUrl: string, prefix: string, extra: Record<string, string> = {}): Config {
   return loadConfig({
@@ -145,7 +147,7 @@ async function main() {
   const fresh = async (label: string, run: (s: Services) => Promise<void>) => {
     const db = await benchDatabase(`workers_${label}`);
     const prefix = `bench:workers:${randomBytes(4).toString('hex')}:`;
-    const services = await createServices(configFor(db.url, prefix, { SMTP_URL: `smtp://127.0.0.1:${smtpPort}` }), { log: silentLogger(), migrate: false });
+    const services = await createServices(configFor(db.url, prefix, { SMTP_URL: `smtp://127.0.0.1:${smtpPort}?maxConnections=${SMTP_CONNECTIONS}` }), { log: silentLogger(), migrate: false });
     try {
       await runStartup(services);
       await run(services);
@@ -171,7 +173,7 @@ async function main() {
 
   report('bullmq raw add+process (no-op, concurrency 50)', { jobs: n, rounds, jobs_per_s: results.raw!, all: series.raw!.map(Math.round).join('/') });
   report('event → job → no-op process (consumer, concurrency 50)', { events: n, jobs_per_s: results.eventToJob!, all: series.eventToJob!.map(Math.round).join('/'), enqueue_stage_only_per_s: results.enqueueOnly! }, { value: results.eventToJob! / results.raw!, target: '≥ 0.8 of raw' });
-  report('mail pipeline event → job → SMTP sink', { mails: m, mails_per_s: results.mails!, of_raw: results.mails! / results.raw! });
+  report('mail pipeline event → job → SMTP sink', { mails: m, smtp_connections: SMTP_CONNECTIONS, mails_per_s: results.mails!, of_raw: results.mails! / results.raw! });
   process.exit(0);
 }
 

@@ -209,7 +209,14 @@ describe('operations', () => {
     expect(sess.statusCode).toBe(204);
     const cookie = String(sess.headers['set-cookie']).split(';')[0]!;
     expect(String(sess.headers['set-cookie'])).toMatch(/HttpOnly/i);
-    expect((await app.inject({ method: 'GET', url: '/admin/queues', headers: { cookie } })).statusCode).toBe(200);
+    const board = await app.inject({ method: 'GET', url: '/admin/queues', headers: { cookie } });
+    expect(board.statusCode).toBe(200);
+    // Its assets load under the same guard.
+    const script = /<script[^>]+src="([^"]+)"/.exec(board.body)?.[1];
+    expect(script).toBeDefined();
+    const asset = new URL(script!, 'http://x/admin/queues/').pathname;
+    expect((await app.inject({ method: 'GET', url: asset, headers: { cookie } })).statusCode).toBe(200);
+    expect((await app.inject({ method: 'GET', url: asset })).statusCode).toBe(401);
 
     const metrics = await app.inject({ method: 'GET', url: '/metrics' });
     expect(metrics.body).toMatch(/authledger_queue_jobs\{queue="high",state="failed"\} \d+/);
