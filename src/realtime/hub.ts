@@ -135,12 +135,30 @@ export class Hub {
       });
     });
     await this.state.heartbeat(this.hubId);
-    this.heartbeat = setInterval(() => {
-      void this.state.heartbeat(this.hubId).then(() => this.state.purgeDeadHubs()).catch((err) => this.o.log.warn({ err: (err as Error).message }, 'realtime: heartbeat failed'));
-    }, HUB_HEARTBEAT_MS);
+    this.heartbeat = setInterval(() => void this.beat(), HUB_HEARTBEAT_MS);
     this.heartbeat.unref();
     this.o.log.info({ port: this.port, hub: this.hubId }, 'realtime hub listening');
     return this;
+  }
+
+  /**
+   * Heartbeat; also purges dead hubs. When this hub had been purged (Redis unreachable for longer
+   * than the expiry), its live connections are registered again, so presence heals by itself.
+   */
+  async beat(): Promise<void> {
+    try {
+      const wasGone = await this.state.heartbeat(this.hubId);
+      await this.state.purgeDeadHubs();
+      if (!wasGone) return;
+      this.o.log.warn({ hub: this.hubId }, 'realtime: this hub had been purged from Redis; registering its connections again');
+      for (const ws of this.byClient.values()) {
+        const c = ws.getUserData().c;
+        if (c.closed) continue;
+        await this.state.register({ client_id: c.clientId, user_id: c.userId, session_id: c.sessionId, group: c.group, hub: this.hubId, conn: c.conn, since: new Date().toISOString() });
+      }
+    } catch (err) {
+      this.o.log.warn({ err: (err as Error).message }, 'realtime: heartbeat failed');
+    }
   }
 
   async stop(): Promise<void> {

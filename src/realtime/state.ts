@@ -197,8 +197,9 @@ export class RealtimeState {
     return (await this.redis.eval(SET_GROUP, 0, this.base, clientId, conn, group ?? '', CLIENT_BINDING_TTL_SECONDS)) === 1;
   }
 
-  async heartbeat(hubId: string): Promise<void> {
-    await this.redis.zadd(`${this.base}hubs`, Date.now() + HUB_EXPIRY_MS, hubId);
+  /** Renews a hub's heartbeat; true when the hub was not listed (first beat, or purged meanwhile). */
+  async heartbeat(hubId: string): Promise<boolean> {
+    return (await this.redis.zadd(`${this.base}hubs`, Date.now() + HUB_EXPIRY_MS, hubId)) === 1;
   }
 
   /** Forgets a hub at once (clean stop): its presence goes with it. */

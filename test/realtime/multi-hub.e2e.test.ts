@@ -116,6 +116,17 @@ describe('two hub processes', () => {
     expect(await state.groupMembers(`bye-${s}`)).toEqual([]);
   }, 60_000);
 
+  it('a hub that was purged (e.g. cut off from Redis too long) registers its connections again', async () => {
+    const c = await open(await at(local.port, `/ws/heal-${s}/heal-${s}`));
+    await t.redis.zadd(`${state.base}hubs`, Date.now() - 1, local.hub.hubId);
+    await state.purgeDeadHubs();
+    expect(await state.client(`heal-${s}`)).toBeNull();
+    await local.hub.beat();
+    expect((await state.client(`heal-${s}`))?.hub).toBe(local.hub.hubId);
+    expect(await state.groupMembers(`heal-${s}`)).toEqual([`heal-${s}`]);
+    c.close();
+  });
+
   it('a crashed hub’s presence is purged once its heartbeat expires', async () => {
     // Simulate a hub that died without retiring: presence with a heartbeat already in the past.
     await t.redis.zadd(`${state.base}hubs`, Date.now() - 1, 'deadbeefdeadbeef');
