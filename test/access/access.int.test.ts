@@ -186,6 +186,10 @@ describe('API keys, features and the access check', () => {
       const res = await app.inject({ method: 'POST', url: `/api/v1/features/reports/access?api_key=${aliceKey.api_key}`, headers: bearer(alice.token) });
       expect(res.statusCode).toBe(400);
       expect(res.json().code).toBe('api_key_in_url');
+      // A feature whose name merely contains "alk_" is fine.
+      await app.inject({ method: 'POST', url: '/api/v1/features', headers: bearer(admin.token), payload: { name: 'talk_x' } });
+      const k = await app.inject({ method: 'POST', url: '/api/v1/api-keys', headers: bearer(alice.token), payload: { name: 'talk', features: ['talk_x'] } });
+      expect((await access(app, 'talk_x', alice.token, k.json().api_key)).statusCode).toBe(200);
     });
 
     it('refuses a disabled feature with 403, and grants again once enabled', async () => {

@@ -24,6 +24,8 @@ import { AccessStateCache } from '../../infra/access-state';
 import { recordAccess, startUsageFolding } from '../../infra/access-usage';
 import { connectRedis } from '../../infra/redis';
 
+/** Something shaped like a key (prefix + id) anywhere in the URL, path or query. */
+const KEY_IN_URL = new RegExp(`${API_KEY_PREFIX}[0-9a-f]{16}_`);
 const granted = z.object({ granted: z.literal(true), feature: z.string(), user_id: z.string() });
 const denied = (reason: string, message: string) => errors.forbidden(message, 'access_denied', { granted: false, reason });
 
@@ -51,7 +53,7 @@ export async function accessRoutes(app: FastifyInstance, services: Services): Pr
   const limit = services.config.API_KEY_RATE_LIMIT_PER_MINUTE;
 
   async function check(request: FastifyRequest, feature: string) {
-    if (request.url.includes(API_KEY_PREFIX)) throw errors.badRequest('API keys are never accepted in a URL; send the X-API-Key header.', 'api_key_in_url');
+    if (KEY_IN_URL.test(request.url)) throw errors.badRequest('API keys are never accepted in a URL; send the X-API-Key header.', 'api_key_in_url');
     const auth = request.auth;
     if (!auth) throw errors.unauthorized();
     const key = presentedKey(request);
