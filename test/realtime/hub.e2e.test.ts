@@ -230,8 +230,9 @@ describe('pushed auth events', () => {
     b.close();
   });
 
-  it('SessionExpired, reuse detection and UserDisabled end sockets too', async () => {
-    const [u1, u2, u3] = [await activeUser(t), await activeUser(t), await activeUser(t)];
+  it('SessionExpired, reuse detection, UserDisabled and UserDeleted end sockets too', async () => {
+    const [u1, u2, u3, u4] = [await activeUser(t), await activeUser(t), await activeUser(t), await activeUser(t)];
+    const s4 = await open(await url('/ws', u4));
     const s1 = await open(await url('/ws', u1));
     const s2 = await open(await url('/ws', u2));
     const s3 = await open(await url('/ws', u3));
@@ -239,11 +240,16 @@ describe('pushed auth events', () => {
     await sessionEvent(t, 'SessionExpired', { sessionId: u1.sessionId, userId: u1.userId, reason: 'idle' });
     await append(streams.session(u2.sessionId), 'RefreshTokenReuseDetected', { sessionId: u2.sessionId, userId: u2.userId, presentedTokenHash: 'x', presenter: {}, rotatedBy: {} });
     await append(streams.user(u3.userId), 'UserDisabled', { userId: u3.userId });
+    await append(streams.user(u4.userId), 'UserDeleted', { userId: u4.userId });
     expect(await s1.next('session_revoked', 1000)).toMatchObject({ reason: 'expired_idle' });
     expect(await s2.next('session_revoked', 1000)).toMatchObject({ reason: 'reuse_detected' });
     expect(await s3.next('session_revoked', 1000)).toMatchObject({ reason: 'user_disabled' });
     expect(await s3b.next('session_revoked', 1000)).toMatchObject({ reason: 'user_disabled' });
-    for (const s of [s1, s2, s3, s3b]) expect((await s.closed).code).toBe(4401);
+    expect(await s4.next('session_revoked', 1000)).toMatchObject({ reason: 'user_deleted' });
+    for (const s of [s1, s2, s3, s3b, s4]) expect((await s.closed).code).toBe(4401);
+    // A disabled user's tickets are refused from then on (even of another session).
+    const late = await connect(await url('/ws', await activeUser(t, ['user'], u3.userId)));
+    expect(isRefused(late) && late.body.code).toBe('session_ended');
   });
 
   it('SessionStarted sends new_login to the user’s other devices only', async () => {
