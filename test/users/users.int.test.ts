@@ -79,6 +79,8 @@ describe('users (admin and self)', () => {
   it('PATCH with If-Match: current revision → 200 + new ETag; stale → 412; read-your-writes', async () => {
     const get = await app.inject({ method: 'GET', url: `/api/v1/users/${carol.id}`, headers: bearer(carol.token) });
     expect(get.statusCode).toBe(200);
+    const me = await app.inject({ method: 'GET', url: '/api/v1/users/me', headers: bearer(carol.token) });
+    expect(me.json()).toEqual(get.json());
     const etag = get.headers.etag as string;
     expect(etag).toMatch(/^"\d+"$/);
     const ok = await app.inject({ method: 'PATCH', url: `/api/v1/users/${carol.id}`, headers: { ...bearer(carol.token), 'if-match': etag }, payload: { name: 'Carol Two' } });

@@ -105,6 +105,35 @@ export async function userQueryRoutes(app: FastifyInstance, services: Services):
     };
   });
 
+  async function loadOne(id: string): Promise<UserView> {
+    let user: UserView | undefined;
+    const h = await services.redis.hgetall(userProfileKey(services.prefix, id));
+    const p = parseUserProfile(h);
+    if (p) {
+      if (p.deleted) throw errors.notFound('No such user.', 'user_not_found');
+      user = { ...p, roles: [...p.roles].sort(), revision: Number(h.rev ?? 0) };
+    } else {
+      const { rows } = await services.pool.query<Row>(`SELECT ${COLUMNS} FROM users WHERE id = $1`, [id]);
+      if (rows[0] && !rows[0].deleted) user = fromRow(rows[0]);
+    }
+    if (!user) throw errors.notFound('No such user.', 'user_not_found');
+    return user;
+  }
+
+  r.get('/api/v1/users/me', {
+    preHandler: app.authenticate,
+    schema: {
+      tags: ['users'],
+      summary: 'The caller (seed 004 /users/me), with its revision as ETag',
+      security: [{ bearer: [] }],
+      response: { 200: userView, ...problems(401, 404) },
+    },
+  }, async (request, reply) => {
+    const user = await loadOne(request.auth!.userId);
+    reply.header('etag', `"${user.revision}"`);
+    return user;
+  });
+
   r.get('/api/v1/users/:id', {
     preHandler: app.authenticate,
     schema: {
@@ -118,17 +147,7 @@ export async function userQueryRoutes(app: FastifyInstance, services: Services):
     const auth = request.auth!;
     const id = request.params.id;
     if (auth.userId !== id && !auth.roles.includes('admin')) throw errors.forbidden('Only the account’s owner or an admin may see it.', 'forbidden');
-    let user: UserView | undefined;
-    const h = await services.redis.hgetall(userProfileKey(services.prefix, id));
-    const p = parseUserProfile(h);
-    if (p) {
-      if (p.deleted) throw errors.notFound('No such user.', 'user_not_found');
-      user = { ...p, roles: [...p.roles].sort(), revision: Number(h.rev ?? 0) };
-    } else {
-      const { rows } = await services.pool.query<Row>(`SELECT ${COLUMNS} FROM users WHERE id = $1`, [id]);
-      if (rows[0] && !rows[0].deleted) user = fromRow(rows[0]);
-    }
-    if (!user) throw errors.notFound('No such user.', 'user_not_found');
+    const user = await loadOne(id);
     reply.header('etag', `"${user.revision}"`);
     return user;
   });
