@@ -43,7 +43,7 @@ export async function scheduleCleanup(queue: Queue, everyMs: number): Promise<vo
   }
 }
 
-/** Sessions whose Redis state says they are past their idle or absolute lifetime (or vanished). */
+/** Sessions whose Redis state says they are past their idle or absolute lifetime (or vanished); SCAN, never KEYS. */
 async function sessionCandidates(deps: CleanupDeps, now: number): Promise<{ sessionId: string; userId: string }[]> {
   const { redis, prefix, config } = deps;
   const out: { sessionId: string; userId: string }[] = [];
@@ -71,8 +71,27 @@ async function sessionCandidates(deps: CleanupDeps, now: number): Promise<{ sess
   return out;
 }
 
+/** Candidates from the `sessions` read model (when the projector keeps it), capped per run. */
+async function sessionCandidatesFromReadModel(deps: CleanupDeps, now: number): Promise<{ sessionId: string; userId: string }[]> {
+  const view = await deps.pool.query(`SELECT 1 FROM pg_views WHERE viewname = 'sessions'`);
+  if (!view.rowCount) return [];
+  const { rows } = await deps.pool.query<{ id: string; user_id: string }>(
+    `SELECT id, user_id FROM sessions WHERE status = 'active'
+       AND (expires_at <= $1 OR COALESCE(last_rotated_at, created_at) <= $2) LIMIT 5000`,
+    [new Date(now), new Date(now - deps.config.REFRESH_IDLE_TTL * 1000)],
+  );
+  return rows.map((r) => ({ sessionId: r.id, userId: r.user_id }));
+}
+
+/**
+ * Sessions past their lifetime: from the Redis session state (always there: commands write it
+ * inline) and from the read model (catches sessions whose Redis state is gone). Each is decided
+ * again from its stream before anything is appended.
+ */
 export async function expireSessions(deps: CleanupDeps, now = Date.now()): Promise<{ expired: number; raced: number; checked: number }> {
-  const candidates = await sessionCandidates(deps, now);
+  const seen = new Set<string>();
+  const candidates = [...(await sessionCandidates(deps, now)), ...(await sessionCandidatesFromReadModel(deps, now))]
+    .filter((c) => !seen.has(c.sessionId) && seen.add(c.sessionId));
   let expired = 0;
   let raced = 0;
   for (const c of candidates) {

@@ -13,6 +13,8 @@ import { accessKeys } from '../../src/infra/access-state';
 import { recordAccess } from '../../src/infra/access-usage';
 import { ProjectionRunner } from '../../src/projections/engine';
 import { apiKeysProjection } from '../../src/projections/api-keys';
+import { sessionsProjection } from '../../src/projections/identity';
+import { sessionKey } from '../../src/infra/session-state';
 import { CLEANUP_JOBS, expireApiKeys, expireSessions, pruneEmailTokens, scheduleCleanup, type CleanupDeps } from '../../workers/cleanup';
 import { startWorkers, type WorkersHandle } from '../../workers/index';
 
@@ -64,6 +66,18 @@ describe('expire sessions', () => {
     expect(r.expired).toBeGreaterThanOrEqual(1);
     const last = (await s.store.readStream(streams.session(a.sessionId))).at(-1)!;
     expect(last).toMatchObject({ type: 'SessionExpired', data: { reason: 'absolute' } });
+  });
+  it('finds sessions through the read model too (Redis state lost)', async () => {
+    const u = await signup(app);
+    const a = await login(app, { email: u.email });
+    const runner = new ProjectionRunner({ pool: s.pool, store: s.store }, sessionsProjection);
+    while (await runner.step()) {
+      // catch up the sessions read model
+    }
+    await s.redis.del(sessionKey(s.prefix, a.sessionId), userSessionsKey(s.prefix, u.userId));
+    const later = Date.now() + s.config.REFRESH_IDLE_TTL * 1000 + 60_000;
+    await expireSessions(deps, later);
+    expect(await countType(streams.session(a.sessionId), 'SessionExpired')).toBe(1);
   });
 });
 
