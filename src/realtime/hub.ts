@@ -18,6 +18,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import uWS from 'uWebSockets.js';
+import type client from 'prom-client';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Config } from '../config';
@@ -25,6 +26,8 @@ import type { EventStore, RecordedEvent } from '../events/store';
 import type { Role } from '../events/common';
 import { createRedis, connectRedis } from '../infra/redis';
 import { followAuthEvents } from './auth-events';
+import { processMetrics } from '../infra/metrics';
+import { realtimeMetrics, trackHub } from './metrics';
 import { BEARER_PROTOCOL_PREFIX, SUBPROTOCOL, frames, isName, parseMessage, redact, type ClientCommand } from './protocol';
 import { HUB_HEARTBEAT_MS, ORIGIN_LENGTH, RealtimeState, newConnId, newHubId, type TicketClaims } from './state';
 
@@ -96,9 +99,14 @@ export class Hub {
   private readonly limits;
   private heartbeat: NodeJS.Timeout | undefined;
   private readonly outbox = new Map<string, string[]>();
+  /** Pre-bound counters (no label lookup per message). */
+  private readonly counters = Object.fromEntries(
+    ['send_to', 'group', 'join', 'leave', 'ping', 'list_members', 'list_groups', 'subscribe', 'unsubscribe', 'refused'].map((t) => [t, realtimeMetrics.messages.labels({ type: t })]),
+  ) as Record<ClientCommand['type'] | 'refused', client.Counter.Internal>;
   private flushScheduled = false;
   private events: { stop(): Promise<void> } | undefined;
   private stopping = false;
+  private untrack: (() => void) | undefined;
 
   constructor(private readonly o: HubOptions) {
     this.state = new RealtimeState(o.redis, o.prefix);
@@ -126,6 +134,7 @@ export class Hub {
     await this.sub.subscribe(this.ctlChannel);
     this.events = await followAuthEvents(this.o.store, this.authHandlers(), this.o.log);
     this.routes();
+    this.untrack = trackHub(this);
     await new Promise<void>((resolve, reject) => {
       this.app.listen(this.o.host ?? this.o.config.HOST, this.o.port ?? this.o.config.REALTIME_PORT, (ls) => {
         if (!ls) return reject(new Error(`realtime hub could not listen on port ${this.o.port ?? this.o.config.REALTIME_PORT}`));
@@ -165,6 +174,7 @@ export class Hub {
     if (this.stopping) return;
     this.stopping = true;
     clearInterval(this.heartbeat);
+    this.untrack?.();
     if (this.listenSocket) uWS.us_listen_socket_close(this.listenSocket);
     this.listenSocket = undefined;
     for (const ws of [...this.byClient.values()]) this.end(ws, CLOSE.shutdown, 'server shutting down');
@@ -187,7 +197,7 @@ export class Hub {
       upgrade: (res, req, ctx) => this.upgrade(res, req, ctx),
       open: (ws) => this.open(ws),
       message: (ws, msg, isBinary) => this.message(ws, msg, isBinary),
-      close: (ws) => this.closed(ws),
+      close: (ws, code) => this.closed(ws, code),
       subscription: (_ws, topic, newCount, oldCount) => this.subscriptionChanged(Buffer.from(topic).toString(), newCount, oldCount),
     };
     this.app.ws('/ws', behavior);
@@ -195,6 +205,15 @@ export class Hub {
     this.app.ws('/ws/:client/:group', behavior);
     this.app.get('/health', (res) => {
       res.writeHeader('content-type', 'application/json').end(JSON.stringify({ status: 'ok', hub: this.hubId, connections: this.connections }));
+    });
+    this.app.get('/metrics', (res) => {
+      let aborted = false;
+      res.onAborted(() => {
+        aborted = true;
+      });
+      void processMetrics.metrics().then((body) => {
+        if (!aborted) res.cork(() => res.writeHeader('content-type', processMetrics.contentType).end(body));
+      });
     });
     this.app.any('/*', (res) => {
       res.writeStatus('404 Not Found').writeHeader('content-type', 'application/problem+json')
@@ -227,6 +246,7 @@ export class Hub {
         const r = err instanceof Refusal ? err : new Refusal(503, 'service_unavailable', 'A dependency is unavailable; try again shortly.');
         if (!(err instanceof Refusal)) this.o.log.error({ err }, 'realtime: upgrade failed');
         else this.o.log.info({ code: r.code, status: r.status }, 'realtime: upgrade refused');
+        realtimeMetrics.refused.inc({ code: r.code });
         res.cork(() => {
           res.writeStatus(STATUS_TEXT[r.status] ?? `${r.status} Error`).writeHeader('content-type', 'application/problem+json')
             .end(JSON.stringify({ type: `https://authledger.dev/problems/${r.code}`, title: STATUS_TEXT[r.status]?.slice(4) ?? 'Error', status: r.status, code: r.code, detail: r.message }));
@@ -315,7 +335,8 @@ export class Hub {
     })();
   }
 
-  private closed(ws: WS) {
+  private closed(ws: WS, code: number) {
+    realtimeMetrics.closed.inc({ code: String(code) });
     const c = ws.getUserData().c;
     c.closed = true;
     if (this.byClient.get(c.clientId) === ws) this.byClient.delete(c.clientId);
@@ -394,13 +415,21 @@ export class Hub {
   private message(ws: WS, msg: ArrayBuffer, isBinary: boolean) {
     const c = ws.getUserData().c;
     if (c.closed) return;
-    if (!this.allow(ws, c)) return;
-    if (isBinary) return this.send(ws, frames.error('binary_not_supported', 'Send text frames.'));
+    if (!this.allow(ws, c)) return this.counters.refused.inc();
+    if (isBinary) {
+      this.counters.refused.inc();
+      return this.send(ws, frames.error('binary_not_supported', 'Send text frames.'));
+    }
     if (msg.byteLength > this.limits.maxBytes) {
+      this.counters.refused.inc();
       return this.send(ws, frames.error('message_too_large', `Messages are at most ${this.limits.maxBytes} bytes.`));
     }
     const parsed = parseMessage(Buffer.from(msg).toString('utf8'));
-    if (!parsed.ok) return this.send(ws, frames.error(parsed.code, parsed.message, parsed.id));
+    if (!parsed.ok) {
+      this.counters.refused.inc();
+      return this.send(ws, frames.error(parsed.code, parsed.message, parsed.id));
+    }
+    this.counters[parsed.command.type].inc();
     try {
       this.handle(ws, c, parsed.command);
     } catch (err) {

@@ -55,6 +55,19 @@ describe('paths and welcome', () => {
   });
 });
 
+describe('hub HTTP', () => {
+  it('GET /health and GET /metrics on the hub port', async () => {
+    const c = await open(await url('/ws'));
+    await connect(`${base}/ws`); // refused: ticket_required
+    const health = await fetch(`http://127.0.0.1:${hub.port}/health`);
+    expect(await health.json()).toMatchObject({ status: 'ok', hub: hub.hub.hubId });
+    const metrics = await (await fetch(`http://127.0.0.1:${hub.port}/metrics`)).text();
+    expect(metrics).toMatch(/^authledger_realtime_connections [1-9]/m);
+    expect(metrics).toMatch(/authledger_realtime_upgrades_refused_total\{code="ticket_required"\} [1-9]/);
+    c.close();
+  });
+});
+
 describe('commands', () => {
   it('/group reaches every member of the group (sender included) and nobody else', async () => {
     const g = `g-${randomUUID().slice(0, 8)}`;
