@@ -332,16 +332,17 @@ export async function projectionPosition(deps: Pick<EngineDeps, 'pool' | 'redis'
 }
 
 /**
- * Lag: events in the log after a projection's checkpoint (counted up to `cap`), for /ready and
- * metrics. PostgreSQL counts exactly (an index range scan); other adapters approximate with
- * the prepare-position distance.
+ * Lag: committed events in the log after a projection's checkpoint (counted up to `cap`), for
+ * /ready and metrics. PostgreSQL counts exactly (an index range scan); other adapters
+ * approximate with the prepare-position distance.
  */
 export async function projectionLag(deps: EngineDeps, projection: Projection, cap = 1_000_000): Promise<number> {
   const position = await projectionPosition(deps, projection);
   if (deps.store instanceof PostgresEventStore) {
+    // Every committed event after the checkpoint, including those a runner cannot read yet
+    // because an older transaction is still running: they are lag too.
     const { rows } = await deps.pool.query<{ n: string }>(
-      `SELECT count(*)::text AS n FROM (SELECT 1 FROM events WHERE (transaction_id, position) > ($1::text::xid8, $2::bigint)
-         AND transaction_id < pg_snapshot_xmin(pg_current_snapshot()) LIMIT $3) t`,
+      `SELECT count(*)::text AS n FROM (SELECT 1 FROM events WHERE (transaction_id, position) > ($1::text::xid8, $2::bigint) LIMIT $3) t`,
       [position.commit.toString(), position.prepare.toString(), cap],
     );
     return Number(rows[0]!.n);
