@@ -3,6 +3,7 @@ import { buildApp } from '../../src/http/app';
 import { streams } from '../../src/events/streams';
 import { testApp } from '../helpers/app';
 import { bearer, login, signup, signupAndLogin, uniqueEmail, DEFAULT_PASSWORD } from '../helpers/auth';
+import { revokeUserSessions } from '../../src/commands/identity/service';
 
 type T = Awaited<ReturnType<typeof testApp>>;
 const me = (t: T, token: string) => t.app.inject({ method: 'GET', url: '/api/v1/auth/me', headers: bearer(token) });
@@ -214,6 +215,55 @@ describe('identity flows over HTTP', () => {
       expect((await me(t, b.accessToken)).statusCode).toBe(401);
       expect((await me(t, a.accessToken)).statusCode).toBe(200);
       expect((await t.app.inject({ method: 'DELETE', url: '/api/v1/auth/sessions/not-a-uuid', headers: bearer(a.accessToken) })).statusCode).toBe(400);
+    });
+  });
+
+  describe('for other modules', () => {
+    it('revokeUserSessions ends every session (except one) and their access tokens at once', async () => {
+      const u = await signup(t.app);
+      const a = await login(t.app, { email: u.email });
+      const b = await login(t.app, { email: u.email });
+      const c = await login(t.app, { email: u.email });
+      const n = await revokeUserSessions({ ...t.services, gate: t.app.sessionGate }, u.userId, 'user_disabled', c.sessionId);
+      expect(n).toBe(2);
+      expect((await me(t, a.accessToken)).statusCode).toBe(401);
+      expect((await me(t, b.accessToken)).statusCode).toBe(401);
+      expect((await me(t, c.accessToken)).statusCode).toBe(200);
+      expect(await revokeUserSessions(t.services, u.userId, 'user_disabled', c.sessionId)).toBe(0);
+    });
+
+    it('a disabled user cannot log in (403 after the right password) nor refresh', async () => {
+      const u = await signup(t.app);
+      const s = await login(t.app, { email: u.email });
+      await t.services.store.appendToStream(streams.user(u.userId), [{ type: 'UserDisabled', data: { userId: u.userId } }]);
+      const res = await t.app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { email: u.email, password: u.password } });
+      expect(res.statusCode).toBe(403);
+      expect(res.json().code).toBe('account_disabled');
+      expect((await t.app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { email: u.email, password: 'wrong one, really' } })).statusCode).toBe(401);
+      expect((await doRefresh(t, s.refreshToken)).statusCode).toBe(401);
+      const events = await t.services.store.readStream(streams.session(s.sessionId));
+      expect(events.at(-1)).toMatchObject({ type: 'SessionRevoked', data: { reason: 'user_disabled' } });
+      expect((await me(t, s.accessToken)).statusCode).toBe(401);
+    });
+
+    it('requireAdmin: 401 without a token, 403 for a user, pass for an admin', async () => {
+      const { adminLogin } = await import('../helpers/auth');
+      const probe = await buildApp(t.services);
+      probe.get('/probe/admin', { preHandler: probe.requireAdmin }, async (req) => ({ ok: true, roles: req.auth!.roles }));
+      await probe.ready();
+      try {
+        const user = await signupAndLogin(t.app);
+        const admin = await adminLogin(t.app, t.services);
+        expect((await probe.inject({ method: 'GET', url: '/probe/admin' })).statusCode).toBe(401);
+        const forbidden = await probe.inject({ method: 'GET', url: '/probe/admin', headers: bearer(user.accessToken) });
+        expect(forbidden.statusCode).toBe(403);
+        expect(forbidden.headers['content-type']).toContain('application/problem+json');
+        const ok = await probe.inject({ method: 'GET', url: '/probe/admin', headers: bearer(admin.accessToken) });
+        expect(ok.statusCode).toBe(200);
+        expect(ok.json().roles).toContain('admin');
+      } finally {
+        await probe.close();
+      }
     });
   });
 

@@ -9,7 +9,8 @@
  * - presenting the current refresh token of an active, unexpired session rotates it;
  * - presenting any other token of the family (an already-rotated one) is reuse: the whole
  *   session is revoked and the evidence (both presenters) recorded — except the one retry of
- *   the just-rotated token inside the grace window, which rotates again (once);
+ *   the just-rotated token inside the grace window, which rotates again (once), and a request
+ *   that was already in flight when the rotation was stored (a lost concurrent race: 401 only);
  * - past its absolute lifetime or idle timeout a session expires instead;
  * - an ended session refuses everything; ending it again records nothing.
  */
@@ -87,6 +88,12 @@ export type SessionCommand =
   | {
       type: 'Refresh'; presentedHash: string; newHash: string; now: Date; client: Client;
       idleSeconds: number; graceSeconds: number;
+      /**
+       * When this request arrived, and when the session's last event was stored: a rotation
+       * stored after this request arrived overlapped with it (two concurrent refreshes of one
+       * token), which is a lost race, not a reuse.
+       */
+      arrivedAt?: Date; lastStoredAt?: Date;
     }
   | { type: 'Revoke'; reason: SessionRevokedReason };
 
@@ -124,6 +131,12 @@ export function decideSession(command: SessionCommand, state: SessionState): Ses
         },
       });
       if (sameHash(command.presentedHash, state.tokenHash)) return [rotate(false)];
+      if (
+        command.arrivedAt && command.lastStoredAt && command.lastStoredAt.getTime() >= command.arrivedAt.getTime() &&
+        sameHash(command.presentedHash, state.previousTokenHash)
+      ) {
+        throw invalidRefreshToken(); // lost a concurrent race: refused, nothing recorded
+      }
       if (
         command.graceSeconds > 0 && sameHash(command.presentedHash, state.previousTokenHash) &&
         sinceUse <= command.graceSeconds * 1000 && !state.lastRotationViaGrace

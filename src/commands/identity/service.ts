@@ -49,6 +49,8 @@ const sleep = (ms: number) => (ms > 0 ? new Promise((r) => setTimeout(r, ms)) : 
 export interface Loaded<S> {
   state: S;
   revision: bigint | 'no_stream';
+  /** When the stream's last event was stored. */
+  lastStoredAt?: Date;
 }
 
 const expectedOf = (r: bigint | 'no_stream'): ExpectedRevision => r;
@@ -86,7 +88,7 @@ export async function loadSession(store: EventStore, sessionId: string): Promise
   if (!first[0] || !last[0]) return { state: initialSessionState(), revision: 'no_stream' };
   let state = evolveSession(initialSessionState(), withClock(first[0]));
   if (last[0].revision !== first[0].revision) state = evolveSession(state, withClock(last[0]));
-  return { state, revision: last[0].revision };
+  return { state, revision: last[0].revision, lastStoredAt: last[0].createdAt };
 }
 
 // ------------------------------------------------------------------ appending
@@ -287,11 +289,18 @@ export interface RefreshResult {
   userId: string;
 }
 
-export async function refresh(deps: IdentityDeps, token: string | undefined, client: Client, metadata: EventMetadata = {}): Promise<RefreshResult> {
+export async function refresh(
+  deps: IdentityDeps,
+  token: string | undefined,
+  client: Client,
+  metadata: EventMetadata = {},
+  opts: { arrivedAt?: Date } = {},
+): Promise<RefreshResult> {
+  const arrivedAt = opts.arrivedAt ?? new Date();
   const parsed = parseRefreshToken(token);
   if (!parsed) throw invalidRefreshToken();
   const { sessionId } = parsed;
-  const { state, revision } = await loadSession(deps.store, sessionId);
+  const { state, revision, lastStoredAt } = await loadSession(deps.store, sessionId);
   if (state.status === 'none') throw invalidRefreshToken();
   const now = new Date();
   const next = newRefreshToken(sessionId);
@@ -299,6 +308,7 @@ export async function refresh(deps: IdentityDeps, token: string | undefined, cli
     {
       type: 'Refresh', presentedHash: parsed.hash, newHash: next.hash, now, client,
       idleSeconds: deps.config.REFRESH_IDLE_TTL, graceSeconds: deps.config.REFRESH_REUSE_GRACE_SECONDS,
+      arrivedAt, lastStoredAt,
     },
     state,
   );
