@@ -11,19 +11,18 @@
  * - a reset request reveals nothing: it answers the same whatever the address, and does its work
  *   after answering; requests per account are throttled (a mail bomb gets 5 mails an hour).
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { Services } from '../../services';
 import { errors } from '../../errors';
 import { streams } from '../../events/streams';
 import { WrongExpectedVersionError, type EventMetadata, type NewEvent } from '../../events/store';
-import { evolveUser, initialUserState, normaliseEmail, type UserState } from '../../events/user';
+import { initialUserState, normaliseEmail, type UserState } from '../../events/user';
 import { evolveEmailToken, initialEmailTokenState, type EmailTokenKind, type EmailTokenState } from '../../events/email-token';
 import { emailToken, emailTokenKey, hashEmailToken, parseEmailToken } from '../../infra/email-tokens';
 import { applyInline, userEventEval } from '../../infra/session-state';
 import { checkPasswordPolicy, hashPassword } from '../identity/passwords';
 import { decideReset, decideTokenUse, decideVerify, invalidToken } from './decide';
 import { findUserIdByEmail, loadUser as loadUserStream, revokeUserSessions, type SessionDeps } from '../identity/service';
-import { createHash } from 'node:crypto';
 
 const RESET_PER_HOUR = 5;
 const RESEND_PER_HOUR = 5;
