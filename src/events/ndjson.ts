@@ -183,14 +183,25 @@ export async function importEvents(
   input: Readable,
   opts: { dryRun?: boolean; batchSize?: number; onProgress?: (read: number) => void } = {},
 ): Promise<ImportReport> {
-  const batchSize = opts.batchSize ?? 2000;
+  const batchSize = opts.batchSize ?? 5000;
   const client = await pool.connect();
   /** Per stream: revision and hash of its head now, and the revision it had in the store before. */
   const heads = new Map<string, { revision: number; hash: string | null; before: number }>();
   const report: ImportReport = { read: 0, imported: 0, skipped: 0, streams: 0, storeEventsBefore: 0, dryRun: !!opts.dryRun };
   let batch: { line: number; e: EventLine }[] = [];
+  // Batches are written one at a time, but the next one is parsed while the database works on
+  // the previous (`inFlight`), so parsing and SQL overlap.
+  let inFlight: Promise<void> = Promise.resolve();
+  const queue = async () => {
+    const b = batch;
+    batch = [];
+    await inFlight;
+    inFlight = flush(b);
+    // Surface a failure at the next await point without an unhandled rejection meanwhile.
+    inFlight.catch(() => undefined);
+  };
 
-  const flush = async () => {
+  const flush = async (batch: { line: number; e: EventLine }[]) => {
     if (!batch.length) return;
     const unknownStreams = [...new Set(batch.map((b) => b.e.stream))].filter((s) => !heads.has(s));
     if (unknownStreams.length) {
@@ -262,7 +273,6 @@ export async function importEvents(
       }
       report.imported += inserts.length;
     }
-    batch = [];
   };
 
   try {
@@ -292,11 +302,12 @@ export async function importEvents(
       batch.push({ line: lineNo, e });
       report.read++;
       if (batch.length >= batchSize) {
-        await flush();
+        await queue();
         opts.onProgress?.(report.read);
       }
     }
-    await flush();
+    await queue();
+    await inFlight;
     opts.onProgress?.(report.read);
     const touched = [...heads].filter(([, h]) => h.revision > h.before);
     report.streams = heads.size;
@@ -318,6 +329,8 @@ export async function importEvents(
     }
     return report;
   } catch (err) {
+    // Let a batch still in flight finish first: its statements must not run after the ROLLBACK.
+    await inFlight.catch(() => undefined);
     await client.query('ROLLBACK').catch(() => undefined);
     if (err instanceof ImportError) throw err;
     const pgErr = err as { code?: string; detail?: string; message: string };
