@@ -25,6 +25,7 @@ import type { Config } from '../config';
 import type { EventStore, RecordedEvent } from '../events/store';
 import type { Role } from '../events/common';
 import { createRedis, connectRedis } from '../infra/redis';
+import { sessionEndedChannel } from '../infra/session-state';
 import { followAuthEvents } from './auth-events';
 import { processMetrics } from '../infra/metrics';
 import { realtimeMetrics, trackHub } from './metrics';
@@ -67,6 +68,7 @@ export interface HubOptions {
 
 export const CLOSE = { sessionEnded: 4401, replaced: 4409, flood: 1008, shutdown: 1001 } as const;
 const RECENT_MS = 10 * 60_000;
+const ENDED_SIGNAL_GRACE_MS = 300;
 
 class Refusal extends Error {
   constructor(
@@ -95,6 +97,7 @@ export class Hub {
   private readonly channelReady = new Map<string, Promise<unknown>>();
   private readonly channelBase: string;
   private readonly ctlChannel: string;
+  private readonly endedChannel: string;
   private readonly origins: Set<string> | null;
   private readonly limits;
   private heartbeat: NodeJS.Timeout | undefined;
@@ -112,6 +115,7 @@ export class Hub {
     this.state = new RealtimeState(o.redis, o.prefix);
     this.channelBase = this.state.channel('');
     this.ctlChannel = `${this.state.base}ctl`;
+    this.endedChannel = sessionEndedChannel(o.prefix);
     const list = o.config.CORS_ORIGINS.trim();
     this.origins = list === '*' ? null : new Set(list.split(',').map((s) => s.trim().replace(/\/$/, '')).filter(Boolean));
     this.limits = {
@@ -131,7 +135,7 @@ export class Hub {
   async start(): Promise<this> {
     await connectRedis(this.sub);
     this.sub.on('messageBuffer', (channel: Buffer, message: Buffer) => this.onBus(channel, message));
-    await this.sub.subscribe(this.ctlChannel);
+    await this.sub.subscribe(this.ctlChannel, this.endedChannel);
     this.events = await followAuthEvents(this.o.store, this.authHandlers(), this.o.log);
     this.routes();
     this.untrack = trackHub(this);
@@ -387,6 +391,7 @@ export class Hub {
   private onBus(channelBuf: Buffer, message: Buffer) {
     const channel = channelBuf.toString();
     if (channel === this.ctlChannel) return this.onControl(message.toString());
+    if (channel === this.endedChannel) return this.onSessionEndedSignal(message.toString());
     if (message.length < ORIGIN_LENGTH || message.toString('latin1', 0, ORIGIN_LENGTH) === this.hubId) return;
     const topic = channel.slice(this.channelBase.length);
     let start = ORIGIN_LENGTH;
@@ -396,6 +401,20 @@ export class Hub {
       if (nl < 0) break;
       start = nl + 1;
     }
+  }
+
+  /**
+   * Identity publishes every ended session id on `<prefix>session-ended` as it ends it. The event
+   * log normally tells the hub first (with the reason); this is the safety net when reading the log
+   * lags (the PostgreSQL store shows an event only once older transactions have finished): sockets
+   * still open ENDED_SIGNAL_GRACE_MS later are closed with reason `session_ended`.
+   */
+  private onSessionEndedSignal(sessionId: string) {
+    if (!this.bySession.has(sessionId)) return;
+    setTimeout(() => {
+      this.endedSessions.set(sessionId, Date.now());
+      for (const ws of [...(this.bySession.get(sessionId) ?? [])]) this.endSocket(ws, 'session_ended');
+    }, ENDED_SIGNAL_GRACE_MS).unref();
   }
 
   private onControl(raw: string) {

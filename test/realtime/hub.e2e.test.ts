@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { testServices, type TestServices } from '../helpers/app';
 import { startRealtime } from '../../src/realtime/index';
 import { streams } from '../../src/events/streams';
+import { sessionEndedChannel } from '../../src/infra/session-state';
 import { activeUser, connect, isRefused, newUser, open, sessionEvent, sleep, ticket, type Client, type TestUser } from './helpers';
 
 let t: TestServices;
@@ -263,6 +264,18 @@ describe('pushed auth events', () => {
     // A disabled user's tickets are refused from then on (even of another session).
     const late = await connect(await url('/ws', await activeUser(t, ['user'], u3.userId)));
     expect(isRefused(late) && late.body.code).toBe('session_ended');
+  });
+
+  it('identity’s session-ended signal closes sockets even when the event log lags', async () => {
+    const user = await activeUser(t);
+    const a = await open(await url('/ws', user));
+    const started = Date.now();
+    // As identity's commands do when they end a session (here without the event reaching the log).
+    await t.redis.publish(sessionEndedChannel(t.prefix), user.sessionId);
+    expect(await a.next('session_revoked', 1000)).toMatchObject({ session_id: user.sessionId, reason: 'session_ended' });
+    const closed = await a.closed;
+    expect(closed.code).toBe(4401);
+    expect(closed.at - started).toBeLessThan(1000);
   });
 
   it('SessionStarted sends new_login to the user’s other devices only', async () => {
