@@ -1,12 +1,12 @@
 /**
- * Helpers of the access and users tests: real signup / login through the HTTP routes, admins
- * through the real role command, and the projections these tests read.
+ * Helpers of the access and users tests, on top of the identity helpers (test/helpers/auth.ts):
+ * users as {id, email, password, token}, admins through this stream's role command, projections.
  */
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
-import { expect } from 'vitest';
 import type { Services } from '../../src/services';
 import { grantRole } from '../../src/commands/users/handlers';
+import { bearer, login as identityLogin, signupAndLogin, uniqueEmail } from '../helpers/auth';
 import { startProjector, type ProjectorHandle } from '../../src/projections/runtime';
 import { projections } from '../../src/projections/index';
 
@@ -20,28 +20,23 @@ export interface TestUser {
 export const strongPassword = () => `Plum-${randomBytes(6).toString('hex')}-Harbour!`;
 
 export async function login(app: FastifyInstance, email: string, password: string): Promise<string> {
-  const res = await app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { email, password } });
-  expect(res.statusCode, res.body).toBe(200);
-  return res.json().access_token as string;
+  return (await identityLogin(app, { email, password })).accessToken;
 }
 
 export async function newUser(app: FastifyInstance, label = 'user'): Promise<TestUser> {
-  const email = `${label}-${randomBytes(4).toString('hex')}@example.com`;
   const password = strongPassword();
-  const res = await app.inject({ method: 'POST', url: '/api/v1/auth/signup', payload: { email, password, name: `${label} person` } });
-  expect(res.statusCode, res.body).toBe(201);
-  const id = res.json().user.id as string;
-  return { id, email, password, token: await login(app, email, password) };
+  const u = await signupAndLogin(app, { email: uniqueEmail(label), password, name: `${label} person` });
+  return { id: u.userId, email: u.email, password, token: u.accessToken };
 }
 
-/** A user with the admin role, logged in after the grant (roles travel in the access token). */
+/** A user with the admin role (granted by this stream's role command), logged in after the grant. */
 export async function newAdmin(app: FastifyInstance, services: Services): Promise<TestUser> {
   const u = await newUser(app, 'admin');
   await grantRole(services, u.id, 'admin', { actorUserId: 'test' });
   return { ...u, token: await login(app, u.email, u.password) };
 }
 
-export const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
+export { bearer };
 
 /** Runs every projection (read models) for the duration of a test file. */
 export function runProjections(services: Services): ProjectorHandle {
