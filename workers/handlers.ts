@@ -91,6 +91,12 @@ if first then return 'first' else return 'new' end
 export const devicesKey = (prefix: string, userId: string) => `${prefix}mail:devices:${userId}`;
 
 export async function sendMail(deps: HandlerDeps, data: MailJobData): Promise<string> {
+  if (data.kind === 'new-device') {
+    // Every login makes this job: a known device costs one Redis call, no stream read.
+    const fingerprint = createHash('sha256').update(`${data.userAgent ?? ''}\n${data.deviceName ?? ''}`).digest('base64url');
+    const seen = (await deps.redis.eval(SEEN_DEVICE, 1, devicesKey(deps.prefix, data.userId), fingerprint, data.eventId, DEVICE_TTL_SECONDS)) as string;
+    if (seen !== 'new') return `skipped: ${seen} device`;
+  }
   const user = await loadUser(deps.store, data.userId);
   if (!user.exists || user.deleted) return 'skipped: no such user';
   const ctx = { baseUrl: baseUrl(deps.config), name: user.name || undefined };
@@ -114,13 +120,9 @@ export async function sendMail(deps: HandlerDeps, data: MailJobData): Promise<st
         : templates.passwordReset(ctx, { token, expiresAt: t.requested.expiresAt });
       break;
     }
-    case 'new-device': {
-      const fingerprint = createHash('sha256').update(`${data.userAgent ?? ''}\n${data.deviceName ?? ''}`).digest('base64url');
-      const seen = (await deps.redis.eval(SEEN_DEVICE, 1, devicesKey(deps.prefix, data.userId), fingerprint, data.eventId, DEVICE_TTL_SECONDS)) as string;
-      if (seen !== 'new') return `skipped: ${seen} device`;
+    case 'new-device':
       mail = templates.newDevice(ctx, { when, ip: data.ip, userAgent: data.userAgent, deviceName: data.deviceName });
       break;
-    }
     case 'api-key-created':
       mail = templates.apiKeyCreated(ctx, { when, keyName: data.keyName, keyPrefix: data.keyPrefix, ip: data.ip });
       break;
