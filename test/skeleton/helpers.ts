@@ -47,11 +47,11 @@ export interface Proc {
 }
 
 /** Spawns a command in the repository root with `env` on top of a clean copy of process.env. */
-export function run(cmd: string, args: string[], env: Record<string, string>, opts: { detached?: boolean } = {}): Proc {
+export function run(cmd: string, args: string[], env: Record<string, string>, opts: { detached?: boolean; cwd?: string } = {}): Proc {
   const clean = { ...process.env };
   // The test runner's own variables must not leak into the child (vitest sets NODE_ENV=test, VITEST…).
   for (const k of Object.keys(clean)) if (k.startsWith('VITEST') || k === 'NODE_ENV') delete clean[k];
-  const child = spawn(cmd, args, { cwd: ROOT, env: { ...clean, ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: opts.detached });
+  const child = spawn(cmd, args, { cwd: opts.cwd ?? ROOT, env: { ...clean, ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: opts.detached });
   let out = '';
   child.stdout!.on('data', (d) => (out += d));
   child.stderr!.on('data', (d) => (out += d));

@@ -129,6 +129,19 @@ describe('the authledger process', () => {
     expect(out).not.toMatch(/ECONNREFUSED/);
   }, 60_000);
 
+  it('.env in the working directory is loaded; the real environment wins over it', async () => {
+    const dir = path.join(dataDir, 'dotenv');
+    fs.mkdirSync(dir, { recursive: true });
+    fs.writeFileSync(path.join(dir, '.env'), 'PORT=4321\nHOST=10.9.9.9\nLOG_LEVEL=debug\n');
+    const script = path.join(dir, 'print-config.ts');
+    fs.writeFileSync(script, `import { loadConfig } from ${JSON.stringify(path.join(ROOT, 'src/config.ts'))};\nconst c = loadConfig();\nconsole.log('CONFIG ' + JSON.stringify({ port: c.PORT, host: c.HOST, level: c.LOG_LEVEL }));\n`);
+    const p = run(TSX, [script], { HOST: '127.0.0.2' }, { cwd: dir });
+    procs.push(p);
+    expect((await p.exited).code, p.output()).toBe(0);
+    const line = p.output().split('\n').find((l) => l.startsWith('CONFIG '))!;
+    expect(JSON.parse(line.slice(7))).toEqual({ port: 4321, host: '127.0.0.2', level: 'debug' });
+  }, 60_000);
+
   it('an invalid configuration exits 2 naming the key', async () => {
     const p = startMain({ ...(await baseEnv('badcfg')), PORT: 'not-a-port' });
     const exit = await p.exited;
