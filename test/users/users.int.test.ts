@@ -140,6 +140,11 @@ describe('users (admin and self)', () => {
     expect(after.json().code).toBe('api_key_revoked');
   });
 
+  it('an admin cannot disable or demote itself', async () => {
+    expect((await app.inject({ method: 'POST', url: `/api/v1/users/${admin.id}/disable`, headers: bearer(admin.token) })).statusCode).toBe(409);
+    expect((await app.inject({ method: 'DELETE', url: `/api/v1/users/${admin.id}/roles/admin`, headers: bearer(admin.token) })).statusCode).toBe(409);
+  });
+
   it('revoking admin ends the user’s sessions (its admin tokens stop now)', async () => {
     const a2 = await newAdmin(app, t.services);
     expect((await app.inject({ method: 'GET', url: '/api/v1/users', headers: bearer(a2.token) })).statusCode).toBe(200);

@@ -50,6 +50,11 @@ function selfOrAdmin(request: FastifyRequest, userId: string): void {
   if (auth.userId !== userId && !auth.roles.includes('admin')) throw errors.forbidden('Only the account’s owner or an admin may do this.', 'forbidden');
 }
 
+/** An admin may not disable or demote itself (it could lock every admin out). */
+function notSelf(request: FastifyRequest, userId: string, what: string): void {
+  if (request.auth!.userId === userId) throw errors.conflict(`An admin cannot ${what} itself; ask another admin.`, 'cannot_target_self');
+}
+
 export async function userCommandRoutes(app: FastifyInstance, services: Services): Promise<void> {
   const r = app.withTypeProvider<ZodTypeProvider>();
 
@@ -111,9 +116,10 @@ export async function userCommandRoutes(app: FastifyInstance, services: Services
       security: [{ bearer: [] }],
       params: idParams,
       body: z.object({ reason: z.string().max(500).optional() }).strict().nullish(),
-      response: { 200: userOut, ...problems(400, 401, 403, 404) },
+      response: { 200: userOut, ...problems(400, 401, 403, 404, 409) },
     },
   }, async (request, reply) => {
+    notSelf(request, request.params.id, 'disable');
     const { state, revision } = await disableUser(services, request.params.id, request.body?.reason, metadataFrom(request), app.sessionGate);
     reply.header('etag', etagOf(revision));
     return view(state, revision);
@@ -157,9 +163,10 @@ export async function userCommandRoutes(app: FastifyInstance, services: Services
       summary: 'Revoke a role (admin); revoking admin ends the user’s sessions',
       security: [{ bearer: [] }],
       params: idParams.extend({ role }),
-      response: { 200: userOut, ...problems(400, 401, 403, 404) },
+      response: { 200: userOut, ...problems(400, 401, 403, 404, 409) },
     },
   }, async (request, reply) => {
+    if (request.params.role === 'admin') notSelf(request, request.params.id, 'demote');
     const { state, revision } = await revokeRole(services, request.params.id, request.params.role, metadataFrom(request), app.sessionGate);
     reply.header('etag', etagOf(revision));
     return view(state, revision);
