@@ -402,6 +402,9 @@ export class PostgresEventStore implements EventStore {
       if (this.notifier === client) this.notifier = undefined;
     });
     await client.connect();
+    // A NOTIFY commits a transaction of its own; it needs no durability, so it must not wait
+    // for (and compete with appends for) the WAL flush.
+    await client.query('SET synchronous_commit = off');
     if (this.closed) {
       await client.end().catch(() => undefined);
       throw new Error('store closed');
