@@ -17,16 +17,31 @@ import { FastifyAdapter } from '@bull-board/fastify';
 import type { Services } from '../src/services';
 import { sendProblem, toAppError } from '../src/http/problem';
 import { problems } from '../src/http/schemas';
-import { createQueues } from './queues';
+import fp from 'fastify-plugin';
+import { createQueues, type Queues } from './queues';
 import { consumerLag } from './consumer';
 
 export const BOARD_PATH = '/admin/queues';
 const BOARD_COOKIE = 'al_board';
 const JOB_STATES = ['waiting', 'active', 'delayed', 'prioritized', 'failed', 'completed', 'paused', 'waiting-children'] as const;
 
-export async function workerRoutes(app: FastifyInstance, services: Services): Promise<void> {
-  const queues = createQueues(services);
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The BullMQ queues (for inspection; jobs are enqueued by the event consumer only). */
+    queues: Queues;
+  }
+}
+
+/** The queues as one infrastructure plugin: created with the app, closed with it. */
+export const queuesPlugin = fp<{ services: Services }>(async (app, opts) => {
+  const queues = createQueues(opts.services);
+  app.decorate('queues', queues);
   app.addHook('onClose', async () => queues.close());
+}, { name: 'queues' });
+
+export async function workerRoutes(app: FastifyInstance, services: Services): Promise<void> {
+  await app.register(queuesPlugin, { services });
+  const queues = app.queues;
 
   // Bull Board, inside its own encapsulated scope guarded by requireAdmin.
   const serverAdapter = new FastifyAdapter();
