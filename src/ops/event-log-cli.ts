@@ -104,9 +104,10 @@ export async function rebuildAll(pool: pg.Pool, store: PostgresEventStore, names
 function printRebuild(reports: RebuildReport[], dryRun: boolean) {
   for (const r of reports) {
     const verb = dryRun ? 'would switch' : r.switched ? 'switched' : 'did not switch';
-    console.log(`${r.projection}: ${r.events} events read; ${verb} generation ${r.fromGeneration} → ${r.toGeneration}`);
+    console.log(`${r.projection}: ${r.events} events read in ${r.seconds.toFixed(1)} s; ${verb} generation ${r.fromGeneration} → ${r.toGeneration}`);
     for (const [table, t] of Object.entries(r.tables)) {
-      console.log(`  ${table}: live ${t.live} rows, rebuilt ${t.rebuilt} rows, ${t.differing} differing${dryRun && t.differing ? ' (would change)' : ''}`);
+      if (dryRun) console.log(`  ${table}: live ${t.live} rows, rebuilt ${t.rebuilt} rows, ${t.differing} differing${t.differing ? ' (would change)' : ''}`);
+      else console.log(`  ${table}: ${t.rebuilt} rows`);
     }
   }
 }

@@ -95,6 +95,21 @@ describe('event-log operations', () => {
     expect(again.at(-1)!.type).toBe('EmailVerified');
   });
 
+  it('rebuild --dry-run reports what would change; a real rebuild switches generations and repairs it', async () => {
+    const { rows: [g] } = await t.pool.query(`SELECT generation FROM projections WHERE name = 'user_streams'`);
+    await t.pool.query(`DELETE FROM user_streams_v${g.generation} WHERE user_id = $1 AND stream_name = $2`, [h.userId, streams.apiKey(h.keyId)]);
+    const [dry] = await rebuildAll(t.pool, t.store as PostgresEventStore, ['user_streams'], { dryRun: true, quiet: true });
+    expect(dry!.switched).toBe(false);
+    expect(dry!.tables.user_streams!.differing).toBe(1);
+    expect(dry!.tables.user_streams!.rebuilt - dry!.tables.user_streams!.live).toBe(1);
+    const [real] = await rebuildAll(t.pool, t.store as PostgresEventStore, ['user_streams'], { quiet: true });
+    expect(real!.switched).toBe(true);
+    expect(real!.toGeneration).toBe(g.generation + 1);
+    const { rowCount } = await t.pool.query('SELECT 1 FROM user_streams WHERE user_id = $1 AND stream_name = $2', [h.userId, streams.apiKey(h.keyId)]);
+    expect(rowCount).toBe(1);
+    await expect(rebuildAll(t.pool, t.store as PostgresEventStore, ['nope'], { quiet: true })).rejects.toThrow(/unknown projection/);
+  });
+
   it('resolves a user by e-mail for replay', async () => {
     expect(await resolveUser(t.pool, h.email.toUpperCase())).toBe(h.userId);
     expect(await resolveUser(t.pool, h.userId)).toBe(h.userId);
@@ -239,7 +254,7 @@ describe('event-log operations', () => {
       expect(replay.stdout).not.toContain('secretsecret');
       const rebuild = await cli(['rebuild', '--dry-run'], target.url);
       expect(rebuild.code, rebuild.stderr).toBe(0);
-      expect(rebuild.stdout).toMatch(/user_streams: \d+ events read; would switch/);
+      expect(rebuild.stdout).toMatch(/user_streams: \d+ events read in [\d.]+ s; would switch/);
       expect(rebuild.stdout).toMatch(/0 differing/);
     } finally {
       await target.drop();
