@@ -133,12 +133,24 @@ export class Hub {
   }
 
   async start(): Promise<this> {
+    try {
+      await this.starting();
+    } catch (err) {
+      await this.stop();
+      throw err;
+    }
+    this.o.log.info({ port: this.port, hub: this.hubId }, 'realtime hub listening');
+    return this;
+  }
+
+  private async starting(): Promise<void> {
     await connectRedis(this.sub);
     this.sub.on('messageBuffer', (channel: Buffer, message: Buffer) => this.onBus(channel, message));
     await this.sub.subscribe(this.ctlChannel, this.endedChannel);
     this.events = await followAuthEvents(this.o.store, this.authHandlers(), this.o.log);
     this.routes();
     this.untrack = trackHub(this);
+    await this.state.heartbeat(this.hubId);
     await new Promise<void>((resolve, reject) => {
       this.app.listen(this.o.host ?? this.o.config.HOST, this.o.port ?? this.o.config.REALTIME_PORT, (ls) => {
         if (!ls) return reject(new Error(`realtime hub could not listen on port ${this.o.port ?? this.o.config.REALTIME_PORT}`));
@@ -147,11 +159,8 @@ export class Hub {
         resolve();
       });
     });
-    await this.state.heartbeat(this.hubId);
     this.heartbeat = setInterval(() => void this.beat(), HUB_HEARTBEAT_MS);
     this.heartbeat.unref();
-    this.o.log.info({ port: this.port, hub: this.hubId }, 'realtime hub listening');
-    return this;
   }
 
   /**
@@ -167,7 +176,8 @@ export class Hub {
       for (const ws of this.byClient.values()) {
         const c = ws.getUserData().c;
         if (c.closed) continue;
-        await this.state.register({ client_id: c.clientId, user_id: c.userId, session_id: c.sessionId, group: c.group, hub: this.hubId, conn: c.conn, since: new Date().toISOString() });
+        // Never over a newer connection of the same client id made elsewhere meanwhile.
+        await this.state.register({ client_id: c.clientId, user_id: c.userId, session_id: c.sessionId, group: c.group, hub: this.hubId, conn: c.conn, since: new Date().toISOString() }, { onlyIfAbsent: true });
       }
     } catch (err) {
       this.o.log.warn({ err: (err as Error).message }, 'realtime: heartbeat failed');

@@ -58,10 +58,12 @@ local function remove(base, id, o)
 end
 `;
 
-// ARGV: base, client id, presence json. Returns the replaced presence json or false.
+// ARGV: base, client id, presence json, '1' = only when the client id has no presence.
+// Returns the replaced presence json (or the existing one, untouched, with ARGV[4] = '1'), or false.
 const REGISTER = `${LUA_REMOVE}
 local base, id, json = ARGV[1], ARGV[2], ARGV[3]
 local old = redis.call('HGET', base .. 'online', id)
+if old and ARGV[4] == '1' then return old end
 if old then remove(base, id, cjson.decode(old)) end
 local o = cjson.decode(json)
 redis.call('HSET', base .. 'online', id, json)
@@ -183,8 +185,8 @@ export class RealtimeState {
   // --- presence ------------------------------------------------------------------------------
 
   /** Registers a connection; returns the presence it replaced (another connection of the client id). */
-  async register(p: Presence): Promise<Presence | null> {
-    const old = (await this.redis.eval(REGISTER, 0, this.base, p.client_id, JSON.stringify(p))) as string | null;
+  async register(p: Presence, opts: { onlyIfAbsent?: boolean } = {}): Promise<Presence | null> {
+    const old = (await this.redis.eval(REGISTER, 0, this.base, p.client_id, JSON.stringify(p), opts.onlyIfAbsent ? '1' : '0')) as string | null;
     if (p.group) await this.redis.hset(`${this.base}client:${p.client_id}`, 'group', p.group);
     return old ? (JSON.parse(old) as Presence) : null;
   }

@@ -57,6 +57,10 @@ describe('paths and welcome', () => {
 });
 
 describe('hub HTTP', () => {
+  it('a port in use fails the start (and leaves nothing running)', async () => {
+    await expect(startRealtime(t, { port: hub.port, host: '127.0.0.1' })).rejects.toThrow(/could not listen/);
+  });
+
   it('GET /health and GET /metrics on the hub port', async () => {
     const c = await open(await url('/ws'));
     await connect(`${base}/ws`); // refused: ticket_required
