@@ -109,6 +109,9 @@ local base, id, user, ttl = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local key = base .. 'client:' .. id
 local cur = redis.call('HGET', key, 'user')
 if cur and cur ~= user then return {0, ''} end
+-- A live connection of another user also holds the id (even if its binding has expired meanwhile).
+local online = redis.call('HGET', base .. 'online', id)
+if online and cjson.decode(online).user_id ~= user then return {0, ''} end
 if not cur then redis.call('HSET', key, 'user', user) end
 redis.call('EXPIRE', key, ttl)
 return {1, redis.call('HGET', key, 'group') or ''}`;

@@ -201,8 +201,15 @@ describe('upgrade refusals', () => {
     const a = await open(await url(`/ws/${id}`, owner));
     const thief = await connect(await url(`/ws/${id}`));
     expect(isRefused(thief) && [thief.status, thief.body.code]).toEqual([403, 'client_id_taken']);
+    // Even when the binding has expired, a live connection keeps the id.
+    await t.redis.del(`${t.prefix}rt:client:${id}`);
+    const thief2 = await connect(await url(`/ws/${id}`));
+    expect(isRefused(thief2) && thief2.body.code).toBe('client_id_taken');
     a.close();
     await a.closed;
+    const ownerAgain = await open(await url(`/ws/${id}`, owner)); // re-creates the binding
+    ownerAgain.close();
+    await ownerAgain.closed;
     const later = await connect(await url(`/ws/${id}/g`));
     expect(isRefused(later) && later.status).toBe(403);
     // The owner reconnecting elsewhere replaces the older connection.
