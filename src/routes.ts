@@ -30,7 +30,7 @@ export async function registerRoutes(app: FastifyInstance, services: Services): 
   // Identity and sessions (issue 4).
   await identityCommandRoutes(app);
   await identityQueryRoutes(app);
-  registerProjectionHealth(app, services);
+  registerProjectionHealth(app, services, { maxLagEvents: services.config.READY_MAX_PROJECTION_LAG });
   // API keys, features and the access check (issue 5).
   await featureCommandRoutes(app, services);
   await featureQueryRoutes(app, services);
