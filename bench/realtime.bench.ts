@@ -22,7 +22,7 @@ const dir = path.dirname(fileURLToPath(import.meta.url));
 const N = Number(process.env.BENCH_RT_CLIENTS ?? scale(1000, 200));
 const M = Number(process.env.BENCH_RT_MESSAGES ?? scale(1000, 200));
 const PROCS = 4;
-const ROUNDS = Number(process.env.BENCH_RT_ROUNDS ?? scale(2, 1));
+const ROUNDS = Number(process.env.BENCH_RT_ROUNDS ?? scale(3, 1));
 const GROUP = 'bench';
 const now = () => performance.timeOrigin + performance.now();
 
