@@ -8,7 +8,8 @@ import { randomUUID } from 'node:crypto';
 import { testServices, type TestServices } from '../helpers/app';
 import { startRealtime } from '../../src/realtime/index';
 import { RealtimeState } from '../../src/realtime/state';
-import { activeUser, open, sessionEvent, sleep, ticket, type TestUser } from './helpers';
+import { accessToken, activeUser, open, sessionEvent, sleep, ticket, type TestUser } from './helpers';
+import { buildApp } from '../../src/http/app';
 import { spawnHub, type ChildHub } from './spawn-hub';
 
 let t: TestServices;
@@ -79,6 +80,24 @@ describe('two hub processes', () => {
     expect(await a.next('direct_message')).toMatchObject({ from: `db-${s}`, text: 'and back' });
     a.close();
     b.close();
+  });
+
+  it('REST in the API reaches clients on a hub in another process', async () => {
+    const app = await buildApp(t);
+    try {
+      const admin = await activeUser(t, ['admin', 'user']);
+      const headers = { authorization: `Bearer ${await accessToken(t, admin)}` };
+      const b = await open(await at(child.port, `/ws/rb-${s}/api-${s}`));
+      const clients = (await app.inject({ method: 'GET', url: '/api/ws/clients', headers })).json<{ clients: { client_id: string; hub: string }[] }>();
+      expect(clients.clients.find((c) => c.client_id === `rb-${s}`)?.hub).toBe(child.hub);
+      expect((await app.inject({ method: 'POST', url: `/api/ws/broadcast_to_group/api-${s}`, headers, payload: { message: 'via REST' } })).statusCode).toBe(202);
+      expect(await b.next('group_message')).toMatchObject({ text: 'via REST', via: 'api' });
+      expect((await app.inject({ method: 'POST', url: `/api/v1/realtime/send_to/rb-${s}`, headers, payload: { message: 'dm via REST' } })).statusCode).toBe(202);
+      expect(await b.next('direct_message')).toMatchObject({ text: 'dm via REST' });
+      b.close();
+    } finally {
+      await app.close();
+    }
   });
 
   it('a client id reconnecting on the other hub replaces the old connection there', async () => {
