@@ -12,7 +12,7 @@
  * The hot path reads only the in-process cache (Redis on a miss) plus one Redis script for the
  * rate limit and usage counters: no event, no database row. The key is never logged.
  */
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Services } from '../../services';
@@ -26,6 +26,7 @@ import { connectRedis } from '../../infra/redis';
 
 /** Something shaped like a key (prefix + id) anywhere in the URL, path or query. */
 const KEY_IN_URL = new RegExp(`${API_KEY_PREFIX}[0-9a-f]{16}_`);
+const JSON_API_HEADERS = { 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' };
 const granted = z.object({ granted: z.literal(true), feature: z.string(), user_id: z.string() });
 const denied = (reason: string, message: string) => errors.forbidden(message, 'access_denied', { granted: false, reason });
 
@@ -52,7 +53,7 @@ export async function accessRoutes(app: FastifyInstance, services: Services): Pr
   });
   const limit = services.config.API_KEY_RATE_LIMIT_PER_MINUTE;
 
-  async function check(request: FastifyRequest, feature: string) {
+  async function check(request: FastifyRequest, reply: FastifyReply, feature: string) {
     if (KEY_IN_URL.test(request.url)) throw errors.badRequest('API keys are never accepted in a URL; send the X-API-Key header.', 'api_key_in_url');
     const auth = request.auth;
     if (!auth) throw errors.unauthorized();
@@ -74,9 +75,14 @@ export async function accessRoutes(app: FastifyInstance, services: Services): Pr
     const hit = await recordAccess(hot, services.prefix, limit, parsed.keyId, feature, !refusal);
     if (!hit.allowed) throw errors.tooManyRequests(hit.retryAfterSeconds, 'This API key’s rate limit is spent; retry later.');
     if (refusal) throw refusal;
+    reply.headers(JSON_API_HEADERS);
     return { granted: true as const, feature, user_id: auth.userId };
   }
 
+  // Like GET /api/v1/auth/verify: a JSON answer for servers, so no browser-document headers
+  // (CSP, frame options…: helmet rebuilds them per request, the largest cost of this route);
+  // the two that matter for a JSON answer are set by hand. The per-IP limit gives way to the per-key one.
+  const hotRoute = { helmet: false, config: { rateLimit: false } } as const;
   const responses = { 200: granted, ...problems(400, 401, 403, 404, 429) };
   const description = 'Access token: `Authorization: Bearer` or `Access-Token`. API key: `X-API-Key` or `API-Key`. ' +
     '200 only when token, key (owned by the token’s user, covering the feature) and an enabled feature all check out; ' +
@@ -92,8 +98,8 @@ export async function accessRoutes(app: FastifyInstance, services: Services): Pr
       params: z.object({ name: featureName }),
       response: responses,
     },
-    config: { rateLimit: false },
-  }, async (request) => check(request, request.params.name));
+    ...hotRoute,
+  }, async (request, reply) => check(request, reply, request.params.name));
 
   r.post('/feature/access/:feature_name', {
     preHandler: app.authenticate,
@@ -105,6 +111,6 @@ export async function accessRoutes(app: FastifyInstance, services: Services): Pr
       params: z.object({ feature_name: featureName }),
       response: responses,
     },
-    config: { rateLimit: false },
-  }, async (request) => check(request, request.params.feature_name));
+    ...hotRoute,
+  }, async (request, reply) => check(request, reply, request.params.feature_name));
 }
