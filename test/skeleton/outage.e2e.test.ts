@@ -18,7 +18,7 @@ import { testConfig } from '../helpers/app';
 import { ROOT, TSX, freePort, run, until, type Proc } from './helpers';
 import { startPrivatePostgres, startPrivateRedis, type PrivatePostgres, type PrivateRedis } from './servers';
 
-const QUICK_MS = 1500; // "quickly": well under any client timeout
+const QUICK_MS = 2000; // "quickly": well under any client timeout
 
 let pgServer: PrivatePostgres;
 let redisServer: PrivateRedis;
