@@ -62,8 +62,9 @@ export type SessionRevokedReason = z.infer<typeof sessionRevokedReason>;
 /**
  * A session (one device's login, one refresh-token family) as deciders see it.
  * Every field is "last write wins", and every non-final event carries all of them, so folding
- * the first and the last event of the stream gives the same state as folding all of them:
- * deciding on a 14-day-old session costs two single-row reads, not 1,300.
+ * the first and the last event of the stream gives the same state as folding all of them, and
+ * the last SessionRotated (v2) alone carries every field a decision reads: deciding on a
+ * 14-day-old session costs one single-row read, not 1,300.
  */
 export interface SessionState {
   status: 'none' | 'active' | 'revoked' | 'expired';

@@ -143,6 +143,11 @@ describe('session decider', () => {
     const all = history.reduce(evolveSession, initialSessionState());
     const twoEvents = [history[0]!, history.at(-1)!].reduce(evolveSession, initialSessionState());
     expect(twoEvents).toEqual(all);
+    // the last rotation alone carries everything a decision reads (loadSession reads one row)
+    const lastOnly = [history.at(-1)!].reduce(evolveSession, initialSessionState());
+    const { startedAt: _s1, deviceName: _d1, ...decisive } = all;
+    const { startedAt: _s2, deviceName: _d2, ...decisiveLast } = lastOnly;
+    expect(decisiveLast).toEqual(decisive);
     const ended = [...history, { type: 'SessionRevoked', data: { sessionId: S, userId: U, reason: 'logout' } } as SessionEvent];
     expect([ended[0]!, ended.at(-1)!].reduce(evolveSession, initialSessionState()).status).toBe(ended.reduce(evolveSession, initialSessionState()).status);
   });

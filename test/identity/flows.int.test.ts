@@ -4,6 +4,7 @@ import { streams } from '../../src/events/streams';
 import { testApp } from '../helpers/app';
 import { bearer, login, signup, signupAndLogin, uniqueEmail, DEFAULT_PASSWORD } from '../helpers/auth';
 import { revokeUserSessions } from '../../src/commands/identity/service';
+import { applyInline, userEventEval } from '../../src/infra/session-state';
 
 type T = Awaited<ReturnType<typeof testApp>>;
 const me = (t: T, token: string) => t.app.inject({ method: 'GET', url: '/api/v1/auth/me', headers: bearer(token) });
@@ -235,7 +236,9 @@ describe('identity flows over HTTP', () => {
     it('a disabled user cannot log in (403 after the right password) nor refresh', async () => {
       const u = await signup(t.app);
       const s = await login(t.app, { email: u.email });
-      await t.services.store.appendToStream(streams.user(u.userId), [{ type: 'UserDisabled', data: { userId: u.userId } }]);
+      // as the users stream's disable command does: append, then update the profile read model inline
+      const res0 = await t.services.store.appendToStream(streams.user(u.userId), [{ type: 'UserDisabled', data: { userId: u.userId } }]);
+      await applyInline(t.services.redis, userEventEval(t.services.prefix, { type: 'UserDisabled', data: { userId: u.userId }, revision: res0.nextExpectedRevision, createdAt: new Date() }));
       const res = await t.app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { email: u.email, password: u.password } });
       expect(res.statusCode).toBe(403);
       expect(res.json().code).toBe('account_disabled');

@@ -21,7 +21,7 @@ import { WrongExpectedVersionError, type EventMetadata, type EventStore, type Ex
 import { streams } from '../../events/streams';
 import { evolveUser, initialUserState, normaliseEmail, type UserEvent, type UserState } from '../../events/user';
 import type { KeySet } from '../../infra/keys';
-import { applyInline, sessionEventEval, userEventEval, userSessionsKey } from '../../infra/session-state';
+import { applyInline, parseUserProfile, sessionEventEval, userEventEval, userProfileKey, userSessionsKey } from '../../infra/session-state';
 import { decideSession, decideUser, invalidRefreshToken, sameHash, type Client, type UserCommand } from './deciders';
 import { FAILURE_WINDOW_MS, isLocked, progressiveDelayMs, UNKNOWN_LOGIN_FAILURE } from './lockout';
 import { checkPasswordPolicy, hashPassword, verifyPassword } from './passwords';
@@ -76,19 +76,24 @@ function withClock(e: RecordedEvent): { type: string; data: unknown } {
 }
 
 /**
- * A session's state from its first and last events only (see SessionState): the cost of a
- * decision does not grow with the number of rotations.
+ * A session's state from its last event — and its first one only when the last does not carry
+ * everything (see SessionState): every SessionRotated (v2) repeats the expiry, so a decision reads
+ * one row, whether the session rotated once or 1,300 times.
  */
 export async function loadSession(store: EventStore, sessionId: string): Promise<Loaded<SessionState>> {
   const name = streams.session(sessionId);
-  const [first, last] = await Promise.all([
-    store.readStream(name, { maxCount: 1 }),
-    store.readStream(name, { direction: 'backwards', maxCount: 1 }),
-  ]);
-  if (!first[0] || !last[0]) return { state: initialSessionState(), revision: 'no_stream' };
-  let state = evolveSession(initialSessionState(), withClock(first[0]));
-  if (last[0].revision !== first[0].revision) state = evolveSession(state, withClock(last[0]));
-  return { state, revision: last[0].revision, lastStoredAt: last[0].createdAt };
+  const [last] = await store.readStream(name, { direction: 'backwards', maxCount: 1 });
+  if (!last) return { state: initialSessionState(), revision: 'no_stream' };
+  const selfContained =
+    last.revision === 0n || last.type === 'SessionRevoked' || last.type === 'SessionExpired' ||
+    (last.type === 'SessionRotated' && !!(last.data as { expiresAt?: string }).expiresAt);
+  let state = initialSessionState();
+  if (!selfContained) {
+    const [first] = await store.readStream(name, { maxCount: 1 });
+    if (first) state = evolveSession(state, withClock(first));
+  }
+  state = evolveSession(state, withClock(last));
+  return { state, revision: last.revision, lastStoredAt: last.createdAt };
 }
 
 // ------------------------------------------------------------------ appending
@@ -328,9 +333,12 @@ export async function refresh(
     }
     throw invalidRefreshToken();
   }
-  const user = await loadUser(deps.store, state.userId);
-  if (!user.state.exists || user.state.deleted || user.state.disabled) {
-    await revokeSession(deps, sessionId, user.state.disabled ? 'user_disabled' : 'user_deleted', meta);
+  // Current roles and status, from the profile read model (kept by the commands inline and by
+  // the projection); the user stream when the profile is not there. Disabling or deleting a user
+  // also ends its sessions outright (revokeUserSessions): this is defence in depth.
+  const user = await currentUser(deps, state.userId);
+  if (!user.exists || user.deleted || user.disabled) {
+    await revokeSession(deps, sessionId, user.disabled ? 'user_disabled' : 'user_deleted', meta);
     throw invalidRefreshToken();
   }
   try {
@@ -340,8 +348,15 @@ export async function refresh(
     if (err instanceof WrongExpectedVersionError) throw invalidRefreshToken();
     throw err;
   }
-  const accessToken = await signAccessToken(deps.keys, deps.config, { userId: state.userId, sessionId, roles: user.state.roles, sessionExpiresAt: state.expiresAt }, now);
+  const accessToken = await signAccessToken(deps.keys, deps.config, { userId: state.userId, sessionId, roles: user.roles, sessionExpiresAt: state.expiresAt }, now);
   return { accessToken, refreshToken: next.token, sessionId, userId: state.userId };
+}
+
+async function currentUser(deps: SessionDeps, userId: string): Promise<{ exists: boolean; deleted: boolean; disabled: boolean; roles: Role[] }> {
+  const profile = parseUserProfile(await deps.redis.hgetall(userProfileKey(deps.prefix, userId)));
+  if (profile) return { exists: true, deleted: profile.deleted, disabled: profile.disabled, roles: profile.roles as Role[] };
+  const { state } = await loadUser(deps.store, userId);
+  return { exists: state.exists, deleted: state.deleted, disabled: state.disabled, roles: state.roles };
 }
 
 // ------------------------------------------------------------------ revocation
