@@ -335,6 +335,7 @@ export class Hub {
           await this.o.redis.publish(this.ctlChannel, JSON.stringify({ kind: 'kick', client_id: c.clientId, conn: old.conn }));
         }
         await this.ready(c);
+        this.o.log.debug({ client: c.clientId, user: c.userId, group: c.group }, 'realtime: connected');
         // A session may have ended while we registered.
         if (this.endedSessions.has(c.sessionId) || this.endedUsers.has(c.userId)) return this.endSocket(ws, 'session_ended');
         this.send(ws, JSON.stringify({

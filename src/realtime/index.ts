@@ -4,6 +4,7 @@
  * Authentication reuses identity's code (src/http): the access-token verifier for tokens offered
  * in Sec-WebSocket-Protocol, and the session gate (is a session still active?) for every upgrade.
  */
+import fs from 'node:fs';
 import type { Services } from '../services';
 import { getKeys } from '../infra/keys';
 import { SessionGate } from '../http/session-gate';
@@ -34,6 +35,10 @@ export async function startRealtime(
     isSessionActive: (sessionId) => gate.isActive(sessionId),
     ...opts,
   });
+  const nofile = openFileLimit();
+  if (nofile !== undefined && nofile < 8192) {
+    services.log.warn({ nofile }, `realtime: the open-file limit is ${nofile}; the hub holds one descriptor per socket. Raise it (ulimit -n 65536, LimitNOFILE= in systemd, --ulimit nofile= in Docker).`);
+  }
   try {
     await hub.start();
   } catch (err) {
@@ -48,4 +53,15 @@ export async function startRealtime(
       await gate.stop();
     },
   };
+}
+
+/** The soft RLIMIT_NOFILE of this process (Linux, from /proc), or undefined. */
+export function openFileLimit(): number | undefined {
+  try {
+    const m = /^Max open files\s+(\d+|unlimited)/m.exec(fs.readFileSync('/proc/self/limits', 'utf8'));
+    if (!m) return undefined;
+    return m[1] === 'unlimited' ? Number.MAX_SAFE_INTEGER : Number(m[1]);
+  } catch {
+    return undefined;
+  }
 }
