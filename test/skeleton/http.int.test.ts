@@ -9,6 +9,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { buildApp } from '../../src/http/app';
 import { errors } from '../../src/errors';
+import { streams } from '../../src/events/streams';
 import { createLogger } from '../../src/infra/logger';
 import { testServices, type TestServices } from '../helpers/app';
 import { captureStream } from './helpers';
@@ -200,6 +201,20 @@ describe('HTTP server', () => {
     expect(res.body).not.toContain('/no/such/route/123');
     expect(res.body).toContain('authledger_events_appended_total');
     expect(res.body).toContain('process_cpu_user_seconds_total');
+  });
+
+  it('/metrics counts appended events by type', async () => {
+    const value = async () => {
+      const body = (await app.inject({ method: 'GET', url: '/metrics' })).body;
+      const m = /authledger_events_appended_total\{type="FeatureRegistered"\} (\d+)/.exec(body);
+      return m ? Number(m[1]) : 0;
+    };
+    const before = await value();
+    const name = `metrics-probe-${Date.now()}`;
+    await services.store.appendToStream(streams.feature(name), [
+      { type: 'FeatureRegistered', data: { name, description: 'probe' } },
+    ], { expectedRevision: 'no_stream' });
+    expect(await value()).toBe(before + 1);
   });
 
   it('/ready is 200 with every dependency checked', async () => {
