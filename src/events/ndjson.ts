@@ -242,24 +242,17 @@ export async function importEvents(
       report.skipped += existing.length;
     }
     if (inserts.length) {
+      // One JSON document per batch (cheaper to send than nine array literals); the database
+      // recomputes each hash over the canonical encoding, chained on the previous event's.
       const { rows } = await client.query<{ stream_name: string; revision: string; hash: string }>(
         `INSERT INTO events (stream_name, revision, event_id, event_type, schema_version, data, metadata, created_at, hash)
          SELECT u.s, u.r, u.id, u.t, u.v, u.d, u.m, u.c,
                 event_hash(decode(u.prev, 'hex'), u.s, u.r, u.id, u.t, u.v, u.c, u.d, u.m)
-           FROM unnest($1::text[], $2::bigint[], $3::uuid[], $4::text[], $5::int[], $6::jsonb[], $7::jsonb[], $8::timestamptz[], $9::text[])
-                AS u(s, r, id, t, v, d, m, c, prev)
+           FROM json_to_recordset($1::json) AS u(s text, r bigint, id uuid, t text, v int, d jsonb, m jsonb, c timestamptz, prev text)
          RETURNING stream_name, revision::text AS revision, encode(hash, 'hex') AS hash`,
-        [
-          inserts.map((p) => p.e.stream),
-          inserts.map((p) => p.e.revision),
-          inserts.map((p) => p.e.id),
-          inserts.map((p) => p.e.type),
-          inserts.map((p) => p.e.version),
-          inserts.map((p) => JSON.stringify(p.e.data)),
-          inserts.map((p) => JSON.stringify(p.e.metadata)),
-          inserts.map((p) => p.e.created_at),
-          inserts.map((p) => p.prev),
-        ],
+        [JSON.stringify(inserts.map((p) => ({
+          s: p.e.stream, r: p.e.revision, id: p.e.id, t: p.e.type, v: p.e.version, d: p.e.data, m: p.e.metadata, c: p.e.created_at, prev: p.prev,
+        })))],
       );
       const stored = new Map(rows.map((r) => [`${r.stream_name}\u0000${r.revision}`, r.hash]));
       for (const p of inserts) {

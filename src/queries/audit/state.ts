@@ -67,10 +67,9 @@ async function safeCut(db: pg.Pool | pg.ClientBase): Promise<number> {
 export async function accumulateUser(db: pg.Pool | pg.ClientBase, registry: EventRegistry, userId: string, at: Date, opts: { snapshots?: boolean } = {}): Promise<UserAt | undefined> {
   const useSnapshots = opts.snapshots !== false;
   const snap = useSnapshots ? await latestSnapshot(db, userId, at) : undefined;
-  const [events, safe] = await Promise.all([
-    readUserEvents(db, registry, userId, { afterTime: snap?.cut, to: at, order: 'time' }),
-    useSnapshots ? safeCut(db) : Promise.resolve(0),
-  ]);
+  const events = await readUserEvents(db, registry, userId, { afterTime: snap?.cut, to: at, order: 'time' });
+  // Only a long fold can write a snapshot: ask for the safe cut only then.
+  const safe = useSnapshots && events.length >= SNAPSHOT_EVERY ? await safeCut(db) : 0;
   let u: UserAt | undefined = snap ? deserialize(snap.state) : undefined;
   let sinceSnapshot = 0;
   const toWrite: { cut: string; events: number; state: unknown }[] = [];
