@@ -93,5 +93,13 @@ describe('worker killed mid-job', () => {
     const done = await queues.byName.high.getJob(`mail-${key}`);
     expect(await done!.getState()).toBe('completed');
     expect(done!.returnvalue).toBe('sent');
+
+    // The idempotency key is per mail, not per job: a duplicate job (another id, same event)
+    // finds the marker and sends nothing.
+    const dup = await queues.byName.high.add('mail', done!.data, { jobId: `dup-${key}` });
+    const deadline = Date.now() + 30_000;
+    while (!(await dup.isCompleted()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    expect((await queues.byName.high.getJob(`dup-${key}`))!.returnvalue).toBe('already_sent');
+    expect(sink.mails.filter((m) => m.messageId.includes(key))).toHaveLength(1);
   }, 90_000);
 });
