@@ -97,6 +97,7 @@ END $$;
 -- running writing transaction of this database, or of the cluster with p_cluster), a second one
 -- — with a fresh snapshot, taken after the first (PL/pgSQL volatile function) — reads below it.
 -- held_back: committed events wait above the horizon (poll again soon). See postgres-store.ts.
+-- Autovacuum workers are ignored: their ANALYZE takes an xid, yet they never append events.
 CREATE FUNCTION read_events_page(p_commit xid8, p_prepare bigint, p_max integer, p_types text[], p_like text[], p_cluster boolean)
 RETURNS TABLE (prepare text, commit text, stream_name text, revision text, event_id text, event_type text,
                schema_version integer, data jsonb, metadata jsonb, created_at timestamptz, held_back boolean)
@@ -112,6 +113,7 @@ BEGIN
       (SELECT min(x) FROM pg_snapshot_xip(pg_current_snapshot()) x
         WHERE xid(x) IN (SELECT a.backend_xid FROM pg_stat_activity a
                           WHERE a.datid = (SELECT d.oid FROM pg_database d WHERE d.datname = current_database()) AND a.backend_xid IS NOT NULL
+                            AND a.backend_type <> 'autovacuum worker'
                          UNION ALL
                          SELECT p.transaction FROM pg_prepared_xacts p WHERE p.database = current_database())),
       pg_snapshot_xmax(pg_current_snapshot())) INTO v_h;
@@ -126,7 +128,8 @@ BEGIN
          AND (p_like IS NULL OR e.stream_name LIKE ANY(p_like))
        ORDER BY e.transaction_id, e.position
        LIMIT p_max)
-    SELECT page.*, h.held FROM (SELECT EXISTS (SELECT 1 FROM events e2 WHERE e2.transaction_id >= v_h) AS held) h
+    -- held: max() is an index probe even in the generic plan (EXISTS … >= v_h became a seq scan).
+    SELECT page.*, h.held FROM (SELECT coalesce((SELECT max(e2.transaction_id) FROM events e2) >= v_h, false) AS held) h
       LEFT JOIN page ON true;
 END $$;
 

@@ -76,7 +76,8 @@ export interface PostgresEventStoreOptions {
  * Database mode: the statement's snapshot is taken first, pg_stat_activity is read after it, so a
  * transaction of this database that was running at the snapshot either still shows in
  * pg_stat_activity (and holds the horizon) or has ended before the next statement's snapshot.
- * Transactions of other databases cannot write our table and are ignored. The horizon must be
+ * Transactions of other databases cannot write our table and are ignored, and so are autovacuum
+ * workers (their ANALYZE takes an xid but never appends). The horizon must be
  * used by a later statement, never by the statement that computed it.
  */
 const HORIZON_SQL = {
@@ -84,6 +85,7 @@ const HORIZON_SQL = {
       (SELECT min(x) FROM pg_snapshot_xip(pg_current_snapshot()) x
         WHERE xid(x) IN (SELECT backend_xid FROM pg_stat_activity
                           WHERE datid = (SELECT oid FROM pg_database WHERE datname = current_database()) AND backend_xid IS NOT NULL
+                            AND backend_type <> 'autovacuum worker'
                          UNION ALL
                          SELECT transaction FROM pg_prepared_xacts WHERE database = current_database())),
       pg_snapshot_xmax(pg_current_snapshot()))::text AS h`,
