@@ -114,6 +114,7 @@ export function applyEvent(u: UserAt | undefined, e: RecordedEvent): UserAt | un
       u.lockedUntil = String(d.until);
       break;
     case 'AccountUnlocked':
+    case 'LoginFailuresCleared':
       u.lockedUntil = null;
       break;
     case 'SessionStarted':
