@@ -159,13 +159,15 @@ async function main() {
   const user = await activeUser(t, ['user']);
   const results: Record<'bare' | 'hub', Result[]> = { bare: [], hub: [] };
   try {
-    for (let round = 0; round < ROUNDS; round++) {
+    const runBare = async () => {
       const bare = await startServer(path.join(dir, 'realtime', 'bare-server.ts'), {});
       try {
         results.bare.push(await run('bare', bare, async () => `ws://127.0.0.1:${bare.port}/ws`, `ws://127.0.0.1:${bare.port}/ws`));
       } finally {
         bare.child.kill();
       }
+    };
+    const runHub = async (round: number) => {
       const hub = await startServer(path.join(dir, '..', 'test', 'realtime', 'fixtures', 'hub-process.ts'), {
         DATABASE_URL: t.config.DATABASE_URL,
         REDIS_PREFIX: t.prefix,
@@ -181,6 +183,16 @@ async function main() {
       } finally {
         hub.child.stdin?.end();
         await new Promise((r) => hub.child.once('exit', r));
+      }
+    };
+    // Alternate which server goes first, so neither always gets the colder machine.
+    for (let round = 0; round < ROUNDS; round++) {
+      if (round % 2 === 0) {
+        await runBare();
+        await runHub(round);
+      } else {
+        await runHub(round);
+        await runBare();
       }
     }
   } finally {
