@@ -146,12 +146,14 @@ export class PostgresEventStore implements EventStore {
       metadata[i] = JSON.stringify(cleanMetadata(e.metadata));
     }
     const created = options.createdAt?.map((d) => d.toISOString()) ?? null;
-    const { rows } = await this.pool.query<{ status: string; revision: string; commit_position: string | null; prepare_position: string | null }>(
-      `SELECT status, revision::text, commit_position::text, prepare_position::text
-         FROM append_to_stream($1, $2, $3::uuid[], $4::text[], $5::int[], $6::jsonb[], $7::jsonb[], $8::timestamptz[], $9)`,
+    const { rows } = await this.pool.query<{ status: string; revision: string; commit_position: string | null; prepare_position: string | null }>({
+      // Named: parsed and planned once per connection.
+      name: 'authledger_append_v2',
+      text: `SELECT status, revision::text, commit_position::text, prepare_position::text
+               FROM append_to_stream($1, $2, $3::uuid[], $4::text[], $5::int[], $6::jsonb[], $7::jsonb[], $8::timestamptz[], $9)`,
       // Ids generated here are fresh random UUIDs: only caller-supplied ids need the idempotency probe.
-      [stream, typeof expected === 'bigint' ? expected.toString() : expected, ids, types, versions, data, metadata, created, callerIds],
-    );
+      values: [stream, typeof expected === 'bigint' ? expected.toString() : expected, ids, types, versions, data, metadata, created, callerIds],
+    });
     const row = rows[0]!;
     const revision = BigInt(row.revision);
     const actual = revision < 0n ? ('no_stream' as const) : revision;
@@ -240,9 +242,10 @@ export class PostgresEventStore implements EventStore {
   private async readPage(from: Position, filter: EventFilter | undefined, maxCount: number): Promise<{ rows: EventRow[]; heldBack: boolean }> {
     // One round trip: read_events_page() computes the horizon in one statement and reads below
     // it in the next (see the migration).
-    const { rows } = await this.pool.query<EventRow & { held_back: boolean }>(
-      'SELECT * FROM read_events_page($1::text::xid8, $2::bigint, $3, $4::text[], $5::text[], $6)',
-      [
+    const { rows } = await this.pool.query<EventRow & { held_back: boolean }>({
+      name: 'authledger_read_page_v2',
+      text: 'SELECT * FROM read_events_page($1::text::xid8, $2::bigint, $3, $4::text[], $5::text[], $6)',
+      values: [
         from.commit.toString(),
         from.prepare.toString(),
         maxCount,
@@ -250,7 +253,7 @@ export class PostgresEventStore implements EventStore {
         filter?.streamPrefixes ? likePatterns(filter.streamPrefixes) : null,
         this.horizonMode === 'cluster',
       ],
-    );
+    });
     const heldBack = rows[0]?.held_back ?? false;
     return { rows: rows[0]?.prepare == null ? [] : rows, heldBack };
   }
