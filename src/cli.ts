@@ -6,6 +6,7 @@ import { loadConfig } from './config';
 import { ensureDatabase, migrate } from './infra/db';
 import { addEventLogCommands } from './ops/event-log-cli';
 import { addUserCommands } from './commands/users/cli';
+import { addJobCommands } from '../workers/cli';
 
 const program = new Command().name('authledger').description('authledger operations').showHelpAfterError();
 
@@ -41,6 +42,7 @@ program
 
 addEventLogCommands(program);
 addUserCommands(program);
+addJobCommands(program);
 
 program
   .command('health')

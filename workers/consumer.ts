@@ -69,6 +69,16 @@ export async function ensureWorkerSchema(pool: pg.Pool, store?: Pick<EventStore,
   }
 }
 
+/** The checkpoint without creating it (undefined when the consumer never ran). */
+export async function readCheckpoint(db: pg.Pool | pg.ClientBase, name = DEFAULT_CONSUMER): Promise<Position | undefined> {
+  const { rows } = await db.query<{ c: string; p: string }>(
+    'SELECT commit_position::text AS c, prepare_position::text AS p FROM worker_checkpoints WHERE name = $1',
+    [name],
+  );
+  const r = rows[0];
+  return r && { commit: BigInt(r.c), prepare: BigInt(r.p) };
+}
+
 export async function loadCheckpoint(db: pg.Pool | pg.ClientBase, name: string): Promise<Position> {
   await db.query('INSERT INTO worker_checkpoints (name) VALUES ($1) ON CONFLICT (name) DO NOTHING', [name]);
   const { rows } = await db.query<{ c: string; p: string }>(
@@ -286,7 +296,7 @@ export class EventJobConsumer {
 
 /** Events after the consumer's checkpoint (capped), for metrics and readiness. */
 export async function consumerLag(pool: pg.Pool, name = DEFAULT_CONSUMER, cap = 1_000_000): Promise<number> {
-  const p = await loadCheckpoint(pool, name);
+  const p = (await readCheckpoint(pool, name)) ?? START;
   const { rows } = await pool.query<{ n: string }>(
     `SELECT count(*)::text AS n FROM (SELECT 1 FROM events WHERE (transaction_id, position) > ($1::text::xid8, $2::bigint)
        AND transaction_id < pg_snapshot_xmin(pg_current_snapshot()) LIMIT $3) t`,

@@ -4,6 +4,9 @@
  * Bull Board once SMTP is back: the mail then arrives.
  */
 import { randomUUID } from 'node:crypto';
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { testApp, type TestServices } from '../helpers/app';
@@ -74,6 +77,14 @@ describe('failed jobs', () => {
     const list = await app.inject({ method: 'GET', url: '/admin/queues/api/queues?activeQueue=high&status=failed', headers: bearer(admin.accessToken) });
     expect(list.statusCode).toBe(200);
     expect(JSON.stringify(list.json())).toContain(jobId);
+
+    // The same from a shell: `npm run cli -- jobs failed high`.
+    const cli = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'jobs', 'failed', 'high'], {
+      cwd: path.resolve(__dirname, '../..'),
+      env: { ...process.env, DATABASE_URL: s.config.DATABASE_URL, REDIS_URL: s.config.REDIS_URL, REDIS_PREFIX: s.prefix, LOG_LEVEL: 'silent' },
+    });
+    expect(cli.stdout).toContain(jobId);
+    expect(cli.stdout).toContain('attempts=3');
 
     sink = await startSmtpSink(port); // SMTP is back
     const anon = await app.inject({ method: 'PUT', url: `/admin/queues/api/queues/high/${jobId}/retry` });
