@@ -236,8 +236,8 @@ export class PostgresEventStore implements EventStore {
   }
 
   /**
-   * One subscription page, plus whether committed events are waiting behind a running
-   * transaction (beyond the xmin horizon), read in the same snapshot.
+   * One subscription page, plus whether committed events are waiting above the horizon (behind
+   * a running transaction), in one round trip.
    */
   private async readPage(from: Position, filter: EventFilter | undefined, maxCount: number): Promise<{ rows: EventRow[]; heldBack: boolean }> {
     // One round trip: read_events_page() computes the horizon in one statement and reads below
@@ -307,8 +307,8 @@ export class PostgresEventStore implements EventStore {
           if (page.rows.length > 0) heldBackWait = 1;
           if (dirty) continue;
           if (page.heldBack) {
-            // Committed events wait behind a running transaction that may not notify us when it
-            // ends (any transaction of the cluster holds the horizon): poll soon, backing off.
+            // Committed events wait behind a running transaction that will not notify us when it
+            // ends (it may not be an append at all): poll soon, backing off up to 32 ms.
             await sleep(heldBackWait);
             heldBackWait = Math.min(heldBackWait * 2, 32);
             continue;
