@@ -46,6 +46,8 @@ describe('state?at= with snapshots', () => {
     const plainEnd = await userStateAt(t.pool, t.store.registry, userId, now, { snapshots: false });
     expect(plainEnd!.events_applied).toBeGreaterThan(2 * SNAPSHOT_EVERY);
     expect(plainEnd!.sessions.map((s) => s.device_name).sort()).toEqual(['d0', 'd14', 'd21', 'd28', 'd7']);
+    // Rotations are read slim (ids only) but still move "last rotated".
+    for (const s of plainEnd!.sessions) expect(Date.parse(s.last_rotated_at!)).toBeGreaterThan(Date.parse(s.since));
     // First call writes snapshots; later calls start from them.
     expect(await userStateAt(t.pool, t.store.registry, userId, now)).toEqual(plainEnd);
     const { rows } = await t.pool.query('SELECT count(*)::int AS n FROM audit_snapshots WHERE user_id = $1', [userId]);

@@ -45,6 +45,11 @@ export interface LogFilter {
   limit?: number;
   /** Visibility horizon (xid8 text, from `PostgresEventStore.horizon()`); absent: no cut. */
   horizon?: string;
+  /**
+   * Folds only: rows of these types come with just their `sessionId`/`keyId`/`userId`, no metadata,
+   * unvalidated — hot, bulky events (refresh rotations) whose payload a fold does not need.
+   */
+  slim?: readonly string[];
   /** `log` (default): log order, for pages. `time`: by created_at, then position, for folds. */
   order?: 'log' | 'time';
 }
@@ -55,7 +60,7 @@ export interface SearchFilter extends LogFilter {
   actor?: string;
 }
 
-function decode(registry: EventRegistry, r: Row): RecordedEvent {
+function decode(registry: EventRegistry, r: Row, slim?: ReadonlySet<string>): RecordedEvent {
   return {
     position: { commit: BigInt(r.commit), prepare: BigInt(r.prepare) },
     streamName: r.stream_name,
@@ -63,7 +68,7 @@ function decode(registry: EventRegistry, r: Row): RecordedEvent {
     id: r.event_id,
     type: r.event_type,
     schemaVersion: r.schema_version,
-    data: registry.decode(r.event_type, r.schema_version, r.data),
+    data: slim?.has(r.event_type) ? r.data : registry.decode(r.event_type, r.schema_version, r.data),
     metadata: r.metadata ?? {},
     createdAt: r.created_at,
   };
@@ -121,22 +126,32 @@ export async function readUserEvents(db: pg.Pool | pg.ClientBase, registry: Even
     prune += ` AND us.first_at <= $${params.length}::timestamptz + interval '1 millisecond'`;
   }
   const limit = f.limit ? `LIMIT ${Math.floor(f.limit)}` : '';
+  let columns = COLUMNS;
+  if (f.slim?.length) {
+    params.push(f.slim);
+    const p = `$${params.length}::text[]`;
+    columns = COLUMNS.replace('e.data, e.metadata', `CASE WHEN e.event_type = ANY(${p})
+        THEN jsonb_strip_nulls(jsonb_build_object('userId', e.data->'userId', 'sessionId', e.data->'sessionId', 'keyId', e.data->'keyId'))
+        ELSE e.data END AS data,
+      CASE WHEN e.event_type = ANY(${p}) THEN '{}'::jsonb ELSE e.metadata END AS metadata`);
+  }
   const sql = `
     WITH ck AS (
       SELECT coalesce((SELECT commit_position FROM projections WHERE name = 'user_streams'), 0)::text::xid8 AS c,
              coalesce((SELECT prepare_position FROM projections WHERE name = 'user_streams'), 0) AS p)
     SELECT * FROM (
-      SELECT ${COLUMNS} FROM events e, ck
+      SELECT ${columns} FROM events e, ck
        WHERE e.stream_name IN (SELECT us.stream_name FROM user_streams us WHERE us.user_id = $1 ${prune})
          AND (e.transaction_id, e.position) <= (ck.c, ck.p)
          AND e.data->>'userId' = $1 AND ${where.join(' AND ')}
       UNION ALL
-      SELECT ${COLUMNS} FROM events e
+      SELECT ${columns} FROM events e
        WHERE (e.transaction_id, e.position) > (SELECT c, p FROM ck)
          AND e.data->>'userId' = $1 AND ${where.join(' AND ')}
     ) t ORDER BY ${f.order === 'time' ? 'created_at, prepare::bigint' : 'commit::xid8, prepare::bigint'} ${limit}`;
   const { rows } = await db.query<Row>(sql, params);
-  return rows.map((r) => decode(registry, r));
+  const slim = f.slim?.length ? new Set(f.slim) : undefined;
+  return rows.map((r) => decode(registry, r, slim));
 }
 
 /** Whether a user was ever registered (its stream exists in the log). */

@@ -16,6 +16,8 @@ import { accessibleFeatures, applyEvent, deserialize, FOLD_VERSION, foldFeatures
 import { readFeatureEvents, readUserEvents } from './log';
 
 export const SNAPSHOT_EVERY = 1000;
+/** Hot events whose payload the fold does not need beyond ids (see `applyEvent`). */
+const SLIM_TYPES = ['SessionRotated'];
 const SNAPSHOT_SAFETY_SECONDS = 60;
 
 export interface UserStateDto {
@@ -67,7 +69,7 @@ async function safeCut(db: pg.Pool | pg.ClientBase): Promise<number> {
 export async function accumulateUser(db: pg.Pool | pg.ClientBase, registry: EventRegistry, userId: string, at: Date, opts: { snapshots?: boolean } = {}): Promise<UserAt | undefined> {
   const useSnapshots = opts.snapshots !== false;
   const snap = useSnapshots ? await latestSnapshot(db, userId, at) : undefined;
-  const events = await readUserEvents(db, registry, userId, { afterTime: snap?.cut, to: at, order: 'time' });
+  const events = await readUserEvents(db, registry, userId, { afterTime: snap?.cut, to: at, order: 'time', slim: SLIM_TYPES });
   // Only a long fold can write a snapshot: ask for the safe cut only then.
   const safe = useSnapshots && events.length >= SNAPSHOT_EVERY ? await safeCut(db) : 0;
   let u: UserAt | undefined = snap ? deserialize(snap.state) : undefined;
