@@ -102,4 +102,24 @@ describe('worker killed mid-job', () => {
     expect((await queues.byName.high.getJob(`dup-${key}`))!.returnvalue).toBe('already_sent');
     expect(sink.mails.filter((m) => m.messageId.includes(key))).toHaveLength(1);
   }, 90_000);
+
+  it('several worker processes at once: every mail exactly once', async () => {
+    // worker-2 is still running; add a third process, then 40 notices.
+    startWorkerProcess('worker-3');
+    await new Promise((r) => setTimeout(r, 3000));
+    const keys: string[] = [];
+    for (let i = 0; i < 40; i++) {
+      const userId = randomUUID();
+      await t.store.appendToStream(streams.user(userId), [
+        { type: 'UserRegistered', data: { userId, email: `many.${i}.${userId.slice(0, 6)}@example.test`, name: 'M', passwordHash: 'x', source: 'bootstrap' } },
+        { type: 'ApiKeyIssued', data: { keyId: `${i}`.padStart(16, '0'), userId, name: 'k', prefix: 'alk_x', secretHash: 'h', features: '*', expiresAt: null } },
+      ]);
+      const [e] = await t.store.readStream(streams.user(userId), { fromRevision: 1n });
+      keys.push(`api-key-created-${e!.id}`);
+    }
+    const deadline = Date.now() + 45_000;
+    while (keys.some((k) => !sink.mails.some((m) => m.messageId.includes(k))) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+    await new Promise((r) => setTimeout(r, 2000));
+    for (const k of keys) expect(sink.mails.filter((m) => m.messageId.includes(k)), k).toHaveLength(1);
+  }, 90_000);
 });
