@@ -9,7 +9,8 @@
  *   session dies, its lock and its uncommitted batch die together, so a runner that lost its
  *   lock can never commit;
  * - when a projection's `version` is newer than the stored one, its runner first rebuilds it
- *   blue/green (the old generation keeps serving meanwhile);
+ *   blue/green (the old generation keeps serving meanwhile); an older build's runner finding a
+ *   newer version stored stays idle (rolling deploys never rebuild back and forth);
  * - the runner stops only at a batch boundary.
  */
 import pg from 'pg';
@@ -287,7 +288,12 @@ export class ProjectionRunner {
       const db = this.lockClient ?? this.deps.pool;
       let state = await loadPgState(db, p.name);
       if (!state) throw new Error(`projection ${p.name} has no state row (ensureProjections not run)`);
-      if (state.schemaVersion !== p.version) {
+      if (state.schemaVersion > p.version) {
+        // A newer build rebuilt this projection (rolling deploy): leave it alone, never rebuild back.
+        this.deps.log?.warn({ projection: p.name, stored: state.schemaVersion, ours: p.version }, 'projection belongs to a newer build; idle');
+        return false;
+      }
+      if (state.schemaVersion < p.version) {
         this.deps.log?.info({ projection: p.name, from: state.schemaVersion, to: p.version }, 'projection version changed: rebuilding');
         await rebuildProjection(this.deps.pool, this.deps.store, p);
         state = (await loadPgState(db, p.name))!;

@@ -149,5 +149,15 @@ describe('blue/green rebuild', () => {
     await seed(tag, 30);
     await waitCaughtUp(v2);
     expect(await served(base)).toEqual(total);
+    // An old build (version 1) that gets the lock later leaves the newer projection alone.
+    await runner.stop();
+    const old = new ProjectionRunner({ pool, store, batchSize: 50 }, p);
+    await seed(tag, 10);
+    expect(await old.step()).toBe(false);
+    expect((await loadPgState(pool, 'rb'))!).toMatchObject({ schemaVersion: 2, generation: 3 });
+    runner = new ProjectionRunner({ pool, store, batchSize: 50, idleWaitMs: 50 }, v2);
+    runner.start();
+    await waitCaughtUp(v2);
+    expect(await served(base)).toEqual(total);
   });
 });
