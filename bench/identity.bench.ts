@@ -8,6 +8,7 @@
  * Baselines and subjects are interleaved in short rounds (the machine is shared); medians reported.
  */
 import { randomBytes } from 'node:crypto';
+import http from 'node:http';
 import bcrypt from 'bcrypt';
 import pg from 'pg';
 import { helloWorld, load, percentile, report, scale, QUICK, type LoadResult } from './lib';
@@ -147,18 +148,34 @@ async function main() {
     const refreshSeconds = scale(8, 3);
     const refreshRounds: Awaited<ReturnType<typeof closedLoop>>[] = [];
     const insertRounds: Awaited<ReturnType<typeof closedLoop>>[] = [];
+    // node:http with keep-alive (much lighter than fetch, which shares this process's CPU).
+    const agent = new http.Agent({ keepAlive: true, maxSockets: workers });
+    const { port } = app.server.address() as { port: number };
+    const postRefresh = (token: string) =>
+      new Promise<string>((resolve, reject) => {
+        const body = JSON.stringify({ refresh_token: token });
+        const req = http.request({ host: '127.0.0.1', port, path: '/api/v1/auth/refresh', method: 'POST', agent,
+          headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => {
+            const text = Buffer.concat(chunks).toString();
+            if (res.statusCode !== 200) reject(new Error(`refresh ${res.statusCode} ${text}`));
+            else resolve((JSON.parse(text) as { refresh_token: string }).refresh_token);
+          });
+        });
+        req.on('error', reject);
+        req.end(body);
+      });
     for (let i = 0; i < scale(3, 1); i++) {
       insertRounds.push(await closedLoop(workers, refreshSeconds, async () => {
         await raw.query('INSERT INTO bench_insert (payload) VALUES ($1)', [JSON.stringify({ sessionId: 'x', hash: randomBytes(32).toString('hex') })]);
       }));
       refreshRounds.push(await closedLoop(workers, refreshSeconds, async (w) => {
-        const res = await fetch(`${base}/api/v1/auth/refresh`, {
-          method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ refresh_token: tokens[w] }),
-        });
-        if (res.status !== 200) throw new Error(`refresh ${res.status} ${await res.text()}`);
-        tokens[w] = ((await res.json()) as { refresh_token: string }).refresh_token;
+        tokens[w] = await postRefresh(tokens[w]!);
       }));
     }
+    agent.destroy();
     if (refreshRounds.some((r) => r.errors)) throw new Error(`refresh: ${refreshRounds.map((r) => r.errors).join('/')} errors`);
     report('raw single-row INSERT (baseline)', { per_s: median(insertRounds.map((r) => r.rps)), p99_ms: median(insertRounds.map((r) => r.p99)), workers });
     report('POST /api/v1/auth/refresh (rotation)', {
