@@ -6,11 +6,12 @@
  * - a user that is disabled or deleted loses every socket;
  * - SessionStarted tells the user's other devices (`new_login`);
  * - admin role changes take effect on live sockets (the audit feed needs the admin role);
- * - every event goes to the audit feed (the hub redacts it, and skips the work when nobody listens).
- * The reader never throws: a failing handler is logged and the stream goes on.
+ * - the action reader asks the store for these event types only; the audit feed (every event) has
+ *   its own reader, which runs only while an admin on this hub is subscribed;
+ * - a reader never throws: a failing handler is logged and the stream goes on.
  */
 import type { Logger } from 'pino';
-import type { EventStore, RecordedEvent, Subscription } from '../events/store';
+import type { EventFilter, EventStore, RecordedEvent, Subscription } from '../events/store';
 
 export interface AuthEventHandlers {
   sessionEnded(sessionId: string, userId: string, reason: string): void;
@@ -18,8 +19,13 @@ export interface AuthEventHandlers {
   userEnabled(userId: string): void;
   newLogin(e: { userId: string; sessionId: string; deviceName?: string; ip?: string; userAgent?: string; at: string }): void;
   roleChanged(userId: string, role: string, granted: boolean): void;
-  audit(event: RecordedEvent): void;
 }
+
+/** The event types the hub acts on. */
+export const AUTH_EVENT_TYPES = [
+  'SessionStarted', 'SessionRevoked', 'SessionExpired', 'RefreshTokenReuseDetected',
+  'UserDisabled', 'UserDeleted', 'UserEnabled', 'RoleGranted', 'RoleRevoked',
+] as const;
 
 type D = Record<string, unknown>;
 const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
@@ -61,22 +67,25 @@ export function dispatchAuthEvent(e: RecordedEvent, h: AuthEventHandlers): void 
       h.roleChanged(userId, String(d.role), e.type === 'RoleGranted');
       break;
   }
-  h.audit(e);
 }
 
-/** Starts reading after the current head of the log. Resolves once the reader is positioned. */
-export async function followAuthEvents(store: EventStore, handlers: AuthEventHandlers, log: Logger): Promise<{ stop(): Promise<void> }> {
+export interface Follower {
+  stop(): Promise<void>;
+}
+
+/** Follows the log from its current head (optionally filtered). Resolves once positioned. */
+export async function followLog(store: EventStore, filter: EventFilter | undefined, onEvent: (e: RecordedEvent) => void, log: Logger): Promise<Follower> {
   const from = await store.headPosition();
-  const sub: Subscription = store.subscribeToAll({ fromPosition: from });
+  const sub: Subscription = store.subscribeToAll({ fromPosition: from, ...(filter ? { filter } : {}) });
   let stopped = false;
   const done = (async () => {
     try {
       for await (const e of sub) {
         if (stopped) break;
         try {
-          dispatchAuthEvent(e, handlers);
+          onEvent(e);
         } catch (err) {
-          log.error({ err, type: e.type }, 'realtime: auth event handler failed');
+          log.error({ err, type: e.type }, 'realtime: event handler failed');
         }
       }
     } catch (err) {
@@ -90,4 +99,9 @@ export async function followAuthEvents(store: EventStore, handlers: AuthEventHan
       await done;
     },
   };
+}
+
+/** The action reader: auth event types only. */
+export function followAuthEvents(store: EventStore, handlers: AuthEventHandlers, log: Logger): Promise<Follower> {
+  return followLog(store, { eventTypes: AUTH_EVENT_TYPES }, (e) => dispatchAuthEvent(e, handlers), log);
 }

@@ -26,7 +26,7 @@ import type { EventStore, RecordedEvent } from '../events/store';
 import type { Role } from '../events/common';
 import { createRedis, connectRedis } from '../infra/redis';
 import { sessionEndedChannel } from '../infra/session-state';
-import { followAuthEvents } from './auth-events';
+import { followAuthEvents, followLog, type Follower } from './auth-events';
 import { processMetrics } from '../infra/metrics';
 import { realtimeMetrics, trackHub } from './metrics';
 import { BEARER_PROTOCOL_PREFIX, SUBPROTOCOL, frames, isName, parseMessage, redact, type ClientCommand } from './protocol';
@@ -107,7 +107,9 @@ export class Hub {
     ['send_to', 'group', 'join', 'leave', 'ping', 'list_members', 'list_groups', 'subscribe', 'unsubscribe', 'refused'].map((t) => [t, realtimeMetrics.messages.labels({ type: t })]),
   ) as Record<ClientCommand['type'] | 'refused', client.Counter.Internal>;
   private flushScheduled = false;
-  private events: { stop(): Promise<void> } | undefined;
+  private events: Follower | undefined;
+  /** The audit reader, running while this hub has an admin subscribed to `audit` (serialised start/stop). */
+  private audit: Promise<Follower | undefined> = Promise.resolve(undefined);
   private stopping = false;
   private untrack: (() => void) | undefined;
 
@@ -193,6 +195,7 @@ export class Hub {
     this.listenSocket = undefined;
     for (const ws of [...this.byClient.values()]) this.end(ws, CLOSE.shutdown, 'server shutting down');
     await this.events?.stop();
+    await (await this.audit)?.stop();
     await this.state.retireHub(this.hubId).catch(() => undefined);
     this.sub.disconnect();
   }
@@ -362,6 +365,11 @@ export class Hub {
 
   /** Redis subscriptions follow uWS topic counts: subscribed while this hub has a local member. */
   private subscriptionChanged(topic: string, newCount: number, oldCount: number) {
+    if (topic === 'audit') {
+      if (oldCount === 0 && newCount > 0) this.audit = this.audit.then((f) => f ?? followLog(this.o.store, undefined, (e) => this.publishAudit(e), this.o.log).catch(() => undefined));
+      else if (newCount === 0 && oldCount > 0) this.audit = this.audit.then(async (f) => { await f?.stop(); return undefined; });
+      return;
+    }
     if (!(topic.startsWith('g:') || topic.startsWith('c:'))) return;
     const channel = this.channelBase + topic;
     if (oldCount === 0 && newCount > 0) {
@@ -560,7 +568,11 @@ export class Hub {
       case 'subscribe':
         if (!c.roles.includes('admin')) return this.send(ws, frames.error('forbidden', 'The audit feed is for admins.', cmd.id));
         ws.subscribe('audit');
-        return this.send(ws, JSON.stringify({ type: 'subscribed', channel: 'audit', ...(cmd.id ? { id: cmd.id } : {}) }));
+        // Confirm once the reader is positioned: events after this frame are in the feed.
+        void this.audit.then((f) => this.send(ws, f
+          ? JSON.stringify({ type: 'subscribed', channel: 'audit', ...(cmd.id ? { id: cmd.id } : {}) })
+          : frames.error('service_unavailable', 'The audit feed could not be started.', cmd.id)));
+        return;
       case 'unsubscribe':
         ws.unsubscribe('audit');
         return this.send(ws, JSON.stringify({ type: 'unsubscribed', channel: 'audit', ...(cmd.id ? { id: cmd.id } : {}) }));
@@ -605,14 +617,15 @@ export class Hub {
           if (!granted) ws.unsubscribe('audit');
         }
       },
-      audit: (e: RecordedEvent) => {
-        if (this.app.numSubscribers('audit') === 0) return;
-        this.app.publish('audit', JSON.stringify({
-          type: 'audit_event',
-          event: { id: e.id, type: e.type, stream: e.streamName, revision: e.revision.toString(), position: `${e.position.commit}/${e.position.prepare}`, at: e.createdAt.toISOString(), data: redact(e.data), metadata: redact(e.metadata) },
-        }), false);
-      },
     };
+  }
+
+  private publishAudit(e: RecordedEvent) {
+    if (this.app.numSubscribers('audit') === 0) return;
+    this.app.publish('audit', JSON.stringify({
+      type: 'audit_event',
+      event: { id: e.id, type: e.type, stream: e.streamName, revision: e.revision.toString(), position: `${e.position.commit}/${e.position.prepare}`, at: e.createdAt.toISOString(), data: redact(e.data), metadata: redact(e.metadata) },
+    }), false);
   }
 
   private endSocket(ws: WS, reason: string) {
