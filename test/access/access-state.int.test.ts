@@ -37,6 +37,7 @@ describe('access state in Redis and the per-process cache', () => {
   it('serves from memory and drops the entry on the invalidation message', async () => {
     expect(cache.isLive).toBe(true);
     await applyAccessWrites(s.redis, s.prefix, [issued('k2')]);
+    await new Promise((r) => setTimeout(r, 200)); // let the write's own invalidation message pass first
     expect((await cache.key('k2'))?.status).toBe('active');
     // A change behind the cache's back (no message) is not seen: the entry is in memory…
     await s.redis.hset(accessKeys.key(s.prefix, 'k2'), 's', 'revoked');
@@ -48,6 +49,7 @@ describe('access state in Redis and the per-process cache', () => {
 
   it('bypasses the cache while its subscription is down (fail closed), and recovers', async () => {
     await applyAccessWrites(s.redis, s.prefix, [issued('k3')]);
+    await new Promise((r) => setTimeout(r, 200));
     expect((await cache.key('k3'))?.status).toBe('active');
     const sub = (cache as unknown as { sub: { disconnect(): void; connect(): Promise<void> } }).sub;
     sub.disconnect();

@@ -144,6 +144,8 @@ describe('API keys, features and the access check', () => {
       const res = await access(app, 'reports', alice.token, aliceKey.api_key);
       expect(res.statusCode, res.body).toBe(200);
       expect(res.json()).toEqual({ granted: true, feature: 'reports', user_id: alice.id });
+      expect(res.headers['cache-control']).toBe('no-store');
+      expect(res.headers['x-content-type-options']).toBe('nosniff');
       const seed = await access(app, 'reports', alice.token, aliceKey.api_key, true);
       expect(seed.statusCode).toBe(200);
     });
@@ -236,10 +238,11 @@ describe('API keys, features and the access check', () => {
       expect((await t.services.pool.query('SELECT 1 FROM api_key_usage WHERE key_id = $1', [key.id])).rowCount).toBe(0);
 
       const view = async () => (await app.inject({ method: 'GET', url: `/api/v1/api-keys/${key.id}`, headers: bearer(alice.token) })).json();
+      // Counted in memory, added to Redis within a second, visible before any fold.
       const live = await eventually(async () => {
         const v = await view();
-        return v.id && v;
-      });
+        return v.calls_today === 5 && v;
+      }, 5000);
       expect(live.calls_today).toBe(5);
       expect(live.last_used_at).toBeTruthy();
 
@@ -351,5 +354,33 @@ describe('per-key rate limit', () => {
     expect(Number(limited.headers['retry-after'])).toBeLessThanOrEqual(60);
     expect(limited.json().code).toBe('rate_limited');
     expect((await access(t.app, 'reports', user.token, k2)).statusCode).toBe(200);
+  });
+
+  it('two processes share one budget per key: never more than the limit in a window', async () => {
+    const t2 = await testApp('access-rl2', { API_KEY_RATE_LIMIT_PER_MINUTE: '40' });
+    const otherServices = await createServices(t2.services.config, { log: silentLogger(), migrate: false });
+    const other = await buildApp(otherServices);
+    try {
+      await other.ready();
+      const admin = await newAdmin(t2.app, t2.services);
+      const user = await newUser(t2.app, 'rl2');
+      await t2.app.inject({ method: 'POST', url: '/api/v1/features', headers: bearer(admin.token), payload: { name: 'reports' } });
+      const key = (await t2.app.inject({ method: 'POST', url: '/api/v1/api-keys', headers: bearer(user.token), payload: { name: 'a', features: '*' } })).json().api_key;
+      let granted = 0;
+      let limited = 0;
+      for (let i = 0; i < 60; i++) {
+        const res = await access(i % 2 ? other : t2.app, 'reports', user.token, key);
+        if (res.statusCode === 200) granted++;
+        else if (res.statusCode === 429) limited++;
+      }
+      expect(granted + limited).toBe(60);
+      expect(granted).toBeLessThanOrEqual(40);
+      // Each process may strand at most one slice (40 / 20 = 2 calls) at the end of the window.
+      expect(granted).toBeGreaterThanOrEqual(36);
+    } finally {
+      await other.close();
+      await otherServices.close();
+      await t2.close();
+    }
   });
 });

@@ -21,7 +21,7 @@ import { featureName } from '../../events/feature';
 import { apiKeyMatches, parseApiKey, API_KEY_PREFIX } from '../../http/api-key-format';
 import { problems } from '../../http/schemas';
 import { AccessStateCache } from '../../infra/access-state';
-import { recordAccess, startUsageFolding } from '../../infra/access-usage';
+import { AccessMeter, startUsageFolding } from '../../infra/access-usage';
 import { connectRedis } from '../../infra/redis';
 
 /** Something shaped like a key (prefix + id) anywhere in the URL, path or query. */
@@ -45,13 +45,14 @@ export async function accessRoutes(app: FastifyInstance, services: Services): Pr
   // Bounded: with Redis down the app still starts; checks answer 503 until it is back (fail closed).
   await connectRedis(hot, 3000).catch(() => undefined);
   const cache = await AccessStateCache.start(hot, services.prefix);
+  const meter = new AccessMeter(hot, services.prefix, services.config.API_KEY_RATE_LIMIT_PER_MINUTE);
   const stopFolding = startUsageFolding({ pool: services.pool, redis: services.redis, prefix: services.prefix, log: services.log });
   app.addHook('onClose', async () => {
+    await meter.close();
     await stopFolding();
     await cache.close();
     hot.disconnect();
   });
-  const limit = services.config.API_KEY_RATE_LIMIT_PER_MINUTE;
 
   async function check(request: FastifyRequest, reply: FastifyReply, feature: string) {
     if (KEY_IN_URL.test(request.url)) throw errors.badRequest('API keys are never accepted in a URL; send the X-API-Key header.', 'api_key_in_url');
@@ -72,7 +73,7 @@ export async function accessRoutes(app: FastifyInstance, services: Services): Pr
     if (!f.exists) refusal = errors.notFound(`No feature ${feature}.`, 'feature_not_found');
     else if (rec.features !== '*' && !rec.features.has(feature)) refusal = denied('feature_not_in_key_scope', 'The API key does not cover this feature.');
     else if (!f.enabled) refusal = denied('feature_disabled', 'The feature is disabled.');
-    const hit = await recordAccess(hot, services.prefix, limit, parsed.keyId, feature, !refusal);
+    const hit = await meter.hit(parsed.keyId, feature, !refusal);
     if (!hit.allowed) throw errors.tooManyRequests(hit.retryAfterSeconds, 'This API key’s rate limit is spent; retry later.');
     if (refusal) throw refusal;
     reply.headers(JSON_API_HEADERS);
