@@ -5,6 +5,8 @@
  * in Sec-WebSocket-Protocol, and the session gate (is a session still active?) for every upgrade.
  */
 import fs from 'node:fs';
+import path from 'node:path';
+import { createRequire } from 'node:module';
 import type { Services } from '../services';
 import { getKeys } from '../infra/keys';
 import { SessionGate } from '../http/session-gate';
@@ -35,6 +37,9 @@ export async function startRealtime(
     isSessionActive: (sessionId) => gate.isActive(sessionId),
     ...opts,
   });
+  if (!nativeUws()) {
+    services.log.warn(`realtime: no native uWebSockets.js build for Node ABI ${process.versions.modules} on ${process.platform}-${process.arch}; the package's slower JavaScript fallback is in use. Run the hub on Node 20 (ABI 115).`);
+  }
   const nofile = openFileLimit();
   if (nofile !== undefined && nofile < 8192) {
     services.log.warn({ nofile }, `realtime: the open-file limit is ${nofile}; the hub holds one descriptor per socket. Raise it (ulimit -n 65536, LimitNOFILE= in systemd, --ulimit nofile= in Docker).`);
@@ -63,5 +68,15 @@ export function openFileLimit(): number | undefined {
     return m[1] === 'unlimited' ? Number.MAX_SAFE_INTEGER : Number(m[1]);
   } catch {
     return undefined;
+  }
+}
+
+/** Whether the installed uWebSockets.js has a native binary for this Node (else it falls back to JS). */
+export function nativeUws(): boolean {
+  try {
+    const pkg = createRequire(import.meta.url).resolve('uWebSockets.js/package.json');
+    return fs.existsSync(path.join(path.dirname(pkg), 'binaries', `uws_${process.platform}_${process.arch}_${process.versions.modules}.node`));
+  } catch {
+    return false;
   }
 }
