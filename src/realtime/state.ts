@@ -161,7 +161,8 @@ export class RealtimeState {
 
   /** Consumes a ticket (single use). Undefined when unknown, used or expired. */
   async consumeTicket(ticket: string): Promise<TicketClaims | undefined> {
-    if (!ticket || ticket.length > 200) return undefined;
+    // Tickets are 32 random bytes in base64url: anything else is refused without asking Redis.
+    if (!/^[A-Za-z0-9_-]{43}$/.test(ticket)) return undefined;
     const raw = await this.redis.getdel(`${this.base}ticket:${sha256(ticket)}`);
     if (!raw) return undefined;
     try {

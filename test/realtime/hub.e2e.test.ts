@@ -123,6 +123,14 @@ describe('commands', () => {
     expect(groups.find((g) => g.name === `one-${s}`)).toBeUndefined();
     a.send({ type: 'list_members', group: `elsewhere-${s}` });
     expect(await a.next('error')).toMatchObject({ code: 'forbidden' });
+    const admin = await open(await url('/ws', await activeUser(t, ['admin', 'user'])));
+    admin.send({ type: 'list_members', group: `two-${s}` });
+    expect(await admin.next('members')).toMatchObject({ group: `two-${s}`, members: [`a-${s}`, `b-${s}`] });
+    admin.send({ type: 'subscribe', channel: 'audit' });
+    await admin.next('subscribed');
+    admin.send({ type: 'unsubscribe', channel: 'audit', id: 'u' });
+    expect(await admin.next('unsubscribed')).toMatchObject({ channel: 'audit', id: 'u' });
+    admin.close();
     a.send({ type: 'leave' });
     expect(await a.next('left')).toMatchObject({ group: `two-${s}` });
     a.send('/group nobody hears');
@@ -180,6 +188,8 @@ describe('upgrade refusals', () => {
     expect(isRefused(r) && [r.status, r.body.code]).toEqual([401, 'invalid_ticket']);
     const forged = await connect(`${base}/ws?ticket=${'A'.repeat(43)}`);
     expect(isRefused(forged) && forged.status).toBe(401);
+    const garbage = await connect(`${base}/ws?ticket=${encodeURIComponent('not a ticket')}`);
+    expect(isRefused(garbage) && garbage.body.code).toBe('invalid_ticket');
   });
 
   it('a ticket of a session that is not active is refused (identity session gate)', async () => {
