@@ -16,7 +16,7 @@ import { loadConfig, type Config } from '../src/config';
 import { createServices, silentLogger, type Services } from '../src/services';
 import { runStartup } from '../src/startup';
 import { streams } from '../src/events/streams';
-import { bullConnection, DEFAULT_JOB_OPTIONS, QUEUE_NAMES } from '../workers/queues';
+import { bullConnection, DEFAULT_JOB_OPTIONS } from '../workers/queues';
 import { startWorkers } from '../workers/index';
 
 const CONCURRENCY = 50;
@@ -107,7 +107,7 @@ async function eventToJob(services: Services, n: number): Promise<{ endToEnd: nu
 }
 
 /** 3. Real mails through the whole pipeline into an SMTP sink. */
-async function mailPipeline(services: Services, m: number, smtpPort: () => number, received: () => number): Promise<number> {
+async function mailPipeline(services: Services, m: number, received: () => number): Promise<number> {
   for (let i = 0; i < m; i += 50) {
     await Promise.all(Array.from({ length: Math.min(50, m - i) }, async () => {
       const userId = randomUUID();
@@ -117,7 +117,6 @@ async function mailPipeline(services: Services, m: number, smtpPort: () => numbe
       ]);
     }));
   }
-  void smtpPort;
   const handle = await startWorkers(services, { schedule: false, consumer: { batchSize: 500, idleWaitMs: 5 }, concurrency: CONCURRENCY });
   const started = performance.now();
   await waitUntil(() => received() >= m);
@@ -167,9 +166,8 @@ async function main() {
   }
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
   const results: Record<string, number> = { raw: median(series.raw!), eventToJob: median(series.eventToJob!), enqueueOnly: median(series.enqueueOnly!) };
-  await fresh('mail', async (s) => { results.mails = await mailPipeline(s, m, () => smtpPort, () => received); });
+  await fresh('mail', async (s) => { results.mails = await mailPipeline(s, m, () => received); });
   smtp.close();
-  void QUEUE_NAMES;
 
   report('bullmq raw add+process (no-op, concurrency 50)', { jobs: n, rounds, jobs_per_s: results.raw!, all: series.raw!.map(Math.round).join('/') });
   report('event → job → no-op process (consumer, concurrency 50)', { events: n, jobs_per_s: results.eventToJob!, all: series.eventToJob!.map(Math.round).join('/'), enqueue_stage_only_per_s: results.enqueueOnly! }, { value: results.eventToJob! / results.raw!, target: '≥ 0.8 of raw' });
