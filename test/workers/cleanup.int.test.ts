@@ -8,6 +8,7 @@ import type { FastifyInstance } from 'fastify';
 import { testApp, type TestServices } from '../helpers/app';
 import { bearer, login, signup } from '../helpers/auth';
 import { streams } from '../../src/events/streams';
+import type { EventStore } from '../../src/events/store';
 import { userSessionsKey } from '../../src/infra/session-state';
 import { accessKeys } from '../../src/infra/access-state';
 import { recordAccess } from '../../src/infra/access-usage';
@@ -67,6 +68,28 @@ describe('expire sessions', () => {
     const last = (await s.store.readStream(streams.session(a.sessionId))).at(-1)!;
     expect(last).toMatchObject({ type: 'SessionExpired', data: { reason: 'absolute' } });
   });
+  it('races safely with a refresh: the refresh wins, nothing is expired, the session lives on', async () => {
+    const u = await signup(app);
+    const a = await login(app, { email: u.email });
+    // A real store whose append to this session's stream is preceded by a real refresh (HTTP):
+    // the cleaner decided on the revision before the refresh and must lose.
+    let refreshed: { refresh_token: string; access_token: string } | undefined;
+    const racing = Object.create(s.store) as EventStore;
+    racing.appendToStream = async (stream, events, opts) => {
+      if (!refreshed && stream === streams.session(a.sessionId)) {
+        const r = await app.inject({ method: 'POST', url: '/api/v1/auth/refresh', payload: { refresh_token: a.refreshToken, return_refresh_in_body: true } });
+        expect(r.statusCode).toBe(200);
+        refreshed = r.json();
+      }
+      return s.store.appendToStream(stream, events, opts);
+    };
+    const later = Date.now() + s.config.REFRESH_IDLE_TTL * 1000 + 60_000;
+    const r = await expireSessions({ ...deps, store: racing }, later);
+    expect(r).toMatchObject({ expired: 0, raced: 1 });
+    expect(await countType(streams.session(a.sessionId), 'SessionExpired')).toBe(0);
+    expect((await app.inject({ method: 'GET', url: '/api/v1/auth/me', headers: bearer(refreshed!.access_token) })).statusCode).toBe(200);
+  });
+
   it('finds sessions through the read model too (Redis state lost)', async () => {
     const u = await signup(app);
     const a = await login(app, { email: u.email });
