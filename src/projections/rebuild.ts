@@ -1,8 +1,8 @@
 /**
  * Blue/green rebuild of a PostgreSQL projection:
  * 1. fill generation N+1 from position 0 while the live runner keeps serving generation N
- *    (reads are prefetched one batch ahead; bulk batches commit without waiting for the WAL
- *    flush — the switch's own synchronous commit makes them durable);
+ *    (up to 3 pages are read concurrently ahead of the writes; bulk batches commit without
+ *    waiting for the WAL flush — the switch's own synchronous commit makes them durable);
  * 2. in one transaction holding the projection's state row, catch up the tail, move the
  *    checkpoint and generation, and repoint the views: readers switch atomically;
  * 3. drop generation N. A live runner's next compare-and-set fails (generation changed), so it
@@ -12,7 +12,8 @@
  * One rebuild per projection at a time (advisory lock).
  */
 import pg from 'pg';
-import { START, type EventStore, type Position } from '../events/store';
+import { PostgresEventStore } from '../events/postgres-store';
+import { START, comparePositions, type EventStore, type Position } from '../events/store';
 import { loadPgState, readBatch, type Batch } from './engine';
 import { createGeneration, dropGeneration, physicalTable, pointViews } from './tables';
 import type { PgProjection } from './types';
@@ -74,20 +75,15 @@ export async function rebuildProjection(
       applied += batch.count;
     };
 
-    // Bulk phase: one transaction per batch, no lock on the live projection, next read in flight.
-    let next: Promise<Batch> | undefined = readBatch(store, projection.handles, position, batchSize, bound);
-    while (next) {
-      const batch: Batch = await next;
-      next = undefined;
-      if (!batch.last) break;
-      if (batch.count === batchSize) next = readBatch(store, projection.handles, batch.last, batchSize, bound);
+    // Bulk phase: one transaction per batch, no lock on the live projection, reads in flight
+    // ahead of the writes (PostgreSQL: several consecutive pages at once, on their own connections).
+    for await (const batch of prefetchedBatches(store, projection.handles, batchSize, bound)) {
       await client.query('BEGIN');
       await client.query('SET LOCAL synchronous_commit = off');
       await apply(batch);
       await client.query('COMMIT');
       opts.onProgress?.(applied);
     }
-    if (next) await (next as Promise<Batch>).catch(() => undefined);
     await opts.beforeSwitch?.();
 
     // Switch phase: hold the live state row, catch up the tail, switch (or compare and drop).
@@ -139,5 +135,80 @@ export async function rebuildProjection(
   } finally {
     if (locked) await client.query('SELECT pg_advisory_unlock($1, hashtext($2))', [REBUILD_LOCK_NS, projection.name]).catch(() => undefined);
     client.release();
+  }
+}
+
+/** Pages in flight at once during a PostgreSQL rebuild. */
+const READ_AHEAD = 3;
+
+/**
+ * The log from START in batches (up to `bound`, inclusive), read ahead. PostgreSQL: page ends
+ * come from a cheap index-only scan, so up to READ_AHEAD pages are fetched concurrently and
+ * yielded in order. Other stores: one page ahead.
+ */
+async function* prefetchedBatches(store: EventStore, handles: readonly string[], batchSize: number, bound?: Position): AsyncGenerator<Batch> {
+  if (!(store instanceof PostgresEventStore)) {
+    let next: Promise<Batch> | undefined = readBatch(store, handles, START, batchSize, bound);
+    while (next) {
+      const batch: Batch = await next;
+      next = batch.last && batch.count === batchSize ? readBatch(store, handles, batch.last, batchSize, bound) : undefined;
+      if (!batch.last) return;
+      yield batch;
+    }
+    return;
+  }
+  // A producer finds page ends (index-only scans) and starts page reads, at most READ_AHEAD
+  // ahead of the consumer; the consumer yields them in order.
+  const queue: Promise<Batch>[] = [];
+  let done = false;
+  let failure: unknown;
+  let signal: (() => void) | undefined;
+  const notify = () => {
+    const s = signal;
+    signal = undefined;
+    s?.();
+  };
+  const waitSignal = () => new Promise<void>((r) => (signal = r));
+  let stop = false;
+  const producer = (async () => {
+    let cursor: Position = START;
+    try {
+      while (!stop) {
+        while (queue.length >= READ_AHEAD && !stop) await waitSignal();
+        if (stop) break;
+        let end = await store.pageEnd(cursor, batchSize);
+        if (end && bound && comparePositions(end, bound) >= 0) end = comparePositions(bound, cursor) > 0 ? bound : undefined;
+        if (!end) break;
+        const read = readBatch(store, handles, cursor, batchSize, end);
+        read.catch(() => undefined); // observed by the consumer
+        queue.push(read);
+        notify();
+        cursor = end;
+        if (bound && comparePositions(end, bound) >= 0) break;
+      }
+    } catch (err) {
+      failure = err;
+    } finally {
+      done = true;
+      notify();
+    }
+  })();
+  try {
+    for (;;) {
+      if (!queue.length) {
+        if (done) break;
+        await waitSignal();
+        continue;
+      }
+      const batch = await queue.shift()!;
+      notify();
+      if (batch.last) yield batch;
+    }
+    if (failure) throw failure;
+  } finally {
+    stop = true;
+    notify();
+    await producer;
+    await Promise.allSettled(queue);
   }
 }
