@@ -35,7 +35,7 @@ export class AccessTokenVerifier {
     private readonly keys: KeySet,
     private readonly config: Pick<Config, 'JWT_ISSUER' | 'JWT_AUDIENCE'>,
     readonly gate: SessionGate,
-    private readonly maxCached = 100_000,
+    private readonly maxCached = 50_000,
   ) {}
 
   /** Signature and claims only (no session check). Throws a 401 AppError. */
