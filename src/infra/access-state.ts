@@ -103,14 +103,27 @@ export function queueAccessWrites(target: ChainableCommander, prefix: string, wr
   }
 }
 
-/** Applies writes now (the command's inline, read-your-writes application). */
+/** The caches of this process, so a command here invalidates them before it answers. */
+const localCaches = new Set<AccessStateCache>();
+
+const messageOf = (w: AccessStateWrite) => (w.kind === 'key' ? `k:${w.keyId}` : `f:${w.name}`);
+
+/**
+ * Applies writes now (the command's inline, read-your-writes application), and drops the entries
+ * from this process's caches at once — the pub/sub message reaches the other processes (and this
+ * one again) a moment later, so the command's own next request is never answered from a stale entry.
+ */
 export async function applyAccessWrites(redis: Redis, prefix: string, writes: readonly AccessStateWrite[]): Promise<void> {
   if (!writes.length) return;
   const multi = redis.multi();
   queueAccessWrites(multi, prefix, writes);
-  const result = await multi.exec();
-  const failed = result?.find(([err]) => err);
-  if (failed) throw failed[0];
+  try {
+    const result = await multi.exec();
+    const failed = result?.find(([err]) => err);
+    if (failed) throw failed[0];
+  } finally {
+    for (const cache of localCaches) if (cache.prefix === prefix) for (const w of writes) cache.invalidate(messageOf(w));
+  }
 }
 
 /** Ids of every key ever issued to a user (for revoking them all). */
@@ -166,13 +179,14 @@ export class AccessStateCache {
   private constructor(
     private readonly redis: Redis,
     private readonly sub: Redis,
-    private readonly prefix: string,
+    readonly prefix: string,
   ) {}
 
   static async start(redis: Redis, prefix: string): Promise<AccessStateCache> {
     const sub = redis.duplicate({ enableOfflineQueue: true, lazyConnect: true });
     sub.on('error', () => undefined);
     const cache = new AccessStateCache(redis, sub, prefix);
+    localCaches.add(cache);
     const channel = accessKeys.channel(prefix);
     sub.on('message', (ch: string, msg: string) => {
       if (ch === channel) cache.invalidate(msg);
@@ -249,6 +263,7 @@ export class AccessStateCache {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    localCaches.delete(this);
     this.live = false;
     this.clear();
     this.sub.disconnect();

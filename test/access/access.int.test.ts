@@ -272,7 +272,9 @@ describe('API keys, features and the access check', () => {
     });
   });
 
-  describe('revocation on a second API process', () => {
+  // A second app instance in this process (its own caches and Redis connections; commands here also
+  // invalidate it directly). The real second process is test/access/second-process.e2e.test.ts.
+  describe('revocation on a second app instance', () => {
     let second: { app: FastifyInstance; services: Services };
     beforeAll(async () => {
       const services = await createServices(t.services.config, { log: silentLogger(), migrate: false });
