@@ -64,3 +64,14 @@ describe('configuration schema and its generated docs', () => {
     expect(unsafe.join('\n')).toMatch(/ADMIN_EMAIL/);
   });
 });
+
+describe('TRUST_PROXY parsing', () => {
+  it('accepts false/true, a hop count, or a list of addresses', async () => {
+    const { parseTrustProxy } = await import('../../src/http/app');
+    expect(parseTrustProxy('false')).toBe(false);
+    expect(parseTrustProxy('')).toBe(false);
+    expect(parseTrustProxy('TRUE')).toBe(true);
+    expect(parseTrustProxy('2')).toBe(2);
+    expect(parseTrustProxy('10.0.0.0/8, 127.0.0.1')).toEqual(['10.0.0.0/8', '127.0.0.1']);
+  });
+});
