@@ -132,7 +132,7 @@ describe('PostgreSQL projections', () => {
         cur.count += v.count;
         cur.total += v.total;
       }
-      for (let i = 0; i < 100 && (!other.active || (await projectionLag({ pool, store }, p)) > 0); i++) await sleep(50);
+      for (let i = 0; i < 400 && (!other.active || (await projectionLag({ pool, store }, p)) > 0); i++) await sleep(50);
       expect(other.active).toBe(true);
       expect(sorted(await counters(p.name, tag))).toEqual(sorted(expected));
     } finally {
@@ -163,7 +163,7 @@ describe('PostgreSQL projections', () => {
         killed += rowCount ?? 0;
       }
       expect(killed).toBeGreaterThan(0);
-      for (let i = 0; i < 200 && (await projectionLag({ pool, store }, p)) > 0; i++) await sleep(50);
+      for (let i = 0; i < 600 && (await projectionLag({ pool, store }, p)) > 0; i++) await sleep(50);
       expect(sorted(await counters(p.name, tag))).toEqual(sorted(expected));
     } finally {
       for (const r of runners) await r.stop();

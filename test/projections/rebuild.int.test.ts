@@ -48,7 +48,7 @@ const viewTarget = async (view: string) =>
   (await pool.query<{ d: string }>('SELECT definition AS d FROM pg_views WHERE viewname = $1', [view])).rows[0]?.d ?? '';
 const tableExists = async (t: string) => ((await pool.query('SELECT 1 FROM pg_class WHERE relname = $1', [t])).rowCount ?? 0) > 0;
 async function waitCaughtUp(p: Parameters<typeof projectionLag>[1]) {
-  for (let i = 0; i < 200; i++) {
+  for (let i = 0; i < 600; i++) {
     if ((await projectionLag({ pool, store }, p)) === 0) return;
     await sleep(50);
   }
@@ -129,9 +129,11 @@ describe('blue/green rebuild', () => {
 
   it('one rebuild per projection at a time', async () => {
     let release!: () => void;
+    let reached!: () => void;
     const gate = new Promise<void>((r) => (release = r));
-    const first = rebuildProjection(pool, store, p, { dryRun: true, beforeSwitch: () => gate });
-    await sleep(300);
+    const atGate = new Promise<void>((r) => (reached = r));
+    const first = rebuildProjection(pool, store, p, { dryRun: true, beforeSwitch: () => { reached(); return gate; } });
+    await atGate; // the first rebuild holds the lock and waits before its switch
     await expect(rebuildProjection(pool, store, p, { dryRun: true })).rejects.toBeInstanceOf(RebuildInProgressError);
     release();
     expect((await first).switched).toBe(false);
@@ -142,7 +144,7 @@ describe('blue/green rebuild', () => {
     const v2 = counterProjection({ name: 'rb', base, version: 2 });
     runner = new ProjectionRunner({ pool, store, batchSize: 50, idleWaitMs: 50 }, v2);
     runner.start();
-    for (let i = 0; i < 100 && (await loadPgState(pool, 'rb'))!.schemaVersion !== 2; i++) await sleep(50);
+    for (let i = 0; i < 400 && (await loadPgState(pool, 'rb'))!.schemaVersion !== 2; i++) await sleep(50);
     const state = (await loadPgState(pool, 'rb'))!;
     expect(state).toMatchObject({ schemaVersion: 2, generation: 3 });
     expect(await viewTarget(base)).toContain(`${base}_v3`);
