@@ -116,6 +116,7 @@ describe('PostgreSQL projections', () => {
     for (const r of runners) r.start();
     try {
       const expected = await seed(tag, 300, 5);
+      for (let i = 0; i < 200 && !runners.some((r) => r.active); i++) await sleep(50);
       let bothActive = 0;
       for (let i = 0; i < 30; i++) {
         if (runners.every((r) => r.active)) bothActive++;
