@@ -39,7 +39,10 @@ function startWorkerProcess(name: string): ChildProcess {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   child.stdout!.on('data', () => undefined);
-  child.stderr!.on('data', (d: Buffer) => process.stderr.write(`[${name}] ${d}`));
+  // Only what looks like trouble (the development-defaults banner is expected here).
+  child.stderr!.on('data', (d: Buffer) => {
+    for (const line of String(d).split('\n')) if (/error|fail/i.test(line)) process.stderr.write(`[${name}] ${line}\n`);
+  });
   children.push(child);
   return child;
 }
