@@ -105,7 +105,7 @@ describe('the authledger process', () => {
       } catch {
         return true;
       }
-    }, 3000, 50);
+    }, 5000, 50);
 
     const res = await inflight;
     expect(res.status).toBe(200);
