@@ -4,6 +4,7 @@ import type { RecordedEvent } from '../events/store';
 
 /** Context handed to a PostgreSQL projection for one batch, inside the checkpoint's transaction. */
 export interface PgProjectionContext {
+  /** Run queries only: the engine owns the transaction and the connection (never BEGIN/COMMIT/release). */
   client: pg.PoolClient;
   /** Physical name of a read-model table of this projection in the generation being written. */
   table(base: string): string;
