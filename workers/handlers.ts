@@ -111,7 +111,8 @@ export async function sendMail(deps: HandlerDeps, data: MailJobData): Promise<st
       if (!t.requested) return 'skipped: no such token';
       if (t.consumed) return 'skipped: token already used';
       if (Date.parse(t.requested.expiresAt) <= Date.now()) return 'skipped: token expired';
-      if (kind === 'verification' && user.emailVerified && user.email === t.requested.email) return 'skipped: already verified';
+      if (kind === 'verification' && user.email !== t.requested.email) return 'skipped: address changed since';
+      if (kind === 'verification' && user.emailVerified) return 'skipped: already verified';
       if (user.disabled && kind === 'reset') return 'skipped: user disabled';
       to = t.requested.email;
       const token = emailToken(emailTokenKey(deps.config), kind, t.requested.tokenId);
