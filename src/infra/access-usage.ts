@@ -98,7 +98,8 @@ export class AccessMeter {
   }
 
   private async spend(keyId: string): Promise<HitResult> {
-    for (let attempt = 0; attempt < 3; attempt++) {
+    // A slice may be spent by concurrent callers before this one gets its turn: lease again.
+    for (let attempt = 0; attempt < 10; attempt++) {
       const now = Date.now();
       let b = this.budgets.get(keyId);
       if (!b) {

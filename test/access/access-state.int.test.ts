@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testServices, type TestServices } from '../helpers/app';
 import { AccessStateCache, accessKeys, accessWritesFor, applyAccessWrites } from '../../src/infra/access-state';
+import { AccessMeter } from '../../src/infra/access-usage';
 
 const issued = (keyId: string, revision = 0n) => accessWritesFor({
   type: 'ApiKeyIssued', revision,
@@ -68,5 +69,48 @@ describe('access state in Redis and the per-process cache', () => {
   it('unknown keys and features read as absent', async () => {
     expect(await cache.key('nope')).toBeNull();
     expect(await cache.feature('nope')).toEqual({ exists: false, enabled: false });
+  });
+});
+
+describe('the per-key meter (leased budget slices)', () => {
+  let s: TestServices;
+  beforeAll(async () => {
+    s = await testServices('access-meter');
+  });
+  afterAll(async () => s.close());
+
+  it('grants exactly the limit under concurrency across two meters, then refuses with Retry-After', async () => {
+    const a = new AccessMeter(s.redis, s.prefix, 200);
+    const b = new AccessMeter(s.redis, s.prefix, 200);
+    try {
+      const results = await Promise.all(Array.from({ length: 300 }, (_, i) => (i % 2 ? a : b).hit('kk', 'reports', true)));
+      const allowed = results.filter((r) => r.allowed).length;
+      // Slices of 10: each meter may strand < 10 at most; never more than 200 in the window.
+      expect(allowed).toBeLessThanOrEqual(200);
+      expect(allowed).toBeGreaterThanOrEqual(180);
+      const refused = results.find((r) => !r.allowed)!;
+      expect(refused.retryAfterSeconds).toBeGreaterThanOrEqual(1);
+      expect(refused.retryAfterSeconds).toBeLessThanOrEqual(60);
+      await a.flush();
+      await b.flush();
+      const day = new Date().toISOString().slice(0, 10);
+      expect(Number(await s.redis.hget(`${s.prefix}access:use:key:kk`, day))).toBe(allowed);
+      expect(Number(await s.redis.hget(`${s.prefix}access:use:feature:reports`, day))).toBe(allowed);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
+  it('counts nothing for refused checks, and nothing is limited with limit 0', async () => {
+    const m = new AccessMeter(s.redis, s.prefix, 0);
+    try {
+      for (let i = 0; i < 50; i++) expect((await m.hit('free', 'f', i % 2 === 0)).allowed).toBe(true);
+      await m.flush();
+      const day = new Date().toISOString().slice(0, 10);
+      expect(Number(await s.redis.hget(`${s.prefix}access:use:key:free`, day))).toBe(25);
+    } finally {
+      await m.close();
+    }
   });
 });
