@@ -31,7 +31,7 @@ afterAll(async () => {
 
 describe('PostgreSQL event store: contract', () => {
   eventStoreContract(async () => {
-    const pool = newPool(10);
+    const pool = newPool(6);
     return { open: async (registry) => new PostgresEventStore(pool, registry, { pollIntervalMs: 200 }) };
   });
 });
@@ -51,7 +51,7 @@ async function dropConnections(): Promise<number> {
 describe('PostgreSQL event store: specifics', () => {
   let store: PostgresEventStore;
   beforeAll(() => {
-    store = new PostgresEventStore(newPool(20), testRegistry(), { pollIntervalMs: 200 });
+    store = new PostgresEventStore(newPool(4), testRegistry(), { pollIntervalMs: 200 });
   });
   afterAll(async () => store.close());
 
@@ -158,6 +158,7 @@ describe('PostgreSQL event store: specifics', () => {
     expect(rows[0]!.n).toBeGreaterThan(0);
     await writerStore.close();
     await subStore.close();
+    await writerPool.end(); // 18 connections: give them back at once (the server is shared)
   }, 180_000);
 
   it('horizon: a write transaction in another database does not hold readers back; one in this database does, and nothing is lost', async () => {
