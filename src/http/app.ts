@@ -18,6 +18,7 @@ import { errorHandler, sendProblem } from './problem';
 import { configPlugin, eventStorePlugin, pgPlugin, redisPlugin } from './plugins/infra';
 import { metricsPlugin } from './plugins/metrics';
 import { registerRoutes } from '../routes';
+import { logContext, REQUEST_BOUND } from '../infra/logger';
 
 export const VERSION = '0.1.0';
 
@@ -45,6 +46,13 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
     trustProxy: parseTrustProxy(config.TRUST_PROXY) as boolean | string[],
     requestIdHeader: false,
     logController: new LogController({ requestIdLogLabel: 'request_id' }),
+    // Request loggers carry request_id in their bindings; mark them so the logContext mixin
+    // (src/infra/logger.ts) does not add it a second time.
+    childLoggerFactory: (logger, bindings, opts) => {
+      const child = logger.child(bindings, opts);
+      (child as unknown as Record<symbol, unknown>)[REQUEST_BOUND] = true;
+      return child;
+    },
     // Bounded request time: a slow client cannot hold a connection forever.
     requestTimeout: 30_000,
     genReqId: (req) => {
@@ -66,8 +74,11 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler((request, reply) => sendProblem(reply, request, errors.notFound(`No route ${request.method} ${request.url.split('?')[0]}.`, 'route_not_found')));
 
-  app.addHook('onRequest', async (request, reply) => {
+  // Echo the request id, and run the rest of the request inside its log context, so any logger
+  // used while handling it (not only request.log) adds the id (a test covers a real socket).
+  app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id);
+    logContext.run({ request_id: request.id }, done);
   });
   app.addHook('onSend', async (_request, reply, payload) => {
     reply.header('x-process-time', (reply.elapsedTime / 1000).toFixed(6));

@@ -6,8 +6,11 @@
  *   the first three levels of a logged object (pino redact paths, below);
  * - query-string values that look like credentials (token, ticket, key, password, code…) are
  *   masked in logged URLs;
- * - request log lines carry `request_id` (the Fastify log controller binds it; see src/http/app.ts).
+ * - request log lines carry `request_id`: Fastify binds it on `request.log`, and any other logger
+ *   (e.g. `services.log`) used while handling a request adds it from `logContext` (src/http/app.ts
+ *   enters it per request).
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import fs from 'node:fs';
 import path from 'node:path';
 import pino, { type DestinationStream, type Logger } from 'pino';
@@ -80,6 +83,16 @@ export const serializers: pino.LoggerOptions['serializers'] = {
   err: pino.stdSerializers.err,
 };
 
+/** The request being handled, for log lines written outside `request.log`. */
+export const logContext = new AsyncLocalStorage<{ request_id: string }>();
+/** Set on loggers that already carry `request_id` in their bindings (Fastify's request loggers). */
+export const REQUEST_BOUND = Symbol.for('authledger.log.requestBound');
+
+function mixin(_obj: object, _level: number, logger: unknown): object {
+  if ((logger as Record<symbol, unknown> | undefined)?.[REQUEST_BOUND]) return {};
+  return logContext.getStore() ?? {};
+}
+
 export interface LoggerOptions {
   /** Write here instead of stdout (tests capture lines this way). */
   stream?: DestinationStream;
@@ -103,5 +116,5 @@ export function createLogger(config: Pick<Config, 'LOG_LEVEL' | 'LOG_DIR' | 'NOD
     streams.push({ level, stream: pino.destination({ dest: path.join(config.LOG_DIR, 'app.log'), sync: false, mkdir: true }) });
     streams.push({ level: 'error', stream: pino.destination({ dest: path.join(config.LOG_DIR, 'error.log'), sync: false, mkdir: true }) });
   }
-  return pino({ level, redact, serializers, base: { service: 'authledger' } }, pino.multistream(streams));
+  return pino({ level, redact, serializers, mixin, base: { service: 'authledger' } }, pino.multistream(streams));
 }

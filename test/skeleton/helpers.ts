@@ -74,13 +74,18 @@ export function run(cmd: string, args: string[], env: Record<string, string>, op
 }
 
 /** A pino destination collecting parsed JSON lines. */
-export function captureStream(): { stream: Writable; lines: Array<Record<string, unknown>> } {
+export function captureStream(): { stream: Writable; lines: Array<Record<string, unknown>>; raw: string[] } {
   const lines: Array<Record<string, unknown>> = [];
+  const raw: string[] = [];
   const stream = new Writable({
     write(chunk, _enc, cb) {
-      for (const line of String(chunk).split('\n')) if (line.trim()) lines.push(JSON.parse(line));
+      for (const line of String(chunk).split('\n')) {
+        if (!line.trim()) continue;
+        raw.push(line);
+        lines.push(JSON.parse(line));
+      }
       cb();
     },
   });
-  return { stream, lines };
+  return { stream, lines, raw };
 }

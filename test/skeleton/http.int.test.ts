@@ -32,6 +32,8 @@ function probeRoutes(app: FastifyInstance) {
     },
   }, async (request) => {
     request.log.info({ password: 'hunter2', refresh_token: 'rt-secret' }, 'handling echo');
+    await new Promise((r) => setTimeout(r, 1));
+    app.log.info('logged through the root logger'); // e.g. services.log in a command handler
     return { ok: true };
   });
   r.get('/__probe/boom', async () => {
@@ -145,15 +147,35 @@ describe('HTTP server', () => {
     const before = logs.lines.length;
     await app.inject({ method: 'POST', url: '/__probe/echo?ticket=tkt-secret', headers: { 'x-request-id': 'rid-logs', authorization: 'Bearer sekret' }, payload: { email: 'a@b.co', age: 3 } });
     const mine = logs.lines.slice(before);
-    expect(mine.length).toBeGreaterThanOrEqual(3); // incoming, handler line, completed
+    expect(mine.length).toBeGreaterThanOrEqual(4); // incoming, handler lines, completed
     for (const l of mine) expect(l.request_id).toBe('rid-logs');
     expect(mine.some((l) => l.msg === 'handling echo')).toBe(true);
+    expect(mine.some((l) => l.msg === 'logged through the root logger')).toBe(true);
+    // exactly once per line, never duplicated
+    for (const line of logs.raw.slice(before)) expect(line.match(/"request_id"/g)).toHaveLength(1);
+    // outside a request, the root logger adds no request id
+    app.log.info('outside');
+    expect(logs.lines.at(-1)).not.toHaveProperty('request_id');
     const text = JSON.stringify(mine);
     expect(text).not.toContain('hunter2');
     expect(text).not.toContain('rt-secret');
     expect(text).not.toContain('tkt-secret');
     expect(text).not.toContain('sekret');
     expect(text).toContain('[redacted]');
+  });
+
+  it('over a real socket too (the body arrives in stream callbacks), every line carries the request id', async () => {
+    const address = await app.listen({ host: '127.0.0.1', port: 0 });
+    const before = logs.lines.length;
+    const res = await fetch(`${address}/__probe/echo`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-request-id': 'rid-socket' },
+      body: JSON.stringify({ email: 'a@b.co', age: 3, pad: 'x'.repeat(20_000) }),
+    });
+    expect(res.status).toBe(200);
+    const mine = logs.lines.slice(before);
+    expect(mine.some((l) => l.msg === 'logged through the root logger')).toBe(true);
+    for (const l of mine) expect(l.request_id).toBe('rid-socket');
   });
 
   it('security headers are set; no HSTS or upgrade-insecure-requests outside production', async () => {
