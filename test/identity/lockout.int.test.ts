@@ -118,4 +118,37 @@ describe('per-IP rate limit on auth routes', () => {
     expect(limited.json().code).toBe('rate_limited');
     expect((await attempt(t, u.email, u.password, '10.2.2.2')).statusCode).toBe(200);
   });
+
+  it('signup and refresh are limited per IP too; /verify never is', async () => {
+    const signupCodes: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      signupCodes.push((await t.app.inject({ method: 'POST', url: '/api/v1/auth/signup', remoteAddress: '10.3.3.3', payload: { email: uniqueEmail(), password: 'correct horse battery staple 42' } })).statusCode);
+    }
+    expect(signupCodes.slice(-2)).toEqual([429, 429]);
+    const refreshCodes: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      refreshCodes.push((await t.app.inject({ method: 'POST', url: '/api/v1/auth/refresh', remoteAddress: '10.4.4.4', payload: { refresh_token: 'x' } })).statusCode);
+    }
+    expect(refreshCodes.slice(-2)).toEqual([429, 429]);
+    const s = await login(t.app, { email: (await signup(t.app)).email, ip: '10.5.5.5' });
+    for (let i = 0; i < 10; i++) {
+      expect((await t.app.inject({ method: 'GET', url: '/api/v1/auth/verify', remoteAddress: '10.5.5.5', headers: { authorization: `Bearer ${s.accessToken}` } })).statusCode).toBe(200);
+    }
+  });
+});
+
+describe('REFRESH_COOKIE=false', () => {
+  let t: T;
+  beforeAll(async () => {
+    t = await testApp('idnocookie', { REFRESH_COOKIE: 'false' });
+  });
+  afterAll(async () => t.close());
+
+  it('the refresh token travels in the body only', async () => {
+    const u = await signup(t.app);
+    const res = await t.app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { email: u.email, password: u.password } });
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['set-cookie']).toBeUndefined();
+    expect(res.json().refresh_token).toMatch(/^[0-9a-f-]{36}\./);
+  });
 });
