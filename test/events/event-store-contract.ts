@@ -244,6 +244,12 @@ export function eventStoreContract(target: () => Promise<ContractTarget>): void 
     const strict = await open(strictRegistry());
     await expect(strict.readStream(s)).rejects.toBeInstanceOf(EventValidationError);
     await expect(strict.readAll({ filter: { streamPrefixes: [s] } })).rejects.toBeInstanceOf(EventValidationError);
+    const sub = strict.subscribeToAll({ filter: { streamPrefixes: [s] } });
+    try {
+      await expect(take(sub, 1)).rejects.toBeInstanceOf(EventValidationError);
+    } finally {
+      await sub.unsubscribe();
+    }
   });
 
   it('upcasts old versions when read; stored events are not rewritten', async () => {
