@@ -7,6 +7,7 @@ import { ensureDatabase, migrate } from './infra/db';
 import { addEventLogCommands } from './ops/event-log-cli';
 import { addUserCommands } from './commands/users/cli';
 import { addJobCommands } from '../workers/cli';
+import { addIdentityCommands } from './commands/identity/cli';
 
 const program = new Command().name('authledger').description('authledger operations').showHelpAfterError();
 
@@ -43,6 +44,7 @@ program
 addEventLogCommands(program);
 addUserCommands(program);
 addJobCommands(program);
+addIdentityCommands(program);
 
 program
   .command('health')
