@@ -39,8 +39,8 @@ describe('unknown e-mail vs wrong password', () => {
     expect(knownShape).toMatchObject({ status: 401, body: { code: 'invalid_credentials' } });
     const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
     const ratio = median(knownTimes) / median(unknownTimes);
-    expect(ratio, `known ${median(knownTimes)} ms vs unknown ${median(unknownTimes)} ms`).toBeGreaterThan(0.6);
-    expect(ratio).toBeLessThan(1.6);
+    expect(ratio, `known ${median(knownTimes)} ms vs unknown ${median(unknownTimes)} ms`).toBeGreaterThan(0.5);
+    expect(ratio).toBeLessThan(2); // without the dummy compare the unknown side would be ~10x faster
   });
 });
 
