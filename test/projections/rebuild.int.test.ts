@@ -97,6 +97,22 @@ describe('blue/green rebuild', () => {
 
   it('rebuilds into a fresh versioned table while the old one serves and keeps updating, then switches atomically', async () => {
     let during: { view: string; servedCount: number; newRows: number; oldRows: number } | undefined;
+    // A reader hammering the view throughout: it must never fail, nor see the total go down
+    // (a half-built or empty generation would show as a drop).
+    const readerPool = createPool(db.url, 2, () => undefined);
+    let reading = true;
+    const seenCounts: number[] = [];
+    const readerErrors: string[] = [];
+    const reader = (async () => {
+      while (reading) {
+        try {
+          const { rows } = await readerPool.query<{ count: number }>(`SELECT coalesce(sum(count), 0)::int AS count FROM ${base}`);
+          seenCounts.push(rows[0]!.count);
+        } catch (err) {
+          readerErrors.push((err as Error).message);
+        }
+      }
+    })();
     const report = await rebuildProjection(pool, store, p, {
       batchSize: 40,
       beforeSwitch: async () => {
@@ -111,6 +127,13 @@ describe('blue/green rebuild', () => {
         };
       },
     });
+    await sleep(100);
+    reading = false;
+    await reader;
+    await readerPool.end();
+    expect(readerErrors).toEqual([]);
+    expect(seenCounts.length).toBeGreaterThan(10);
+    for (let i = 1; i < seenCounts.length; i++) expect(seenCounts[i]!).toBeGreaterThanOrEqual(seenCounts[i - 1]!);
     expect(during!.view).toContain(`${base}_v1`);
     expect(during!.servedCount).toBe(total.count); // the old generation is live and current
     expect(during!.newRows).toBe(7);
