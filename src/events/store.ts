@@ -2,7 +2,8 @@
  * The EventStore contract, shaped after EventStoreDB's client so adapters are interchangeable.
  * Rules every adapter keeps (checked by test/events/event-store-contract.ts against each adapter):
  * - appends to one stream are atomic and optimistic (`expectedRevision`), and never lost;
- * - re-appending events whose ids are already in the stream stores nothing and succeeds;
+ * - re-appending events whose ids are already in the stream stores nothing and succeeds (a batch
+ *   repeating only some of its ids is refused: PartialDuplicateAppendError on PostgreSQL);
  * - readAll / subscribeToAll deliver every event exactly once, in one total order that
  *   keeps each stream's revision order; positions are `{ commit, prepare }` as in EventStoreDB;
  * - `fromPosition` is exclusive: reading or subscribing from a position yields what comes after it;
