@@ -5,7 +5,7 @@
  * - a snapshot at `cut` holds the fold of every one of the user's events with created_at <= cut;
  *   the fold goes on from it with the events after `cut`, so the answer is the same with or
  *   without snapshots (tests check both);
- * - snapshots are written while folding, every SNAPSHOT_EVERY events, only at a cut that later
+ * - snapshots are written while folding, every SNAPSHOT_EVERY (250) events, only at a cut that later
  *   events cannot fall before: older than SNAPSHOT_SAFETY and than every running transaction
  *   (so a late commit cannot land behind it), and on a millisecond boundary between events;
  * - a snapshot of another fold version is ignored; `cli import` clears them.
@@ -15,7 +15,7 @@ import type { EventRegistry } from '../../events/registry';
 import { accessibleFeatures, applyEvent, deserialize, FOLD_VERSION, foldFeatures, serialize, viewAt, type UserAt } from './fold';
 import { readFeatureEvents, readUserEvents } from './log';
 
-export const SNAPSHOT_EVERY = 1000;
+export const SNAPSHOT_EVERY = 250;
 /** Hot events whose payload the fold does not need beyond ids (see `applyEvent`). */
 const SLIM_TYPES = ['SessionRotated'];
 const SNAPSHOT_SAFETY_SECONDS = 60;
