@@ -8,7 +8,8 @@
  *   still running (the horizon, computed by a statement before the read: see HORIZON_SQL), and
  *   read in (transaction_id, position) order: no gaps, no repeats, even when transactions commit
  *   out of sequence order;
- * - subscriptions wake on LISTEN/NOTIFY (and at once for appends made through this process),
+ * - subscriptions read on a connection of their own (never queued behind appends for the pool),
+ *   wake on LISTEN/NOTIFY (and at once for appends made through this process),
  *   poll as a fallback, re-poll quickly while committed events wait behind a running
  *   transaction, and retry on connection loss from the last delivered position;
  * - rows are decoded (upcast + validated) before delivery; an event that fails its schema is an
@@ -100,6 +101,8 @@ export class PostgresEventStore implements EventStore {
   private listener: pg.Client | undefined;
   private listenerStarting: Promise<void> | undefined;
   private notifier: pg.Client | undefined;
+  private reader: pg.Client | undefined;
+  private readerConnecting: Promise<pg.Client> | undefined;
   private notifyPending = false;
   private notifyRunning = false;
   private closed = false;
@@ -266,7 +269,10 @@ export class PostgresEventStore implements EventStore {
   private async readPage(from: Position, filter: EventFilter | undefined, maxCount: number): Promise<{ rows: EventRow[]; heldBack: boolean }> {
     // One round trip: read_events_page() computes the horizon in one statement and reads below
     // it in the next (see the migration).
-    const { rows } = await this.pool.query<EventRow & { held_back: boolean }>({
+    // On the store's reader connection: subscriptions never wait behind appends (or requests)
+    // for a pool connection. Queries queue on it; a dead one is replaced on the next read.
+    const reader = await this.readerConnection();
+    const { rows } = await reader.query<EventRow & { held_back: boolean }>({
       name: 'authledger_read_page_v2',
       text: 'SELECT * FROM read_events_page($1::text::xid8, $2::bigint, $3, $4::text[], $5::text[], $6)',
       values: [
@@ -381,6 +387,9 @@ export class PostgresEventStore implements EventStore {
     const n = this.notifier;
     this.notifier = undefined;
     await n?.end().catch(() => undefined);
+    const r = this.reader;
+    this.reader = undefined;
+    await r?.end().catch(() => undefined);
   }
 
   /** Decodes a stored row: upcasts and validates the data. */
@@ -421,6 +430,27 @@ export class PostgresEventStore implements EventStore {
       this.notifyRunning = false;
     };
     void run();
+  }
+
+  private readerConnection(): Promise<pg.Client> {
+    if (this.reader) return Promise.resolve(this.reader);
+    this.readerConnecting ??= (async () => {
+      const client = new pg.Client(this.clientConfig());
+      client.on('error', () => undefined);
+      client.on('end', () => {
+        if (this.reader === client) this.reader = undefined;
+      });
+      await client.connect();
+      if (this.closed) {
+        await client.end().catch(() => undefined);
+        throw new Error('store closed');
+      }
+      this.reader = client;
+      return client;
+    })().finally(() => {
+      this.readerConnecting = undefined;
+    });
+    return this.readerConnecting;
   }
 
   private async notifyConnection(): Promise<pg.Client> {
