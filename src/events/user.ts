@@ -44,11 +44,17 @@ export const AccountLocked = defineEvent('AccountLocked', z.object({ userId: id,
 export const AccountUnlocked = defineEvent('AccountUnlocked', z.object({ userId: id }));
 /** Successful login after failures: the consecutive-failure counter starts again from zero. */
 export const LoginFailuresCleared = defineEvent('LoginFailuresCleared', z.object({ userId: id, sessionId: id.optional() }));
+/**
+ * The same password, stored again with the current scheme or cost (at a successful login, when
+ * the stored hash is a legacy one — e.g. imported plain bcrypt — or cheaper than BCRYPT_COST).
+ * Not a password change: no session ends, nobody is notified.
+ */
+export const PasswordRehashed = defineEvent('PasswordRehashed', z.object({ userId: id, passwordHash: z.string() }));
 
 export const userEvents = [
   UserRegistered, EmailReserved, EmailReleased, EmailVerified, UserProfileUpdated, PasswordChanged, PasswordReset,
   UserDisabled, UserEnabled, UserDeleted, RoleGranted, RoleRevoked, LoginFailed, AccountLocked, AccountUnlocked,
-  LoginFailuresCleared,
+  LoginFailuresCleared, PasswordRehashed,
 ];
 
 
@@ -62,7 +68,7 @@ export type UserEvent =
   | Ev<typeof UserRegistered> | Ev<typeof EmailVerified> | Ev<typeof UserProfileUpdated> | Ev<typeof PasswordChanged>
   | Ev<typeof PasswordReset> | Ev<typeof UserDisabled> | Ev<typeof UserEnabled> | Ev<typeof UserDeleted>
   | Ev<typeof RoleGranted> | Ev<typeof RoleRevoked> | Ev<typeof LoginFailed> | Ev<typeof AccountLocked>
-  | Ev<typeof AccountUnlocked> | Ev<typeof LoginFailuresCleared>;
+  | Ev<typeof AccountUnlocked> | Ev<typeof LoginFailuresCleared> | Ev<typeof PasswordRehashed>;
 
 /** The user aggregate as deciders see it (folded from the `user-<id>` stream). */
 export interface UserState {
@@ -105,6 +111,8 @@ export function evolveUser(state: UserState, event: { type: string; data: unknow
     case 'PasswordReset':
       // A new password also lifts a lockout: the owner proved control (reset) or knew the old one.
       return { ...state, passwordHash: e.data.passwordHash, failures: 0, lockedUntil: undefined, lastFailureAt: undefined };
+    case 'PasswordRehashed':
+      return { ...state, passwordHash: e.data.passwordHash };
     case 'UserDisabled':
       return { ...state, disabled: true };
     case 'UserEnabled':

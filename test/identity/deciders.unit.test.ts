@@ -60,6 +60,11 @@ describe('user decider', () => {
     users.given([registered]).when({ type: 'ClearLoginFailures', sessionId: S }).then([]);
   });
 
+  it('rehashes only while the password is still the one the new hash was computed from', () => {
+    users.given([registered]).when({ type: 'RehashPassword', passwordHash: 'h2', previousHash: 'h' }).then([{ type: 'PasswordRehashed', data: { userId: U, passwordHash: 'h2' } }]);
+    users.given([registered, { type: 'PasswordChanged', data: { userId: U, passwordHash: 'other' } }]).when({ type: 'RehashPassword', passwordHash: 'h2', previousHash: 'h' }).then([]);
+  });
+
   it('grants a role once; refuses unknown or deleted users', () => {
     users.given([registered]).when({ type: 'GrantRole', role: 'admin' }).then([{ type: 'RoleGranted', data: { userId: U, role: 'admin' } }]);
     users.given([registered, { type: 'RoleGranted', data: { userId: U, role: 'admin' } }]).when({ type: 'GrantRole', role: 'admin' }).then([]);

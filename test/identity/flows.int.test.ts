@@ -270,6 +270,24 @@ describe('identity flows over HTTP', () => {
     });
   });
 
+  describe('imported users', () => {
+    it('a plain bcrypt hash (seed import) logs in and is stored again with the peppered scheme, once', async () => {
+      const bcrypt = (await import('bcrypt')).default;
+      const userId = crypto.randomUUID();
+      const email = uniqueEmail('imported');
+      await t.services.store.appendToStream(streams.emailReservation(email), [{ type: 'EmailReserved', data: { email, userId } }], { expectedRevision: 'no_stream' });
+      await t.services.store.appendToStream(streams.user(userId), [{
+        type: 'UserRegistered', data: { userId, email, name: 'Seed User', passwordHash: await bcrypt.hash('seed era password', 4), source: 'import' },
+      }], { expectedRevision: 'no_stream' });
+      await login(t.app, { email, password: 'seed era password' });
+      await login(t.app, { email, password: 'seed era password' });
+      const events = await t.services.store.readStream(streams.user(userId));
+      expect(events.map((e) => e.type)).toEqual(['UserRegistered', 'PasswordRehashed']);
+      expect((events[1]!.data as { passwordHash: string }).passwordHash).toMatch(/^hmac-sha384-bcrypt\$/);
+      expect((await t.app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { email, password: 'seed era passwordX' } })).statusCode).toBe(401);
+    });
+  });
+
   describe('password change', () => {
     it('needs the current password, checks the policy, ends every other session', async () => {
       const u = await signup(t.app);

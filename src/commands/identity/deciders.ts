@@ -38,6 +38,7 @@ export type UserCommand =
   | { type: 'RecordDisabledLogin'; client: Client }
   | { type: 'ClearLoginFailures'; sessionId?: string }
   | { type: 'ChangePassword'; passwordHash: string; keepSessionId?: string }
+  | { type: 'RehashPassword'; passwordHash: string; previousHash: string }
   | { type: 'GrantRole'; role: Role }
   | { type: 'RevokeRole'; role: Role };
 
@@ -69,6 +70,9 @@ export function decideUser(command: UserCommand, state: UserState): UserEvent[] 
     case 'ChangePassword':
       if (state.disabled) throw errors.forbidden('This account is disabled.', 'account_disabled');
       return [{ type: 'PasswordChanged', data: { userId, passwordHash: command.passwordHash, keepSessionId: command.keepSessionId } }];
+    case 'RehashPassword':
+      // Only when the password did not change meanwhile (the rehash was computed from the old hash's password).
+      return state.passwordHash === command.previousHash ? [{ type: 'PasswordRehashed', data: { userId, passwordHash: command.passwordHash } }] : [];
     case 'GrantRole':
       return state.roles.includes(command.role) ? [] : [{ type: 'RoleGranted', data: { userId, role: command.role } }];
     case 'RevokeRole':

@@ -24,7 +24,7 @@ import type { KeySet } from '../../infra/keys';
 import { applyInline, parseUserProfile, sessionEventEval, userEventEval, userProfileKey, userSessionsKey } from '../../infra/session-state';
 import { decideSession, decideUser, invalidRefreshToken, sameHash, type Client, type UserCommand } from './deciders';
 import { FAILURE_WINDOW_MS, isLocked, progressiveDelayMs, UNKNOWN_LOGIN_FAILURE } from './lockout';
-import { checkPasswordPolicy, hashPassword, verifyPassword } from './passwords';
+import { checkPasswordPolicy, hashPassword, needsRehash, verifyPassword } from './passwords';
 import { newRefreshToken, parseRefreshToken, signAccessToken, type IssuedAccessToken } from './tokens';
 
 /** What the session commands need; a `Services` object fits. */
@@ -274,6 +274,11 @@ export async function login(
   await appendSession(deps, sessionId, started, 'no_stream', { ...metadata, actorUserId: user.userId });
   if (user.failures > 0 || user.lockedUntil) {
     await executeUserCommand(deps, user.userId, { type: 'ClearLoginFailures', sessionId }, metadata).catch(() => undefined);
+  }
+  if (needsRehash(config, user.passwordHash)) {
+    // Legacy scheme (imported plain bcrypt) or a cost below BCRYPT_COST: store it again, once.
+    const passwordHash = await hashPassword(config, input.password);
+    await executeUserCommand(deps, user.userId, { type: 'RehashPassword', passwordHash, previousHash: user.passwordHash }, metadata).catch(() => undefined);
   }
   const expiresAt = (started[0]!.data as { expiresAt: string }).expiresAt;
   const accessToken = await signAccessToken(deps.keys, config, { userId: user.userId, sessionId, roles: user.roles, sessionExpiresAt: expiresAt }, now);
