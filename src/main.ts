@@ -53,11 +53,11 @@ async function main() {
       process.exit(1);
     }, SHUTDOWN_TIMEOUT_MS);
     force.unref();
-    await state.running?.stop();
-    log.info('stopped');
+    const clean = (await state.running?.stop()) ?? true;
+    log.info({ clean }, 'stopped');
     log.flush?.();
     clearTimeout(force);
-    process.exit(0);
+    process.exit(clean ? 0 : 1);
   };
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));

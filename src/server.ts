@@ -25,21 +25,43 @@ export interface Running {
   urls: string[];
   /** The API's bound address, when the api role runs. */
   apiAddress?: { host: string; port: number };
-  stop(): Promise<void>;
+  /**
+   * Stops every part in order, then closes the pools. A part that has not stopped when its share
+   * of `budgetMs` runs out is left behind (logged) so the rest still stop; resolves to false then.
+   */
+  stop(budgetMs?: number): Promise<boolean>;
 }
+
+/** Default budget for stopping the parts; main.ts exits at 10 s whatever happens. */
+export const STOP_BUDGET_MS = 8_000;
 
 export async function startAuthledger(config: Config, log: Logger): Promise<Running> {
   const services = await createServices(config, { log });
   const parts: Part[] = [];
   const urls: string[] = [];
   let apiAddress: Running['apiAddress'];
-  const stopAll = async () => {
+  const stopAll = async (budgetMs = STOP_BUDGET_MS) => {
+    const deadline = Date.now() + budgetMs;
+    let clean = true;
     for (const p of parts) {
       const started = Date.now();
-      await p.stop().catch((err) => log.error({ err, part: p.name }, 'stop failed'));
-      log.info({ part: p.name, ms: Date.now() - started }, 'part stopped');
+      let timer: NodeJS.Timeout | undefined;
+      const outcome = await Promise.race([
+        p.stop().then(() => 'stopped' as const, (err) => {
+          log.error({ err, part: p.name }, 'stop failed');
+          return 'failed' as const;
+        }),
+        new Promise<'timeout'>((resolve) => {
+          timer = setTimeout(() => resolve('timeout'), Math.max(0, deadline - Date.now()));
+        }),
+      ]);
+      clearTimeout(timer);
+      if (outcome === 'timeout') log.error({ part: p.name, ms: Date.now() - started }, 'part did not stop in time; going on without it');
+      else log.info({ part: p.name, ms: Date.now() - started }, 'part stopped');
+      if (outcome !== 'stopped') clean = false;
     }
     await services.close();
+    return clean;
   };
   try {
     await runStartup(services);

@@ -43,7 +43,7 @@ export async function createServices(config: Config, opts: { log?: Logger; migra
     prefix: config.REDIS_PREFIX,
     async close() {
       await store.close().catch(() => undefined);
-      await redis.quit().catch(() => redis.disconnect());
+      redis.disconnect();
       await pool.end().catch(() => undefined);
     },
   };
