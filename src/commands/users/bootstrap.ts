@@ -18,6 +18,8 @@ export interface EnsureAdminResult {
   userId: string;
   created: boolean;
   granted: boolean;
+  /** The account exists but is disabled: bootstrap does not re-enable it (another admin disabled it). */
+  disabled: boolean;
 }
 
 export async function ensureAdmin(services: Services, input: { email: string; password: string; name?: string }, metadata: EventMetadata = { actorUserId: 'system' }): Promise<EnsureAdminResult> {
@@ -28,12 +30,12 @@ export async function ensureAdmin(services: Services, input: { email: string; pa
       const { state } = await loadUser(services, existing);
       const had = state.roles.includes('admin');
       if (!had) await grantRole(services, existing, 'admin', metadata);
-      return { userId: existing, created: false, granted: !had };
+      return { userId: existing, created: false, granted: !had, disabled: state.disabled };
     }
     try {
       const user = await signup(services, { email: input.email, password: input.password, name: input.name ?? 'Administrator', source: 'bootstrap' }, metadata);
       await grantRole(services, user.id, 'admin', metadata);
-      return { userId: user.id, created: true, granted: true };
+      return { userId: user.id, created: true, granted: true, disabled: false };
     } catch (err) {
       if ((err as { code?: string }).code !== 'email_taken') throw err;
     }
@@ -52,6 +54,7 @@ export async function bootstrapAdminFromConfig(services: Services): Promise<void
   try {
     const r = await ensureAdmin(services, { email: ADMIN_EMAIL, password: ADMIN_PASSWORD });
     if (r.created || r.granted) services.log.info({ userId: r.userId, created: r.created }, 'admin account ensured from ADMIN_EMAIL');
+    if (r.disabled) services.log.warn({ userId: r.userId }, 'the ADMIN_EMAIL account is disabled; it is not re-enabled automatically');
   } catch (err) {
     if ((err as { code?: string }).code === 'weak_password') {
       throw new Error(`ADMIN_PASSWORD does not pass the password policy: ${(err as Error).message}`);

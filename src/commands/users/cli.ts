@@ -51,6 +51,7 @@ export function addUserCommands(program: Command): void {
       try {
         await runStartup(services);
         const r = await ensureAdmin(services, { email: opts.email, password, name: opts.name }, { actorUserId: 'cli' });
+        if (r.disabled) console.warn(`warning: ${opts.email} is disabled; an admin must enable it (POST /api/v1/users/${r.userId}/enable)`);
         console.log(r.created ? `created admin ${opts.email} (${r.userId})` : r.granted ? `granted admin to ${opts.email} (${r.userId})` : `${opts.email} (${r.userId}) is already an admin`);
       } finally {
         await services.close();
