@@ -194,6 +194,8 @@ export function addEventLogCommands(program: Command): void {
         }
       }
       await withLog(async ({ pool, store }) => {
+        const { rows: schema } = await pool.query<{ t: string | null }>(`SELECT to_regclass('events')::text AS t`);
+        if (!schema[0]?.t) throw new Error('this database has no event store yet: run `npm run cli -- migrate` first (a dry run changes nothing)');
         const pr = progress(opts.dryRun ? 'dry run' : 'import');
         let r;
         try {
