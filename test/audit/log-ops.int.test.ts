@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testServices, type TestServices } from '../helpers/app';
 import { createTestDatabase, type TestDatabase } from '../helpers/db';
 import { createPool } from '../../src/infra/db';
-import { exportEvents, exportToFile, importEvents, importFromFile, ImportError, latestBackup, backupFileName } from '../../src/events/ndjson';
+import { exportEvents, exportToFile, importEvents, importFromFile, ImportError, latestBackup, backupFileName, parseSince } from '../../src/events/ndjson';
 import { verifyLog } from '../../src/events/verify';
 import { PostgresEventStore } from '../../src/events/postgres-store';
 import { streams } from '../../src/events/streams';
@@ -206,6 +206,59 @@ describe('event-log operations', () => {
     }
   });
 
+  it('exports incrementally (--since position or time) and an incremental file continues a restore', async () => {
+    const full = new PassThrough();
+    const chunks: string[] = [];
+    full.on('data', (c) => chunks.push(String(c)));
+    await exportEvents(t.pool, full);
+    const lines = chunks.join('').trim().split('\n');
+    const mid = Math.floor(lines.length / 2);
+    const cutPosition = JSON.parse(lines[mid - 1]!).position as string;
+    const collect = async (since: Parameters<typeof exportEvents>[2]) => {
+      const out = new PassThrough();
+      const got: string[] = [];
+      out.on('data', (c) => got.push(String(c)));
+      const r = await exportEvents(t.pool, out, since);
+      return { r, lines: got.join('').trim().split('\n').filter(Boolean) };
+    };
+    const inc = await collect({ since: parseSince(cutPosition) });
+    expect(inc.lines).toEqual(lines.slice(mid));
+    expect(inc.r.lastPosition).toBe(JSON.parse(lines.at(-1)!).position);
+    const byTime = await collect({ since: parseSince(h.t.afterLogoutA.toISOString()) });
+    expect(byTime.lines.map((l) => JSON.parse(l).type)).toEqual(expect.arrayContaining(['ApiKeyRevoked', 'RoleGranted', 'UserProfileUpdated']));
+    expect(byTime.lines.map((l) => JSON.parse(l).type)).not.toContain('UserRegistered');
+    expect(() => parseSince('last tuesday-ish')).toThrow(/--since/);
+
+    // Restore the first half, then the incremental on top: the same log as the source.
+    const target = await createTestDatabase('auditops5');
+    const pool = createPool(target.url, 2);
+    const feed = (ls: string[]) => {
+      const st = new PassThrough();
+      st.end(ls.join('\n') + '\n');
+      return st;
+    };
+    try {
+      await importEvents(pool, t.store.registry, feed(lines.slice(0, mid)));
+      const r = await importEvents(pool, t.store.registry, feed(inc.lines));
+      expect(r).toMatchObject({ imported: lines.length - mid, skipped: 0 });
+      expect((await verifyLog(pool)).ok).toBe(true);
+      const { rows } = await pool.query(`SELECT count(*)::int AS n FROM events`);
+      expect(rows[0].n).toBe(lines.length);
+      // An incremental file on an empty store cannot start mid-stream.
+      const empty = await createTestDatabase('auditops6');
+      const p2 = createPool(empty.url, 2);
+      try {
+        await expect(importEvents(p2, t.store.registry, feed(inc.lines))).rejects.toThrow(/does not continue the stream/);
+      } finally {
+        await p2.end();
+        await empty.drop();
+      }
+    } finally {
+      await pool.end();
+      await target.drop();
+    }
+  });
+
   it('names backups by time and finds the newest', async () => {
     const dir = path.join(tmp, 'backups');
     fs.mkdirSync(dir);
@@ -237,6 +290,13 @@ describe('event-log operations', () => {
       const refused = await cli(['import', file], target.url);
       expect(refused.code).not.toBe(0);
       expect(refused.stderr).toMatch(/--yes/);
+      const dir = path.join(tmp, 'cli-backups');
+      fs.mkdirSync(dir);
+      fs.copyFileSync(file, path.join(dir, 'authledger-events-20300101T000000Z.ndjson'));
+      const latest = await cli(['import', '--dir', dir, '--dry-run'], target.url);
+      expect(latest.code, latest.stderr).toBe(0);
+      expect(latest.stderr).toContain('the newest backup found');
+      expect(latest.stdout).toMatch(/would import \d+ events/);
       const dry = await cli(['import', file, '--dry-run'], target.url);
       expect(dry.code, dry.stderr).toBe(0);
       expect(dry.stdout).toMatch(/would import \d+ events/);
