@@ -140,15 +140,15 @@ export async function readUserEvents(db: pg.Pool | pg.ClientBase, registry: Even
       SELECT coalesce((SELECT commit_position FROM projections WHERE name = 'user_streams'), 0)::text::xid8 AS c,
              coalesce((SELECT prepare_position FROM projections WHERE name = 'user_streams'), 0) AS p)
     SELECT * FROM (
-      SELECT ${columns} FROM events e, ck
+      SELECT ${columns}, e.transaction_id AS tx, e.position AS pos FROM events e, ck
        WHERE e.stream_name IN (SELECT us.stream_name FROM user_streams us WHERE us.user_id = $1 ${prune})
          AND (e.transaction_id, e.position) <= (ck.c, ck.p)
          AND e.data->>'userId' = $1 AND ${where.join(' AND ')}
       UNION ALL
-      SELECT ${columns} FROM events e
+      SELECT ${columns}, e.transaction_id AS tx, e.position AS pos FROM events e
        WHERE (e.transaction_id, e.position) > (SELECT c, p FROM ck)
          AND e.data->>'userId' = $1 AND ${where.join(' AND ')}
-    ) t ORDER BY ${f.order === 'time' ? 'created_at, prepare::bigint' : 'commit::xid8, prepare::bigint'} ${limit}`;
+    ) t ORDER BY ${f.order === 'time' ? 't.created_at, t.pos' : 't.tx, t.pos'} ${limit}`;
   const { rows } = await db.query<Row>(sql, params);
   const slim = f.slim?.length ? new Set(f.slim) : undefined;
   return rows.map((r) => decode(registry, r, slim));
