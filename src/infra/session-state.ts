@@ -11,7 +11,7 @@
  *   its in-memory caches at once.
  *
  * Layout (all under the deployment prefix):
- *   session:<sid>         hash  userId status rev tokenHash prevTokenHash startedAt lastUsedAt expiresAt
+ *   session:<sid>         hash  userId status rev appliedAt tokenHash prevTokenHash startedAt lastUsedAt expiresAt
  *                               deviceName ip userAgent lastIp lastUserAgent endReason endedAt
  *   user-sessions:<uid>   set   ids of the user's sessions started and not ended
  *   user:<uid>            hash  id email name source created_at updated_at rev email_verified disabled deleted role:<r>=1|0
@@ -28,11 +28,13 @@ export const sessionEndedChannel = (prefix: string) => `${prefix}session-ended`;
  * ARGV[1] revision, ARGV[2] ttl (set when > 0), ARGV[3] ttl when the key has none (when > 0),
  * ARGV[4] set op ('add' | 'rem' | ''), ARGV[5] channel ('' = none), ARGV[6] member / message,
  * ARGV[7..] field, value pairs. Returns 1 when applied, 0 when the stored revision is newer or equal.
+ * Also stamps `appliedAt` (Redis TIME, microseconds): the one clock refreshes compare arrivals with.
  */
 export const APPLY_IF_NEWER = `
 local cur = redis.call('HGET', KEYS[1], 'rev')
 if cur and tonumber(cur) >= tonumber(ARGV[1]) then return 0 end
-redis.call('HSET', KEYS[1], 'rev', ARGV[1], unpack(ARGV, 7))
+local t = redis.call('TIME')
+redis.call('HSET', KEYS[1], 'rev', ARGV[1], 'appliedAt', t[1] .. string.format('%06d', tonumber(t[2])), unpack(ARGV, 7))
 if tonumber(ARGV[2]) > 0 then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
 if tonumber(ARGV[3]) > 0 and redis.call('TTL', KEYS[1]) == -1 then redis.call('EXPIRE', KEYS[1], ARGV[3]) end
 if ARGV[4] == 'add' then redis.call('SADD', KEYS[2], ARGV[6]) elseif ARGV[4] == 'rem' then redis.call('SREM', KEYS[2], ARGV[6]) end
@@ -210,4 +212,10 @@ export async function listUserSessions(redis: Redis, prefix: string, userId: str
     if (s && s.userId === userId && s.status === 'active' && (!s.expiresAt || Date.parse(s.expiresAt) > now)) out.push(s);
   });
   return out.sort((a, b) => a.startedAt.localeCompare(b.startedAt));
+}
+
+/** Redis server time in microseconds (the clock `appliedAt` is stamped with). */
+export async function redisMicros(redis: Redis): Promise<bigint> {
+  const [sec, usec] = await redis.time();
+  return BigInt(sec ?? 0) * 1_000_000n + BigInt(usec ?? 0);
 }

@@ -95,14 +95,14 @@ describe('session decider', () => {
 
   it('a request already in flight when the rotation was stored lost a race: refused, nothing recorded', () => {
     const history = [started, rotated('h0', 'h1', 1000)];
-    sessions.given(history).when(refresh('h0', 1200, { arrivedAt: at(900), lastStoredAt: at(1010) })).thenThrows('invalid_refresh_token');
-    // arriving after the rotation was stored: reuse
-    sessions.given(history).when(refresh('h0', 1200, { arrivedAt: at(1100), lastStoredAt: at(1010) })).then([
+    sessions.given(history).when(refresh('h0', 1200, { overlapsLastChange: true })).thenThrows('invalid_refresh_token');
+    // arriving after the rotation was applied: reuse
+    sessions.given(history).when(refresh('h0', 1200, { overlapsLastChange: false })).then([
       { type: 'RefreshTokenReuseDetected', data: { sessionId: S, userId: U, presentedTokenHash: 'h0', presenter: thief, rotatedBy: client } },
       { type: 'SessionRevoked', data: { sessionId: S, userId: U, reason: 'reuse_detected' } },
     ]);
     // an older token than the just-rotated one is reuse even when concurrent
-    sessions.given([...history, rotated('h1', 'h2', 1005)]).when(refresh('h0', 1200, { arrivedAt: at(900), lastStoredAt: at(1010) }))
+    sessions.given([...history, rotated('h1', 'h2', 1005)]).when(refresh('h0', 1200, { overlapsLastChange: true }))
       .then([
         { type: 'RefreshTokenReuseDetected', data: { sessionId: S, userId: U, presentedTokenHash: 'h0', presenter: thief, rotatedBy: client } },
         { type: 'SessionRevoked', data: { sessionId: S, userId: U, reason: 'reuse_detected' } },

@@ -93,11 +93,10 @@ export type SessionCommand =
       type: 'Refresh'; presentedHash: string; newHash: string; now: Date; client: Client;
       idleSeconds: number; graceSeconds: number;
       /**
-       * When this request arrived, and when the session's last event was stored: a rotation
-       * stored after this request arrived overlapped with it (two concurrent refreshes of one
-       * token), which is a lost race, not a reuse.
+       * The session's last change was not yet applied when this request arrived: the two
+       * overlapped (two concurrent refreshes of one token), a lost race, not a reuse.
        */
-      arrivedAt?: Date; lastStoredAt?: Date;
+      overlapsLastChange?: boolean;
     }
   | { type: 'Revoke'; reason: SessionRevokedReason };
 
@@ -135,10 +134,7 @@ export function decideSession(command: SessionCommand, state: SessionState): Ses
         },
       });
       if (sameHash(command.presentedHash, state.tokenHash)) return [rotate(false)];
-      if (
-        command.arrivedAt && command.lastStoredAt && command.lastStoredAt.getTime() >= command.arrivedAt.getTime() &&
-        sameHash(command.presentedHash, state.previousTokenHash)
-      ) {
+      if (command.overlapsLastChange && sameHash(command.presentedHash, state.previousTokenHash)) {
         throw invalidRefreshToken(); // lost a concurrent race: refused, nothing recorded
       }
       if (

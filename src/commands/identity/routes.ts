@@ -126,8 +126,7 @@ export async function identityCommandRoutes(app: FastifyInstance): Promise<void>
   }, async (request, reply) => {
     const fromBody = request.body?.refresh_token;
     const token = fromBody ?? request.cookies[REFRESH_COOKIE_NAME];
-    const arrivedAt = new Date(Date.now() - reply.elapsedTime);
-    const result = await refresh(deps, token, clientOf(request), metadataFrom(request), { arrivedAt });
+    const result = await refresh(deps, token, clientOf(request), metadataFrom(request));
     const inBody = fromBody !== undefined || request.body?.return_refresh_in_body === true || !config.REFRESH_COOKIE;
     if (config.REFRESH_COOKIE && fromBody === undefined) setRefreshCookie(reply, result.refreshToken);
     reply.header('cache-control', 'no-store');

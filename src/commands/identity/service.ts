@@ -21,7 +21,7 @@ import { WrongExpectedVersionError, type EventMetadata, type EventStore, type Ex
 import { streams } from '../../events/streams';
 import { evolveUser, initialUserState, normaliseEmail, type UserEvent, type UserState } from '../../events/user';
 import type { KeySet } from '../../infra/keys';
-import { applyInline, parseUserProfile, sessionEventEval, userEventEval, userProfileKey, userSessionsKey } from '../../infra/session-state';
+import { applyInline, parseUserProfile, redisMicros, sessionEventEval, sessionKey, userEventEval, userProfileKey, userSessionsKey } from '../../infra/session-state';
 import { decideSession, decideUser, invalidRefreshToken, sameHash, type Client, type UserCommand } from './deciders';
 import { FAILURE_WINDOW_MS, isLocked, progressiveDelayMs, UNKNOWN_LOGIN_FAILURE } from './lockout';
 import { checkPasswordPolicy, hashPassword, needsRehash, verifyPassword } from './passwords';
@@ -304,21 +304,28 @@ export async function refresh(
   token: string | undefined,
   client: Client,
   metadata: EventMetadata = {},
-  opts: { arrivedAt?: Date } = {},
 ): Promise<RefreshResult> {
-  const arrivedAt = opts.arrivedAt ?? new Date();
   const parsed = parseRefreshToken(token);
   if (!parsed) throw invalidRefreshToken();
   const { sessionId } = parsed;
-  const { state, revision, lastStoredAt } = await loadSession(deps.store, sessionId);
+  // Arrival on the Redis clock, the one the session's changes are stamped with when applied.
+  const arrival = await redisMicros(deps.redis);
+  const { state, revision } = await loadSession(deps.store, sessionId);
   if (state.status === 'none') throw invalidRefreshToken();
   const now = new Date();
   const next = newRefreshToken(sessionId);
+  let overlapsLastChange = false;
+  if (revision !== 'no_stream' && sameHash(parsed.hash, state.previousTokenHash)) {
+    // The just-rotated token: was that rotation applied before this request arrived (a replay,
+    // i.e. reuse) or not yet (a concurrent refresh that lost the race)?
+    const [rev, appliedAt] = await deps.redis.hmget(sessionKey(deps.prefix, sessionId), 'rev', 'appliedAt');
+    overlapsLastChange = !!rev && (BigInt(rev) < revision || (!!appliedAt && BigInt(appliedAt) > arrival));
+  }
   const events = decideSession(
     {
       type: 'Refresh', presentedHash: parsed.hash, newHash: next.hash, now, client,
       idleSeconds: deps.config.REFRESH_IDLE_TTL, graceSeconds: deps.config.REFRESH_REUSE_GRACE_SECONDS,
-      arrivedAt, lastStoredAt,
+      overlapsLastChange,
     },
     state,
   );
