@@ -235,8 +235,10 @@ async function main() {
       await grantRole(services, admin.user.id, 'admin', { actorUserId: 'bench' });
       const { access_token: token } = await post('/api/v1/auth/login', { email: 'audit-bench@example.com', password });
       const headers = { authorization: `Bearer ${token}` };
+      // Warm-up (JIT, connection pool, token cache): not timed.
+      for (let i = 0; i < 5; i++) await (await fetch(`${base}/api/v1/audit/users/${heavyUser}/state`, { headers })).text();
       const samples: number[] = [];
-      const runs = scale(400, 60);
+      const runs = scale(400, 100);
       let applied = 0;
       for (let i = 0; i < runs; i++) {
         // Half the probes after the whole history (all 10,000 events), half anywhere in it.
