@@ -319,7 +319,7 @@ describe('event-log operations', () => {
     } finally {
       await target.drop();
     }
-  });
+  }, 180_000); // a dozen CLI processes (tsx start-up each) on a shared machine
 
   it('a row altered with plain SQL makes verify fail and names the first broken link', async () => {
     const { rows } = await t.pool.query(`SELECT position::text AS p, revision::text AS r FROM events WHERE stream_name = $1 AND event_type = 'RoleGranted'`, [streams.user(h.userId)]);
@@ -330,7 +330,7 @@ describe('event-log operations', () => {
     const c = await cli(['verify'], t.db.url);
     expect(c.code).toBe(1);
     expect(c.stderr).toContain(`first at stream ${streams.user(h.userId)} revision ${rows[0].r} position ${rows[0].p}`);
-  });
+  }, 60_000);
 
   it('a deleted event breaks the chain too', async () => {
     const { rows } = await t.pool.query(`SELECT position::text AS p FROM events WHERE stream_name = $1 AND event_type = 'SessionRotated'`, [streams.session(h.sessionA)]);
