@@ -141,7 +141,7 @@ async function main() {
     // ---------------------------------------------------------- login vs raw bcrypt
     if (want('login')) {
     // Both saturate libuv's thread pool (bcrypt runs there): the same number of requests in flight.
-    const inflight = Number(process.env.UV_THREADPOOL_SIZE ?? 4) * 2;
+    const inflight = Number(process.env.BENCH_LOGIN_INFLIGHT ?? Number(process.env.UV_THREADPOOL_SIZE ?? 4) * 2);
     const stored = (await hashPassword(config, password)).slice('hmac-sha384-bcrypt$'.length);
     const pre = 'x'.repeat(64);
     const bcryptRounds: number[] = [];
