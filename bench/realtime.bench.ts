@@ -209,8 +209,12 @@ async function main() {
     seconds: Math.min(...rs.map((r) => r.seconds)),
     cpuSplit: rs[0]!.cpuSplit,
   });
+  const med = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
+  const median = (rs: Result[]) => ({ throughput: med(rs.map((r) => r.throughput)), p99: med(rs.map((r) => r.p99)), cpuUsPerMsg: med(rs.map((r) => r.cpuUsPerMsg)) });
   const b = best(results.bare);
   const h = best(results.hub);
+  const bm = median(results.bare);
+  const hm = median(results.hub);
   const label = `${N} clients × ${M} messages (best of ${ROUNDS})`;
   report(`realtime bare uWS ${label}`, { msgs_per_s: b.throughput, p50_ms: b.p50, p99_ms: b.p99, cpu_us_per_msg: b.cpuUsPerMsg, rss_kib_per_conn: b.memPerConnKiB, lost: b.lost });
   report(`realtime hub ${label}`, { msgs_per_s: h.throughput, p50_ms: h.p50, p99_ms: h.p99, cpu_us_per_msg: h.cpuUsPerMsg, rss_kib_per_conn: h.memPerConnKiB, lost: h.lost });
@@ -218,6 +222,12 @@ async function main() {
   report('realtime p99 latency bare/hub', { hub_ms: h.p99, bare_ms: b.p99 }, { value: b.p99 / h.p99, target: '>= 0.8' });
   report('realtime CPU per delivered message hub/bare', { hub_us: h.cpuUsPerMsg, bare_us: b.cpuUsPerMsg }, { value: h.cpuUsPerMsg / b.cpuUsPerMsg, target: '<= 1.25' });
   if (process.env.BENCH_VERBOSE) console.log(JSON.stringify({ bare: results.bare.map((r) => r.cpuSplit), hub: results.hub.map((r) => r.cpuSplit) }));
+  if (ROUNDS > 1) {
+    report(`realtime medians of ${ROUNDS} (hub/bare; p99 bare/hub)`, {
+      throughput_ratio: hm.throughput / bm.throughput, p99_ratio: bm.p99 / hm.p99, cpu_ratio: hm.cpuUsPerMsg / bm.cpuUsPerMsg,
+      hub_cpu_us: hm.cpuUsPerMsg, bare_cpu_us: bm.cpuUsPerMsg,
+    });
+  }
   report('realtime memory per idle connection (RSS; JS heap+external)', { hub_rss_kib: h.memPerConnKiB, bare_rss_kib: b.memPerConnKiB, hub_heap_kib: h.heapPerConnKiB, bare_heap_kib: b.heapPerConnKiB });
   if (process.env.BENCH_VERBOSE) console.log(JSON.stringify({ results }, null, 1), round(0));
 }
