@@ -133,6 +133,15 @@ for (const prefix of ['/api/ws', '/api/v1/realtime']) {
   });
 }
 
+describe('OpenAPI', () => {
+  it('documents the realtime routes', async () => {
+    const res = await app.inject({ method: 'GET', url: '/openapi.json' });
+    expect(res.statusCode).toBe(200);
+    const paths = Object.keys(res.json<{ paths: Record<string, unknown> }>().paths);
+    for (const p of ['/api/v1/realtime/ticket', '/api/ws/clients', '/api/ws/groups/{group}', '/api/ws/send_to/{client_id}', '/api/v1/realtime/broadcast_to_group/{group}']) expect(paths).toContain(p);
+  });
+});
+
 describe('test page', () => {
   it('GET /realtime/test serves the group-chat page with the hub port', async () => {
     const res = await app.inject({ method: 'GET', url: '/realtime/test' });
