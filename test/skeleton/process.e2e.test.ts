@@ -93,7 +93,9 @@ describe('the authledger process', () => {
     expect((await fetch(`${base}/health`)).status).toBe(200);
 
     const inflight = fetch(`${base}/__test/sleep?ms=2000`).then(async (r) => ({ status: r.status, body: await r.json() }));
-    await new Promise((r) => setTimeout(r, 400)); // the request is being handled now
+    // Signal only once the server has the request in hand (a fixed delay is not enough on a loaded machine).
+    await p.waitFor(/"url":"\/__test\/sleep\?ms=2000"/, 20_000);
+    await new Promise((r) => setTimeout(r, 100));
     const signalledAt = Date.now();
     p.kill('SIGTERM');
 
