@@ -146,6 +146,12 @@ describe('API keys, features and the access check', () => {
       expect(res.json()).toEqual({ granted: true, feature: 'reports', user_id: alice.id });
       expect(res.headers['cache-control']).toBe('no-store');
       expect(res.headers['x-content-type-options']).toBe('nosniff');
+      // Meant for servers: no CORS grant for a browser origin.
+      const fromBrowser = await app.inject({
+        method: 'POST', url: '/api/v1/features/reports/access', headers: { ...bearer(alice.token), 'x-api-key': aliceKey.api_key, origin: 'https://evil.example' },
+      });
+      expect(fromBrowser.statusCode).toBe(200);
+      expect(fromBrowser.headers['access-control-allow-origin']).toBeUndefined();
       const seed = await access(app, 'reports', alice.token, aliceKey.api_key, true);
       expect(seed.statusCode).toBe(200);
     });

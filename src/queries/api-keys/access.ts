@@ -80,10 +80,18 @@ export async function accessRoutes(app: FastifyInstance, services: Services): Pr
     return { granted: true as const, feature, user_id: auth.userId };
   }
 
-  // Like GET /api/v1/auth/verify: a JSON answer for servers, so no browser-document headers
-  // (CSP, frame options…: helmet rebuilds them per request, the largest cost of this route);
-  // the two that matter for a JSON answer are set by hand. The per-IP limit gives way to the per-key one.
-  const hotRoute = { helmet: false, config: { rateLimit: false } } as const;
+  // Like GET /api/v1/auth/verify, this is called by servers (a backend asking whether its caller
+  // may use a feature) and answers JSON: no browser-document headers (CSP, frame options…, which
+  // helmet rebuilds per request — the largest cost of this route; the two that matter for a JSON
+  // answer are set by hand), no CORS (API keys do not belong in browsers; same-origin calls are
+  // unaffected), and the per-IP limit gives way to the per-key one. The 200 body is built here
+  // from checked values: plain JSON.stringify (the zod schema still documents it); problem bodies
+  // have the error handler's own serializer.
+  const hotRoute = {
+    helmet: false,
+    config: { rateLimit: false, cors: false },
+    serializerCompiler: () => (data: unknown) => JSON.stringify(data),
+  } as const;
   const responses = { 200: granted, ...problems(400, 401, 403, 404, 429) };
   const description = 'Access token: `Authorization: Bearer` or `Access-Token`. API key: `X-API-Key` or `API-Key`. ' +
     '200 only when token, key (owned by the token’s user, covering the feature) and an enabled feature all check out; ' +
