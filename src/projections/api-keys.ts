@@ -1,7 +1,6 @@
 /** Read model `api_keys`: one row per key ever issued (never the key, not even its hash). */
 import type { PgProjection } from './types';
-import { byType } from './types';
-import type { PgProjectionContext } from './types';
+import { applyFold, older, type RowFold } from './fold';
 
 type D = Record<string, unknown>;
 
@@ -28,28 +27,47 @@ export const apiKeysProjection: PgProjection = {
     CREATE INDEX {{table}}_user_idx ON {{table}} (user_id, created_at, key_id);
     CREATE INDEX {{table}}_created_idx ON {{table}} (created_at, key_id);`,
   },
-  apply: byType<PgProjectionContext>({
-    async ApiKeyIssued(e, { client, table }) {
-      const d = e.data as D;
-      await client.query(
-        `INSERT INTO ${table('api_keys')} (key_id, user_id, name, prefix, features, created_at, expires_at, status, revision)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, 'active', $8) ON CONFLICT (key_id) DO NOTHING`,
-        [d.keyId, d.userId, d.name, d.prefix, JSON.stringify(d.features), e.createdAt, d.expiresAt ?? null, e.revision.toString()],
-      );
-    },
-    async ApiKeyRevoked(e, { client, table }) {
-      const d = e.data as D;
-      await client.query(
-        `UPDATE ${table('api_keys')} SET status = 'revoked', revoked_at = $2, revoke_reason = $3, revision = $4 WHERE key_id = $1 AND revision < $4`,
-        [d.keyId, e.createdAt, d.reason ?? null, e.revision.toString()],
-      );
-    },
-    async ApiKeyExpired(e, { client, table }) {
-      const d = e.data as D;
-      await client.query(
-        `UPDATE ${table('api_keys')} SET status = 'expired', expired_at = $2, revision = $3 WHERE key_id = $1 AND revision < $3 AND status = 'active'`,
-        [d.keyId, e.createdAt, e.revision.toString()],
-      );
-    },
-  }),
+  apply(events, ctx) {
+    return applyFold(apiKeysFold, events, ctx);
+  },
+};
+
+/**
+ * One batch at a time (see fold.ts): `ApiKeyIssued` inserts when absent; a revocation updates a
+ * row whose revision is older; an expiry only an active one.
+ */
+const apiKeysFold: RowFold = {
+  table: 'api_keys',
+  key: 'key_id',
+  columns: {
+    key_id: 'text', user_id: 'text', name: 'text', prefix: 'text', features: 'jsonb', created_at: 'timestamptz', expires_at: 'timestamptz',
+    revoked_at: 'timestamptz', revoke_reason: 'text', expired_at: 'timestamptz', status: 'text', revision: 'bigint',
+  },
+  keyOf: (e) => (e.data as D).keyId as string | undefined,
+  apply(row, e) {
+    const d = e.data as D;
+    switch (e.type) {
+      case 'ApiKeyIssued':
+        if (row) return undefined;
+        return {
+          key_id: d.keyId, user_id: d.userId, name: d.name, prefix: d.prefix, features: JSON.stringify(d.features), created_at: e.createdAt,
+          expires_at: d.expiresAt ?? null, revoked_at: null, revoke_reason: null, expired_at: null, status: 'active', revision: e.revision,
+        };
+      case 'ApiKeyRevoked':
+        if (!row || !older(row, e)) return undefined;
+        row.status = 'revoked';
+        row.revoked_at = e.createdAt;
+        row.revoke_reason = d.reason ?? null;
+        break;
+      case 'ApiKeyExpired':
+        if (!row || !older(row, e) || row.status !== 'active') return undefined;
+        row.status = 'expired';
+        row.expired_at = e.createdAt;
+        break;
+      default:
+        return undefined;
+    }
+    row.revision = e.revision;
+    return row;
+  },
 };

@@ -1,6 +1,6 @@
 /** Read model `features`: the registered features (deleted ones are removed). */
-import type { PgProjection, PgProjectionContext } from './types';
-import { byType } from './types';
+import type { PgProjection } from './types';
+import { applyFold, older, type RowFold } from './fold';
 
 type D = { name: string; description?: string };
 
@@ -19,34 +19,45 @@ export const featuresProjection: PgProjection = {
       revision    bigint NOT NULL
     );`,
   },
-  apply: byType<PgProjectionContext>({
-    async FeatureRegistered(e, { client, table }) {
-      const d = e.data as D;
-      await client.query(
-        `INSERT INTO ${table('features')} (name, description, enabled, created_at, updated_at, revision) VALUES ($1, $2, true, $3, $3, $4)
-         ON CONFLICT (name) DO UPDATE SET description = EXCLUDED.description, enabled = true, created_at = EXCLUDED.created_at,
-           updated_at = EXCLUDED.updated_at, revision = EXCLUDED.revision WHERE ${table('features')}.revision < EXCLUDED.revision`,
-        [d.name, d.description ?? '', e.createdAt, e.revision.toString()],
-      );
-    },
-    async FeatureUpdated(e, { client, table }) {
-      const d = e.data as D;
-      await client.query(`UPDATE ${table('features')} SET description = $2, updated_at = $3, revision = $4 WHERE name = $1 AND revision < $4`, [
-        d.name, d.description ?? '', e.createdAt, e.revision.toString(),
-      ]);
-    },
-    async FeatureDisabled(e, { client, table }) {
-      await client.query(`UPDATE ${table('features')} SET enabled = false, updated_at = $2, revision = $3 WHERE name = $1 AND revision < $3`, [
-        (e.data as D).name, e.createdAt, e.revision.toString(),
-      ]);
-    },
-    async FeatureEnabled(e, { client, table }) {
-      await client.query(`UPDATE ${table('features')} SET enabled = true, updated_at = $2, revision = $3 WHERE name = $1 AND revision < $3`, [
-        (e.data as D).name, e.createdAt, e.revision.toString(),
-      ]);
-    },
-    async FeatureDeleted(e, { client, table }) {
-      await client.query(`DELETE FROM ${table('features')} WHERE name = $1 AND revision < $2`, [(e.data as D).name, e.revision.toString()]);
-    },
-  }),
+  apply(events, ctx) {
+    return applyFold(featuresFold, events, ctx);
+  },
+};
+
+/**
+ * One batch at a time (see fold.ts): `FeatureRegistered` inserts, or replaces a row whose
+ * revision is older; the other events change (or delete) a row whose revision is older.
+ */
+const featuresFold: RowFold = {
+  table: 'features',
+  key: 'name',
+  columns: { name: 'text', description: 'text', enabled: 'boolean', created_at: 'timestamptz', updated_at: 'timestamptz', revision: 'bigint' },
+  keyOf: (e) => (e.data as D).name,
+  apply(row, e) {
+    const d = e.data as D;
+    const at = e.createdAt;
+    if (e.type === 'FeatureRegistered') {
+      if (row && !older(row, e)) return undefined;
+      return { name: d.name, description: d.description ?? '', enabled: true, created_at: at, updated_at: at, revision: e.revision };
+    }
+    if (!row || !older(row, e)) return undefined;
+    switch (e.type) {
+      case 'FeatureUpdated':
+        row.description = d.description ?? '';
+        break;
+      case 'FeatureDisabled':
+        row.enabled = false;
+        break;
+      case 'FeatureEnabled':
+        row.enabled = true;
+        break;
+      case 'FeatureDeleted':
+        return null;
+      default:
+        return undefined;
+    }
+    row.updated_at = at;
+    row.revision = e.revision;
+    return row;
+  },
 };

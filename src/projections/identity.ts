@@ -13,6 +13,7 @@ import type { RecordedEvent } from '../events/store';
 import { normaliseEmail, userEvents } from '../events/user';
 import { queueApply, sessionEventEval, userEventEval } from '../infra/session-state';
 import type { PgProjection, RedisProjection } from './types';
+import { applyFold, older, type RowFold } from './fold';
 
 const USER_TYPES = userEvents.map((d) => d.type).filter((t) => t !== 'EmailReserved' && t !== 'EmailReleased');
 const SESSION_TYPES = sessionEvents.map((d) => d.type);
@@ -45,69 +46,87 @@ export const usersProjection: PgProjection = {
     CREATE INDEX ON {{table}} (email_normalized);
     CREATE INDEX ON {{table}} (created_at, id);`,
   },
-  async apply(events: RecordedEvent[], ctx) {
-    const t = ctx.table('users');
-    for (const e of events) {
-      const d = e.data as D;
-      const rev = e.revision.toString();
-      const at = e.createdAt;
-      const update = async (set: string, params: unknown[] = []) => {
-        await ctx.client.query(
-          `UPDATE ${t} SET ${set ? `${set}, ` : ''}updated_at = $2, revision = $3 WHERE id = $1 AND revision < $3`,
-          [d.userId, at, rev, ...params],
-        );
+  apply(events: RecordedEvent[], ctx) {
+    return applyFold(usersFold, events, ctx);
+  },
+};
+
+/**
+ * `users`, one batch at a time (see fold.ts): the rules of the former per-event statements —
+ * `UserRegistered` inserts when absent; every other event updates an existing row whose
+ * revision is older, setting `updated_at` and `revision` besides its own fields.
+ */
+const usersFold: RowFold = {
+  table: 'users',
+  key: 'id',
+  columns: {
+    id: 'text', email: 'text', email_normalized: 'text', name: 'text', roles: 'text[]', email_verified: 'boolean',
+    disabled: 'boolean', deleted: 'boolean', source: 'text', failed_logins: 'integer', locked_until: 'timestamptz',
+    password_changed_at: 'timestamptz', created_at: 'timestamptz', updated_at: 'timestamptz', revision: 'bigint',
+  },
+  keyOf: (e) => (e.data as D).userId as string | undefined,
+  apply(row, e) {
+    const d = e.data as D;
+    const at = e.createdAt;
+    if (e.type === 'UserRegistered') {
+      if (row) return undefined;
+      return {
+        id: d.userId, email: d.email, email_normalized: normaliseEmail(String(d.email)), name: d.name, roles: ['user'],
+        email_verified: false, disabled: false, deleted: false, source: d.source, failed_logins: 0, locked_until: null,
+        password_changed_at: null, created_at: at, updated_at: at, revision: e.revision,
       };
-      switch (e.type) {
-        case 'UserRegistered':
-          await ctx.client.query(
-            `INSERT INTO ${t} (id, email, email_normalized, name, source, created_at, updated_at, revision)
-             VALUES ($1, $2, $3, $4, $5, $6, $6, $7) ON CONFLICT (id) DO NOTHING`,
-            [d.userId, d.email, normaliseEmail(String(d.email)), d.name, d.source, at, rev],
-          );
-          break;
-        case 'UserProfileUpdated':
-          await update(
-            `name = coalesce($4, name), email = coalesce($5, email), email_normalized = coalesce($6, email_normalized),
-             email_verified = CASE WHEN $6::text IS NOT NULL AND $6 <> email_normalized THEN false ELSE email_verified END`,
-            [d.name ?? null, d.email ?? null, typeof d.email === 'string' ? normaliseEmail(d.email) : null],
-          );
-          break;
-        case 'EmailVerified':
-          await update('email_verified = true');
-          break;
-        case 'PasswordChanged':
-        case 'PasswordReset':
-          await update('password_changed_at = $2, failed_logins = 0, locked_until = NULL');
-          break;
-        case 'UserDisabled':
-          await update('disabled = true');
-          break;
-        case 'UserEnabled':
-          await update('disabled = false');
-          break;
-        case 'UserDeleted':
-          await update('deleted = true');
-          break;
-        case 'RoleGranted':
-          await update('roles = array_append(array_remove(roles, $4::text), $4::text)', [d.role]);
-          break;
-        case 'RoleRevoked':
-          await update('roles = array_remove(roles, $4::text)', [d.role]);
-          break;
-        case 'LoginFailed':
-          await update('failed_logins = $4', [d.consecutiveFailures]);
-          break;
-        case 'AccountLocked':
-          await update('locked_until = $4, failed_logins = $5', [d.until, d.failures]);
-          break;
-        case 'AccountUnlocked':
-        case 'LoginFailuresCleared':
-          await update('failed_logins = 0, locked_until = NULL');
-          break;
-        default:
-          await update('');
-      }
     }
+    if (!row || !older(row, e)) return undefined;
+    switch (e.type) {
+      case 'UserProfileUpdated': {
+        const norm = typeof d.email === 'string' ? normaliseEmail(d.email) : null;
+        // As in SQL, every right-hand side sees the row before this event.
+        if (norm !== null && norm !== row.email_normalized) row.email_verified = false;
+        if (d.name !== undefined && d.name !== null) row.name = d.name;
+        if (d.email !== undefined && d.email !== null) row.email = d.email;
+        if (norm !== null) row.email_normalized = norm;
+        break;
+      }
+      case 'EmailVerified':
+        row.email_verified = true;
+        break;
+      case 'PasswordChanged':
+      case 'PasswordReset':
+        row.password_changed_at = at;
+        row.failed_logins = 0;
+        row.locked_until = null;
+        break;
+      case 'UserDisabled':
+        row.disabled = true;
+        break;
+      case 'UserEnabled':
+        row.disabled = false;
+        break;
+      case 'UserDeleted':
+        row.deleted = true;
+        break;
+      case 'RoleGranted':
+        row.roles = [...(row.roles as string[]).filter((r) => r !== d.role), d.role];
+        break;
+      case 'RoleRevoked':
+        row.roles = (row.roles as string[]).filter((r) => r !== d.role);
+        break;
+      case 'LoginFailed':
+        row.failed_logins = d.consecutiveFailures;
+        break;
+      case 'AccountLocked':
+        row.locked_until = d.until;
+        row.failed_logins = d.failures;
+        break;
+      case 'AccountUnlocked':
+      case 'LoginFailuresCleared':
+        row.failed_logins = 0;
+        row.locked_until = null;
+        break;
+    }
+    row.updated_at = at;
+    row.revision = e.revision;
+    return row;
   },
 };
 
@@ -137,39 +156,59 @@ export const sessionsProjection: PgProjection = {
     );
     CREATE INDEX ON {{table}} (user_id, status);`,
   },
-  async apply(events: RecordedEvent[], ctx) {
-    const t = ctx.table('sessions');
-    for (const e of events) {
-      const d = e.data as D;
-      const rev = e.revision.toString();
-      const at = e.createdAt;
-      switch (e.type) {
-        case 'SessionStarted':
-          await ctx.client.query(
-            `INSERT INTO ${t} (id, user_id, device_name, ip, user_agent, last_ip, last_user_agent, status, created_at, expires_at, revision)
-             VALUES ($1, $2, $3, $4, $5, $4, $5, 'active', $6, $7, $8) ON CONFLICT (id) DO NOTHING`,
-            [d.sessionId, d.userId, d.deviceName ?? null, d.ip ?? null, d.userAgent ?? null, d.startedAt ?? at, d.expiresAt, rev],
-          );
-          break;
-        case 'SessionRotated':
-          await ctx.client.query(
-            `UPDATE ${t} SET last_rotated_at = $2, last_ip = $3, last_user_agent = $4, rotations = rotations + 1, revision = $5
-              WHERE id = $1 AND revision < $5`,
-            [d.sessionId, d.rotatedAt ?? at, d.ip ?? null, d.userAgent ?? null, rev],
-          );
-          break;
-        case 'RefreshTokenReuseDetected':
-          await ctx.client.query(`UPDATE ${t} SET reuse_detected_at = $2, revision = $3 WHERE id = $1 AND revision < $3`, [d.sessionId, at, rev]);
-          break;
-        case 'SessionRevoked':
-        case 'SessionExpired':
-          await ctx.client.query(
-            `UPDATE ${t} SET status = $2, end_reason = $3, ended_at = $4, revision = $5 WHERE id = $1 AND revision < $5`,
-            [d.sessionId, e.type === 'SessionRevoked' ? 'revoked' : 'expired', d.reason, at, rev],
-          );
-          break;
-      }
+  apply(events: RecordedEvent[], ctx) {
+    return applyFold(sessionsFold, events, ctx);
+  },
+};
+
+/**
+ * `sessions`, one batch at a time (see fold.ts): `SessionStarted` inserts when absent; rotation,
+ * reuse detection and the end of a session update an existing row whose revision is older (the
+ * last rotation wins; `rotations` counts them).
+ */
+const sessionsFold: RowFold = {
+  table: 'sessions',
+  key: 'id',
+  columns: {
+    id: 'text', user_id: 'text', device_name: 'text', ip: 'text', user_agent: 'text', last_ip: 'text', last_user_agent: 'text',
+    status: 'text', end_reason: 'text', created_at: 'timestamptz', last_rotated_at: 'timestamptz', expires_at: 'timestamptz',
+    ended_at: 'timestamptz', rotations: 'integer', reuse_detected_at: 'timestamptz', revision: 'bigint',
+  },
+  keyOf: (e) => (e.data as D).sessionId as string | undefined,
+  apply(row, e) {
+    const d = e.data as D;
+    const at = e.createdAt;
+    switch (e.type) {
+      case 'SessionStarted':
+        if (row) return undefined;
+        return {
+          id: d.sessionId, user_id: d.userId, device_name: d.deviceName ?? null, ip: d.ip ?? null, user_agent: d.userAgent ?? null,
+          last_ip: d.ip ?? null, last_user_agent: d.userAgent ?? null, status: 'active', end_reason: null, created_at: d.startedAt ?? at,
+          last_rotated_at: null, expires_at: d.expiresAt, ended_at: null, rotations: 0, reuse_detected_at: null, revision: e.revision,
+        };
+      case 'SessionRotated':
+        if (!row || !older(row, e)) return undefined;
+        row.last_rotated_at = d.rotatedAt ?? at;
+        row.last_ip = d.ip ?? null;
+        row.last_user_agent = d.userAgent ?? null;
+        row.rotations = (row.rotations as number) + 1;
+        break;
+      case 'RefreshTokenReuseDetected':
+        if (!row || !older(row, e)) return undefined;
+        row.reuse_detected_at = at;
+        break;
+      case 'SessionRevoked':
+      case 'SessionExpired':
+        if (!row || !older(row, e)) return undefined;
+        row.status = e.type === 'SessionRevoked' ? 'revoked' : 'expired';
+        row.end_reason = d.reason ?? null;
+        row.ended_at = at;
+        break;
+      default:
+        return undefined;
     }
+    row.revision = e.revision;
+    return row;
   },
 };
 
