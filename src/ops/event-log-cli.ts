@@ -21,7 +21,7 @@ import { backupFileName, exportEvents, exportToFile, importFromFile, latestBacku
 import { verifyLog, type VerifyReport } from '../events/verify';
 import { createPool, ensureDatabase, migrate } from '../infra/db';
 import { pgProjections } from '../projections/index';
-import { rebuildProjection, type RebuildReport } from '../projections/rebuild';
+import { rebuildProjections, type RebuildReport } from '../projections/rebuild';
 import { ensureProjections } from '../projections/tables';
 import { readUserEvents, resolveUser } from '../queries/audit/log';
 import { formatTimeline } from '../queries/audit/timeline';
@@ -80,7 +80,7 @@ function progress(label: string) {
   };
 }
 
-/** Rebuilds the named (or all) PostgreSQL projections blue/green, with progress. */
+/** Rebuilds the named (or all) PostgreSQL projections blue/green in one pass over the log, with progress. */
 export async function rebuildAll(pool: pg.Pool, store: PostgresEventStore, names: string[], opts: { dryRun?: boolean; quiet?: boolean } = {}): Promise<RebuildReport[]> {
   const all = pgProjections();
   const unknown = names.filter((n) => !all.some((p) => p.name === n));
@@ -89,16 +89,14 @@ export async function rebuildAll(pool: pg.Pool, store: PostgresEventStore, names
   await ensureProjections(pool, all);
   const { rows } = await pool.query<{ n: string }>('SELECT count(*)::text AS n FROM events');
   const total = Number(rows[0]!.n);
-  const reports: RebuildReport[] = [];
-  for (const p of chosen) {
-    const pr = opts.quiet ? undefined : progress(p.name.padEnd(16));
-    try {
-      reports.push(await rebuildProjection(pool, store, p, { dryRun: opts.dryRun, onProgress: (n) => pr?.update(n, total) }));
-    } finally {
-      pr?.stop();
-    }
+  // One pass over the log for all of them (each still locks and switches on its own).
+  const label = chosen.length === 1 ? chosen[0]!.name : `${chosen.length} projections`;
+  const pr = opts.quiet ? undefined : progress(label.padEnd(16));
+  try {
+    return await rebuildProjections(pool, store, chosen, { dryRun: opts.dryRun, onProgress: (n) => pr?.update(n, total) });
+  } finally {
+    pr?.stop();
   }
-  return reports;
 }
 
 function printRebuild(reports: RebuildReport[], dryRun: boolean) {

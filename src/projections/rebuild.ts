@@ -44,96 +44,134 @@ export class RebuildInProgressError extends Error {
   }
 }
 
-export async function rebuildProjection(
-  pool: pg.Pool,
-  store: EventStore,
-  projection: PgProjection,
-  opts: { dryRun?: boolean; batchSize?: number; onProgress?: (applied: number) => void; beforeSwitch?: () => Promise<void> } = {},
-): Promise<RebuildReport> {
+export interface RebuildOptions {
+  dryRun?: boolean;
+  batchSize?: number;
+  /** Events read so far (handled or not), after each page. */
+  onProgress?: (applied: number) => void;
+  /** Awaited between the bulk phase and the switches (tests). */
+  beforeSwitch?: () => Promise<void>;
+}
+
+export async function rebuildProjection(pool: pg.Pool, store: EventStore, projection: PgProjection, opts: RebuildOptions = {}): Promise<RebuildReport> {
+  return (await rebuildProjections(pool, store, [projection], opts))[0]!;
+}
+
+/**
+ * Rebuilds several projections blue/green in one pass over the log: every page is read (and
+ * decoded) once, then applied to each projection's new generation in one transaction. Each
+ * projection keeps its own rebuild lock, and switches (or, dry, compares) on its own, in one
+ * transaction holding its state row, after catching up its own tail; a dry run builds each up
+ * to its own live checkpoint. Uses one connection for the writes plus the read-ahead's.
+ */
+export async function rebuildProjections(pool: pg.Pool, store: EventStore, projections: readonly PgProjection[], opts: RebuildOptions = {}): Promise<RebuildReport[]> {
   const started = performance.now();
   const batchSize = opts.batchSize ?? 5000;
   const dryRun = opts.dryRun ?? false;
+  if (new Set(projections.map((p) => p.name)).size !== projections.length) throw new Error('rebuildProjections: a projection is named twice');
+  if (!projections.length) return [];
   const client = await pool.connect();
-  let locked = false;
+  const locked: string[] = [];
   try {
-    const { rows: lock } = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1, hashtext($2)) AS ok', [REBUILD_LOCK_NS, projection.name]);
-    if (!lock[0]?.ok) throw new RebuildInProgressError(projection.name);
-    locked = true;
-    const initial = await loadPgState(client, projection.name);
-    if (!initial) throw new Error(`unknown projection ${projection.name}`);
-    const from = initial.generation;
-    const to = from + 1;
-    await createGeneration(client, projection, to);
-    // A dry run compares like with like: it never reads past the live checkpoint.
-    const bound = dryRun ? initial.position : undefined;
+    for (const p of projections) {
+      const { rows: lock } = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1, hashtext($2)) AS ok', [REBUILD_LOCK_NS, p.name]);
+      if (!lock[0]?.ok) throw new RebuildInProgressError(p.name);
+      locked.push(p.name);
+    }
+    const jobs = [];
+    for (const projection of projections) {
+      const initial = await loadPgState(client, projection.name);
+      if (!initial) throw new Error(`unknown projection ${projection.name}`);
+      const from = initial.generation;
+      const to = from + 1;
+      await createGeneration(client, projection, to);
+      const handles = new Set(projection.handles);
+      jobs.push({ projection, initial, from, to, handles, ctx: { client, table: (base: string) => physicalTable(base, to) } });
+    }
+    // A dry run compares like with like: it never reads past a live checkpoint (the bulk phase
+    // stops at the lowest; each one's tail goes on to its own).
+    let bound: Position | undefined;
+    if (dryRun) for (const j of jobs) if (!bound || comparePositions(j.initial.position, bound) < 0) bound = j.initial.position;
+    const allHandles = [...new Set(projections.flatMap((p) => p.handles))];
+
     let position: Position = START;
     let applied = 0;
-    const ctx = { client, table: (base: string) => physicalTable(base, to) };
-    const apply = async (batch: Batch) => {
-      if (batch.events.length) await projection.apply(batch.events, ctx);
-      position = batch.last!;
-      applied += batch.count;
-    };
-
-    // Bulk phase: one transaction per batch, no lock on the live projection, reads in flight
-    // ahead of the writes (PostgreSQL: several consecutive pages at once, on their own connections).
-    for await (const batch of prefetchedBatches(store, projection.handles, batchSize, bound)) {
+    // Bulk phase: one transaction per page for all projections, no lock on the live ones, reads
+    // in flight ahead of the writes (PostgreSQL: several consecutive pages at once, on their own
+    // connections).
+    for await (const batch of prefetchedBatches(store, allHandles, batchSize, bound)) {
       await client.query('BEGIN');
       await client.query('SET LOCAL synchronous_commit = off');
-      await apply(batch);
+      for (const j of jobs) {
+        const events = jobs.length === 1 ? batch.events : batch.events.filter((e) => j.handles.has(e.type));
+        if (events.length) await j.projection.apply(events, j.ctx);
+      }
       await client.query('COMMIT');
+      position = batch.last!;
+      applied += batch.count;
       opts.onProgress?.(applied);
     }
     await opts.beforeSwitch?.();
 
-    // Switch phase: hold the live state row, catch up the tail, switch (or compare and drop).
-    await client.query('BEGIN');
-    try {
-      const live = (await loadPgState(client, projection.name, true))!;
-      if (live.generation !== from) throw new Error(`projection ${projection.name} switched generation during the rebuild`);
-      const tailBound = dryRun ? live.position : undefined;
-      for (;;) {
-        const batch = await readBatch(store, projection.handles, position, batchSize, tailBound);
-        if (!batch.last) break;
-        await apply(batch);
-        opts.onProgress?.(applied);
-      }
-      const tables: RebuildReport['tables'] = {};
-      for (const base of Object.keys(projection.tables)) {
-        const oldT = pg.escapeIdentifier(physicalTable(base, from));
-        const newT = pg.escapeIdentifier(physicalTable(base, to));
-        const diff = dryRun
-          ? `, ((SELECT count(*) FROM (SELECT * FROM ${newT} EXCEPT ALL SELECT * FROM ${oldT}) a) +
-               (SELECT count(*) FROM (SELECT * FROM ${oldT} EXCEPT ALL SELECT * FROM ${newT}) b))::int AS differing`
-          : ', -1 AS differing';
-        const { rows } = await client.query<{ live: number; rebuilt: number; differing: number }>(
-          `SELECT (SELECT count(*) FROM ${oldT})::int AS live, (SELECT count(*) FROM ${newT})::int AS rebuilt${diff}`,
+    // Switch phase, one projection at a time: hold its live state row, catch up its tail,
+    // switch (or compare and drop).
+    const reports: RebuildReport[] = [];
+    for (const { projection, from, to, ctx } of jobs) {
+      let at = position;
+      let events = applied;
+      await client.query('BEGIN');
+      try {
+        const live = (await loadPgState(client, projection.name, true))!;
+        if (live.generation !== from) throw new Error(`projection ${projection.name} switched generation during the rebuild`);
+        const tailBound = dryRun ? live.position : undefined;
+        for (;;) {
+          if (tailBound && comparePositions(at, tailBound) >= 0) break;
+          const batch = await readBatch(store, projection.handles, at, batchSize, tailBound);
+          if (!batch.last) break;
+          if (batch.events.length) await projection.apply(batch.events, ctx);
+          at = batch.last;
+          events += batch.count;
+          if (jobs.length === 1) opts.onProgress?.(events);
+        }
+        const tables: RebuildReport['tables'] = {};
+        for (const base of Object.keys(projection.tables)) {
+          const oldT = pg.escapeIdentifier(physicalTable(base, from));
+          const newT = pg.escapeIdentifier(physicalTable(base, to));
+          const diff = dryRun
+            ? `, ((SELECT count(*) FROM (SELECT * FROM ${newT} EXCEPT ALL SELECT * FROM ${oldT}) a) +
+                 (SELECT count(*) FROM (SELECT * FROM ${oldT} EXCEPT ALL SELECT * FROM ${newT}) b))::int AS differing`
+            : ', -1 AS differing';
+          const { rows } = await client.query<{ live: number; rebuilt: number; differing: number }>(
+            `SELECT (SELECT count(*) FROM ${oldT})::int AS live, (SELECT count(*) FROM ${newT})::int AS rebuilt${diff}`,
+          );
+          tables[base] = rows[0]!;
+        }
+        const report = { projection: projection.name, events, fromGeneration: from, toGeneration: to, dryRun, position: at, tables };
+        if (dryRun) {
+          await client.query('ROLLBACK');
+          await dropGeneration(client, projection, to);
+          reports.push({ ...report, switched: false, seconds: (performance.now() - started) / 1000 });
+          continue;
+        }
+        await client.query(
+          `UPDATE projections SET generation = $2, schema_version = $3, commit_position = $4, prepare_position = $5, updated_at = now() WHERE name = $1`,
+          [projection.name, to, projection.version, at.commit.toString(), at.prepare.toString()],
         );
-        tables[base] = rows[0]!;
+        await pointViews(client, projection, to);
+        await client.query('COMMIT');
+        await dropGeneration(client, projection, from);
+        reports.push({ ...report, switched: true, seconds: (performance.now() - started) / 1000 });
+      } catch (err) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        throw err;
       }
-      const report = { projection: projection.name, events: applied, fromGeneration: from, toGeneration: to, dryRun, position, tables };
-      if (dryRun) {
-        await client.query('ROLLBACK');
-        await dropGeneration(client, projection, to);
-        return { ...report, switched: false, seconds: (performance.now() - started) / 1000 };
-      }
-      await client.query(
-        `UPDATE projections SET generation = $2, schema_version = $3, commit_position = $4, prepare_position = $5, updated_at = now() WHERE name = $1`,
-        [projection.name, to, projection.version, position.commit.toString(), position.prepare.toString()],
-      );
-      await pointViews(client, projection, to);
-      await client.query('COMMIT');
-      await dropGeneration(client, projection, from);
-      return { ...report, switched: true, seconds: (performance.now() - started) / 1000 };
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw err;
     }
+    return reports;
   } catch (err) {
     await client.query('ROLLBACK').catch(() => undefined);
     throw err;
   } finally {
-    if (locked) await client.query('SELECT pg_advisory_unlock($1, hashtext($2))', [REBUILD_LOCK_NS, projection.name]).catch(() => undefined);
+    for (const name of locked) await client.query('SELECT pg_advisory_unlock($1, hashtext($2))', [REBUILD_LOCK_NS, name]).catch(() => undefined);
     client.release();
   }
 }
