@@ -16,7 +16,7 @@ import { WrongExpectedVersionError, type EventStore } from '../src/events/store'
 import { streams } from '../src/events/streams';
 import { loadSession } from '../src/commands/identity/service';
 import { applyInline, sessionEventEval, sessionKey, userSessionsKey } from '../src/infra/session-state';
-import { accessWritesFor, applyAccessWrites } from '../src/infra/access-state';
+import { expireDueApiKeys } from '../src/commands/api-keys/handlers';
 import { foldApiKeyUsage } from '../src/infra/access-usage';
 import { derivedId } from './handlers';
 
@@ -123,39 +123,11 @@ export async function expireSessions(deps: CleanupDeps, now = Date.now()): Promi
   return { expired, raced, checked: candidates.length };
 }
 
-export async function expireApiKeys(deps: CleanupDeps, now = new Date()): Promise<{ expired: number; raced: number }> {
+/** Expires API keys past `expires_at` through the write side's decider (idempotent, race-safe). */
+export async function expireApiKeys(deps: CleanupDeps, now = new Date()): Promise<{ expired: number }> {
   const exists = await deps.pool.query(`SELECT 1 FROM pg_views WHERE viewname = 'api_keys'`);
-  if (!exists.rowCount) return { expired: 0, raced: 0 };
-  const { rows } = await deps.pool.query<{ key_id: string }>(
-    `SELECT key_id FROM api_keys WHERE status = 'active' AND expires_at IS NOT NULL AND expires_at <= $1 ORDER BY expires_at LIMIT 1000`,
-    [now],
-  );
-  let expired = 0;
-  let raced = 0;
-  for (const { key_id: keyId } of rows) {
-    const events = await deps.store.readStream(streams.apiKey(keyId));
-    const issued = events.find((e) => e.type === 'ApiKeyIssued');
-    const last = events.at(-1);
-    if (!issued || !last) continue;
-    if (events.some((e) => e.type === 'ApiKeyRevoked' || e.type === 'ApiKeyExpired')) continue;
-    const d = issued.data as { userId: string; expiresAt: string | null };
-    if (!d.expiresAt || Date.parse(d.expiresAt) > now.getTime()) continue;
-    const data = { keyId, userId: d.userId };
-    try {
-      const r = await deps.store.appendToStream(
-        streams.apiKey(keyId),
-        [{ id: derivedId(`apikey-expired|${keyId}`), type: 'ApiKeyExpired', data, metadata: { causationId: 'cleanup' } }],
-        { expectedRevision: last.revision },
-      );
-      const w = accessWritesFor({ type: 'ApiKeyExpired', data, revision: r.nextExpectedRevision });
-      if (w) await applyAccessWrites(deps.redis, deps.prefix, [w]);
-      expired++;
-    } catch (err) {
-      if (!(err instanceof WrongExpectedVersionError)) throw err;
-      raced++; // revoked meanwhile
-    }
-  }
-  return { expired, raced };
+  if (!exists.rowCount) return { expired: 0 };
+  return { expired: await expireDueApiKeys(deps, now) };
 }
 
 /** Deletes spent and expired tokens from the token index (the log keeps only their hashes). */

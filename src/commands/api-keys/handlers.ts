@@ -17,7 +17,7 @@ import { accessWritesFor, applyAccessWrites, keyIdsOfUser, type AccessStateWrite
 import { loadAggregate, runAggregate } from './aggregate';
 import { apiKeyDecider } from './decide';
 
-async function applyWrites(services: Services, appended: { type: string; data: unknown; revision: bigint }[]) {
+async function applyWrites(services: Pick<Services, 'redis' | 'prefix'>, appended: { type: string; data: unknown; revision: bigint }[]) {
   const writes = appended.map(accessWritesFor).filter((w): w is AccessStateWrite => !!w);
   await applyAccessWrites(services.redis, services.prefix, writes);
 }
@@ -92,7 +92,7 @@ export async function revokeAllApiKeysOfUser(services: Services, userId: string,
  * check already refuses them by their expiry time, so this only makes it visible in the log and
  * read models). The read model only nominates candidates; each is decided on its own stream.
  */
-export async function expireDueApiKeys(services: Services, now = new Date(), limit = 1000): Promise<number> {
+export async function expireDueApiKeys(services: Pick<Services, 'pool' | 'store' | 'redis' | 'prefix'>, now = new Date(), limit = 1000): Promise<number> {
   const { rows } = await services.pool.query<{ key_id: string }>(
     `SELECT key_id FROM api_keys WHERE status = 'active' AND expires_at IS NOT NULL AND expires_at <= $1 ORDER BY expires_at LIMIT $2`,
     [now, limit],
