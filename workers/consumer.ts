@@ -17,6 +17,8 @@ import { readBatch } from '../src/projections/engine';
 import type { Services } from '../src/services';
 import type { QueueName } from './queues';
 import { ROUTED_EVENTS, routeEvent, type JobSpec } from './jobs';
+import { Waker } from '../src/infra/waker';
+import { inTransaction } from '../src/infra/db';
 
 const CONSUMER_LOCK_NS = 1095582039;
 export const DEFAULT_CONSUMER = 'jobs';
@@ -48,9 +50,7 @@ CREATE INDEX IF NOT EXISTS email_tokens_expires_idx ON email_tokens (expires_at)
  * what happens from now on, not for the history of an imported or pre-existing log.
  */
 export async function ensureWorkerSchema(pool: pg.Pool, store?: Pick<EventStore, 'headPosition'>): Promise<void> {
-  const client = await pool.connect();
-  try {
-    await client.query('BEGIN');
+  await inTransaction(pool, async (client) => {
     await client.query('SELECT pg_advisory_xact_lock($1, 0)', [CONSUMER_LOCK_NS]);
     await client.query(WORKER_SCHEMA);
     const { rowCount } = await client.query('SELECT 1 FROM worker_checkpoints WHERE name = $1', [DEFAULT_CONSUMER]);
@@ -60,13 +60,7 @@ export async function ensureWorkerSchema(pool: pg.Pool, store?: Pick<EventStore,
         DEFAULT_CONSUMER, head.commit.toString(), head.prepare.toString(),
       ]);
     }
-    await client.query('COMMIT');
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw err;
-  } finally {
-    client.release();
-  }
+  });
 }
 
 /** The checkpoint without creating it (undefined when the consumer never ran). */
@@ -123,7 +117,7 @@ export class EventJobConsumer {
   private stopped = false;
   private running: Promise<void> | undefined;
   private lockClient: pg.Client | undefined;
-  private wake: (() => void) | undefined;
+  private readonly waker = new Waker();
   private offAppended: (() => void) | undefined;
   readonly name: string;
   private readonly handles: readonly string[];
@@ -150,7 +144,7 @@ export class EventJobConsumer {
   start(): void {
     if (this.running) return;
     this.stopped = false;
-    this.offAppended = this.services.store.onAppended(() => this.wake?.());
+    this.offAppended = this.services.store.onAppended(() => this.waker.wake());
     this.running = this.loop();
   }
 
@@ -158,22 +152,9 @@ export class EventJobConsumer {
   async stop(): Promise<void> {
     this.stopped = true;
     this.offAppended?.();
-    this.wake?.();
+    this.waker.wake();
     await this.running;
     this.running = undefined;
-  }
-
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const t = setTimeout(done, ms);
-      const self = this;
-      function done() {
-        clearTimeout(t);
-        self.wake = undefined;
-        resolve();
-      }
-      this.wake = done;
-    });
   }
 
   private async acquireLock(): Promise<boolean> {
@@ -209,16 +190,16 @@ export class EventJobConsumer {
     while (!this.stopped) {
       try {
         if (!(await this.acquireLock())) {
-          await this.sleep(2000); // standby: another process runs the consumer
+          await this.waker.sleep(2000); // standby: another process runs the consumer
           continue;
         }
         const progressed = await this.step();
         failures = 0;
-        if (!progressed) await this.sleep(this.idleWaitMs);
+        if (!progressed) await this.waker.sleep(this.idleWaitMs);
       } catch (err) {
         failures++;
         this.services.log.error({ err, consumer: this.name }, 'event consumer batch failed; retrying');
-        await this.sleep(Math.min(10_000, 200 * 2 ** Math.min(failures, 6)));
+        await this.waker.sleep(Math.min(10_000, 200 * 2 ** Math.min(failures, 6)));
       }
     }
     const c = this.lockClient;

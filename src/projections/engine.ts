@@ -20,6 +20,7 @@ import { START, comparePositions, type EventStore, type Position, type RecordedE
 import { physicalTable } from './tables';
 import { rebuildProjection } from './rebuild';
 import type { PgProjection, Projection, RedisProjection } from './types';
+import { Waker } from '../infra/waker';
 
 const RUNNER_LOCK_NS = 1095582038;
 
@@ -167,7 +168,7 @@ export class ProjectionRunner {
   private running: Promise<void> | undefined;
   private lockClient: pg.Client | undefined;
   private redisConn: Redis | undefined;
-  private wake: (() => void) | undefined;
+  private readonly waker = new Waker();
   private dirty = false;
   private offAppended: (() => void) | undefined;
   private readonly batchSize: number;
@@ -192,7 +193,7 @@ export class ProjectionRunner {
     this.stopped = false;
     this.offAppended = this.deps.store.onAppended(() => {
       this.dirty = true;
-      this.wake?.();
+      this.waker.wake();
     });
     this.running = this.loop();
   }
@@ -201,22 +202,9 @@ export class ProjectionRunner {
   async stop(): Promise<void> {
     this.stopped = true;
     this.offAppended?.();
-    this.wake?.();
+    this.waker.wake();
     await this.running;
     this.running = undefined;
-  }
-
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const t = setTimeout(done, ms);
-      const self = this;
-      function done() {
-        clearTimeout(t);
-        self.wake = undefined;
-        resolve();
-      }
-      this.wake = done;
-    });
   }
 
   /** Takes (or confirms) the session advisory lock on a dedicated connection. */
@@ -260,17 +248,17 @@ export class ProjectionRunner {
     while (!this.stopped) {
       try {
         if (!(await this.acquireLock())) {
-          await this.sleep(this.deps.standbyRetryMs ?? 2000); // standby: another process runs this projection
+          await this.waker.sleep(this.deps.standbyRetryMs ?? 2000); // standby: another process runs this projection
           continue;
         }
         this.dirty = false;
         const progressed = await this.step();
         failures = 0;
-        if (!progressed && !this.dirty) await this.sleep(this.idleWaitMs);
+        if (!progressed && !this.dirty) await this.waker.sleep(this.idleWaitMs);
       } catch (err) {
         failures++;
         this.deps.log?.error({ err, projection: this.projection.name }, 'projection batch failed; retrying');
-        await this.sleep(Math.min(10_000, 200 * 2 ** Math.min(failures, 6)));
+        await this.waker.sleep(Math.min(10_000, 200 * 2 ** Math.min(failures, 6)));
       }
     }
     await this.releaseLock();

@@ -4,6 +4,7 @@
  */
 import pg from 'pg';
 import type { PgProjection } from './types';
+import { inTransaction } from '../infra/db';
 
 export const physicalTable = (base: string, generation: number) => `${base}_v${generation}`;
 
@@ -38,9 +39,7 @@ const SETUP_LOCK = [1095582037, 1];
  * every role (queries need the views even where no projector runs), under an advisory lock.
  */
 export async function ensureProjections(pool: pg.Pool, projections: readonly PgProjection[]): Promise<void> {
-  const client = await pool.connect();
-  try {
-    await client.query('BEGIN');
+  await inTransaction(pool, async (client) => {
     await client.query('SELECT pg_advisory_xact_lock($1, $2)', SETUP_LOCK);
     for (const p of projections) {
       await client.query(
@@ -56,11 +55,5 @@ export async function ensureProjections(pool: pg.Pool, projections: readonly PgP
         if (!view.rowCount) await pointViews(client, { ...p, tables: { [base]: p.tables[base]! } }, generation);
       }
     }
-    await client.query('COMMIT');
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw err;
-  } finally {
-    client.release();
-  }
+  });
 }
