@@ -23,9 +23,19 @@ export const metricsPlugin = fp(async (app) => {
     registers: [registry],
   });
   app.decorate('metrics', registry);
-  app.addHook('onResponse', async (request, reply) => {
+  // One labelled child per (method, route, status), made once: prom-client otherwise hashes the
+  // label object on every observation. The set is bounded like the labels themselves.
+  const children = new Map<string, client.Histogram.Internal<'method' | 'route' | 'status'>>();
+  app.addHook('onResponse', (request, reply, done) => {
     // Unmatched URLs (404s, scans) share one label value.
     const route = request.routeOptions.url ?? 'unmatched';
-    latency.observe({ method: request.method, route, status: String(reply.statusCode) }, reply.elapsedTime / 1000);
+    const key = `${request.method} ${reply.statusCode} ${route}`;
+    let child = children.get(key);
+    if (!child) {
+      child = latency.labels(request.method, route, String(reply.statusCode));
+      children.set(key, child);
+    }
+    child.observe(reply.elapsedTime / 1000);
+    done();
   });
 }, { name: 'metrics' });

@@ -1,0 +1,33 @@
+/**
+ * The precomputed security headers (src/http/security-headers.ts) are exactly the ones
+ * @fastify/helmet sends with the same options, in both deployment modes.
+ */
+import { describe, expect, it } from 'vitest';
+import Fastify from 'fastify';
+import helmet from '@fastify/helmet';
+import { helmetOptions, securityHeaders } from '../../src/http/security-headers';
+
+describe('security headers', () => {
+  for (const httpsOnly of [false, true]) {
+    it(`match @fastify/helmet (httpsOnly=${httpsOnly})`, async () => {
+      const app = Fastify();
+      await app.register(helmet, helmetOptions({ httpsOnly }));
+      app.get('/', async () => ({ ok: true }));
+      const res = await app.inject({ method: 'GET', url: '/' });
+      await app.close();
+      const fromPlugin = Object.fromEntries(Object.entries(res.headers)
+        .filter(([k]) => !['content-type', 'content-length', 'date', 'connection'].includes(k))
+        .map(([k, v]) => [k, String(v)]));
+      const mine = securityHeaders({ httpsOnly });
+      expect(mine).toEqual(fromPlugin);
+      expect(Object.keys(mine).length).toBeGreaterThanOrEqual(10);
+      if (httpsOnly) {
+        expect(mine['strict-transport-security']).toMatch(/max-age=31536000/);
+        expect(mine['content-security-policy']).toContain('upgrade-insecure-requests');
+      } else {
+        expect(mine['strict-transport-security']).toBeUndefined();
+        expect(mine['content-security-policy']).not.toContain('upgrade-insecure-requests');
+      }
+    });
+  }
+});
