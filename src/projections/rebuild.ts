@@ -10,6 +10,9 @@
  * With dryRun the new generation is built up to exactly the live checkpoint, compared row by
  * row with the live one, reported and dropped; nothing is switched.
  * One rebuild per projection at a time (advisory lock).
+ * `rebuildProjections` does this for several projections in one pass over the log (each page
+ * read and decoded once, applied to every new generation in one transaction); each projection
+ * still takes its own lock and switches on its own.
  */
 import pg from 'pg';
 import { PostgresEventStore } from '../events/postgres-store';
