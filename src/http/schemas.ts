@@ -16,6 +16,14 @@ export const problemSchema = z
   .catchall(z.unknown())
   .describe('application/problem+json');
 
+/**
+ * Route option for hot routes whose handler builds its 200 body from checked values: plain
+ * JSON.stringify instead of a zod parse of every response (fastify-type-provider-zod's serializer).
+ * The zod response schema still documents the route in OpenAPI; problem bodies keep the error
+ * handler's own serializer.
+ */
+export const plainJsonSerializer = () => (data: unknown): string => JSON.stringify(data);
+
 /** `{ 400: problemSchema, 401: problemSchema, … }` for a route's response map. */
 export function problems(...statuses: number[]): Record<number, typeof problemSchema> {
   return Object.fromEntries(statuses.map((s) => [s, problemSchema]));

@@ -9,6 +9,7 @@ import { z } from 'zod';
 import { VERSION } from './app';
 import type { Services } from '../services';
 import { processMetrics } from '../infra/metrics';
+import { plainJsonSerializer } from './schemas';
 
 export type ReadinessCheck = () => Promise<{ ok: boolean; detail?: unknown }>;
 
@@ -60,6 +61,7 @@ export async function systemRoutes(app: FastifyInstance, services: Services) {
   r.get('/health', {
     schema: { tags: ['system'], summary: 'Liveness: the process is up (no dependency checks)', response: { 200: z.object({ status: z.literal('ok') }) } },
     config: { rateLimit: false },
+    serializerCompiler: plainJsonSerializer,
   }, async () => ({ status: 'ok' as const }));
 
   r.get('/ready', {

@@ -19,7 +19,7 @@ import type { Services } from '../../services';
 import { errors } from '../../errors';
 import { featureName } from '../../events/feature';
 import { apiKeyMatches, parseApiKey, API_KEY_PREFIX } from '../../http/api-key-format';
-import { problems } from '../../http/schemas';
+import { plainJsonSerializer, problems } from '../../http/schemas';
 import { AccessStateCache } from '../../infra/access-state';
 import { AccessMeter, startUsageFolding } from '../../infra/access-usage';
 import { connectRedis } from '../../infra/redis';
@@ -87,7 +87,7 @@ export async function accessRoutes(app: FastifyInstance, services: Services): Pr
   // bodies have the error handler's own serializer.
   const hotRoute = {
     config: { rateLimit: false, cors: false },
-    serializerCompiler: () => (data: unknown) => JSON.stringify(data),
+    serializerCompiler: plainJsonSerializer,
   } as const;
   const responses = { 200: granted, ...problems(400, 401, 403, 404, 429) };
   const description = 'Access token: `Authorization: Bearer` or `Access-Token`. API key: `X-API-Key` or `API-Key`. ' +

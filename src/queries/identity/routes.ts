@@ -15,7 +15,8 @@ import { z } from 'zod';
 import { accessTokenFrom } from '../../http/auth';
 import { invalidToken } from '../../http/access-tokens';
 import { parseRefreshToken, sameHash } from '../../http/refresh-tokens';
-import { problems } from '../../http/schemas';
+import { plainJsonSerializer, problems } from '../../http/schemas';
+import { connectRedis } from '../../infra/redis';
 import { listUserSessions, parseSession, parseUserProfile, sessionKey, userProfileKey, type UserProfile } from '../../infra/session-state';
 
 const AUTH_PREFIX = '/api/v1/auth';
@@ -32,8 +33,19 @@ const meSchema = z.object({
 export async function identityQueryRoutes(app: FastifyInstance): Promise<void> {
   const r = app.withTypeProvider<ZodTypeProvider>();
 
+  // /me reads through a connection of its own with auto-pipelining: concurrent requests share one
+  // socket write (one command per write was the largest cost of /me in the CPU profile). Reads
+  // still see every acknowledged write (Redis orders commands across connections).
+  const hot = app.redis.duplicate({ enableAutoPipelining: true });
+  hot.on('error', () => undefined);
+  // Bounded: with Redis down the app still starts; /me answers 503 until it is back.
+  await connectRedis(hot, 3000).catch(() => undefined);
+  app.addHook('onClose', async () => {
+    hot.disconnect();
+  });
+
   async function profileOf(userId: string): Promise<UserProfile | undefined> {
-    const h = await app.redis.hgetall(userProfileKey(app.redisPrefix, userId));
+    const h = await hot.hgetall(userProfileKey(app.redisPrefix, userId));
     const cached = parseUserProfile(h);
     if (cached) return cached;
     const { rows } = await app.pg.query<{ id: string; email: string; name: string; roles: string[]; email_verified: boolean; disabled: boolean; deleted: boolean; created_at: Date; updated_at: Date; source: string }>(
@@ -52,6 +64,8 @@ export async function identityQueryRoutes(app: FastifyInstance): Promise<void> {
       response: { 200: meSchema, ...problems(401) },
     },
     preHandler: app.authenticate,
+    // The body is built field by field below: no zod pass per response.
+    serializerCompiler: plainJsonSerializer,
   }, async (request) => {
     const user = await profileOf(request.auth!.userId);
     if (!user || user.deleted || user.disabled) throw invalidToken();
@@ -69,6 +83,7 @@ export async function identityQueryRoutes(app: FastifyInstance): Promise<void> {
     // Called by a gateway, server to server: no CORS, no IP limit. (The security headers stay:
     // they are precomputed, so nearly free, and harmless to a gateway.)
     config: { rateLimit: false, cors: false },
+    serializerCompiler: plainJsonSerializer,
   }, async (request, reply) => {
     const token = accessTokenFrom(request);
     if (!token) throw invalidToken();
