@@ -23,6 +23,13 @@ import { logContext, REQUEST_BOUND } from '../infra/logger';
 export const VERSION = '0.1.0';
 
 declare module 'fastify' {
+  interface FastifyContextConfig {
+    /**
+     * 'errors': the route's 2xx answers go to servers, not browsers; the browser security headers
+     * (CSP, frame options…) are sent on its other answers only. Default: on every answer.
+     */
+    securityHeaders?: 'errors';
+  }
   interface FastifyInstance {
     /** Every route registered on this app (for the OpenAPI coverage test and diagnostics). */
     routeCatalog: RouteOptions[];
@@ -80,14 +87,18 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
   // the request run inside its log context, so any logger used while handling it (not only
   // request.log) adds the id (a test covers a real socket). Plain callback hooks: no promise per
   // request.
+  // A route whose 2xx answer goes to a server, never to a browser (config.securityHeaders:
+  // 'errors': gateway forward auth, the API-key access check) sends these browser-document headers
+  // on its other answers only, which a gateway may relay to the browser.
   const httpsOnly = config.HTTPS_ONLY ?? config.NODE_ENV === 'production';
   const security = securityHeaders({ httpsOnly });
   app.addHook('onRequest', (request, reply, done) => {
-    reply.headers(security);
+    if (request.routeOptions.config.securityHeaders !== 'errors') reply.headers(security);
     reply.header('x-request-id', request.id);
     logContext.run({ request_id: request.id }, done);
   });
-  app.addHook('onSend', (_request, reply, payload, done) => {
+  app.addHook('onSend', (request, reply, payload, done) => {
+    if (reply.statusCode >= 300 && request.routeOptions.config.securityHeaders === 'errors') reply.headers(security);
     reply.header('x-process-time', (reply.elapsedTime / 1000).toFixed(6));
     done(null, payload);
   });

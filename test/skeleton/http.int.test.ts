@@ -8,6 +8,7 @@ import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { buildApp } from '../../src/http/app';
+import { securityHeaders } from '../../src/http/security-headers';
 import { errors } from '../../src/errors';
 import { streams } from '../../src/events/streams';
 import { createLogger } from '../../src/infra/logger';
@@ -43,6 +44,10 @@ function probeRoutes(app: FastifyInstance) {
     throw errors.conflict('Already there.', 'already_exists');
   });
   r.get('/__probe/limited', async () => ({ ok: true }));
+  r.get('/__probe/server-to-server', { config: { securityHeaders: 'errors' } }, async (request) => {
+    if ((request.query as { fail?: string }).fail) throw errors.unauthorized();
+    return { ok: true };
+  });
 }
 
 describe('HTTP server', () => {
@@ -184,6 +189,25 @@ describe('HTTP server', () => {
     expect(res.headers['content-security-policy']).toBeTruthy();
     expect(res.headers['content-security-policy']).not.toContain('upgrade-insecure-requests');
     expect(res.headers['strict-transport-security']).toBeUndefined();
+  });
+
+  it('every answer carries the full precomputed security header set (Helmet\'s), errors and 404s too', async () => {
+    const expected = securityHeaders({ httpsOnly: false });
+    for (const url of ['/health', '/', '/nope', '/__probe/app-error']) {
+      const res = await app.inject({ method: 'GET', url });
+      for (const [k, v] of Object.entries(expected)) expect(res.headers[k], `${url} ${k}`).toBe(v);
+    }
+  });
+
+  it("a server-to-server route (securityHeaders: 'errors') sends the browser headers on refusals only", async () => {
+    const ok = await app.inject({ method: 'GET', url: '/__probe/server-to-server' });
+    expect(ok.statusCode).toBe(200);
+    expect(ok.headers['content-security-policy']).toBeUndefined();
+    expect(ok.headers['x-request-id']).toBeTruthy();
+    expect(ok.headers['x-process-time']).toBeTruthy();
+    const refused = await app.inject({ method: 'GET', url: '/__probe/server-to-server?fail=1' });
+    expect(refused.statusCode).toBe(401);
+    for (const [k, v] of Object.entries(securityHeaders({ httpsOnly: false }))) expect(refused.headers[k], k).toBe(v);
   });
 
   it('Swagger UI at /docs and ReDoc at /redoc are served with a CSP that lets them load', async () => {

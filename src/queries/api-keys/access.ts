@@ -26,6 +26,7 @@ import { connectRedis } from '../../infra/redis';
 
 /** Something shaped like a key (prefix + id) anywhere in the URL, path or query. */
 const KEY_IN_URL = new RegExp(`${API_KEY_PREFIX}[0-9a-f]{16}_`);
+const JSON_API_HEADERS = { 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' };
 const granted = z.object({ granted: z.literal(true), feature: z.string(), user_id: z.string() });
 const denied = (reason: string, message: string) => errors.forbidden(message, 'access_denied', { granted: false, reason });
 
@@ -75,18 +76,18 @@ export async function accessRoutes(app: FastifyInstance, services: Services): Pr
     const hit = await meter.hit(parsed.keyId, feature, !refusal);
     if (!hit.allowed) throw errors.tooManyRequests(hit.retryAfterSeconds, 'This API key’s rate limit is spent; retry later.');
     if (refusal) throw refusal;
-    reply.header('cache-control', 'no-store');
+    reply.headers(JSON_API_HEADERS);
     return { granted: true as const, feature, user_id: auth.userId };
   }
 
   // Like GET /api/v1/auth/verify, this is called by servers (a backend asking whether its caller
   // may use a feature) and answers JSON: no CORS (API keys do not belong in browsers; same-origin
-  // calls are unaffected), and the per-IP limit gives way to the per-key one. The security headers
-  // stay (precomputed once for the whole app: src/http/security-headers.ts). The 200 body is built
-  // here from checked values: plain JSON.stringify (the zod schema still documents it); problem
-  // bodies have the error handler's own serializer.
+  // calls are unaffected), and the per-IP limit gives way to the per-key one. The browser-document
+  // headers (CSP, frame options…) come on refusals only; the 200 carries the two that matter for a
+  // JSON answer, set by hand. The 200 body is built here from checked values: plain JSON.stringify
+  // (the zod schema still documents it); problem bodies have the error handler's own serializer.
   const hotRoute = {
-    config: { rateLimit: false, cors: false },
+    config: { rateLimit: false, cors: false, securityHeaders: 'errors' },
     serializerCompiler: plainJsonSerializer,
   } as const;
   const responses = { 200: granted, ...problems(400, 401, 403, 404, 429) };

@@ -80,9 +80,9 @@ export async function identityQueryRoutes(app: FastifyInstance): Promise<void> {
       security: [{ bearer: [] }, { accessTokenHeader: [] }],
       response: { 200: z.null().describe('Valid; identity in the X-User-* headers'), ...problems(401) },
     },
-    // Called by a gateway, server to server: no CORS, no IP limit. (The security headers stay:
-    // they are precomputed, so nearly free, and harmless to a gateway.)
-    config: { rateLimit: false, cors: false },
+    // Called by a gateway, server to server: no CORS, no IP limit, and the browser security
+    // headers only on refusals (a gateway may relay those to the browser; a 200 never reaches one).
+    config: { rateLimit: false, cors: false, securityHeaders: 'errors' },
     serializerCompiler: plainJsonSerializer,
   }, async (request, reply) => {
     const token = accessTokenFrom(request);
