@@ -45,8 +45,14 @@ export function parseTrustProxy(value: string): boolean | number | string[] {
   return value.split(',').map((s) => s.trim()).filter(Boolean);
 }
 
+function markRequestBound(child: FastifyBaseLogger): FastifyBaseLogger {
+  (child as unknown as Record<symbol, unknown>)[REQUEST_BOUND] = true;
+  return child;
+}
+
 export async function buildApp(services: Services): Promise<FastifyInstance> {
   const { config } = services;
+  let silentRequestLogger: FastifyBaseLogger | undefined;
   const app = Fastify({
     loggerInstance: services.log as FastifyBaseLogger,
     bodyLimit: config.BODY_LIMIT_BYTES,
@@ -56,9 +62,13 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
     // Request loggers carry request_id in their bindings; mark them so the logContext mixin
     // (src/infra/logger.ts) does not add it a second time.
     childLoggerFactory: (logger, bindings, opts) => {
-      const child = logger.child(bindings, opts);
-      (child as unknown as Record<symbol, unknown>)[REQUEST_BOUND] = true;
-      return child;
+      // Logging off (LOG_LEVEL=silent) and no route asking for more: every request shares one
+      // silent child instead of building one (pino serializes the bindings) per request. Checked
+      // per request, so raising the root level at run time gives requests their own children again.
+      if (logger.level === 'silent' && (opts.level === undefined || opts.level === 'silent')) {
+        return (silentRequestLogger ??= markRequestBound(logger.child({}, { level: 'silent' })));
+      }
+      return markRequestBound(logger.child(bindings, opts));
     },
     // Bounded request time: a slow client cannot hold a connection forever.
     requestTimeout: 30_000,
