@@ -18,7 +18,7 @@ import type { Services } from '../src/services';
 import type { QueueName } from './queues';
 import { ROUTED_EVENTS, routeEvent, type JobSpec } from './jobs';
 import { Waker } from '../src/infra/waker';
-import { inTransaction } from '../src/infra/db';
+import { holdAdvisoryLock, inTransaction } from '../src/infra/db';
 
 const CONSUMER_LOCK_NS = 1095582039;
 export const DEFAULT_CONSUMER = 'jobs';
@@ -159,30 +159,17 @@ export class EventJobConsumer {
 
   private async acquireLock(): Promise<boolean> {
     if (this.lockClient) return true;
-    const cfg = (this.services.pool as unknown as { options: pg.ClientConfig }).options;
-    const client = new pg.Client(cfg);
-    client.on('error', () => undefined);
-    try {
-      await client.connect();
-      const { rows } = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1, hashtext($2)) AS ok', [CONSUMER_LOCK_NS, this.name]);
-      if (!rows[0]?.ok) {
-        await client.end();
-        return false;
+    const client = await holdAdvisoryLock(this.services.pool, CONSUMER_LOCK_NS, this.name, (c) => {
+      if (this.lockClient === c) {
+        this.lockClient = undefined;
+        this.active = false;
+        this.known = undefined;
       }
-      client.on('end', () => {
-        if (this.lockClient === client) {
-          this.lockClient = undefined;
-          this.active = false;
-          this.known = undefined;
-        }
-      });
-      this.lockClient = client;
-      this.active = true;
-      return true;
-    } catch {
-      await client.end().catch(() => undefined);
-      return false;
-    }
+    });
+    if (!client) return false;
+    this.lockClient = client;
+    this.active = true;
+    return true;
   }
 
   private async loop(): Promise<void> {

@@ -86,3 +86,27 @@ export async function inTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient
     client.release();
   }
 }
+
+/**
+ * A dedicated connection holding the session advisory lock `(ns, hashtext(name))`, or undefined
+ * when another process holds it (or the server is unreachable). The lock lives as long as the
+ * connection: `onEnd` runs when that connection ends, i.e. when the lock is lost.
+ */
+export async function holdAdvisoryLock(pool: pg.Pool, ns: number, name: string, onEnd: (client: pg.Client) => void): Promise<pg.Client | undefined> {
+  const cfg = (pool as unknown as { options: pg.ClientConfig }).options;
+  const client = new pg.Client(cfg);
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    const { rows } = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1, hashtext($2)) AS ok', [ns, name]);
+    if (!rows[0]?.ok) {
+      await client.end();
+      return undefined;
+    }
+    client.on('end', () => onEnd(client));
+    return client;
+  } catch {
+    await client.end().catch(() => undefined);
+    return undefined;
+  }
+}

@@ -21,6 +21,7 @@ import { physicalTable } from './tables';
 import { rebuildProjection } from './rebuild';
 import type { PgProjection, Projection, RedisProjection } from './types';
 import { Waker } from '../infra/waker';
+import { holdAdvisoryLock } from '../infra/db';
 
 const RUNNER_LOCK_NS = 1095582038;
 
@@ -210,30 +211,17 @@ export class ProjectionRunner {
   /** Takes (or confirms) the session advisory lock on a dedicated connection. */
   async acquireLock(): Promise<boolean> {
     if (this.lockClient) return true;
-    const cfg = (this.deps.pool as unknown as { options: pg.ClientConfig }).options;
-    const client = new pg.Client(cfg);
-    client.on('error', () => undefined);
-    try {
-      await client.connect();
-      const { rows } = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1, hashtext($2)) AS ok', [RUNNER_LOCK_NS, this.projection.name]);
-      if (!rows[0]?.ok) {
-        await client.end();
-        return false;
+    const client = await holdAdvisoryLock(this.deps.pool, RUNNER_LOCK_NS, this.projection.name, (c) => {
+      if (this.lockClient === c) {
+        this.lockClient = undefined;
+        this.active = false;
       }
-      client.on('end', () => {
-        if (this.lockClient === client) {
-          this.lockClient = undefined;
-          this.active = false;
-        }
-      });
-      this.lockClient = client;
-      this.active = true;
-      this.deps.log?.info({ projection: this.projection.name }, 'projection runner active');
-      return true;
-    } catch {
-      await client.end().catch(() => undefined);
-      return false;
-    }
+    });
+    if (!client) return false;
+    this.lockClient = client;
+    this.active = true;
+    this.deps.log?.info({ projection: this.projection.name }, 'projection runner active');
+    return true;
   }
 
   private async releaseLock(): Promise<void> {
