@@ -3,7 +3,7 @@
  * - every error a client can see has a stable `code`, an HTTP `status` and a public `message`;
  * - `detail` is private (logged, never sent) — 5xx bodies carry only a generic message;
  * - `fields` lists offending input fields for validation errors.
- * The HTTP layer maps it to application/problem+json (RFC 9457) in one place (src/http/errors.ts).
+ * The HTTP layer maps it to application/problem+json (RFC 9457) in one place (src/http/problem.ts).
  */
 export interface FieldError {
   field: string;
