@@ -38,8 +38,13 @@ import {
 
 export const NOTIFY_CHANNEL = 'authledger_events';
 
-const COLUMNS = `position::text AS prepare, transaction_id::text AS commit, stream_name, revision::text AS revision,
-  event_id::text AS event_id, event_type, schema_version, data, metadata, created_at`;
+/** The event columns as every reader selects them; `alias` qualifies them for joins (`e` → `e.position`). */
+export function eventColumns(alias?: string): string {
+  const a = alias ? `${alias}.` : '';
+  return `${a}position::text AS prepare, ${a}transaction_id::text AS commit, ${a}stream_name, ${a}revision::text AS revision,
+  ${a}event_id::text AS event_id, ${a}event_type, ${a}schema_version, ${a}data, ${a}metadata, ${a}created_at`;
+}
+const COLUMNS = eventColumns();
 
 export interface EventRow {
   prepare: string;
@@ -394,17 +399,7 @@ export class PostgresEventStore implements EventStore {
 
   /** Decodes a stored row: upcasts and validates the data. */
   toRecorded(r: EventRow): RecordedEvent {
-    return {
-      position: rowPosition(r),
-      streamName: r.stream_name,
-      revision: BigInt(r.revision),
-      id: r.event_id,
-      type: r.event_type,
-      schemaVersion: r.schema_version,
-      data: this.registry.decode(r.event_type, r.schema_version, r.data),
-      metadata: r.metadata,
-      createdAt: r.created_at,
-    };
+    return decodeRow(this.registry, r);
   }
 
   /** Wakes local subscribers now and other processes through one coalesced NOTIFY. */
@@ -535,4 +530,22 @@ function addFilter(where: string[], params: unknown[], filter: EventFilter | und
 /** Stream prefixes as LIKE patterns (`\`, `%` and `_` in a prefix match themselves). */
 function likePatterns(prefixes: readonly string[]): string[] {
   return prefixes.map((p) => p.replace(/[\\%_]/g, (c) => `\\${c}`) + '%');
+}
+
+/**
+ * A stored row as a RecordedEvent: data upcast to the current version and validated, unless its
+ * type is in `raw` (readers that only pass such data through, e.g. redacted audit views).
+ */
+export function decodeRow(registry: EventRegistry, r: EventRow, raw?: ReadonlySet<string>): RecordedEvent {
+  return {
+    position: rowPosition(r),
+    streamName: r.stream_name,
+    revision: BigInt(r.revision),
+    id: r.event_id,
+    type: r.event_type,
+    schemaVersion: r.schema_version,
+    data: raw?.has(r.event_type) ? r.data : registry.decode(r.event_type, r.schema_version, r.data),
+    metadata: r.metadata ?? {},
+    createdAt: r.created_at,
+  };
 }

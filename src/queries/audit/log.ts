@@ -13,24 +13,11 @@
  */
 import type pg from 'pg';
 import type { EventRegistry } from '../../events/registry';
-import type { EventMetadata, Position, RecordedEvent } from '../../events/store';
+import type { Position, RecordedEvent } from '../../events/store';
 import { streams } from '../../events/streams';
+import { decodeRow, eventColumns, type EventRow } from '../../events/postgres-store';
 
-const COLUMNS = `e.position::text AS prepare, e.transaction_id::text AS commit, e.stream_name, e.revision::text AS revision,
-  e.event_id::text AS event_id, e.event_type, e.schema_version, e.data, e.metadata, e.created_at`;
-
-interface Row {
-  prepare: string;
-  commit: string;
-  stream_name: string;
-  revision: string;
-  event_id: string;
-  event_type: string;
-  schema_version: number;
-  data: unknown;
-  metadata: EventMetadata;
-  created_at: Date;
-}
+const COLUMNS = eventColumns('e');
 
 export interface LogFilter {
   types?: readonly string[];
@@ -60,19 +47,6 @@ export interface SearchFilter extends LogFilter {
   actor?: string;
 }
 
-function decode(registry: EventRegistry, r: Row, slim?: ReadonlySet<string>): RecordedEvent {
-  return {
-    position: { commit: BigInt(r.commit), prepare: BigInt(r.prepare) },
-    streamName: r.stream_name,
-    revision: BigInt(r.revision),
-    id: r.event_id,
-    type: r.event_type,
-    schemaVersion: r.schema_version,
-    data: slim?.has(r.event_type) ? r.data : registry.decode(r.event_type, r.schema_version, r.data),
-    metadata: r.metadata ?? {},
-    createdAt: r.created_at,
-  };
-}
 
 const ts = (t: Date | string) => (typeof t === 'string' ? t : t.toISOString());
 
@@ -149,9 +123,9 @@ export async function readUserEvents(db: pg.Pool | pg.ClientBase, registry: Even
        WHERE (e.transaction_id, e.position) > (SELECT c, p FROM ck)
          AND e.data->>'userId' = $1 AND ${where.join(' AND ')}
     ) t ORDER BY ${f.order === 'time' ? 't.created_at, t.pos' : 't.tx, t.pos'} ${limit}`;
-  const { rows } = await db.query<Row>(sql, params);
+  const { rows } = await db.query<EventRow>(sql, params);
   const slim = f.slim?.length ? new Set(f.slim) : undefined;
-  return rows.map((r) => decode(registry, r, slim));
+  return rows.map((r) => decodeRow(registry, r, slim));
 }
 
 /** Whether a user was ever registered (its stream exists in the log). */
@@ -177,19 +151,19 @@ export async function searchEvents(db: pg.Pool | pg.ClientBase, registry: EventR
     where.push(`(e.metadata->>'actorUserId') = $${params.length}`);
   }
   params.push(f.limit ?? 50);
-  const { rows } = await db.query<Row>(
+  const { rows } = await db.query<EventRow>(
     `SELECT ${COLUMNS} FROM events e WHERE ${where.join(' AND ')} ORDER BY e.transaction_id, e.position LIMIT $${params.length}`,
     params,
   );
-  return rows.map((r) => decode(registry, r));
+  return rows.map((r) => decodeRow(registry, r));
 }
 
 /** Events of the global aggregates a user's state depends on (features), up to `to`. */
 export async function readFeatureEvents(db: pg.Pool | pg.ClientBase, registry: EventRegistry, to: Date): Promise<RecordedEvent[]> {
   const params: unknown[] = [];
   const where = commonWhere(params, { to, types: ['FeatureRegistered', 'FeatureUpdated', 'FeatureDisabled', 'FeatureEnabled', 'FeatureDeleted'].filter((t) => registry.has(t)) });
-  const { rows } = await db.query<Row>(`SELECT ${COLUMNS} FROM events e WHERE ${where.join(' AND ')} ORDER BY e.transaction_id, e.position`, params);
-  return rows.map((r) => decode(registry, r));
+  const { rows } = await db.query<EventRow>(`SELECT ${COLUMNS} FROM events e WHERE ${where.join(' AND ')} ORDER BY e.transaction_id, e.position`, params);
+  return rows.map((r) => decodeRow(registry, r));
 }
 
 /**
