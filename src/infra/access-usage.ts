@@ -254,7 +254,7 @@ async function putBack(redis: Redis, key: string, dirtySet: string, member: stri
 
 /**
  * Folds Redis usage counters into PostgreSQL. Safe to run from several processes at once.
- * Returns how many keys and features were folded. (A cleanup job may call it; a timer does now.)
+ * Returns how many keys and features were folded. Run by the workers' `fold-api-key-usage` cleanup job.
  */
 export async function foldApiKeyUsage(services: UsageServices, batch = 500): Promise<{ keys: number; features: number }> {
   const { redis, pool, prefix } = services;
@@ -339,20 +339,4 @@ export async function pendingFeatureUsage(redis: Redis, prefix: string, names: r
     out.set(n, Object.fromEntries(Object.entries(h).map(([d, c]) => [d, Number(c)])));
   });
   return out;
-}
-
-/** Starts the fold timer for this process; returns a stop function. */
-export function startUsageFolding(services: UsageServices & { log?: { warn(o: object, m?: string): void } }, intervalMs = 10_000): () => Promise<void> {
-  let running: Promise<unknown> | undefined;
-  const timer = setInterval(() => {
-    if (running) return;
-    running = foldApiKeyUsage(services)
-      .catch((err) => services.log?.warn({ err: (err as Error).message }, 'api key usage fold failed; will retry'))
-      .finally(() => (running = undefined));
-  }, intervalMs);
-  timer.unref();
-  return async () => {
-    clearInterval(timer);
-    await running;
-  };
 }

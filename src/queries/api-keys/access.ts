@@ -21,7 +21,7 @@ import { featureName } from '../../events/feature';
 import { apiKeyMatches, parseApiKey, API_KEY_PREFIX } from '../../http/api-key-format';
 import { plainJsonSerializer, problems } from '../../http/schemas';
 import { AccessStateCache } from '../../infra/access-state';
-import { AccessMeter, startUsageFolding } from '../../infra/access-usage';
+import { AccessMeter } from '../../infra/access-usage';
 import { connectRedis } from '../../infra/redis';
 
 /** Something shaped like a key (prefix + id) anywhere in the URL, path or query. */
@@ -46,10 +46,8 @@ export async function accessRoutes(app: FastifyInstance, services: Services): Pr
   await connectRedis(hot, 3000).catch(() => undefined);
   const cache = await AccessStateCache.start(hot, services.prefix);
   const meter = new AccessMeter(hot, services.prefix, services.config.API_KEY_RATE_LIMIT_PER_MINUTE);
-  const stopFolding = startUsageFolding({ pool: services.pool, redis: services.redis, prefix: services.prefix, log: services.log });
   app.addHook('onClose', async () => {
     await meter.close();
-    await stopFolding();
     await cache.close();
     hot.disconnect();
   });
