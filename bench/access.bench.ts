@@ -8,37 +8,16 @@
  */
 import { randomBytes } from 'node:crypto';
 import { helloWorld, load, report, scale, type LoadResult } from './lib';
+import { startBenchApp } from './app';
 import { benchDatabase } from './pg-bench-db';
-import { loadConfig } from '../src/config';
-import { createServices, silentLogger } from '../src/services';
-import { runStartup } from '../src/startup';
-import { buildApp } from '../src/http/app';
 import { grantRole } from '../src/commands/users/handlers';
 
 async function main() {
   const db = await benchDatabase('access');
-  const prefix = `bench:access:${randomBytes(4).toString('hex')}:`;
-  const config = loadConfig({
-    ...process.env,
-    NODE_ENV: 'test', LOG_LEVEL: 'silent', DATABASE_URL: db.url, REDIS_PREFIX: prefix, BCRYPT_COST: '4',
-    RATE_LIMIT_PER_MINUTE: '0', RATE_LIMIT_AUTH_PER_MINUTE: '0',
-    // The per-key limiter stays on (at its maximum, so the run is not refused): its cost is measured.
-    API_KEY_RATE_LIMIT_PER_MINUTE: '1000000',
-    PASSWORD_PEPPER: 'bench-pepper-bench-pepper-bench-pepper-0123', DATA_DIR: `/tmp/authledger-bench/${prefix.replaceAll(':', '_')}`,
-    ADMIN_EMAIL: '', ADMIN_PASSWORD: '',
-  });
-  const services = await createServices(config, { log: silentLogger(), migrate: false });
-  await runStartup(services);
-  const app = await buildApp(services);
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  const base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
+  // The per-key limiter stays on (at its maximum, so the run is not refused): its cost is measured.
+  const { services, base, post, close } = await startBenchApp('access', db.url, { API_KEY_RATE_LIMIT_PER_MINUTE: '1000000' });
   const hello = await helloWorld();
   try {
-    const post = async (url: string, body: unknown, headers: Record<string, string> = {}) => {
-      const res = await fetch(`${base}${url}`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
-      if (res.status >= 300) throw new Error(`${url}: ${res.status} ${await res.text()}`);
-      return res.json() as Promise<Record<string, any>>;
-    };
     const email = 'bench@example.com';
     const password = `Bench-${randomBytes(6).toString('hex')}-Lantern!`;
     const user = await post('/api/v1/auth/signup', { email, password, name: 'Bench' });
@@ -81,10 +60,7 @@ async function main() {
     }, { value: median(ratios), target: '≥ 0.5' });
   } finally {
     await hello.close();
-    await app.close();
-    const keys = await services.redis.keys(`${prefix}*`);
-    if (keys.length) await services.redis.del(...keys);
-    await services.close();
+    await close();
     await db.drop();
   }
 }

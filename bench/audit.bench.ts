@@ -15,6 +15,7 @@ import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { percentile, report, scale } from './lib';
+import { startBenchApp } from './app';
 import { createPool, ensureDatabase, migrate } from '../src/infra/db';
 import { createRegistry } from '../src/events/index';
 import { PostgresEventStore } from '../src/events/postgres-store';
@@ -23,10 +24,6 @@ import { verifyLog } from '../src/events/verify';
 import { exportToFile, importFromFile } from '../src/events/ndjson';
 import { rebuildAll } from '../src/ops/event-log-cli';
 import { userStateAt } from '../src/queries/audit/state';
-import { loadConfig } from '../src/config';
-import { createServices, silentLogger } from '../src/services';
-import { runStartup } from '../src/startup';
-import { buildApp } from '../src/http/app';
 import { grantRole } from '../src/commands/users/handlers';
 
 const BASE = process.env.TEST_DATABASE_BASE_URL ?? 'postgres://postgres:postgres@127.0.0.1:5432';
@@ -211,25 +208,8 @@ async function main() {
     nosnap.sort((a, b) => a - b);
     report('state fold without snapshots (10,000 events)', { first_call_ms: cold.seconds * 1000, events_folded: cold.value!.events_applied, p50_ms: percentile(nosnap, 50), p99_ms: percentile(nosnap, 99) });
 
-    const prefix = `bench:audit:${randomUUID().slice(0, 8)}:`;
-    const config = loadConfig({
-      ...process.env,
-      NODE_ENV: 'test', LOG_LEVEL: 'silent', DATABASE_URL: url, REDIS_PREFIX: prefix, BCRYPT_COST: '4',
-      RATE_LIMIT_PER_MINUTE: '0', RATE_LIMIT_AUTH_PER_MINUTE: '0',
-      PASSWORD_PEPPER: 'bench-pepper-bench-pepper-bench-pepper-0123', DATA_DIR: `/tmp/authledger-bench/${prefix.replaceAll(':', '_')}`,
-      ADMIN_EMAIL: '', ADMIN_PASSWORD: '',
-    });
-    const services = await createServices(config, { log: silentLogger(), migrate: false });
-    await runStartup(services);
-    const app = await buildApp(services);
-    await app.listen({ host: '127.0.0.1', port: 0 });
-    const base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
+    const { services, base, post, close } = await startBenchApp('audit', url);
     try {
-      const post = async (u: string, body: unknown) => {
-        const res = await fetch(`${base}${u}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
-        if (res.status >= 300) throw new Error(`${u}: ${res.status} ${await res.text()}`);
-        return res.json() as Promise<Record<string, any>>;
-      };
       const password = `Bench-${randomUUID().slice(0, 12)}-Lantern!`;
       const admin = await post('/api/v1/auth/signup', { email: 'audit-bench@example.com', password, name: 'Bench' });
       await grantRole(services, admin.user.id, 'admin', { actorUserId: 'bench' });
@@ -262,10 +242,7 @@ async function main() {
       report('GET state?at= over HTTP (10,000-event user, snapshots)', { requests: runs, events_folded_at_end: applied, p50_ms: percentile(samples, 50), p99_ms: p99, raw_select_all_rows_p99_ms: percentile(rawSamples, 99) },
         { value: p99 / 100, target: '<= 1 (p99 under 100 ms)' });
     } finally {
-      await app.close();
-      const keys = await services.redis.keys(`${prefix}*`).catch(() => [] as string[]);
-      if (keys.length) await services.redis.del(...keys).catch(() => undefined);
-      await services.close();
+      await close();
     }
 
     await store.close();

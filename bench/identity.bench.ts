@@ -12,11 +12,8 @@ import http from 'node:http';
 import bcrypt from 'bcrypt';
 import pg from 'pg';
 import { helloWorld, load, percentile, report, scale, QUICK, type LoadResult } from './lib';
+import { startBenchApp } from './app';
 import { benchDatabase } from './pg-bench-db';
-import { loadConfig } from '../src/config';
-import { createServices, silentLogger } from '../src/services';
-import { runStartup } from '../src/startup';
-import { buildApp } from '../src/http/app';
 import { hashPassword } from '../src/commands/identity/passwords';
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -52,28 +49,12 @@ const want = (part: string) => !ONLY.length || ONLY.includes(part);
 
 async function main() {
   const db = await benchDatabase('identity');
-  const prefix = `bench:identity:${randomBytes(4).toString('hex')}:`;
   const cost = Number(process.env.BENCH_BCRYPT_COST ?? (QUICK ? 10 : 12));
-  const config = loadConfig({
-    ...process.env,
-    NODE_ENV: 'test', LOG_LEVEL: 'silent', DATABASE_URL: db.url, REDIS_PREFIX: prefix, BCRYPT_COST: String(cost),
-    RATE_LIMIT_PER_MINUTE: '0', RATE_LIMIT_AUTH_PER_MINUTE: '0', LOCKOUT_THRESHOLD: '100',
-    PASSWORD_PEPPER: 'bench-pepper-bench-pepper-bench-pepper-0123', DATA_DIR: `/tmp/authledger-bench/${prefix.replaceAll(':', '_')}`,
-    ADMIN_EMAIL: '', ADMIN_PASSWORD: '',
-  });
-  const services = await createServices(config, { log: silentLogger(), migrate: false });
-  await runStartup(services);
-  const app = await buildApp(services);
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  const base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
+  const { services, app, base, post, close } = await startBenchApp('identity', db.url, { BCRYPT_COST: String(cost), LOCKOUT_THRESHOLD: '100' });
+  const config = services.config;
   const hello = await helloWorld();
   const raw = new pg.Pool({ connectionString: db.url, max: 16 });
   try {
-    const post = async (url: string, body: unknown, headers: Record<string, string> = {}) => {
-      const res = await fetch(`${base}${url}`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
-      if (res.status >= 300) throw new Error(`${url}: ${res.status} ${await res.text()}`);
-      return res.json() as Promise<Record<string, any>>;
-    };
     const email = `bench.${randomBytes(4).toString('hex')}@example.com`;
     const password = `Bench-${randomBytes(6).toString('hex')}-Lantern!`;
     await post('/api/v1/auth/signup', { email, password, name: 'Bench' });
@@ -190,10 +171,7 @@ async function main() {
   } finally {
     await raw.end();
     await hello.close();
-    await app.close();
-    const keys = await services.redis.keys(`${prefix}*`);
-    if (keys.length) await services.redis.del(...keys);
-    await services.close();
+    await close();
     await db.drop();
   }
 }
