@@ -12,7 +12,7 @@ import os from 'node:os';
 import { z } from 'zod';
 import { createPool } from '../src/infra/db';
 import { EventRegistry, defineEvent } from '../src/events/registry';
-import { PostgresEventStore } from '../src/events/postgres-store';
+import { PostgresEventStore } from '../src/events/postgres/store';
 import type { NewEvent } from '../src/events/store';
 import { percentile, report, scale } from './lib';
 import { benchDatabase } from './pg-bench-db';

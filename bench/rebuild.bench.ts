@@ -12,7 +12,7 @@ import { z } from 'zod';
 import pg from 'pg';
 import { createPool } from '../src/infra/db';
 import { EventRegistry, defineEvent } from '../src/events/registry';
-import { PostgresEventStore } from '../src/events/postgres-store';
+import { PostgresEventStore } from '../src/events/postgres/store';
 import { rebuildProjection } from '../src/projections/rebuild';
 import { ensureProjections } from '../src/projections/tables';
 import type { PgProjection } from '../src/projections/types';

@@ -6,7 +6,7 @@
  * - data is validated against the current schema on append and after upcasting on read.
  */
 import { z } from 'zod';
-import { EventValidationError } from './store';
+import { EventValidationError } from './errors';
 
 export interface EventVersion {
   schema: z.ZodType;

@@ -11,7 +11,11 @@
  */
 import type { EventRegistry } from './registry';
 
-export type ExpectedRevision = 'any' | 'no_stream' | 'stream_exists' | bigint;
+export { WrongExpectedVersionError, EventValidationError, PartialDuplicateAppendError } from './errors';
+
+import type { ExpectedRevision } from './errors';
+
+export type { ExpectedRevision };
 
 export interface Position {
   /** PostgreSQL: the appending transaction id (xid8). EventStoreDB: commit position. */
@@ -112,42 +116,41 @@ export interface EventStore {
   onAppended(listener: () => void): () => void;
   healthCheck(): Promise<void>;
   close(): Promise<void>;
+  /** What this adapter can do beyond the contract above (see `PagedLog`). */
+  readonly capabilities?: ReadonlySet<StoreCapability>;
 }
 
-export class WrongExpectedVersionError extends Error {
-  constructor(
-    readonly streamName: string,
-    readonly expected: ExpectedRevision,
-    /** The stream's current revision, or 'no_stream'. */
-    readonly actual: bigint | 'no_stream',
-  ) {
-    super(`wrong expected version on ${streamName}: expected ${String(expected)}, actual ${String(actual)}`);
-    this.name = 'WrongExpectedVersionError';
-  }
-}
+export type StoreCapability = 'paged-log';
 
-export class EventValidationError extends Error {
-  constructor(
-    readonly eventType: string,
-    readonly issues: string,
-  ) {
-    super(`event ${eventType} does not match its schema: ${issues}`);
-    this.name = 'EventValidationError';
-  }
+/** A page of the log for a reader that handles only some event types. */
+export interface LogBatch {
+  /** The handled events, decoded. */
+  events: RecordedEvent[];
+  /** Events read (handled or not). */
+  count: number;
+  /** Position of the last event read (handled or not); undefined when nothing was read. */
+  last?: Position;
 }
 
 /**
- * Some, but not all, of the appended event ids are already in the stream: this is neither a safe
- * retry (all ids present → success, nothing stored) nor a new append. Nothing was stored.
- * A programming error (an id reused for a different batch), so it maps to 500, not 409.
+ * Capability `paged-log` (the PostgreSQL adapter): the whole log read in cheap pages below a
+ * visibility horizon. Projection runners, rebuilds, lag and the audit reads use it; other
+ * adapters fall back to `readAll`/`headPosition`.
  */
-export class PartialDuplicateAppendError extends Error {
-  constructor(
-    readonly streamName: string,
-    /** The stream's current revision, or 'no_stream'. */
-    readonly actual: bigint | 'no_stream',
-  ) {
-    super(`append to ${streamName} repeats some but not all of its event ids (a retry must resend the same batch)`);
-    this.name = 'PartialDuplicateAppendError';
-  }
+export interface PagedLog {
+  /** The visibility horizon (xid8 text): readers see only events of transactions below it. */
+  horizon(): Promise<string>;
+  /** The next page after `from` (up to `to`, inclusive), decoding only `types`; other rows only move the position. */
+  readHandledBatch(from: Position, maxCount: number, types: readonly string[], to?: Position): Promise<LogBatch>;
+  /** Where the page of `maxCount` events after `from` ends (inclusive); undefined when nothing is readable. */
+  pageEnd(from: Position, maxCount: number): Promise<Position | undefined>;
+  /** Committed events after `from`, counted up to `cap` (including those not readable yet). */
+  countAfter(from: Position, cap: number): Promise<number>;
+  /** Every event in the log. */
+  countAll(): Promise<number>;
 }
+
+export function hasPagedLog(store: EventStore): store is EventStore & PagedLog {
+  return store.capabilities?.has('paged-log') ?? false;
+}
+

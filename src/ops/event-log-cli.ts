@@ -16,9 +16,9 @@ import cliProgress from 'cli-progress';
 import type pg from 'pg';
 import { loadConfig } from '../config';
 import { createRegistry } from '../events/index';
-import { PostgresEventStore } from '../events/postgres-store';
-import { backupFileName, exportEvents, exportToFile, importFromFile, latestBackup, parseSince, ImportError } from '../events/ndjson';
-import { verifyLog, type VerifyReport } from '../events/verify';
+import { PostgresEventStore } from '../events/postgres/store';
+import { backupFileName, exportEvents, exportToFile, importFromFile, latestBackup, parseSince, ImportError } from '../events/postgres/ndjson';
+import { verifyLog, type VerifyReport } from '../events/postgres/verify';
 import { createPool, ensureDatabase, migrate } from '../infra/db';
 import { pgProjections } from '../projections/index';
 import { rebuildProjections, type RebuildReport } from '../projections/rebuild';
@@ -87,8 +87,7 @@ export async function rebuildAll(pool: pg.Pool, store: PostgresEventStore, names
   if (unknown.length) throw new Error(`unknown projection(s): ${unknown.join(', ')} (known: ${all.map((p) => p.name).join(', ')})`);
   const chosen = names.length ? all.filter((p) => names.includes(p.name)) : all;
   await ensureProjections(pool, all);
-  const { rows } = await pool.query<{ n: string }>('SELECT count(*)::text AS n FROM events');
-  const total = Number(rows[0]!.n);
+  const total = await store.countAll();
   // One pass over the log for all of them (each still locks and switches on its own).
   const label = chosen.length === 1 ? chosen[0]!.name : `${chosen.length} projections`;
   const pr = opts.quiet ? undefined : progress(label.padEnd(16));

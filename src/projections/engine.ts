@@ -15,8 +15,8 @@
  */
 import pg from 'pg';
 import type { Redis } from 'ioredis';
-import { PostgresEventStore } from '../events/postgres-store';
-import { START, comparePositions, type EventStore, type Position, type RecordedEvent } from '../events/store';
+import { START, hasPagedLog, type EventStore, type Position, type RecordedEvent } from '../events/store';
+import { loadPgState, readBatch, type PgState } from './checkpoints';
 import { physicalTable } from './tables';
 import { rebuildProjection } from './rebuild';
 import type { PgProjection, Projection, RedisProjection } from './types';
@@ -24,6 +24,8 @@ import { Waker } from '../infra/waker';
 import { holdAdvisoryLock } from '../infra/db';
 
 const RUNNER_LOCK_NS = 1095582038;
+
+export { loadPgState, readBatch, type Batch, type PgState } from './checkpoints';
 
 export interface EngineDeps {
   pool: pg.Pool;
@@ -35,49 +37,6 @@ export interface EngineDeps {
   idleWaitMs?: number;
   /** How often a standby runner retries the lock. */
   standbyRetryMs?: number;
-}
-
-export interface PgState {
-  generation: number;
-  schemaVersion: number;
-  position: Position;
-}
-
-export async function loadPgState(db: pg.Pool | pg.ClientBase, name: string, forUpdate = false): Promise<PgState | undefined> {
-  const { rows } = await db.query<{ generation: number; schema_version: number; commit_position: string; prepare_position: string }>(
-    `SELECT generation, schema_version, commit_position::text, prepare_position::text FROM projections WHERE name = $1${forUpdate ? ' FOR UPDATE' : ''}`,
-    [name],
-  );
-  const r = rows[0];
-  return r && { generation: r.generation, schemaVersion: r.schema_version, position: { commit: BigInt(r.commit_position), prepare: BigInt(r.prepare_position) } };
-}
-
-export interface Batch {
-  /** Decoded events the projection handles, in log order. */
-  events: RecordedEvent[];
-  /** Position of the last event read (handled or not): the checkpoint after this batch. */
-  last?: Position;
-  /** Events read (handled or not). */
-  count: number;
-}
-
-/**
- * Reads the next batch after `from` (up to `to`, inclusive, when given), decoding only the
- * events the projection handles. PostgreSQL: one index scan; unhandled rows come without payload.
- */
-export async function readBatch(store: EventStore, handles: readonly string[], from: Position, maxCount: number, to?: Position): Promise<Batch> {
-  if (store instanceof PostgresEventStore) {
-    const rows = await store.readTypedRows(from, maxCount, handles, to);
-    const wanted = new Set(handles);
-    const events: RecordedEvent[] = [];
-    for (const r of rows) if (wanted.has(r.event_type)) events.push(store.toRecorded(r));
-    const tail = rows.at(-1);
-    return { events, count: rows.length, last: tail && { commit: BigInt(tail.commit), prepare: BigInt(tail.prepare) } };
-  }
-  // Other adapters filter on the server; the checkpoint then moves with the handled events only.
-  let events = await store.readAll({ fromPosition: from, maxCount, filter: { eventTypes: handles } });
-  if (to) events = events.filter((e) => comparePositions(e.position, to) <= 0);
-  return { events, count: events.length, last: events.at(-1)?.position };
 }
 
 /**
@@ -320,15 +279,9 @@ export async function projectionPosition(deps: Pick<EngineDeps, 'pool' | 'redis'
  */
 export async function projectionLag(deps: EngineDeps, projection: Projection, cap = 1_000_000): Promise<number> {
   const position = await projectionPosition(deps, projection);
-  if (deps.store instanceof PostgresEventStore) {
-    // Every committed event after the checkpoint, including those a runner cannot read yet
-    // because an older transaction is still running: they are lag too.
-    const { rows } = await deps.pool.query<{ n: string }>(
-      `SELECT count(*)::text AS n FROM (SELECT 1 FROM events WHERE (transaction_id, position) > ($1::text::xid8, $2::bigint) LIMIT $3) t`,
-      [position.commit.toString(), position.prepare.toString(), cap],
-    );
-    return Number(rows[0]!.n);
-  }
+  // Every committed event after the checkpoint, including those a runner cannot read yet
+  // because an older transaction is still running: they are lag too.
+  if (hasPagedLog(deps.store)) return deps.store.countAfter(position, cap);
   const head = await deps.store.headPosition();
   return Number(head.prepare > position.prepare ? head.prepare - position.prepare : 0n);
 }

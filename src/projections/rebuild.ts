@@ -15,9 +15,8 @@
  * still takes its own lock and switches on its own.
  */
 import pg from 'pg';
-import { PostgresEventStore } from '../events/postgres-store';
-import { START, comparePositions, type EventStore, type Position } from '../events/store';
-import { loadPgState, readBatch, type Batch } from './engine';
+import { START, comparePositions, hasPagedLog, type EventStore, type Position } from '../events/store';
+import { loadPgState, readBatch, type Batch } from './checkpoints';
 import { createGeneration, dropGeneration, physicalTable, pointViews } from './tables';
 import type { PgProjection } from './types';
 
@@ -188,7 +187,7 @@ const READ_AHEAD = 3;
  * yielded in order. Other stores: one page ahead.
  */
 async function* prefetchedBatches(store: EventStore, handles: readonly string[], batchSize: number, bound?: Position): AsyncGenerator<Batch> {
-  if (!(store instanceof PostgresEventStore)) {
+  if (!hasPagedLog(store)) {
     let next: Promise<Batch> | undefined = readBatch(store, handles, START, batchSize, bound);
     while (next) {
       const batch: Batch = await next;

@@ -8,7 +8,7 @@ import { testServices, type TestServices } from '../helpers/app';
 import { streams } from '../../src/events/streams';
 import { userStateAt, SNAPSHOT_EVERY } from '../../src/queries/audit/state';
 import { rebuildAll } from '../../src/ops/event-log-cli';
-import type { PostgresEventStore } from '../../src/events/postgres-store';
+import type { PostgresEventStore } from '../../src/events/postgres/store';
 
 describe('state?at= with snapshots', () => {
   let t: TestServices;

@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { ANY, NO_STREAM, STREAM_EXISTS, WrongExpectedVersionError as EsdbWrongExpectedVersionError, type EventStoreDBClient } from '@eventstore/db-client';
-import { EventStoreDBEventStore, serverFilter, toEsdbExpected } from '../../src/events/esdb-store';
+import { EventStoreDBEventStore, serverFilter, toEsdbExpected } from '../../src/events/esdb/store';
 import { WrongExpectedVersionError } from '../../src/events/store';
 import { testRegistry } from './fixtures';
 

@@ -4,7 +4,7 @@
  * the reason in its name — it never passes silently.
  */
 import { describe } from 'vitest';
-import { EventStoreDBEventStore } from '../../src/events/esdb-store';
+import { EventStoreDBEventStore } from '../../src/events/esdb/store';
 import { eventStoreContract } from './event-store-contract';
 
 const url = process.env.EVENTSTORE_URL;

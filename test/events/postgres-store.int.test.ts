@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPool } from '../../src/infra/db';
-import { PostgresEventStore } from '../../src/events/postgres-store';
+import { PostgresEventStore } from '../../src/events/postgres/store';
 import { PartialDuplicateAppendError, type NewEvent, type RecordedEvent } from '../../src/events/store';
 import { createTestDatabase, type TestDatabase } from '../helpers/db';
 import { eventStoreContract } from './event-store-contract';

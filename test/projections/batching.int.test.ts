@@ -10,7 +10,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPool } from '../../src/infra/db';
 import { createRegistry } from '../../src/events/index';
-import { PostgresEventStore } from '../../src/events/postgres-store';
+import { PostgresEventStore } from '../../src/events/postgres/store';
 import type { RecordedEvent } from '../../src/events/store';
 import { streams } from '../../src/events/streams';
 import { sessionsProjection, usersProjection } from '../../src/projections/identity';

@@ -4,7 +4,7 @@
  * `MID n` half-way through batch n and stalls there, so the parent can SIGKILL it mid-batch.
  */
 import { createPool } from '../../src/infra/db';
-import { PostgresEventStore } from '../../src/events/postgres-store';
+import { PostgresEventStore } from '../../src/events/postgres/store';
 import { ProjectionRunner, projectionLag } from '../../src/projections/engine';
 import { testRegistry } from '../events/fixtures';
 import { counterProjection } from './fixtures';

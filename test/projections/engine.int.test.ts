@@ -11,7 +11,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPool } from '../../src/infra/db';
 import { createRedis, connectRedis } from '../../src/infra/redis';
-import { PostgresEventStore } from '../../src/events/postgres-store';
+import { PostgresEventStore } from '../../src/events/postgres/store';
 import type { Redis } from 'ioredis';
 import { ProjectionRunner, applyPgBatch, applyRedisBatch, loadPgState, loadRedisPosition, projectionLag, readBatch } from '../../src/projections/engine';
 import { ensureProjections } from '../../src/projections/tables';

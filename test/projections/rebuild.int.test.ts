@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPool } from '../../src/infra/db';
-import { PostgresEventStore } from '../../src/events/postgres-store';
+import { PostgresEventStore } from '../../src/events/postgres/store';
 import { ProjectionRunner, loadPgState, projectionLag } from '../../src/projections/engine';
 import { RebuildInProgressError, rebuildProjection } from '../../src/projections/rebuild';
 import { ensureProjections } from '../../src/projections/tables';

@@ -15,7 +15,7 @@ import type pg from 'pg';
 import type { EventRegistry } from '../../events/registry';
 import type { Position, RecordedEvent } from '../../events/store';
 import { streams } from '../../events/streams';
-import { decodeRow, eventColumns, type EventRow } from '../../events/postgres-store';
+import { decodeRow, eventColumns, type EventRow } from '../../events/postgres/store';
 
 const COLUMNS = eventColumns('e');
 

@@ -10,8 +10,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { errors } from '../../errors';
-import type { RecordedEvent } from '../../events/store';
-import { PostgresEventStore } from '../../events/postgres-store';
+import { hasPagedLog, type RecordedEvent } from '../../events/store';
 import { cursorQuery, decodeCursor, encodeCursor, problems } from '../../http/schemas';
 import type { Services } from '../../services';
 import { readUserEvents, searchEvents, userStreamExists } from './log';
@@ -66,7 +65,7 @@ export async function auditRoutes(app: FastifyInstance, services: Services) {
   const pool = services.pool;
   const security: Record<string, string[]>[] = [{ bearer: [] }, { accessTokenHeader: [] }];
   const store = services.store;
-  if (!(store instanceof PostgresEventStore)) {
+  if (!hasPagedLog(store)) {
     services.log.warn('audit routes need the PostgreSQL event store; not registered');
     return;
   }

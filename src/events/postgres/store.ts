@@ -18,7 +18,7 @@
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import pg from 'pg';
-import type { EventRegistry } from './registry';
+import type { EventRegistry } from '../registry';
 import {
   PartialDuplicateAppendError,
   START,
@@ -27,6 +27,9 @@ import {
   type AppendResult,
   type EventFilter,
   type EventStore,
+  type LogBatch,
+  type PagedLog,
+  type StoreCapability,
   type NewEvent,
   type Position,
   type ReadAllOptions,
@@ -34,7 +37,7 @@ import {
   type RecordedEvent,
   type Subscription,
   type SubscribeOptions,
-} from './store';
+} from '../store';
 
 export const NOTIFY_CHANNEL = 'authledger_events';
 
@@ -100,8 +103,9 @@ const HORIZON_SQL = {
 
 const rowPosition = (r: { commit: string; prepare: string }): Position => ({ commit: BigInt(r.commit), prepare: BigInt(r.prepare) });
 
-export class PostgresEventStore implements EventStore {
+export class PostgresEventStore implements EventStore, PagedLog {
   readonly kind = 'postgres' as const;
+  readonly capabilities: ReadonlySet<StoreCapability> = new Set(['paged-log']);
   private readonly emitter = new EventEmitter().setMaxListeners(0);
   private listener: pg.Client | undefined;
   private listenerStarting: Promise<void> | undefined;
@@ -241,6 +245,31 @@ export class PostgresEventStore implements EventStore {
       params,
     );
     return rows;
+  }
+
+  /** PagedLog: the next page after `from`, with only the `types` events decoded. */
+  async readHandledBatch(from: Position, maxCount: number, types: readonly string[], to?: Position): Promise<LogBatch> {
+    const rows = await this.readTypedRows(from, maxCount, types, to);
+    const wanted = new Set(types);
+    const events: RecordedEvent[] = [];
+    for (const r of rows) if (wanted.has(r.event_type)) events.push(this.toRecorded(r));
+    const tail = rows.at(-1);
+    return { events, count: rows.length, last: tail && rowPosition(tail) };
+  }
+
+  /** PagedLog: committed events after `from` (also those not yet readable behind the horizon), up to `cap`. */
+  async countAfter(from: Position, cap: number): Promise<number> {
+    const { rows } = await this.pool.query<{ n: string }>(
+      `SELECT count(*)::text AS n FROM (SELECT 1 FROM events WHERE (transaction_id, position) > ($1::text::xid8, $2::bigint) LIMIT $3) t`,
+      [from.commit.toString(), from.prepare.toString(), cap],
+    );
+    return Number(rows[0]!.n);
+  }
+
+  /** PagedLog: every event in the log. */
+  async countAll(): Promise<number> {
+    const { rows } = await this.pool.query<{ n: string }>('SELECT count(*)::text AS n FROM events');
+    return Number(rows[0]!.n);
   }
 
   /**

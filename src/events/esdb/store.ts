@@ -36,7 +36,7 @@ import {
   type ReadPosition,
   type ResolvedEvent,
 } from '@eventstore/db-client';
-import type { EventRegistry } from './registry';
+import type { EventRegistry } from '../registry';
 import {
   START,
   WrongExpectedVersionError,
@@ -54,7 +54,7 @@ import {
   type RecordedEvent,
   type Subscription,
   type SubscribeOptions,
-} from './store';
+} from '../store';
 
 const DEFAULT_PAGE = 1000;
 

@@ -18,8 +18,8 @@ import readline from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
 import type pg from 'pg';
 import { z } from 'zod';
-import type { EventRegistry } from './registry';
-import { NOTIFY_CHANNEL } from './postgres-store';
+import type { EventRegistry } from '../registry';
+import { NOTIFY_CHANNEL } from './store';
 
 export const lineSchema = z.object({
   position: z.string().regex(/^\d+$/).optional(),
