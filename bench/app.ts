@@ -7,8 +7,8 @@ import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { loadConfig } from '../src/config';
 import { createServices, silentLogger, type Services } from '../src/services';
-import { runStartup } from '../src/startup';
-import { buildApp } from '../src/http/app';
+import { runStartup } from '../src/compose';
+import { buildApp } from '../src/compose';
 
 export interface BenchApp {
   services: Services;

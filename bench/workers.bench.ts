@@ -14,7 +14,7 @@ import { report, scale } from './lib';
 import { benchDatabase } from './pg-bench-db';
 import { loadConfig, type Config } from '../src/config';
 import { createServices, silentLogger, type Services } from '../src/services';
-import { runStartup } from '../src/startup';
+import { runStartup } from '../src/compose';
 import { streams } from '../src/events/streams';
 import { bullConnection, DEFAULT_JOB_OPTIONS } from '../workers/queues';
 import { startWorkers } from '../workers/index';

@@ -4,10 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import { loadConfig } from './config';
 import { ensureDatabase, migrate } from './infra/db';
-import { addEventLogCommands } from './ops/event-log-cli';
-import { addUserCommands } from './commands/users/cli';
-import { addJobCommands } from '../workers/cli';
-import { addIdentityCommands } from './commands/identity/cli';
+import { addRoleCommands } from './compose';
 
 const program = new Command().name('authledger').description('authledger operations').showHelpAfterError();
 
@@ -41,10 +38,7 @@ program
     console.log(written.length ? `wrote ${written.join(', ')}` : 'configuration docs already up to date');
   });
 
-addEventLogCommands(program);
-addUserCommands(program);
-addJobCommands(program);
-addIdentityCommands(program);
+addRoleCommands(program);
 
 program
   .command('health')

@@ -7,11 +7,7 @@
 import type { Logger } from 'pino';
 import type { Config, ProcessRole } from './config';
 import { createServices, type Services } from './services';
-import { runStartup } from './startup';
-import { buildApp } from './http/app';
-import { startProjector } from './projections/runtime';
-import { startWorkers } from '../workers/index';
-import { startRealtime } from './realtime/index';
+import { buildApp, roles as starters, runStartup } from './compose';
 
 export interface Part {
   name: ProcessRole;
@@ -91,15 +87,15 @@ export async function startAuthledger(config: Config, log: Logger): Promise<Runn
       urls.push(`API:         ${base}/`, `Swagger UI:  ${base}/docs`, `ReDoc:       ${base}/redoc`, `OpenAPI:     ${base}/openapi.json`, `Readiness:   ${base}/ready`, `Metrics:     ${base}/metrics`);
     }
     if (roles.has('projector')) {
-      const projector = startProjector(services);
+      const projector = starters.startProjector(services);
       parts.push({ name: 'projector', stop: () => projector.stop() });
     }
     if (roles.has('worker')) {
-      const workers = await startWorkers(services);
+      const workers = await starters.startWorkers(services);
       parts.push({ name: 'worker', stop: () => workers.stop() });
     }
     if (roles.has('realtime')) {
-      const hub = await startRealtime(services);
+      const hub = await starters.startRealtime(services);
       parts.push({ name: 'realtime', stop: () => hub.stop() });
       urls.push(`Realtime:    ws://localhost:${hub.port}/ws`);
     }

@@ -1,6 +1,7 @@
 /**
  * Builds the Fastify API: request ids, timing, logging, CORS, security headers, body and rate
- * limits, OpenAPI from the zod route schemas, problem+json errors, then every route module.
+ * limits, OpenAPI from the zod route schemas, problem+json errors, then the route modules it is
+ * given (`registerRoutes`, from the composition root src/compose.ts; this file imports no routes).
  */
 import { randomUUID } from 'node:crypto';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type RouteOptions } from 'fastify';
@@ -17,10 +18,11 @@ import { errorHandler, sendProblem } from './problem';
 import { configPlugin, eventStorePlugin, pgPlugin, redisPlugin } from './plugins/infra';
 import { metricsPlugin } from './plugins/metrics';
 import { securityHeaders } from './security-headers';
-import { registerRoutes } from '../routes';
+import { VERSION } from '../version';
 import { logContext, REQUEST_BOUND } from '../infra/logger';
 
-export const VERSION = '0.1.0';
+/** Registers every route module (the composition root, src/compose.ts, passes it in). */
+export type RegisterRoutes = (app: FastifyInstance, services: Services) => Promise<void>;
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -50,7 +52,7 @@ function markRequestBound(child: FastifyBaseLogger): FastifyBaseLogger {
   return child;
 }
 
-export async function buildApp(services: Services): Promise<FastifyInstance> {
+export async function buildHttpApp(services: Services, registerRoutes: RegisterRoutes): Promise<FastifyInstance> {
   const { config } = services;
   let silentRequestLogger: FastifyBaseLogger | undefined;
   const app = Fastify({

@@ -6,7 +6,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { VERSION } from './app';
+import { VERSION } from '../version';
 import type { Services } from '../services';
 import { processMetrics } from '../infra/metrics';
 import { plainJsonSerializer } from './schemas';

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { testApp } from '../helpers/app';
-import { buildApp } from '../../src/http/app';
+import { buildApp } from '../../src/compose';
 import { createServices, silentLogger, type Services } from '../../src/services';
 import { generateApiKey } from '../../src/http/api-key-format';
 import { expireDueApiKeys, issueApiKey } from '../../src/commands/api-keys/handlers';

@@ -5,8 +5,8 @@
 import type { FastifyInstance } from 'fastify';
 import { loadConfig, type Config } from '../../src/config';
 import { createServices, silentLogger, type Services } from '../../src/services';
-import { runStartup } from '../../src/startup';
-import { buildApp } from '../../src/http/app';
+import { runStartup } from '../../src/compose';
+import { buildApp } from '../../src/compose';
 import { createTestDatabase, testRedisPrefix, REDIS_BASE, type TestDatabase } from './db';
 
 export interface TestServices extends Services {

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildApp } from '../../src/http/app';
+import { buildApp } from '../../src/compose';
 import { streams } from '../../src/events/streams';
 import { testApp } from '../helpers/app';
 import { bearer, login, signup, signupAndLogin, uniqueEmail, DEFAULT_PASSWORD } from '../helpers/auth';

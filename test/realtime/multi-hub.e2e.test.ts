@@ -9,7 +9,7 @@ import { testServices, type TestServices } from '../helpers/app';
 import { startRealtime } from '../../src/realtime/index';
 import { RealtimeState } from '../../src/realtime/state';
 import { accessToken, activeUser, open, sessionEvent, sleep, ticket, type TestUser } from './helpers';
-import { buildApp } from '../../src/http/app';
+import { buildApp } from '../../src/compose';
 import { spawnHub, type ChildHub } from './spawn-hub';
 
 let t: TestServices;

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { buildApp } from '../../src/http/app';
+import { buildApp } from '../../src/compose';
 import { securityHeaders } from '../../src/http/security-headers';
 import { errors } from '../../src/errors';
 import { streams } from '../../src/events/streams';

@@ -1,6 +1,6 @@
 /**
  * Every route registered on the full app (including those other modules add through
- * src/routes.ts) appears in the OpenAPI document with its request and response schemas.
+ * src/compose.ts) appears in the OpenAPI document with its request and response schemas.
  * Hidden routes (`schema.hide`) and Fastify's automatic HEAD routes are the only exceptions.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

@@ -3,7 +3,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testApp } from '../helpers/app';
 import { bootstrapAdminFromConfig, ensureAdmin } from '../../src/commands/users/bootstrap';
-import { runStartup } from '../../src/startup';
+import { runStartup } from '../../src/compose';
 import { bearer, login, strongPassword } from '../access/support';
 
 const run = promisify(execFile);

@@ -1,6 +1,7 @@
 /** `npm run cli -- create-admin`: create (or promote) an admin account. Never a default password. */
 import { createInterface } from 'node:readline';
 import type { Command } from 'commander';
+import type { Services } from '../../services';
 
 async function readPassword(fromStdin: boolean): Promise<string> {
   if (fromStdin || !process.stdin.isTTY) {
@@ -32,7 +33,8 @@ async function readPassword(fromStdin: boolean): Promise<string> {
   }
 }
 
-export function addUserCommands(program: Command): void {
+/** `runStartup` comes from the composition root (a role never imports it). */
+export function addUserCommands(program: Command, runStartup: (services: Services) => Promise<void>): void {
   program
     .command('create-admin')
     .description('create an admin account, or grant the admin role to the account with that e-mail (idempotent)')
@@ -42,7 +44,6 @@ export function addUserCommands(program: Command): void {
     .action(async (opts: { email: string; name: string; passwordStdin?: boolean }) => {
       const { loadConfig } = await import('../../config');
       const { createServices } = await import('../../services');
-      const { runStartup } = await import('../../startup');
       const { ensureAdmin } = await import('./bootstrap');
       const config = loadConfig({ ...process.env, ADMIN_EMAIL: undefined, ADMIN_PASSWORD: undefined });
       const password = !opts.passwordStdin && process.env.ADMIN_PASSWORD ? process.env.ADMIN_PASSWORD : await readPassword(!!opts.passwordStdin);

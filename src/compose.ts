@@ -1,0 +1,98 @@
+/**
+ * The composition root: the one module of src/ that knows every role (API routes, projector,
+ * workers, realtime hub) and wires them together. Rules:
+ * - it is the only module of src/ importing workers/ (checked by .dependency-cruiser.cjs);
+ * - roles never import it (nor server.ts / cli.ts / main.ts, which use it);
+ * - every route module, write side (src/commands) and read side (src/queries), is registered in
+ *   `registerRoutes` and nowhere else; every idempotent start task is in `startupTasks`.
+ */
+import type { FastifyInstance } from 'fastify';
+import type { Services } from './services';
+import { systemRoutes } from './http/system-routes';
+import { registerProjectionHealth } from './projections/health';
+import { keysPlugin } from './infra/keys';
+import { authPlugin } from './http/auth';
+import { identityCommandRoutes } from './commands/identity/routes';
+import { identityQueryRoutes } from './queries/identity/routes';
+import { featureCommandRoutes } from './commands/features/routes';
+import { apiKeyCommandRoutes } from './commands/api-keys/routes';
+import { featureQueryRoutes } from './queries/features/routes';
+import { apiKeyQueryRoutes } from './queries/api-keys/routes';
+import { accessRoutes } from './queries/api-keys/access';
+import { userCommandRoutes } from './commands/users/routes';
+import { userQueryRoutes } from './queries/users/routes';
+import { realtimeRoutes } from './realtime/routes';
+import { emailCommandRoutes } from './commands/email/routes';
+import { workerRoutes } from '../workers/routes';
+import { auditRoutes } from './queries/audit/routes';
+import { ensureProjections } from './projections/tables';
+import { pgProjections } from './projections/index';
+import { ensureWorkerSchema } from '../workers/consumer';
+import { bootstrapAdminFromConfig } from './commands/users/bootstrap';
+import type { Command } from 'commander';
+import { buildHttpApp } from './http/app';
+import { startProjector } from './projections/runtime';
+import { startRealtime } from './realtime/index';
+import { startWorkers } from '../workers/index';
+import { addJobCommands } from '../workers/cli';
+import { addEventLogCommands } from './ops/event-log-cli';
+import { addUserCommands } from './commands/users/cli';
+import { addIdentityCommands } from './commands/identity/cli';
+
+export async function registerRoutes(app: FastifyInstance, services: Services): Promise<void> {
+  // Identity first: every route module below may use app.authenticate / app.requireAdmin.
+  await app.register(keysPlugin);
+  await app.register(authPlugin);
+  await systemRoutes(app, services);
+  // Identity and sessions (issue 4).
+  await identityCommandRoutes(app);
+  await identityQueryRoutes(app);
+  registerProjectionHealth(app, services, { maxLagEvents: services.config.READY_MAX_PROJECTION_LAG });
+  // API keys, features and the access check (issue 5).
+  await featureCommandRoutes(app, services);
+  await featureQueryRoutes(app, services);
+  await apiKeyCommandRoutes(app, services);
+  await apiKeyQueryRoutes(app, services);
+  await accessRoutes(app, services);
+  await userCommandRoutes(app, services);
+  await userQueryRoutes(app, services);
+  // Realtime hub REST, tickets and the group-chat test page (issue 8).
+  await realtimeRoutes(app, services);
+  // E-mail verification / password reset commands, Bull Board and queue metrics (issue 7).
+  await emailCommandRoutes(app, services);
+  await workerRoutes(app, services);
+  // Audit trail, time travel and log search (issue 6).
+  await auditRoutes(app, services);
+}
+
+/** The Fastify API with every route module. */
+export const buildApp = (services: Services) => buildHttpApp(services, registerRoutes);
+
+/**
+ * What every process does once its clients are up and before it serves: ensure read-model
+ * tables/views exist; then tasks later modules add (first admin, …). Each task is idempotent.
+ */
+export type StartupTask = { name: string; run(services: Services): Promise<void> };
+
+export const startupTasks: StartupTask[] = [
+  { name: 'projections', run: (s) => ensureProjections(s.pool, pgProjections()) },
+  { name: 'worker-tables', run: (s) => ensureWorkerSchema(s.pool, s.store) },
+  { name: 'first-admin', run: bootstrapAdminFromConfig },
+];
+
+export async function runStartup(services: Services): Promise<void> {
+  for (const task of startupTasks) {
+    await task.run(services);
+  }
+}
+
+/** The non-API roles, started by src/server.ts when `ROLES` names them. */
+export const roles = { startProjector, startWorkers, startRealtime };
+
+/** Every role's `npm run cli` subcommands. */
+export function addRoleCommands(program: Command): void {
+  addEventLogCommands(program);
+  addUserCommands(program, runStartup);
+  addJobCommands(program);
+  addIdentityCommands(program);
+}
