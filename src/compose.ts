@@ -10,7 +10,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Services } from './services';
 import { systemRoutes } from './http/system-routes';
 import { registerProjectionHealth } from './projections/health';
-import { keysPlugin } from './infra/keys';
+import { keysPlugin } from './http/plugins/keys';
 import { authPlugin } from './http/auth';
 import { identityCommandRoutes } from './commands/identity/routes';
 import { identityQueryRoutes } from './queries/identity/routes';

@@ -15,7 +15,7 @@ import type { EventStore } from '../src/events/store';
 import { streams } from '../src/events/streams';
 import { evolveUser, initialUserState, type UserState } from '../src/events/user';
 import { evolveEmailToken, initialEmailTokenState, type EmailTokenKind } from '../src/events/email-token';
-import { emailToken, emailTokenKey, hashEmailToken } from '../src/infra/email-tokens';
+import { emailToken, emailTokenKey, hashEmailToken } from '../src/credentials/email-tokens';
 import type { IssueVerificationJobData, MailJobData } from './jobs';
 import { deliverOnce } from './mail/deliver';
 import type { Mailer } from './mail/mailer';

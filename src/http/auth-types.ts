@@ -1,18 +1,8 @@
-/**
- * The authenticated caller, as every route sees it. Set by the auth plugin (src/http/auth.ts)
- * from a verified access token whose session is still active.
- */
+/** `request.auth` and the auth preHandlers on Fastify (set by src/http/auth.ts). */
 import type { preHandlerAsyncHookHandler } from 'fastify';
-import type { Role } from '../events/common';
+import type { AuthContext } from '../credentials/auth-context';
 
-export interface AuthContext {
-  userId: string;
-  sessionId: string;
-  roles: Role[];
-  /** The access token's jti and expiry (seconds since epoch). */
-  tokenId: string;
-  expiresAt: number;
-}
+export type { AuthContext };
 
 declare module 'fastify' {
   interface FastifyRequest {

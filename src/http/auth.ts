@@ -11,7 +11,7 @@
 import fp from 'fastify-plugin';
 import type { FastifyRequest } from 'fastify';
 import { errors } from '../errors';
-import { AccessTokenVerifier, invalidToken } from './access-tokens';
+import { AccessTokenVerifier, invalidToken } from '../credentials/access-tokens';
 import type { AuthContext } from './auth-types';
 import { SessionGate } from './session-gate';
 

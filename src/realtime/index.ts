@@ -8,9 +8,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import type { Services } from '../services';
-import { getKeys } from '../infra/keys';
+import { getKeys } from '../credentials/keys';
 import { SessionGate } from '../http/session-gate';
-import { AccessTokenVerifier } from '../http/access-tokens';
+import { AccessTokenVerifier } from '../credentials/access-tokens';
 import { Hub, type HubOptions } from './hub';
 
 export { Hub } from './hub';

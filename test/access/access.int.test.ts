@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { testApp } from '../helpers/app';
 import { buildApp } from '../../src/compose';
 import { createServices, silentLogger, type Services } from '../../src/services';
-import { generateApiKey } from '../../src/http/api-key-format';
+import { generateApiKey } from '../../src/credentials/api-key-format';
 import { expireDueApiKeys, issueApiKey } from '../../src/commands/api-keys/handlers';
 import { foldApiKeyUsage } from '../../src/infra/access-usage';
 import { bearer, eventually, newAdmin, newUser, runProjections, type TestUser } from './support';

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testApp } from '../helpers/app';
-import { generateApiKey } from '../../src/http/api-key-format';
+import { generateApiKey } from '../../src/credentials/api-key-format';
 
 describe('access routes refuse anonymous callers', () => {
   let t: Awaited<ReturnType<typeof testApp>>;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { apiKeyMatches, generateApiKey, hashApiKey, parseApiKey } from '../../src/http/api-key-format';
+import { apiKeyMatches, generateApiKey, hashApiKey, parseApiKey } from '../../src/credentials/api-key-format';
 
 describe('API key format', () => {
   it('has a prefix, the id, a long random secret and a checksum', () => {

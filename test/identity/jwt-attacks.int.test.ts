@@ -6,7 +6,7 @@
 import { createHmac, generateKeyPairSync, webcrypto } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exportJWK, type CryptoKey } from 'jose';
-import { getKeys, type KeySet } from '../../src/infra/keys';
+import { getKeys, type KeySet } from '../../src/credentials/keys';
 import { testApp } from '../helpers/app';
 import { bearer, signupAndLogin, type LoggedIn } from '../helpers/auth';
 

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { exportJWK, exportPKCS8, generateKeyPair, SignJWT } from 'jose';
-import { loadKeys } from '../../src/infra/keys';
+import { loadKeys } from '../../src/credentials/keys';
 import { testApp } from '../helpers/app';
 import { bearer, signupAndLogin } from '../helpers/auth';
 

@@ -8,8 +8,8 @@ import { RealtimeState } from '../../src/realtime/state';
 import type { Services } from '../../src/services';
 import { streams } from '../../src/events/streams';
 import { applyInline, sessionEventEval } from '../../src/infra/session-state';
-import { getKeys } from '../../src/infra/keys';
-import { signAccessToken } from '../../src/commands/identity/tokens';
+import { getKeys } from '../../src/credentials/keys';
+import { signAccessToken } from '../../src/credentials/access-tokens';
 
 export interface Frame {
   type: string;

@@ -1,7 +1,7 @@
 /** Pure parts of the e-mail work: token derivation, token-use decisions, routing, templates. */
 import { describe, expect, it } from 'vitest';
 import { randomUUID } from 'node:crypto';
-import { emailToken, emailTokenKey, hashEmailToken, parseEmailToken, tokenMatches } from '../../src/infra/email-tokens';
+import { emailToken, emailTokenKey, hashEmailToken, parseEmailToken, tokenMatches } from '../../src/credentials/email-tokens';
 import { decideReset, decideTokenUse, decideVerify } from '../../src/commands/email/decide';
 import { initialUserState, type UserState } from '../../src/events/user';
 import { evolveEmailToken, initialEmailTokenState, type EmailTokenState } from '../../src/events/email-token';

@@ -12,7 +12,7 @@ import { evolveFeature, initialFeatureState } from '../../events/feature';
 import { evolveUser, initialUserState } from '../../events/user';
 import { streams } from '../../events/streams';
 import type { EventMetadata } from '../../events/store';
-import { generateApiKey } from '../../http/api-key-format';
+import { generateApiKey } from '../../credentials/api-key-format';
 import { accessWritesFor, applyAccessWrites, keyIdsOfUser, type AccessStateWrite } from '../../infra/access-state';
 import { loadAggregate, runAggregate } from './aggregate';
 import { apiKeyDecider } from './decide';

@@ -9,7 +9,7 @@
 import { AppError } from '../../errors';
 import type { EmailTokenKind, EmailTokenState } from '../../events/email-token';
 import type { UserState } from '../../events/user';
-import { tokenMatches } from '../../infra/email-tokens';
+import { tokenMatches } from '../../credentials/email-tokens';
 
 export const invalidToken = () => new AppError('invalid_token', 400, 'The link is invalid, already used or expired. Ask for a new one.');
 

@@ -18,7 +18,7 @@ import { streams } from '../../events/streams';
 import { WrongExpectedVersionError, type EventMetadata, type NewEvent } from '../../events/store';
 import { initialUserState, normaliseEmail, type UserState } from '../../events/user';
 import { evolveEmailToken, initialEmailTokenState, type EmailTokenKind, type EmailTokenState } from '../../events/email-token';
-import { emailToken, emailTokenKey, hashEmailToken, parseEmailToken } from '../../infra/email-tokens';
+import { emailToken, emailTokenKey, hashEmailToken, parseEmailToken } from '../../credentials/email-tokens';
 import { applyInline, userEventEval } from '../../infra/session-state';
 import { checkPasswordPolicy, hashPassword } from '../identity/passwords';
 import { decideReset, decideTokenUse, decideVerify, invalidToken } from './decide';

@@ -31,7 +31,7 @@ export function addIdentityCommands(program: Command): void {
     .command('jwks')
     .description('print the public JWKS of the configured signing keys (what /.well-known/jwks.json serves)')
     .action(async () => {
-      const { loadKeys } = await import('../../infra/keys');
+      const { loadKeys } = await import('../../credentials/keys');
       const keys = await loadKeys(loadConfig());
       console.log(JSON.stringify(keys.jwks, null, 2));
     });

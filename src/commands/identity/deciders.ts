@@ -20,7 +20,7 @@ import {
   evolveSession, initialSessionState, type SessionEvent, type SessionRevokedReason, type SessionState,
 } from '../../events/session';
 import { evolveUser, initialUserState, type UserEvent, type UserState } from '../../events/user';
-import { sameHash } from '../../http/refresh-tokens';
+import { sameHash } from '../../credentials/refresh-tokens';
 import { isLocked, nextFailure, type LockoutPolicy } from './lockout';
 
 export { sameHash };

@@ -20,7 +20,7 @@ import * as common from '@zxcvbn-ts/language-common';
 import * as en from '@zxcvbn-ts/language-en';
 import type { Config } from '../../config';
 import { AppError } from '../../errors';
-import { loadOrCreateSecretFile } from '../../infra/dev-secrets';
+import { loadOrCreateSecretFile } from '../../credentials/dev-secrets';
 
 type PasswordConfig = Pick<Config, 'PASSWORD_PEPPER' | 'DATA_DIR' | 'BCRYPT_COST' | 'PASSWORD_MIN_LENGTH' | 'PASSWORD_MAX_LENGTH'>;
 

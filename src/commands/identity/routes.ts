@@ -16,7 +16,7 @@ import { sameHash } from './deciders';
 import {
   changePassword, loadSession, login, refresh, revokeSession, revokeToken, revokeUserSessions, signup, type IdentityDeps,
 } from './service';
-import { parseRefreshToken } from './tokens';
+import { parseRefreshToken } from '../../credentials/refresh-tokens';
 
 export const AUTH_PREFIX = '/api/v1/auth';
 export const REFRESH_COOKIE_NAME = 'refresh_token';

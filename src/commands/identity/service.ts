@@ -20,12 +20,13 @@ import { evolveSession, initialSessionState, type SessionEvent, type SessionRevo
 import { WrongExpectedVersionError, type EventMetadata, type EventStore, type ExpectedRevision, type RecordedEvent } from '../../events/store';
 import { streams } from '../../events/streams';
 import { evolveUser, initialUserState, normaliseEmail, type UserEvent, type UserState } from '../../events/user';
-import type { KeySet } from '../../infra/keys';
+import type { KeySet } from '../../credentials/keys';
 import { applyInline, parseUserProfile, redisMicros, sessionEventEval, sessionKey, userEventEval, userProfileKey, userSessionsKey } from '../../infra/session-state';
 import { decideSession, decideUser, invalidRefreshToken, sameHash, type Client, type UserCommand } from './deciders';
 import { FAILURE_WINDOW_MS, isLocked, progressiveDelayMs, UNKNOWN_LOGIN_FAILURE } from './lockout';
 import { checkPasswordPolicy, hashPassword, needsRehash, verifyPassword } from './passwords';
-import { newRefreshToken, parseRefreshToken, signAccessToken, type IssuedAccessToken } from './tokens';
+import { signAccessToken, type IssuedAccessToken } from '../../credentials/access-tokens';
+import { newRefreshToken, parseRefreshToken } from '../../credentials/refresh-tokens';
 
 /** What the session commands need; a `Services` object fits. */
 export interface SessionDeps {

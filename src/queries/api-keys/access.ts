@@ -18,7 +18,7 @@ import { z } from 'zod';
 import type { Services } from '../../services';
 import { errors } from '../../errors';
 import { featureName } from '../../events/feature';
-import { apiKeyMatches, parseApiKey, API_KEY_PREFIX } from '../../http/api-key-format';
+import { apiKeyMatches, parseApiKey, API_KEY_PREFIX } from '../../credentials/api-key-format';
 import { plainJsonSerializer, problems } from '../../http/schemas';
 import { AccessStateCache } from '../../infra/access-state';
 import { AccessMeter } from '../../infra/access-usage';

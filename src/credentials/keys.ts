@@ -1,5 +1,5 @@
 /**
- * Access-token signing keys (one Fastify plugin, `app.keys`). Rules:
+ * Access-token signing key material (the Fastify plugin `app.keys` is src/http/plugins/keys.ts). Rules:
  * - asymmetric only: EdDSA (Ed25519) by default, ES256 by JWT_ALG; never HMAC;
  * - JWT_PRIVATE_KEYS is a JSON array of JWKs (private ones can sign, the first private one does;
  *   public-only ones are retired keys that still verify) or one PKCS#8 PEM;
@@ -8,7 +8,6 @@
  * - every key has a `kid` (RFC 7638 thumbprint when the JWK has none); the JWKS lists every
  *   verifying key's public part.
  */
-import fp from 'fastify-plugin';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, importPKCS8, type CryptoKey, type JWK } from 'jose';
 import type { Config } from '../config';
 import { loadOrCreateSecretFile } from './dev-secrets';
@@ -30,12 +29,6 @@ export interface KeySet {
   jwks: { keys: JWK[] };
   /** True when the key is a generated development key. */
   generated: boolean;
-}
-
-declare module 'fastify' {
-  interface FastifyInstance {
-    keys: KeySet;
-  }
 }
 
 type KeyConfig = Pick<Config, 'JWT_ALG' | 'JWT_PRIVATE_KEYS' | 'DATA_DIR'>;
@@ -113,14 +106,3 @@ export function getKeys(config: KeyConfig): Promise<KeySet> {
   }
   return p;
 }
-
-export const keysPlugin = fp(async (app) => {
-  const keys = await getKeys(app.config);
-  if (keys.generated) {
-    app.log.warn(
-      `UNSAFE (development only): access tokens are signed with a generated key stored in ${app.config.DATA_DIR}. ` +
-        'Set JWT_PRIVATE_KEYS (a JSON array of private JWKs, or a PEM) before production.',
-    );
-  }
-  app.decorate('keys', keys);
-}, { name: 'keys', dependencies: ['config'] });

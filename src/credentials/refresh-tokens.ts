@@ -3,7 +3,7 @@
  * (introspection): `<sessionId>.<43 base64url chars>` — 256 bits from the CSPRNG after the
  * session id, which only routes the lookup. Only SHA-256(token) is ever stored.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 
 const SID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const SECRET = /^[A-Za-z0-9_-]{43}$/;
@@ -26,4 +26,10 @@ export function sameHash(a: string | undefined, b: string | undefined): boolean 
   const x = Buffer.from(a, 'utf8');
   const y = Buffer.from(b, 'utf8');
   return x.length === y.length && timingSafeEqual(x, y);
+}
+
+/** A new refresh token of a session and its stored hash. */
+export function newRefreshToken(sessionId: string): { token: string; hash: string } {
+  const token = `${sessionId}.${randomBytes(32).toString('base64url')}`;
+  return { token, hash: hashRefreshToken(token) };
 }

@@ -11,13 +11,20 @@
  * A verified token is remembered by its exact bytes until it expires, so the signature is
  * checked once per token, not once per request.
  */
-import { jwtVerify } from 'jose';
+import { randomUUID } from 'node:crypto';
+import { jwtVerify, SignJWT } from 'jose';
 import type { Config } from '../config';
 import { errors } from '../errors';
 import type { Role } from '../events/common';
-import { ALLOWED_ALGS, type KeySet } from '../infra/keys';
-import type { AuthContext } from './auth-types';
-import type { SessionGate } from './session-gate';
+import { ALLOWED_ALGS, type KeySet } from './keys';
+import type { AuthContext } from './auth-context';
+
+/** What the verifier asks about a session (the session gate, src/http/session-gate.ts, is one). */
+export interface SessionLiveness {
+  /** true / false when known without I/O; undefined when it must be asked. */
+  known(sessionId: string): boolean | undefined;
+  isActive(sessionId: string): Promise<boolean>;
+}
 
 export const ACCESS_TOKEN_TYP = 'at+jwt';
 export const CLOCK_SKEW_SECONDS = 5;
@@ -28,13 +35,42 @@ const ROLES = new Set<string>(['admin', 'user']);
 export const invalidToken = () => errors.unauthorized('The access token is missing, invalid or expired.', 'invalid_token');
 export const sessionEnded = () => errors.unauthorized('The session of this access token has ended.', 'session_ended');
 
+export interface IssuedAccessToken {
+  token: string;
+  expiresIn: number;
+  expiresAt: number;
+  jti: string;
+}
+
+export async function signAccessToken(
+  keys: KeySet,
+  config: Pick<Config, 'JWT_ISSUER' | 'JWT_AUDIENCE' | 'ACCESS_TOKEN_TTL'>,
+  claims: { userId: string; sessionId: string; roles: string[]; sessionExpiresAt?: string },
+  now = new Date(),
+): Promise<IssuedAccessToken> {
+  const iat = Math.floor(now.getTime() / 1000);
+  let exp = iat + config.ACCESS_TOKEN_TTL;
+  if (claims.sessionExpiresAt) exp = Math.min(exp, Math.floor(Date.parse(claims.sessionExpiresAt) / 1000));
+  const jti = randomUUID();
+  const token = await new SignJWT({ sid: claims.sessionId, roles: claims.roles })
+    .setProtectedHeader({ alg: keys.signing.alg, kid: keys.signing.kid, typ: ACCESS_TOKEN_TYP })
+    .setIssuer(config.JWT_ISSUER)
+    .setAudience(config.JWT_AUDIENCE)
+    .setSubject(claims.userId)
+    .setJti(jti)
+    .setIssuedAt(iat)
+    .setExpirationTime(exp)
+    .sign(keys.signing.privateKey);
+  return { token, expiresIn: Math.max(0, exp - iat), expiresAt: exp, jti };
+}
+
 export class AccessTokenVerifier {
   private readonly cache = new Map<string, AuthContext>();
 
   constructor(
     private readonly keys: KeySet,
     private readonly config: Pick<Config, 'JWT_ISSUER' | 'JWT_AUDIENCE'>,
-    readonly gate: SessionGate,
+    readonly gate: SessionLiveness,
     private readonly maxCached = 50_000,
   ) {}
 
