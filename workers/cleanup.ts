@@ -15,7 +15,7 @@ import type { Config } from '../src/config';
 import { WrongExpectedVersionError, type EventStore } from '../src/events/store';
 import { streams } from '../src/events/streams';
 import { loadSession } from '../src/commands/identity/service';
-import { applyInline, sessionEventEval, sessionKey, userSessionsKey } from '../src/infra/session-state';
+import { applyInline, sessionEventEval, sessionKey, userSessionsKey } from '../src/projections/session-state';
 import { expireDueApiKeys } from '../src/commands/api-keys/handlers';
 import { foldApiKeyUsage } from '../src/infra/access-usage';
 import { derivedId } from './handlers';

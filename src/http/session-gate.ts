@@ -10,7 +10,7 @@
  *   (and fails closed when Redis cannot answer).
  */
 import type { Redis } from 'ioredis';
-import { sessionEndedChannel, sessionKey } from '../infra/session-state';
+import { sessionEndedChannel, sessionKey } from '../projections/session-state';
 
 export class SessionGate {
   private readonly active = new Map<string, number>();

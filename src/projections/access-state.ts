@@ -1,17 +1,296 @@
 /**
- * Redis projection `access-state`: the state the access check reads (src/infra/access-state.ts),
- * with an invalidation message per change in the same MULTI as the checkpoint. Commands also
- * apply the same state inline (read-your-writes); revisions keep the two idempotent.
+ * The access-check state of API keys and features in Redis — its layout, its writer (the
+ * `access-state` projection, run by the projector and inline by the command runner) and its
+ * readers (the per-process cache in front of it, the access check). Rules enforced here:
+ * - Redis holds, per key and per feature, only what the access check needs (never a key, only
+ *   its SHA-256), each hash tagged with the stream revision it reflects; a write with an older or
+ *   equal revision is ignored, so the command's inline write (read-your-writes) and the
+ *   `access-state` projection (below) can both apply, in any order;
+ * - every write is followed, in the same MULTI, by a PUBLISH on the invalidation channel; every
+ *   API process drops its cached copy when it hears it (revocation visible everywhere in ≪ 1 s);
+ * - the cache is used only while its subscriber connection is up; when it is down the cache is
+ *   emptied and bypassed (every check reads Redis), so a missed invalidation cannot leave a
+ *   revoked key usable — fail closed. Entries also expire after CACHE_TTL_MS as a safety net.
  */
+import type { ChainableCommander, Redis } from 'ioredis';
 import type { RedisProjection } from './types';
-import { ACCESS_STATE_EVENTS, accessWritesFor, queueAccessWrites, type AccessStateWrite } from '../infra/access-state';
 
+export const CACHE_TTL_MS = 30_000;
+const CACHE_MAX_ENTRIES = 100_000;
+
+export const accessKeys = {
+  key: (prefix: string, keyId: string) => `${prefix}access:key:${keyId}`,
+  userKeys: (prefix: string, userId: string) => `${prefix}access:userkeys:${userId}`,
+  feature: (prefix: string, name: string) => `${prefix}access:feature:${name}`,
+  channel: (prefix: string) => `${prefix}access:invalidate`,
+};
+
+/** HSET the fields only when `rev` is newer than the stored one. KEYS[1]=hash, ARGV[1]=rev, then pairs. */
+const SET_IF_NEWER = `
+local cur = redis.call('HGET', KEYS[1], 'rev')
+if cur and tonumber(cur) >= tonumber(ARGV[1]) then return 0 end
+redis.call('HSET', KEYS[1], 'rev', ARGV[1], unpack(ARGV, 2))
+return 1`;
+
+export interface KeyStateWrite {
+  kind: 'key';
+  keyId: string;
+  userId: string;
+  revision: bigint;
+  fields: Record<string, string>;
+}
+export interface FeatureStateWrite {
+  kind: 'feature';
+  name: string;
+  revision: bigint;
+  fields: Record<string, string>;
+}
+export type AccessStateWrite = KeyStateWrite | FeatureStateWrite;
+
+/** Minimal event shape: recorded events, or events the command just appended with their revision. */
+export interface RevisionedEvent {
+  type: string;
+  data: unknown;
+  revision: bigint;
+}
+
+/** The Redis writes one event implies (deltas; the revision guard keeps them monotonic). */
+export function accessWritesFor(event: RevisionedEvent): AccessStateWrite | undefined {
+  const d = event.data as Record<string, unknown>;
+  switch (event.type) {
+    case 'ApiKeyIssued':
+      return {
+        kind: 'key', keyId: String(d.keyId), userId: String(d.userId), revision: event.revision,
+        fields: {
+          u: String(d.userId), h: String(d.secretHash), f: JSON.stringify(d.features),
+          e: d.expiresAt ? String(Date.parse(String(d.expiresAt))) : '', s: 'active',
+        },
+      };
+    case 'ApiKeyRevoked':
+      return { kind: 'key', keyId: String(d.keyId), userId: String(d.userId), revision: event.revision, fields: { s: 'revoked' } };
+    case 'ApiKeyExpired':
+      return { kind: 'key', keyId: String(d.keyId), userId: String(d.userId), revision: event.revision, fields: { s: 'expired' } };
+    case 'FeatureRegistered':
+      return { kind: 'feature', name: String(d.name), revision: event.revision, fields: { s: 'active', en: '1' } };
+    case 'FeatureUpdated':
+      return { kind: 'feature', name: String(d.name), revision: event.revision, fields: {} };
+    case 'FeatureDisabled':
+      return { kind: 'feature', name: String(d.name), revision: event.revision, fields: { en: '0' } };
+    case 'FeatureEnabled':
+      return { kind: 'feature', name: String(d.name), revision: event.revision, fields: { en: '1' } };
+    case 'FeatureDeleted':
+      return { kind: 'feature', name: String(d.name), revision: event.revision, fields: { s: 'deleted', en: '0' } };
+    default:
+      return undefined;
+  }
+}
+
+export const ACCESS_STATE_EVENTS = [
+  'ApiKeyIssued', 'ApiKeyRevoked', 'ApiKeyExpired',
+  'FeatureRegistered', 'FeatureUpdated', 'FeatureDisabled', 'FeatureEnabled', 'FeatureDeleted',
+] as const;
+
+/** Queues the writes and their invalidation messages on a MULTI or pipeline. */
+export function queueAccessWrites(target: ChainableCommander, prefix: string, writes: readonly AccessStateWrite[]): void {
+  for (const w of writes) {
+    const pairs = Object.entries(w.fields).flat();
+    if (w.kind === 'key') {
+      target.eval(SET_IF_NEWER, 1, accessKeys.key(prefix, w.keyId), w.revision.toString(), ...pairs);
+      target.sadd(accessKeys.userKeys(prefix, w.userId), w.keyId);
+      target.publish(accessKeys.channel(prefix), `k:${w.keyId}`);
+    } else {
+      if (pairs.length) target.eval(SET_IF_NEWER, 1, accessKeys.feature(prefix, w.name), w.revision.toString(), ...pairs);
+      target.publish(accessKeys.channel(prefix), `f:${w.name}`);
+    }
+  }
+}
+
+/** The caches of this process, so a command here invalidates them before it answers. */
+const localCaches = new Set<AccessStateCache>();
+
+const messageOf = (w: AccessStateWrite) => (w.kind === 'key' ? `k:${w.keyId}` : `f:${w.name}`);
+
+/**
+ * Applies writes now (the command's inline, read-your-writes application), and drops the entries
+ * from this process's caches at once — the pub/sub message reaches the other processes (and this
+ * one again) a moment later, so the command's own next request is never answered from a stale entry.
+ */
+export async function applyAccessWrites(redis: Redis, prefix: string, writes: readonly AccessStateWrite[]): Promise<void> {
+  if (!writes.length) return;
+  const multi = redis.multi();
+  queueAccessWrites(multi, prefix, writes);
+  try {
+    const result = await multi.exec();
+    const failed = result?.find(([err]) => err);
+    if (failed) throw failed[0];
+  } finally {
+    invalidateLocal(prefix, writes);
+  }
+}
+
+function invalidateLocal(prefix: string, writes: readonly AccessStateWrite[]): void {
+  for (const cache of localCaches) if (cache.prefix === prefix) for (const w of writes) cache.invalidate(messageOf(w));
+}
+
+/** Ids of every key ever issued to a user (for revoking them all). */
+export async function keyIdsOfUser(redis: Redis, prefix: string, userId: string): Promise<string[]> {
+  return redis.smembers(accessKeys.userKeys(prefix, userId));
+}
+
+export interface KeyRecord {
+  userId: string;
+  /** SHA-256 hex of the whole key. */
+  hash: string;
+  features: '*' | ReadonlySet<string>;
+  /** ms since epoch, or null for keys that never expire. */
+  expiresAt: number | null;
+  status: 'active' | 'revoked' | 'expired';
+}
+export interface FeatureRecord {
+  exists: boolean;
+  enabled: boolean;
+}
+
+function toKeyRecord(h: Record<string, string>): KeyRecord | null {
+  if (!h.u || !h.h || !h.s) return null;
+  let features: KeyRecord['features'];
+  try {
+    const f = JSON.parse(h.f ?? '[]') as unknown;
+    features = f === '*' ? '*' : new Set(Array.isArray(f) ? f.map(String) : []);
+  } catch {
+    features = new Set();
+  }
+  const status = h.s === 'active' || h.s === 'revoked' || h.s === 'expired' ? h.s : 'revoked';
+  return { userId: h.u, hash: h.h, features, expiresAt: h.e ? Number(h.e) : null, status };
+}
+
+function toFeatureRecord(h: Record<string, string>): FeatureRecord {
+  return { exists: h.s === 'active', enabled: h.s === 'active' && h.en === '1' };
+}
+
+type Entry<T> = { value: T; at: number };
+
+/**
+ * Per-process cache of key and feature state, invalidated through Redis pub/sub. One per API
+ * process (the access routes create it and close it with the app).
+ */
+export class AccessStateCache {
+  private readonly keys = new Map<string, Entry<KeyRecord | null>>();
+  private readonly features = new Map<string, Entry<FeatureRecord>>();
+  /** Bumped on every invalidation: a read that raced one is not cached. */
+  private epoch = 0;
+  private live = false;
+  private closed = false;
+
+  private constructor(
+    private readonly redis: Redis,
+    private readonly sub: Redis,
+    readonly prefix: string,
+  ) {}
+
+  static async start(redis: Redis, prefix: string): Promise<AccessStateCache> {
+    const sub = redis.duplicate({ enableOfflineQueue: true, lazyConnect: true });
+    sub.on('error', () => undefined);
+    const cache = new AccessStateCache(redis, sub, prefix);
+    localCaches.add(cache);
+    const channel = accessKeys.channel(prefix);
+    sub.on('message', (ch: string, msg: string) => {
+      if (ch === channel) cache.invalidate(msg);
+    });
+    const goLive = () =>
+      sub.subscribe(channel).then(
+        () => {
+          // (Re)subscribed: anything cached before the gap is suspect.
+          cache.clear();
+          cache.live = !cache.closed;
+        },
+        () => undefined,
+      );
+    const down = () => {
+      cache.live = false;
+      cache.clear();
+    };
+    sub.on('close', down);
+    sub.on('reconnecting', down);
+    sub.on('end', down);
+    try {
+      await sub.connect();
+      await goLive();
+    } catch {
+      // Redis is down: stay not-live (bypass the cache) until it comes back.
+    }
+    sub.on('ready', () => void goLive());
+    return cache;
+  }
+
+  get isLive(): boolean {
+    return this.live;
+  }
+
+  invalidate(message: string): void {
+    this.epoch++;
+    if (message.startsWith('k:')) this.keys.delete(message.slice(2));
+    else if (message.startsWith('f:')) this.features.delete(message.slice(2));
+    else this.clear();
+  }
+
+  clear(): void {
+    this.epoch++;
+    this.keys.clear();
+    this.features.clear();
+  }
+
+  async key(keyId: string): Promise<KeyRecord | null> {
+    const now = Date.now();
+    const hit = this.live ? this.keys.get(keyId) : undefined;
+    if (hit && now - hit.at < CACHE_TTL_MS) return hit.value;
+    const epoch = this.epoch;
+    const value = toKeyRecord(await this.redis.hgetall(accessKeys.key(this.prefix, keyId)));
+    if (this.live && epoch === this.epoch) {
+      if (this.keys.size >= CACHE_MAX_ENTRIES) this.keys.clear();
+      this.keys.set(keyId, { value, at: now });
+    }
+    return value;
+  }
+
+  async feature(name: string): Promise<FeatureRecord> {
+    const now = Date.now();
+    const hit = this.live ? this.features.get(name) : undefined;
+    if (hit && now - hit.at < CACHE_TTL_MS) return hit.value;
+    const epoch = this.epoch;
+    const value = toFeatureRecord(await this.redis.hgetall(accessKeys.feature(this.prefix, name)));
+    if (this.live && epoch === this.epoch) {
+      if (this.features.size >= CACHE_MAX_ENTRIES) this.features.clear();
+      this.features.set(name, { value, at: now });
+    }
+    return value;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    localCaches.delete(this);
+    this.live = false;
+    this.clear();
+    this.sub.disconnect();
+  }
+}
+
+/**
+ * The `access-state` projection, with an invalidation message per change in the same MULTI as
+ * the checkpoint. Inline (src/commands/decider.ts) it also drops this process's cached entries at
+ * once (`afterInline`), before the command answers.
+ */
 export const accessStateProjection: RedisProjection = {
   kind: 'redis',
   name: 'access-state',
   handles: ACCESS_STATE_EVENTS,
   async apply(events, { multi, key }) {
-    const writes = events.map(accessWritesFor).filter((w): w is AccessStateWrite => !!w);
-    queueAccessWrites(multi, key(''), writes);
+    queueAccessWrites(multi, key(''), writesOf(events));
+  },
+  afterInline(events, prefix) {
+    invalidateLocal(prefix, writesOf(events));
   },
 };
+
+const writesOf = (events: readonly RevisionedEvent[]) => events.map(accessWritesFor).filter((w): w is AccessStateWrite => !!w);

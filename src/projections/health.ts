@@ -8,7 +8,7 @@ import type { FastifyInstance } from 'fastify';
 import client from 'prom-client';
 import type { Services } from '../services';
 import { lagByProjection } from './runtime';
-import { projections as all } from './index';
+import { projectionsFor } from './index';
 import type { Projection } from './types';
 
 export interface ProjectionHealthOptions {
@@ -18,7 +18,7 @@ export interface ProjectionHealthOptions {
 }
 
 export function registerProjectionHealth(app: FastifyInstance, services: Services, opts: ProjectionHealthOptions = {}): void {
-  const list = opts.projections ?? all;
+  const list = opts.projections ?? projectionsFor(services.config);
   const configured = (services.config as { READY_MAX_PROJECTION_LAG?: unknown }).READY_MAX_PROJECTION_LAG;
   const maxLag = opts.maxLagEvents ?? (typeof configured === 'number' ? configured : 10_000);
   app.readinessChecks.set('projections', async () => {

@@ -2,7 +2,7 @@
  * Identity read models.
  * - `users` (PostgreSQL): one row per user, for listing, search and admin screens;
  * - `sessions` (PostgreSQL): one row per session (device login), for listing and audit;
- * - `session_state` (Redis): the session hashes the token checks read (src/infra/session-state.ts);
+ * - `session_state` (Redis): the session hashes the token checks read (src/projections/session-state.ts);
  * - `user_profiles` (Redis): the profile /me reads.
  * Rules: each row carries the stream revision it reflects; rows only move forward (an event at
  * or below the stored revision changes nothing), so the commands' inline Redis writes and these
@@ -11,8 +11,8 @@
 import { sessionEvents } from '../events/session';
 import type { RecordedEvent } from '../events/store';
 import { normaliseEmail, userEvents } from '../events/user';
-import { queueApply, sessionEventEval, userEventEval } from '../infra/session-state';
-import type { PgProjection, RedisProjection } from './types';
+import { sessionStateProjection, userProfilesProjection, type SessionStateConfig } from './session-state';
+import type { PgProjection, Projection } from './types';
 import { applyFold, older, type RowFold } from './fold';
 
 const USER_TYPES = userEvents.map((d) => d.type).filter((t) => t !== 'EmailReserved' && t !== 'EmailReleased');
@@ -212,31 +212,7 @@ const sessionsFold: RowFold = {
   },
 };
 
-/** Upper bound of an access token's life for tombstones written by the projection (it has no config). */
-const PROJECTION_TOMBSTONE_SECONDS = 86_400;
-
-export const sessionStateProjection: RedisProjection = {
-  kind: 'redis',
-  name: 'session_state',
-  handles: SESSION_TYPES,
-  async apply(events, ctx) {
-    const prefix = ctx.key('');
-    for (const e of events) {
-      queueApply(ctx.multi, sessionEventEval(prefix, { type: e.type, data: e.data as D, revision: e.revision, createdAt: e.createdAt }, { accessTokenTtl: PROJECTION_TOMBSTONE_SECONDS }));
-    }
-  },
-};
-
-export const userProfilesProjection: RedisProjection = {
-  kind: 'redis',
-  name: 'user_profiles',
-  handles: USER_TYPES,
-  async apply(events, ctx) {
-    const prefix = ctx.key('');
-    for (const e of events) {
-      queueApply(ctx.multi, userEventEval(prefix, { type: e.type, data: e.data as D, revision: e.revision, createdAt: e.createdAt }));
-    }
-  },
-};
-
-export const identityProjections = [usersProjection, sessionsProjection, sessionStateProjection, userProfilesProjection];
+/** Every identity projection: the PostgreSQL tables here, the Redis state in session-state.ts. */
+export const identityProjections = (config: SessionStateConfig): Projection[] => [
+  usersProjection, sessionsProjection, sessionStateProjection(config), userProfilesProjection,
+];

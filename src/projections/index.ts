@@ -1,4 +1,5 @@
-/** Every projection the projector role runs. Add new ones here. */
+/** Every projection the projector role runs, built for a configuration. Add new ones here. */
+import type { Config } from '../config';
 import type { Projection, PgProjection } from './types';
 import { apiKeysProjection } from './api-keys';
 import { featuresProjection } from './features';
@@ -6,12 +7,14 @@ import { accessStateProjection } from './access-state';
 import { userStreamsProjection } from './user-streams';
 import { identityProjections } from './identity';
 
-export const projections: Projection[] = [
-  ...identityProjections,
+export const projectionsFor = (config: Pick<Config, 'ACCESS_TOKEN_TTL'>): Projection[] => [
+  ...identityProjections(config),
   apiKeysProjection,
   featuresProjection,
   accessStateProjection,
   userStreamsProjection,
 ];
 
-export const pgProjections = (): PgProjection[] => projections.filter((p): p is PgProjection => p.kind === 'postgres');
+/** The PostgreSQL ones (their tables do not depend on configuration). */
+export const pgProjections = (): PgProjection[] =>
+  projectionsFor({ ACCESS_TOKEN_TTL: 0 }).filter((p): p is PgProjection => p.kind === 'postgres');

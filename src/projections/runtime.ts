@@ -1,7 +1,7 @@
 /** Starts one runner per projection (each takes its lock or waits on standby), and reports lag. */
 import type { Services } from '../services';
 import { ProjectionRunner, projectionLag } from './engine';
-import { projections as all } from './index';
+import { projectionsFor } from './index';
 import type { Projection } from './types';
 
 export interface ProjectorHandle {
@@ -9,7 +9,7 @@ export interface ProjectorHandle {
   stop(): Promise<void>;
 }
 
-export function startProjector(services: Services, list: readonly Projection[] = all): ProjectorHandle {
+export function startProjector(services: Services, list: readonly Projection[] = projectionsFor(services.config)): ProjectorHandle {
   const deps = { pool: services.pool, store: services.store, redis: services.redis, redisPrefix: services.prefix, log: services.log };
   const runners = list.map((p) => new ProjectionRunner(deps, p));
   for (const r of runners) r.start();
@@ -21,7 +21,7 @@ export function startProjector(services: Services, list: readonly Projection[] =
   };
 }
 
-export async function lagByProjection(services: Services, list: readonly Projection[] = all): Promise<Record<string, number>> {
+export async function lagByProjection(services: Services, list: readonly Projection[] = projectionsFor(services.config)): Promise<Record<string, number>> {
   const deps = { pool: services.pool, store: services.store, redis: services.redis, redisPrefix: services.prefix };
   const entries = await Promise.all(list.map(async (p) => [p.name, await projectionLag(deps, p)] as const));
   return Object.fromEntries(entries);

@@ -35,6 +35,8 @@ export interface RedisProjection {
   name: string;
   handles: readonly string[];
   apply(events: RecordedEvent[], ctx: { redis: Redis; multi: ChainableCommander; key(suffix: string): string }): Promise<void>;
+  /** After the inline application in a command's process (src/commands/decider.ts): process-local effects. */
+  afterInline?(events: RecordedEvent[], prefix: string): void;
 }
 
 export type Projection = PgProjection | RedisProjection;

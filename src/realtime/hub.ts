@@ -25,7 +25,7 @@ import type { Config } from '../config';
 import type { EventStore, RecordedEvent } from '../events/store';
 import type { Role } from '../events/common';
 import { createRedis, connectRedis } from '../infra/redis';
-import { sessionEndedChannel } from '../infra/session-state';
+import { sessionEndedChannel } from '../projections/session-state';
 import { followAuthEvents, followLog, type Follower } from './auth-events';
 import { processMetrics } from '../infra/metrics';
 import { realtimeMetrics, trackHub } from './metrics';

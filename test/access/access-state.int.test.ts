@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testServices, type TestServices } from '../helpers/app';
-import { AccessStateCache, accessKeys, accessWritesFor, applyAccessWrites } from '../../src/infra/access-state';
+import { AccessStateCache, accessKeys, accessWritesFor, applyAccessWrites } from '../../src/projections/access-state';
 import { AccessMeter } from '../../src/infra/access-usage';
 
 const issued = (keyId: string, revision = 0n) => accessWritesFor({

@@ -8,7 +8,7 @@ import type { Services } from '../../src/services';
 import { grantRole } from '../../src/commands/users/handlers';
 import { bearer, login as identityLogin, signupAndLogin, uniqueEmail } from '../helpers/auth';
 import { startProjector, type ProjectorHandle } from '../../src/projections/runtime';
-import { projections } from '../../src/projections/index';
+import { projectionsFor } from '../../src/projections/index';
 
 export interface TestUser {
   id: string;
@@ -40,7 +40,7 @@ export { bearer };
 
 /** Runs every projection (read models) for the duration of a test file. */
 export function runProjections(services: Services): ProjectorHandle {
-  return startProjector(services, projections);
+  return startProjector(services, projectionsFor(services.config));
 }
 
 /** Polls until `fn` returns a truthy value (read models are eventually consistent). */

@@ -4,7 +4,7 @@ import { streams } from '../../src/events/streams';
 import { testApp } from '../helpers/app';
 import { bearer, login, signup, signupAndLogin, uniqueEmail, DEFAULT_PASSWORD } from '../helpers/auth';
 import { revokeUserSessions } from '../../src/commands/identity/service';
-import { applyInline, userEventEval } from '../../src/infra/session-state';
+import { applyInline, userEventEval } from '../../src/projections/session-state';
 
 type T = Awaited<ReturnType<typeof testApp>>;
 const me = (t: T, token: string) => t.app.inject({ method: 'GET', url: '/api/v1/auth/me', headers: bearer(token) });

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ProjectionRunner } from '../../src/projections/engine';
 import { identityProjections } from '../../src/projections/identity';
-import { sessionKey, userProfileKey } from '../../src/infra/session-state';
+import { sessionKey, userProfileKey } from '../../src/projections/session-state';
 import { testApp } from '../helpers/app';
 import { bearer, login, makeAdmin, signup } from '../helpers/auth';
 
@@ -14,7 +14,7 @@ describe('identity projections', () => {
 
   async function catchUp() {
     const deps = { pool: t.services.pool, store: t.services.store, redis: t.services.redis, redisPrefix: t.services.prefix };
-    for (const p of identityProjections) {
+    for (const p of identityProjections(t.services.config)) {
       const runner = new ProjectionRunner(deps, p);
       while (await runner.step()) {
         // until a step finds nothing new

@@ -7,7 +7,7 @@ import type { Role } from '../../src/events/common';
 import { RealtimeState } from '../../src/realtime/state';
 import type { Services } from '../../src/services';
 import { streams } from '../../src/events/streams';
-import { applyInline, sessionEventEval } from '../../src/infra/session-state';
+import { applyInline, sessionEventEval } from '../../src/projections/session-state';
 import { getKeys } from '../../src/credentials/keys';
 import { signAccessToken } from '../../src/credentials/access-tokens';
 

@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { testServices, type TestServices } from '../helpers/app';
 import { startRealtime } from '../../src/realtime/index';
 import { streams } from '../../src/events/streams';
-import { sessionEndedChannel } from '../../src/infra/session-state';
+import { sessionEndedChannel } from '../../src/projections/session-state';
 import { activeUser, connect, isRefused, newUser, open, sessionEvent, sleep, ticket, type Client, type TestUser } from './helpers';
 
 let t: TestServices;

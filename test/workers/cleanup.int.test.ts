@@ -9,13 +9,13 @@ import { testApp, type TestServices } from '../helpers/app';
 import { bearer, login, signup } from '../helpers/auth';
 import { streams } from '../../src/events/streams';
 import type { EventStore } from '../../src/events/store';
-import { userSessionsKey } from '../../src/infra/session-state';
-import { accessKeys } from '../../src/infra/access-state';
+import { userSessionsKey } from '../../src/projections/session-state';
+import { accessKeys } from '../../src/projections/access-state';
 import { recordAccess } from '../../src/infra/access-usage';
 import { ProjectionRunner } from '../../src/projections/engine';
 import { apiKeysProjection } from '../../src/projections/api-keys';
 import { sessionsProjection } from '../../src/projections/identity';
-import { sessionKey } from '../../src/infra/session-state';
+import { sessionKey } from '../../src/projections/session-state';
 import { CLEANUP_JOBS, expireApiKeys, expireSessions, pruneEmailTokens, scheduleCleanup, type CleanupDeps } from '../../workers/cleanup';
 import { startWorkers, type WorkersHandle } from '../../workers/index';
 

@@ -5,7 +5,7 @@
  */
 import type { EventMetadata, EventStore } from '../../events/store';
 import { WrongExpectedVersionError } from '../../events/store';
-import type { RevisionedEvent } from '../../infra/access-state';
+import type { RevisionedEvent } from '../../projections/access-state';
 
 export interface Decider<S, C, E extends { type: string; data: unknown }> {
   initialState: () => S;

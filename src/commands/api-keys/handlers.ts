@@ -13,7 +13,7 @@ import { evolveUser, initialUserState } from '../../events/user';
 import { streams } from '../../events/streams';
 import type { EventMetadata } from '../../events/store';
 import { generateApiKey } from '../../credentials/api-key-format';
-import { accessWritesFor, applyAccessWrites, keyIdsOfUser, type AccessStateWrite } from '../../infra/access-state';
+import { accessWritesFor, applyAccessWrites, keyIdsOfUser, type AccessStateWrite } from '../../projections/access-state';
 import { loadAggregate, runAggregate } from './aggregate';
 import { apiKeyDecider } from './decide';
 

@@ -19,7 +19,7 @@ import { WrongExpectedVersionError, type EventMetadata, type NewEvent } from '..
 import { initialUserState, normaliseEmail, type UserState } from '../../events/user';
 import { evolveEmailToken, initialEmailTokenState, type EmailTokenKind, type EmailTokenState } from '../../events/email-token';
 import { emailToken, emailTokenKey, hashEmailToken, parseEmailToken } from '../../credentials/email-tokens';
-import { applyInline, userEventEval } from '../../infra/session-state';
+import { applyInline, userEventEval } from '../../projections/session-state';
 import { checkPasswordPolicy, hashPassword } from '../identity/passwords';
 import { decideReset, decideTokenUse, decideVerify, invalidToken } from './decide';
 import { findUserIdByEmail, loadUser as loadUserStream, revokeUserSessions, type SessionDeps } from '../identity/service';

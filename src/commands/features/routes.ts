@@ -11,7 +11,7 @@ import { featureName } from '../../events/feature';
 import { streams } from '../../events/streams';
 import { metadataFrom } from '../../http/metadata';
 import { problems } from '../../http/schemas';
-import { accessWritesFor, applyAccessWrites, type AccessStateWrite } from '../../infra/access-state';
+import { accessWritesFor, applyAccessWrites, type AccessStateWrite } from '../../projections/access-state';
 import { runAggregate } from '../api-keys/aggregate';
 import { featureDecider, type FeatureCommand } from './decide';
 import type { FeatureState } from '../../events/feature';

@@ -21,7 +21,7 @@ import { WrongExpectedVersionError, type EventMetadata, type EventStore, type Ex
 import { streams } from '../../events/streams';
 import { evolveUser, initialUserState, normaliseEmail, type UserEvent, type UserState } from '../../events/user';
 import type { KeySet } from '../../credentials/keys';
-import { applyInline, parseUserProfile, redisMicros, sessionEventEval, sessionKey, userEventEval, userProfileKey, userSessionsKey } from '../../infra/session-state';
+import { applyInline, parseUserProfile, redisMicros, sessionEventEval, sessionKey, userEventEval, userProfileKey, userSessionsKey } from '../../projections/session-state';
 import { decideSession, decideUser, invalidRefreshToken, sameHash, type Client, type UserCommand } from './deciders';
 import { FAILURE_WINDOW_MS, isLocked, progressiveDelayMs, UNKNOWN_LOGIN_FAILURE } from './lockout';
 import { checkPasswordPolicy, hashPassword, needsRehash, verifyPassword } from './passwords';

@@ -15,7 +15,7 @@ import type { Role } from '../../events/common';
 import { streams } from '../../events/streams';
 import { WrongExpectedVersionError, type EventMetadata } from '../../events/store';
 import { normaliseEmail, type UserEvent, type UserState } from '../../events/user';
-import { applyInline, userEventEval } from '../../infra/session-state';
+import { applyInline, userEventEval } from '../../projections/session-state';
 import { loadAggregate, runAggregate } from '../api-keys/aggregate';
 import { revokeAllApiKeysOfUser } from '../api-keys/handlers';
 import { signup } from '../identity/service';

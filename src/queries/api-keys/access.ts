@@ -20,7 +20,7 @@ import { errors } from '../../errors';
 import { featureName } from '../../events/feature';
 import { apiKeyMatches, parseApiKey, API_KEY_PREFIX } from '../../credentials/api-key-format';
 import { plainJsonSerializer, problems } from '../../http/schemas';
-import { AccessStateCache } from '../../infra/access-state';
+import { AccessStateCache } from '../../projections/access-state';
 import { AccessMeter } from '../../infra/access-usage';
 import { connectRedis } from '../../infra/redis';
 

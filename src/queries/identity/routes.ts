@@ -17,7 +17,7 @@ import { invalidToken } from '../../credentials/access-tokens';
 import { parseRefreshToken, sameHash } from '../../credentials/refresh-tokens';
 import { plainJsonSerializer, problems } from '../../http/schemas';
 import { connectRedis } from '../../infra/redis';
-import { listUserSessions, parseSession, parseUserProfile, sessionKey, userProfileKey, type UserProfile } from '../../infra/session-state';
+import { listUserSessions, parseSession, parseUserProfile, sessionKey, userProfileKey, type UserProfile } from '../../projections/session-state';
 
 const AUTH_PREFIX = '/api/v1/auth';
 

@@ -10,7 +10,7 @@ import { z } from 'zod';
 import type { Services } from '../../services';
 import { errors } from '../../errors';
 import { cursorQuery, decodeCursor, encodeCursor, problems } from '../../http/schemas';
-import { parseUserProfile, userProfileKey } from '../../infra/session-state';
+import { parseUserProfile, userProfileKey } from '../../projections/session-state';
 
 const userView = z.object({
   id: z.string(),

@@ -1,7 +1,8 @@
 /**
- * Redis read models of identity, shared by the commands (which apply their own events inline, for
- * read-your-writes), the projections (which apply every event, for completeness) and the HTTP
- * auth layer (which reads them on the token hot path). Rules:
+ * The Redis read models of identity — session state and user profiles — in one home: the key
+ * layout, the writers (two projections, run by the projector and inline by the command runner,
+ * src/commands/decider.ts) and the readers (the HTTP auth layer on the token hot path, queries,
+ * workers). Rules:
  * - every write is guarded by the stream revision it comes from (a Lua script applies it only
  *   when newer than the stored one), so the inline write and the projection's write of the same
  *   event are idempotent in any order;
@@ -17,6 +18,10 @@
  *   user:<uid>            hash  id email name source created_at updated_at rev email_verified disabled deleted role:<r>=1|0
  */
 import type { ChainableCommander, Redis } from 'ioredis';
+import type { Config } from '../config';
+import { sessionEvents } from '../events/session';
+import { userEvents } from '../events/user';
+import type { RedisProjection } from './types';
 
 export const sessionKey = (prefix: string, sid: string) => `${prefix}session:${sid}`;
 export const userSessionsKey = (prefix: string, uid: string) => `${prefix}user-sessions:${uid}`;
@@ -219,3 +224,40 @@ export async function redisMicros(redis: Redis): Promise<bigint> {
   const [sec, usec] = await redis.time();
   return BigInt(sec ?? 0) * 1_000_000n + BigInt(usec ?? 0);
 }
+
+// ------------------------------------------------------------------ writers (projections)
+
+type D = Record<string, unknown>;
+const USER_TYPES = userEvents.map((d) => d.type).filter((t) => t !== 'EmailReserved' && t !== 'EmailReleased');
+const SESSION_TYPES = sessionEvents.map((d) => d.type);
+
+export type SessionStateConfig = Pick<Config, 'ACCESS_TOKEN_TTL'>;
+
+/**
+ * `session_state`: session hashes and each user's session set. Tombstones (ended sessions whose
+ * hash had no expiry) live as long as an access token of theirs may: the write side's TTL.
+ */
+export const sessionStateProjection = (config: SessionStateConfig): RedisProjection => ({
+  kind: 'redis',
+  name: 'session_state',
+  handles: SESSION_TYPES,
+  async apply(events, ctx) {
+    const prefix = ctx.key('');
+    for (const e of events) {
+      queueApply(ctx.multi, sessionEventEval(prefix, { type: e.type, data: e.data as D, revision: e.revision, createdAt: e.createdAt }, { accessTokenTtl: config.ACCESS_TOKEN_TTL }));
+    }
+  },
+});
+
+/** `user_profiles`: the profile hash of each user (roles, status) the token refresh and /me read. */
+export const userProfilesProjection: RedisProjection = {
+  kind: 'redis',
+  name: 'user_profiles',
+  handles: USER_TYPES,
+  async apply(events, ctx) {
+    const prefix = ctx.key('');
+    for (const e of events) {
+      queueApply(ctx.multi, userEventEval(prefix, { type: e.type, data: e.data as D, revision: e.revision, createdAt: e.createdAt }));
+    }
+  },
+};

@@ -1,0 +1,165 @@
+/**
+ * The one way to run a command (Emmett's CommandHandler, Marten's inline lifecycle). Rules:
+ * - load the stream, fold it with the decider's `evolve`, `decide`, append with the revision the
+ *   decision was made on (`NO_STREAM` when there was none) — never a blind append;
+ * - a concurrent writer (WrongExpectedVersionError) makes it load and decide again, at most
+ *   `attempts` times in all; when the caller pinned `expectedRevision` (If-Match, a single-use
+ *   token) it is not retried: the conflict is the answer;
+ * - no events → nothing is appended, nothing is projected;
+ * - after the append, the inline projections registered for the appended event types
+ *   (src/projections/inline.ts: the same projection objects the projector runs) are applied
+ *   here, in `runInline`, and only here — so read-your-writes and its failure policy live in one place;
+ * - the result carries the appended events with their revisions, the next expected revision
+ *   and the position of the last appended event (for read-your-writes at the HTTP edge).
+ */
+import { WrongExpectedVersionError, type EventMetadata, type EventStore, type Position, type RecordedEvent } from '../events/store';
+import { inlineProjectionsFor, type InlineDeps } from '../projections/inline';
+
+/** The one way to say "no stream" on the write side. */
+export const NO_STREAM = 'no_stream' as const;
+export type StreamRevision = bigint | typeof NO_STREAM;
+
+/** An event a decider returns; `id` makes a retried append idempotent (derived ids). */
+export interface DecidedEvent {
+  type: string;
+  data: unknown;
+  id?: string;
+}
+
+export interface Decider<S, C, E extends DecidedEvent = DecidedEvent> {
+  initialState: () => S;
+  evolve: (state: S, event: E) => S;
+  decide: (command: C, state: S) => E[];
+}
+
+export interface Loaded<S> {
+  state: S;
+  revision: StreamRevision;
+  /** When the stream's last event was stored. */
+  lastStoredAt?: Date;
+}
+
+/** Reads a whole stream and folds it. */
+export async function loadStream<S, E extends DecidedEvent>(
+  store: EventStore,
+  stream: string,
+  decider: Pick<Decider<S, never, E>, 'initialState' | 'evolve'>,
+): Promise<Loaded<S>> {
+  const recorded = await store.readStream(stream);
+  const state = recorded.reduce((s, e) => decider.evolve(s, e as unknown as E), decider.initialState());
+  const last = recorded.at(-1);
+  return { state, revision: last ? last.revision : NO_STREAM, lastStoredAt: last?.createdAt };
+}
+
+export type AppendedEvent<E> = E & { revision: bigint };
+
+export interface CommandResult<S, E> {
+  /** State after the command. */
+  state: S;
+  /** Events appended by this command, with their stream revisions (empty: nothing changed). */
+  appended: AppendedEvent<E>[];
+  /** The stream's revision after the command: the `expectedRevision` of the next one. */
+  nextExpectedRevision: StreamRevision;
+  /** Position of the last appended event (undefined when nothing was appended). */
+  position?: Position;
+}
+
+/** What the runner needs; a `Services` object fits (`config` for the inline projections). */
+export interface CommandDeps extends InlineDeps {
+  store: EventStore;
+}
+
+/** Around the append (e.g. the session gate waiting for its own "session ended" echo). */
+export interface AppendHook {
+  /** Called after a successful append and inline step; the command answers after it resolves. */
+  done(): Promise<void>;
+  /** Called when the append failed. */
+  cancel(): void;
+}
+
+export interface RunCommand<S, C, E extends DecidedEvent> {
+  stream: string;
+  decider: Decider<S, C, E>;
+  command: C;
+  metadata?: EventMetadata;
+  /** Decide only on this revision (If-Match, a loaded single-use token); a conflict is not retried. */
+  expectedRevision?: StreamRevision;
+  /** Loads and decides at most this many times on conflicts (default 3). */
+  attempts?: number;
+  /** A cheaper loader than reading the whole stream (sessions read their first and last event). */
+  load?: (store: EventStore, stream: string) => Promise<Loaded<S>>;
+  /** Called with the decided events just before they are appended. */
+  beforeAppend?: (events: E[], state: S) => AppendHook | undefined;
+}
+
+export async function runCommand<S, C, E extends DecidedEvent>(deps: CommandDeps, run: RunCommand<S, C, E>): Promise<CommandResult<S, E>> {
+  const attempts = run.expectedRevision !== undefined ? 1 : Math.max(1, run.attempts ?? 3);
+  const load = run.load ?? ((store: EventStore, stream: string) => loadStream(store, stream, run.decider));
+  for (let attempt = 1; ; attempt++) {
+    const { state, revision } = await load(deps.store, run.stream);
+    if (run.expectedRevision !== undefined && run.expectedRevision !== revision) {
+      throw new WrongExpectedVersionError(run.stream, run.expectedRevision, revision);
+    }
+    const events = run.decider.decide(run.command, state);
+    if (!events.length) return { state, appended: [], nextExpectedRevision: revision };
+    const hook = run.beforeAppend?.(events, state);
+    let result;
+    try {
+      result = await deps.store.appendToStream(
+        run.stream,
+        events.map((e) => ({ ...(e.id ? { id: e.id } : {}), type: e.type, data: e.data, metadata: run.metadata ?? {} })),
+        { expectedRevision: revision },
+      );
+    } catch (err) {
+      hook?.cancel();
+      if (err instanceof WrongExpectedVersionError && attempt < attempts) continue;
+      throw err;
+    }
+    const first = result.nextExpectedRevision - BigInt(events.length) + 1n;
+    const appended = events.map((e, i) => ({ ...e, revision: first + BigInt(i) }));
+    try {
+      await runInline(deps, run.stream, appended, result.position, run.metadata);
+    } catch (err) {
+      hook?.cancel();
+      throw err;
+    }
+    await hook?.done();
+    return {
+      state: events.reduce(run.decider.evolve, state),
+      appended,
+      nextExpectedRevision: result.nextExpectedRevision,
+      position: result.position,
+    };
+  }
+}
+
+/**
+ * The inline step: applies the appended events to every inline projection that handles them,
+ * now, in this process (read-your-writes). The projector applies them again later; every
+ * projection is idempotent by revision. A failure here fails the command (the events are stored).
+ */
+export async function runInline(
+  deps: CommandDeps,
+  stream: string,
+  appended: readonly AppendedEvent<DecidedEvent>[],
+  position: Position,
+  metadata: EventMetadata = {},
+): Promise<void> {
+  if (!appended.length) return;
+  const createdAt = new Date();
+  const recorded: RecordedEvent[] = appended.map((e, i) => ({
+    id: e.id ?? '',
+    type: e.type,
+    data: e.data,
+    metadata,
+    streamName: stream,
+    revision: e.revision,
+    // Only the last event's position is known here; projections key on stream revisions.
+    position: i === appended.length - 1 ? position : { commit: position.commit, prepare: position.prepare - BigInt(appended.length - 1 - i) },
+    createdAt,
+    schemaVersion: 1,
+  }) as unknown as RecordedEvent);
+  for (const { projection, events } of inlineProjectionsFor(deps.config, recorded)) {
+    await projection.applyInline(deps, events);
+  }
+}
