@@ -51,10 +51,14 @@ describe('EventStoreDB adapter mappings', () => {
       .rejects.toMatchObject({ expected: 'stream_exists', actual: 'no_stream' });
   });
 
-  it('builds one server-side filter (types as an exact regex, else prefixes, else no system events)', () => {
-    expect(serverFilter({ eventTypes: ['A.b', 'C'] })).toMatchObject({ filterOn: 'eventType', regex: '^(?:A\\.b|C)$' });
+  it('builds one server-side filter (types as prefixes, else stream prefixes, else no system events), with checkpoints', () => {
+    expect(serverFilter({ eventTypes: ['A.b', 'C'] })).toMatchObject({ filterOn: 'eventType', prefixes: ['A.b', 'C'], checkpointInterval: 1 });
+    expect(serverFilter({ eventTypes: ['A.b'] })).not.toHaveProperty('regex');
     expect(serverFilter({ streamPrefixes: ['user-'] })).toMatchObject({ filterOn: 'streamName', prefixes: ['user-'] });
+    expect(serverFilter({ eventTypes: ['C'], streamPrefixes: ['user-'] })).toMatchObject({ filterOn: 'eventType', prefixes: ['C'] });
     expect(serverFilter(undefined)).toMatchObject({ filterOn: 'eventType', regex: '^[^$].*' });
+    const reached = () => undefined;
+    expect(serverFilter({ streamPrefixes: ['user-'] }, reached)).toMatchObject({ checkpointReached: reached });
   });
 
   it('readAll: exclusive fromPosition, system events hidden, metadata and version read back', async () => {

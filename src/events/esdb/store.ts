@@ -4,13 +4,23 @@
  * - positions are EventStoreDB's own `{commit, prepare}`; `fromPosition` is exclusive (readAll
  *   skips the event sitting exactly at it, subscribeToAll already starts after it);
  * - expected revisions map 1:1 to ANY / NO_STREAM / STREAM_EXISTS / bigint, and the client's
- *   WrongExpectedVersionError becomes ours (expected and actual carried over);
+ *   WrongExpectedVersionError becomes ours (expected and actual carried over); an empty append
+ *   stores nothing and reports the stream's revision (-1 for no stream), checked here because
+ *   servers disagree on what they answer to an empty append;
  * - system events (`$`-prefixed types or streams) never reach callers;
  * - our schema version and metadata travel in the event's JSON metadata
  *   (`$correlationId`/`$causationId` use EventStoreDB's own keys so its projections see them);
- * - data is validated on append and upcast + validated on read, as in every adapter.
+ * - data is validated on append and upcast + validated on read, as in every adapter;
+ * - every gRPC read is finished on every exit (`consume`): db-client's dispose() waits for each
+ *   open call, so one abandoned read makes close() hang forever;
+ * - headPosition() and healthCheck() never decode events (an event type this build does not know
+ *   must not break startup);
+ * - subscriptions filter on the server (prefix filters, with checkpoints), resume from the last
+ *   delivered event or server checkpoint after a failure, and log, count and back off every
+ *   failure (esdb-retry.ts); a server that refuses a filter gets none and the filter runs here.
  * Notes: EventStoreDB's idempotency differs for partially repeated batches (it may reject them
  * as a wrong expected version), see the README; `createdAt` (restore) is kept in metadata.
+ * db-client 6's readAll takes no filter, so readAll pages through `$all` and filters here.
  */
 import { EventEmitter } from 'node:events';
 import { randomUUID } from 'node:crypto';
@@ -30,6 +40,7 @@ import {
   jsonEvent,
   streamNameFilter,
   type AllStreamResolvedEvent,
+  type AllStreamSubscription,
   type AppendExpectedRevision,
   type Filter,
   type JSONType,
@@ -55,8 +66,27 @@ import {
   type Subscription,
   type SubscribeOptions,
 } from '../store';
+import {
+  Backoff,
+  Sleeper,
+  isConnectivityError,
+  stderrLog,
+  type EsdbLog,
+  type EsdbStoreOptions,
+  type SubscriptionErrorSource,
+} from './retry';
+
+export type { EsdbStoreOptions } from './retry';
 
 const DEFAULT_PAGE = 1000;
+/** headPosition() walks back over system events in pages this small. */
+const HEAD_PAGE = 32;
+/** Server checkpoints every 32 × this many scanned events (db-client's multiplier). */
+const CHECKPOINT_INTERVAL = 1;
+/** Log a failing subscription at error level from this many consecutive failures. */
+const LOUD_AFTER = 5;
+/** A filtered subscription failing this soon, before any event, is taken as a refused filter. */
+const REFUSAL_WINDOW_MS = 5000;
 
 interface StoredMetadata {
   $correlationId?: string;
@@ -70,6 +100,7 @@ interface StoredMetadata {
 }
 
 type EsdbRecorded = NonNullable<AllStreamResolvedEvent['event']> | NonNullable<ResolvedEvent['event']>;
+type Checkpointed = (subscription: AllStreamSubscription, position: Position) => void;
 
 export function toEsdbExpected(expected: ExpectedRevision): AppendExpectedRevision {
   if (expected === 'any') return ANY;
@@ -86,34 +117,92 @@ function matches(filter: EventFilter | undefined, e: { type: string; streamId: s
   return true;
 }
 
-const escapeRegex = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+/** Which server-side filter `serverFilter` builds; a refused kind is not asked for again. */
+export type FilterKind = 'event_types' | 'stream_prefixes' | 'exclude_system';
+export const filterKind = (filter: EventFilter | undefined): FilterKind =>
+  filter?.eventTypes?.length ? 'event_types' : filter?.streamPrefixes?.length ? 'stream_prefixes' : 'exclude_system';
 
-/** The server-side filter: one of event types or stream prefixes (EventStoreDB takes one); the rest is checked here. */
-export function serverFilter(filter: EventFilter | undefined): Filter {
-  if (filter?.eventTypes?.length) return eventTypeFilter({ regex: `^(?:${filter.eventTypes.map(escapeRegex).join('|')})$` });
-  if (filter?.streamPrefixes?.length) return streamNameFilter({ prefixes: [...filter.streamPrefixes] });
-  return excludeSystemEvents();
+/**
+ * The server-side filter: one of event types or stream prefixes (EventStoreDB takes one); the
+ * rest, and exactness, is checked here. Event types go as prefixes, not a regex: prefix
+ * filters are cheaper on EventStoreDB and run on servers whose regex filters do not.
+ */
+export function serverFilter(filter: EventFilter | undefined, checkpointReached?: Checkpointed): Filter {
+  const common = { checkpointInterval: CHECKPOINT_INTERVAL, ...(checkpointReached ? { checkpointReached } : {}) };
+  if (filter?.eventTypes?.length) return eventTypeFilter({ prefixes: [...filter.eventTypes], ...common });
+  if (filter?.streamPrefixes?.length) return streamNameFilter({ prefixes: [...filter.streamPrefixes], ...common });
+  return excludeSystemEvents(common);
+}
+
+/** A db-client read (readAll / readStream): an async iterable whose gRPC call can be cancelled. */
+interface ReadCall<E> extends AsyncIterable<E> {
+  cancel(): Promise<void>;
+}
+
+/**
+ * Reads `read` to its end, handing each item to `visit` until it returns false or throws; then
+ * rethrows what `visit` threw. Stopping early cancels the call and drains what is already
+ * buffered instead of breaking out of the loop: a broken-out db-client read leaves its gRPC
+ * stream unconsumed, never finished, and the client's dispose() waits for it forever.
+ */
+export async function consume<E>(read: ReadCall<E>, visit: (item: E) => boolean | void): Promise<void> {
+  let stopped = false;
+  let failure: { err: unknown } | undefined;
+  for await (const item of read) {
+    if (stopped) continue;
+    try {
+      if (visit(item) === false) stopped = true;
+    } catch (err) {
+      failure = { err };
+      stopped = true;
+    }
+    if (stopped) await read.cancel().catch(() => undefined);
+  }
+  if (failure) throw failure.err;
+}
+
+/**
+ * A filtered subscription that fails soon, before delivering anything, with an error that is not
+ * about connectivity: the server cannot run the filter (some servers confirm the subscription
+ * first, then fail). Mistaking a real failure for this costs only efficiency, and is logged.
+ */
+function isRefusal(err: unknown, delivered: boolean, startedAt: number): boolean {
+  return !delivered && !isConnectivityError(err) && Date.now() - startedAt < REFUSAL_WINDOW_MS;
 }
 
 export class EventStoreDBEventStore implements EventStore {
   readonly kind = 'eventstoredb' as const;
   private readonly emitter = new EventEmitter().setMaxListeners(0);
-  private watcher: { unsubscribe(): Promise<void> } | undefined;
+  private readonly log: EsdbLog;
+  private readonly sleeper = new Sleeper();
+  private readonly active = new Set<{ stop(): Promise<void> }>();
+  /** Filter kinds this server refused: subscriptions then filter client-side only. */
+  private readonly refusedFilters = new Set<FilterKind>();
+  private watcher: { stop(): Promise<void> } | undefined;
   private closed = false;
 
   constructor(
     private readonly client: EventStoreDBClient,
     readonly registry: EventRegistry,
-  ) {}
+    private readonly options: EsdbStoreOptions = {},
+  ) {
+    this.log = options.log ?? stderrLog;
+  }
 
-  static async connect(url: string, registry: EventRegistry): Promise<EventStore> {
-    const store = new EventStoreDBEventStore(EventStoreDBClient.connectionString(url), registry);
-    await store.healthCheck();
+  static async connect(url: string, registry: EventRegistry, options: EsdbStoreOptions = {}): Promise<EventStoreDBEventStore> {
+    const store = new EventStoreDBEventStore(EventStoreDBClient.connectionString(url), registry, options);
+    try {
+      await store.healthCheck();
+    } catch (err) {
+      await store.close().catch(() => undefined);
+      throw err;
+    }
     return store;
   }
 
   async appendToStream(stream: string, events: readonly NewEvent[], options: AppendOptions = {}): Promise<AppendResult> {
     const expected = options.expectedRevision ?? 'any';
+    if (events.length === 0) return this.emptyAppend(stream, expected);
     const data = events.map((e, i) => {
       const encoded = this.registry.encode(e.type, e.data);
       const metadata: StoredMetadata = { ...toStoredMetadata(e.metadata), schemaVersion: encoded.version };
@@ -123,7 +212,7 @@ export class EventStoreDBEventStore implements EventStore {
     });
     try {
       const result = await this.client.appendToStream(stream, data, { expectedRevision: toEsdbExpected(expected) });
-      if (events.length) this.emitter.emit('appended');
+      this.emitter.emit('appended');
       return { nextExpectedRevision: result.nextExpectedRevision, position: result.position ?? START };
     } catch (err) {
       if (err instanceof EsdbWrongExpectedVersionError) {
@@ -132,6 +221,34 @@ export class EventStoreDBEventStore implements EventStore {
       }
       throw err;
     }
+  }
+
+  /**
+   * Nothing to store: check the expected revision against the stream's last one. Servers answer
+   * an empty append differently (EventStoreDB: revision 0, which the client defaults the absent
+   * field to; others 2^64-1), and a no-op checked at one read is as linearizable as one checked
+   * by the server.
+   */
+  private async emptyAppend(stream: string, expected: ExpectedRevision): Promise<AppendResult> {
+    const actual = await this.lastRevision(stream);
+    const ok = expected === 'any'
+      || (expected === 'no_stream' ? actual === 'no_stream' : expected === 'stream_exists' ? actual !== 'no_stream' : actual === expected);
+    if (!ok) throw new WrongExpectedVersionError(stream, expected, actual);
+    return { nextExpectedRevision: actual === 'no_stream' ? -1n : actual, position: START };
+  }
+
+  /** The stream's last revision, read raw (not decoded). */
+  private async lastRevision(stream: string): Promise<bigint | 'no_stream'> {
+    let revision: bigint | 'no_stream' = 'no_stream';
+    try {
+      await consume(this.client.readStream(stream, { direction: BACKWARDS, fromRevision: END, maxCount: 1 }), (r) => {
+        if (r.event) revision = r.event.revision;
+      });
+    } catch (err) {
+      if (err instanceof StreamNotFoundError) return 'no_stream';
+      throw err;
+    }
+    return revision;
   }
 
   async readStream(stream: string, options: ReadStreamOptions = {}): Promise<RecordedEvent[]> {
@@ -143,9 +260,9 @@ export class EventStoreDBEventStore implements EventStore {
         fromRevision: options.fromRevision ?? (backwards ? END : ESDB_START),
         ...(options.maxCount !== undefined ? { maxCount: options.maxCount } : {}),
       });
-      for await (const resolved of read) {
+      await consume(read, (resolved) => {
         if (resolved.event) out.push(this.toRecorded(resolved.event));
-      }
+      });
     } catch (err) {
       if (err instanceof StreamNotFoundError) return [];
       throw err;
@@ -162,44 +279,56 @@ export class EventStoreDBEventStore implements EventStore {
       ? options.fromPosition
       : backwards ? END : ESDB_START;
     let exclude: Position | undefined = typeof from === 'object' ? from : undefined;
-    // readAll has no server-side filter: page through $all and filter here.
     for (;;) {
       const page = this.client.readAll({ direction: backwards ? BACKWARDS : FORWARDS, fromPosition: from, maxCount: DEFAULT_PAGE });
       let seen = 0;
       let last: Position | undefined;
-      for await (const resolved of page) {
+      await consume(page, (resolved) => {
         const e = resolved.event;
-        if (!e) continue;
+        if (!e) return;
         seen++;
         last = e.position;
-        if (exclude && comparePositions(e.position, exclude) === 0) continue;
-        if (isSystem(e) || !matches(options.filter, e)) continue;
+        if (exclude && comparePositions(e.position, exclude) === 0) return;
+        if (isSystem(e) || !matches(options.filter, e)) return;
         out.push(this.toRecorded(e));
-        if (out.length >= wanted) {
-          await page.cancel().catch(() => undefined);
-          return out;
-        }
-      }
-      if (seen < DEFAULT_PAGE || !last) return out;
+        if (out.length >= wanted) return false;
+      });
+      if (out.length >= wanted || seen < DEFAULT_PAGE || !last) return out;
       from = last;
       exclude = last;
     }
   }
 
   subscribeToAll(options: SubscribeOptions = {}): Subscription {
-    let position = options.fromPosition ?? START;
-    let stopped = false;
-    let current: ReturnType<EventStoreDBClient['subscribeToAll']> | undefined;
     const store = this;
+    const backoff = new Backoff(this.options.retryBaseMs, this.options.retryMaxMs);
+    /** Last event handed to the consumer: never delivered again. */
+    let position = options.fromPosition ?? START;
+    /** A server checkpoint at or after `position`, reached with nothing left undelivered before it. */
+    let checkpoint: Position | undefined;
+    let stopped = false;
+    let current: AllStreamSubscription | undefined;
     async function* iterate(): AsyncGenerator<RecordedEvent> {
-      let failures = 0;
-      while (!stopped) {
-        const fromPosition: ReadPosition = comparePositions(position, START) === 0 ? ESDB_START : position;
-        const sub = store.client.subscribeToAll({ fromPosition, filter: serverFilter(options.filter) });
+      while (!stopped && !store.closed) {
+        const resume = checkpoint && comparePositions(checkpoint, position) > 0 ? checkpoint : position;
+        const kind = filterKind(options.filter);
+        const useFilter = !store.refusedFilters.has(kind);
+        const onCheckpoint: Checkpointed = (sub, at) => {
+          // Only when every event received before it was delivered (none waits in the buffer).
+          if (sub === current && sub.readableLength === 0 && comparePositions(at, position) > 0) checkpoint = at;
+        };
+        const sub = store.client.subscribeToAll({
+          fromPosition: comparePositions(resume, START) === 0 ? ESDB_START : resume,
+          ...(useFilter ? { filter: serverFilter(options.filter, onCheckpoint) } : {}),
+        });
         current = sub;
+        let delivered = false;
+        const startedAt = Date.now();
+        backoff.started();
         try {
           for await (const resolved of sub) {
-            failures = 0;
+            delivered = true;
+            backoff.succeeded();
             const e = resolved.event;
             if (!e || isSystem(e) || !matches(options.filter, e)) continue;
             if (comparePositions(e.position, position) <= 0) continue; // never repeat after a resubscribe
@@ -208,31 +337,72 @@ export class EventStoreDBEventStore implements EventStore {
             yield recorded;
             if (stopped) return;
           }
-          if (stopped) return;
+          if (stopped || store.closed) return;
+          await store.retry('subscription', backoff, new Error('subscription ended by the server'), position);
         } catch (err) {
           if (stopped || store.closed) return;
           if (err instanceof Error && err.name === 'EventValidationError') throw err;
-          failures++;
-          await new Promise((r) => setTimeout(r, Math.min(5000, 100 * 2 ** Math.min(failures, 6))));
+          if (useFilter && isRefusal(err, delivered, startedAt)) store.refuseFilter(kind, 'subscription', err);
+          else await store.retry('subscription', backoff, err, position);
         } finally {
           await sub.unsubscribe().catch(() => undefined);
         }
       }
     }
     const it = iterate();
-    return {
-      [Symbol.asyncIterator]: () => it,
-      async unsubscribe() {
+    const handle = {
+      async stop() {
         stopped = true;
+        store.active.delete(handle);
+        store.sleeper.wake();
         await current?.unsubscribe().catch(() => undefined);
         await it.return(undefined);
       },
     };
+    this.active.add(handle);
+    return { [Symbol.asyncIterator]: () => it, unsubscribe: () => handle.stop() };
   }
 
+  /** Logs and counts one failure, then waits out the backoff (cut short by stop or close). */
+  private async retry(source: SubscriptionErrorSource, backoff: Backoff, err: unknown, position?: Position): Promise<void> {
+    const retryInMs = backoff.failed();
+    this.options.subscriptionErrors?.inc({ source, reason: 'dropped' });
+    const fields = { err, source, attempt: backoff.attempts, retryInMs, ...(position ? { position: { commit: String(position.commit), prepare: String(position.prepare) } } : {}) };
+    if (backoff.attempts >= LOUD_AFTER) this.log.error(fields, 'event store subscription keeps failing; retrying');
+    else this.log.warn(fields, 'event store subscription failed; retrying');
+    await this.sleeper.sleep(retryInMs);
+  }
+
+  private refuseFilter(kind: FilterKind, source: SubscriptionErrorSource, err: unknown): void {
+    this.options.subscriptionErrors?.inc({ source, reason: 'filter_refused' });
+    if (this.refusedFilters.has(kind)) return;
+    this.refusedFilters.add(kind);
+    this.log.error({ err, source, filter: kind },
+      'event store refused a server-side subscription filter; filtering client-side from now on (every event crosses the network)');
+  }
+
+  /** The newest non-system event's position, read raw: nothing is decoded. */
   async headPosition(): Promise<Position> {
-    const [last] = await this.readAll({ direction: 'backwards', maxCount: 1 });
-    return last?.position ?? START;
+    let from: ReadPosition = END;
+    for (;;) {
+      const exclude = typeof from === 'object' ? from : undefined;
+      let seen = 0;
+      let last: Position | undefined;
+      let head: Position | undefined;
+      await consume(this.client.readAll({ direction: BACKWARDS, fromPosition: from, maxCount: HEAD_PAGE }), (resolved) => {
+        const e = resolved.event;
+        if (!e) return;
+        seen++;
+        last = e.position;
+        if (exclude && comparePositions(e.position, exclude) === 0) return;
+        if (isSystem(e)) return;
+        head = e.position;
+        return false;
+      });
+      if (head) return head;
+      if (seen < HEAD_PAGE || !last) return START;
+      from = last;
+    }
   }
 
   onAppended(listener: () => void): () => void {
@@ -243,33 +413,79 @@ export class EventStoreDBEventStore implements EventStore {
       if (this.emitter.listenerCount('appended') === 0) {
         const w = this.watcher;
         this.watcher = undefined;
-        void w?.unsubscribe().catch(() => undefined);
+        void w?.stop();
       }
     };
   }
 
   async healthCheck(): Promise<void> {
-    const read = this.client.readAll({ direction: BACKWARDS, fromPosition: END, maxCount: 1 });
-    for await (const _ of read) break;
+    await consume(this.client.readAll({ direction: BACKWARDS, fromPosition: END, maxCount: 1 }), () => undefined);
   }
 
   async close(): Promise<void> {
+    if (this.closed) return;
     this.closed = true;
+    this.sleeper.wake();
     this.emitter.removeAllListeners();
-    await this.watcher?.unsubscribe().catch(() => undefined);
+    const watcher = this.watcher;
+    this.watcher = undefined;
+    await Promise.allSettled([watcher?.stop(), ...[...this.active].map((s) => s.stop())]);
     await this.client.dispose();
   }
 
-  /** Other processes' appends: a live-only subscription from the end that just signals. */
+  /**
+   * Other processes' appends: a live subscription that just signals. It resumes after the last
+   * event it saw, and signals once after every reconnect (what was appended while it was down).
+   */
   private startWatcher(): void {
     if (this.watcher || this.closed) return;
-    const sub = this.client.subscribeToAll({ fromPosition: END, filter: excludeSystemEvents() });
-    sub.on('data', () => this.emitter.emit('appended'));
-    sub.on('error', () => {
-      if (this.watcher === sub) this.watcher = undefined;
-      if (!this.closed && this.emitter.listenerCount('appended') > 0) setTimeout(() => this.startWatcher(), 1000);
-    });
-    this.watcher = sub;
+    const store = this;
+    const backoff = new Backoff(this.options.retryBaseMs, this.options.retryMaxMs);
+    let stopped = false;
+    let current: AllStreamSubscription | undefined;
+    let position: ReadPosition = END;
+    let reconnect = false;
+    const run = async () => {
+      while (!stopped && !store.closed) {
+        const useFilter = !store.refusedFilters.has('exclude_system');
+        const sub = store.client.subscribeToAll({ fromPosition: position, ...(useFilter ? { filter: excludeSystemEvents() } : {}) });
+        current = sub;
+        let delivered = false;
+        const startedAt = Date.now();
+        sub.once('confirmation', () => {
+          if (reconnect) store.emitter.emit('appended');
+        });
+        backoff.started();
+        try {
+          for await (const resolved of sub) {
+            delivered = true;
+            backoff.succeeded();
+            const e = resolved.event;
+            if (!e) continue;
+            position = e.position;
+            if (!isSystem(e)) store.emitter.emit('appended');
+          }
+          if (stopped || store.closed) return;
+          await store.retry('watcher', backoff, new Error('subscription ended by the server'));
+        } catch (err) {
+          if (stopped || store.closed) return;
+          if (useFilter && isRefusal(err, delivered, startedAt)) store.refuseFilter('exclude_system', 'watcher', err);
+          else await store.retry('watcher', backoff, err);
+        } finally {
+          await sub.unsubscribe().catch(() => undefined);
+        }
+        reconnect = true;
+      }
+    };
+    const done = run();
+    this.watcher = {
+      async stop() {
+        stopped = true;
+        store.sleeper.wake();
+        await current?.unsubscribe().catch(() => undefined);
+        await done;
+      },
+    };
   }
 
   private toRecorded(e: EsdbRecorded): RecordedEvent {
