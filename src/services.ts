@@ -33,7 +33,7 @@ export async function createServices(config: Config, opts: { log?: Logger; migra
   const pool = createPool(config.DATABASE_URL, config.DATABASE_POOL_SIZE, (err) => log.warn({ err: err.message }, 'idle PostgreSQL client error'));
   const redis = createRedis(config.REDIS_URL);
   await connectRedis(redis);
-  const store = countAppends(await createEventStore(config, pool));
+  const store = countAppends(await createEventStore(config, pool, log));
   return {
     config,
     log,

@@ -29,3 +29,11 @@ export function countAppends(store: EventStore): EventStore {
   marker.__countsAppends = true;
   return store;
 }
+
+/** EventStoreDB subscription failures (each one is also logged; the adapter backs off and resumes). */
+export const eventStoreSubscriptionErrors = new client.Counter({
+  name: 'event_store_subscription_errors_total',
+  help: 'EventStoreDB subscription failures: source (subscription, watcher), reason (dropped, filter_refused)',
+  labelNames: ['source', 'reason'] as const,
+  registers: [processMetrics],
+});
