@@ -11,8 +11,8 @@
 import net from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EventStoreDBEventStore } from '../../src/events/esdb-store';
-import type { EsdbLog } from '../../src/events/esdb-retry';
+import { EventStoreDBEventStore } from '../../src/events/esdb/store';
+import type { EsdbLog } from '../../src/events/esdb/retry';
 import { type EventStore, type Position, type RecordedEvent } from '../../src/events/store';
 import { eventStoreSubscriptionErrors, processMetrics } from '../../src/infra/metrics';
 import { sleep, take, testRegistry } from './fixtures';

@@ -7,8 +7,8 @@
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { UnavailableError, type EventStoreDBClient } from '@eventstore/db-client';
-import { EventStoreDBEventStore } from '../../src/events/esdb-store';
-import type { EsdbLog } from '../../src/events/esdb-retry';
+import { EventStoreDBEventStore } from '../../src/events/esdb/store';
+import type { EsdbLog } from '../../src/events/esdb/retry';
 import { sleep, take, testRegistry } from './fixtures';
 
 const pos = (n: bigint) => ({ commit: n, prepare: n });

@@ -17,7 +17,7 @@
  *   must not break startup);
  * - subscriptions filter on the server (prefix filters, with checkpoints), resume from the last
  *   delivered event or server checkpoint after a failure, and log, count and back off every
- *   failure (esdb-retry.ts); a server that refuses a filter gets none and the filter runs here.
+ *   failure (retry.ts); a server that refuses a filter gets none and the filter runs here.
  * Notes: EventStoreDB's idempotency differs for partially repeated batches (it may reject them
  * as a wrong expected version), see the README; `createdAt` (restore) is kept in metadata.
  * db-client 6's readAll takes no filter, so readAll pages through `$all` and filters here.
