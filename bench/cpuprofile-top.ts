@@ -1,7 +1,8 @@
 /**
  * Reads a V8 .cpuprofile (node --cpu-prof, or the inspector's Profiler.stop) and prints where the
  * time went by *self* time: the top functions, and the same time grouped by package or by our
- * own file. `(idle)` is excluded from the percentages (the process waiting for I/O is not cost).
+ * own file (samples counted, each worth the median sampling interval; PROFILE_WEIGH_BY_DELTA=1
+ * weighs each by its time delta as DevTools does). `(idle)` is excluded from the percentages (the process waiting for I/O is not cost).
  * Usage: tsx bench/cpuprofile-top.ts <file.cpuprofile> [top=20]
  */
 import fs from 'node:fs';
@@ -24,12 +25,17 @@ export function groupOf(url: string, functionName: string): string {
   return url;
 }
 
-export function summarise(profile: CpuProfile, top = 20): string {
+export function summarise(profile: CpuProfile, top = 20, weighByDelta = false): string {
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const selfUs = new Map<number, number>();
+  // Each sample weighs the median interval, not its own time delta: on a busy machine the process
+  // is descheduled between samples, and a long delta would charge that wait to whatever function
+  // happened to be on the stack (syscall returns, mostly).
+  const deltas = [...profile.timeDeltas].sort((a, b) => a - b);
+  const tick = deltas[Math.floor(deltas.length / 2)] ?? 1;
   for (let i = 0; i < profile.samples.length; i++) {
     const id = profile.samples[i]!;
-    selfUs.set(id, (selfUs.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0));
+    selfUs.set(id, (selfUs.get(id) ?? 0) + (weighByDelta ? (profile.timeDeltas[i] ?? 0) : tick));
   }
   const fns = new Map<string, { us: number; group: string }>();
   const groups = new Map<string, number>();
@@ -66,5 +72,5 @@ if (process.argv[1] && /cpuprofile-top\.ts$/.test(process.argv[1])) {
     console.error('usage: tsx bench/cpuprofile-top.ts <file.cpuprofile> [top]');
     process.exit(2);
   }
-  console.log(summarise(JSON.parse(fs.readFileSync(file, 'utf8')) as CpuProfile, Number(top ?? 20)));
+  console.log(summarise(JSON.parse(fs.readFileSync(file, 'utf8')) as CpuProfile, Number(top ?? 20), process.env.PROFILE_WEIGH_BY_DELTA === '1'));
 }

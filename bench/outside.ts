@@ -124,6 +124,8 @@ export interface Server {
   /** Milliseconds from spawn to the first 200 from /health (undefined for roles without HTTP). */
   startMs: number;
   logFile: string;
+  /** Where its stdout.log and stderr.log are. */
+  dir: string;
   /** Lines and bytes the server has written to stdout so far. */
   logCounters(): { lines: number; bytes: number };
   stop(): Promise<void>;
@@ -210,6 +212,7 @@ export async function startServer(opts: StartOptions): Promise<Server> {
     env,
     startMs,
     logFile,
+    dir,
     logCounters() {
       // Counts only what was appended since the last call.
       const size = fs.statSync(logFile).size;
