@@ -6,6 +6,9 @@
  * - POST /api/v1/auth/refresh (every request rotates, so each worker carries its own session):
  *   req/s and p99, beside the raw single-row INSERT rate of the same database.
  * Baselines and subjects are interleaved in short rounds (the machine is shared); medians reported.
+ * IN-PROCESS figures: autocannon shares this process's event loop with the app and the baseline,
+ * and the app logs nothing (bench/app.ts), so the ratios are inflated; the figures users get are
+ * `npm run bench http` (wrk from outside against `npm start`, docs/performance.md).
  */
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
@@ -104,15 +107,15 @@ async function main() {
       const bad = rs.reduce((n, r) => n + r.non2xx + r.errors, 0);
       if (bad) throw new Error(`${name}: ${bad} non-2xx or errors`);
     }
-    report('hello-world (baseline)', { rps: median(hw.map((r) => r.rps)), p99_ms: median(hw.map((r) => r.p99)) });
-    report('full app GET /health (the app’s own floor)', { rps: median(floor.map((r) => r.rps)), p99_ms: median(floor.map((r) => r.p99)) }, {
+    report('in-process: hello-world (baseline)', { rps: median(hw.map((r) => r.rps)), p99_ms: median(hw.map((r) => r.p99)) });
+    report('in-process: full app GET /health (the app’s own floor)', { rps: median(floor.map((r) => r.rps)), p99_ms: median(floor.map((r) => r.p99)) }, {
       value: median(floor.map((r, i) => r.rps / hw[i]!.rps)), target: 'context',
     });
-    report('GET /api/v1/auth/verify', {
+    report('in-process: GET /api/v1/auth/verify', {
       rps: median(ver.map((r) => r.rps)), p50_ms: median(ver.map((r) => r.p50)), p99_ms: median(ver.map((r) => r.p99)),
       round_ratios: ver.map((r, i) => (r.rps / hw[i]!.rps).toFixed(2)).join('/'),
     }, { value: median(ver.map((r, i) => r.rps / hw[i]!.rps)), target: '≥ 0.6' });
-    report('GET /api/v1/auth/me', {
+    report('in-process: GET /api/v1/auth/me', {
       rps: median(me.map((r) => r.rps)), p50_ms: median(me.map((r) => r.p50)), p99_ms: median(me.map((r) => r.p99)),
       round_ratios: me.map((r, i) => (r.rps / hw[i]!.rps).toFixed(2)).join('/'),
     }, { value: median(me.map((r, i) => r.rps / hw[i]!.rps)), target: '≥ 0.4' });
@@ -135,8 +138,8 @@ async function main() {
       }));
     }
     if (loginRounds.some((r) => r.errors)) throw new Error('login: errors');
-    report(`raw bcrypt.compare at cost ${cost} (baseline)`, { per_s: median(bcryptRounds), in_flight: inflight });
-    report('POST /api/v1/auth/login', {
+    report(`in-process: raw bcrypt.compare at cost ${cost} (baseline)`, { per_s: median(bcryptRounds), in_flight: inflight });
+    report('in-process: POST /api/v1/auth/login', {
       rps: median(loginRounds.map((r) => r.rps)), p99_ms: median(loginRounds.map((r) => r.p99)), cost,
     }, { value: median(loginRounds.map((r, i) => r.rps / bcryptRounds[i]!)), target: '≥ 0.9' });
 
@@ -162,8 +165,8 @@ async function main() {
       }));
     }
     if (refreshRounds.some((r) => r.errors)) throw new Error(`refresh: ${refreshRounds.map((r) => r.errors).join('/')} errors`);
-    report('raw single-row INSERT (baseline)', { per_s: median(insertRounds.map((r) => r.rps)), p99_ms: median(insertRounds.map((r) => r.p99)), workers });
-    report('POST /api/v1/auth/refresh (rotation)', {
+    report('in-process: raw single-row INSERT (baseline)', { per_s: median(insertRounds.map((r) => r.rps)), p99_ms: median(insertRounds.map((r) => r.p99)), workers });
+    report('in-process: POST /api/v1/auth/refresh (rotation)', {
       rps: median(refreshRounds.map((r) => r.rps)), p50_ms: median(refreshRounds.map((r) => r.p50)), p99_ms: median(refreshRounds.map((r) => r.p99)), workers,
     }, { value: median(refreshRounds.map((r, i) => r.rps / insertRounds[i]!.rps)), target: 'report (vs raw insert)' });
     }
