@@ -123,6 +123,8 @@ export interface Server {
   env: Record<string, string>;
   /** Milliseconds from spawn to the first 200 from /health (undefined for roles without HTTP). */
   startMs: number;
+  /** CPU seconds (user + system) the whole process tree had used when it was ready. */
+  startCpuSeconds: number;
   logFile: string;
   /** Where its stdout.log and stderr.log are. */
   dir: string;
@@ -202,6 +204,13 @@ export async function startServer(opts: StartOptions): Promise<Server> {
   }
   const pid = serverPid(child.pid!);
   const counted = { lines: 0, bytes: 0 };
+  const startCpuSeconds = processTree(child.pid!).reduce((n, p) => {
+    try {
+      return n + cpuSeconds(p);
+    } catch {
+      return n;
+    }
+  }, 0);
   if (!pid) throw fail('no node process found below the spawned command');
   const server: Server = {
     label: opts.label,
@@ -211,6 +220,7 @@ export async function startServer(opts: StartOptions): Promise<Server> {
     rootPid: child.pid!,
     env,
     startMs,
+    startCpuSeconds,
     logFile,
     dir,
     logCounters() {
