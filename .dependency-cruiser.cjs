@@ -8,7 +8,8 @@
  */
 module.exports = {
   forbidden: [
-    { name: 'no-circular', severity: 'error', from: { path: '^src/' }, to: { circular: true } },
+    // Type-only imports are erased at compile time: the hub's parts name the `Hub` type they are given.
+    { name: 'no-circular', severity: 'error', from: { path: '^src/' }, to: { circular: true, viaOnly: { dependencyTypesNot: ['type-only'] } } },
     { name: 'commands-not-queries', severity: 'error', from: { path: '^src/commands/' }, to: { path: '^src/queries/' } },
     { name: 'queries-not-commands', severity: 'error', from: { path: '^src/queries/' }, to: { path: '^src/commands/' } },
     {

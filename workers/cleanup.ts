@@ -13,9 +13,8 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Config } from '../src/config';
 import { WrongExpectedVersionError, type EventStore } from '../src/events/store';
-import { streams } from '../src/events/streams';
-import { loadSession } from '../src/commands/identity/service';
-import { applyInline, sessionEventEval, sessionKey, userSessionsKey } from '../src/projections/session-state';
+import { loadSession, runSessionCommand } from '../src/commands/identity/service';
+import { sessionKey, userSessionsKey } from '../src/projections/session-state';
 import { expireDueApiKeys } from '../src/commands/api-keys/handlers';
 import { foldApiKeyUsage } from '../src/infra/access-usage';
 import { derivedId } from './handlers';
@@ -96,25 +95,22 @@ export async function expireSessions(deps: CleanupDeps, now = Date.now()): Promi
   let raced = 0;
   for (const c of candidates) {
     // First and last event only (identity's loader): the cost does not grow with the session's age.
-    const { state, revision } = await loadSession(deps.store, c.sessionId);
+    const loaded = await loadSession(deps.store, c.sessionId);
+    const { state, revision } = loaded;
     if (revision === 'no_stream' || state.status !== 'active') {
       // Unknown or ended already (the projection may lag): just make the Redis set agree.
       await deps.redis.srem(userSessionsKey(deps.prefix, c.userId), c.sessionId);
       continue;
     }
-    const lastUsed = Date.parse(state.lastUsedAt || state.startedAt);
-    const reason = state.expiresAt && Date.parse(state.expiresAt) <= now ? 'absolute'
-      : lastUsed + deps.config.REFRESH_IDLE_TTL * 1000 <= now ? 'idle' : undefined;
-    if (!reason) continue;
-    const data = { sessionId: c.sessionId, userId: state.userId || c.userId, reason };
     try {
-      const r = await deps.store.appendToStream(
-        streams.session(c.sessionId),
-        [{ id: derivedId(`session-expired|${c.sessionId}|${revision}`), type: 'SessionExpired', data, metadata: { causationId: 'cleanup' } }],
-        { expectedRevision: revision },
+      // The session decider's expiry rule, decided on the revision just read (a race is decided again next run).
+      const r = await runSessionCommand(
+        deps, c.sessionId,
+        { type: 'Expire', now: new Date(now), idleSeconds: deps.config.REFRESH_IDLE_TTL, eventId: derivedId(`session-expired|${c.sessionId}|${revision}`) },
+        { causationId: 'cleanup' },
+        { loaded },
       );
-      await applyInline(deps.redis, sessionEventEval(deps.prefix, { type: 'SessionExpired', data, revision: r.nextExpectedRevision, createdAt: new Date(now) }, { accessTokenTtl: deps.config.ACCESS_TOKEN_TTL, now }));
-      expired++;
+      if (r.appended.length) expired++;
     } catch (err) {
       if (!(err instanceof WrongExpectedVersionError)) throw err;
       raced++; // a refresh or logout got there first: decided again next run

@@ -13,8 +13,11 @@ import type { Logger } from 'pino';
 import type { Config } from '../src/config';
 import type { EventStore } from '../src/events/store';
 import { streams } from '../src/events/streams';
-import { evolveUser, initialUserState, type UserState } from '../src/events/user';
-import { evolveEmailToken, initialEmailTokenState, type EmailTokenKind } from '../src/events/email-token';
+import type { UserState } from '../src/events/user';
+import type { EmailTokenKind } from '../src/events/email-token';
+import { loadStream, runCommand } from '../src/commands/decider';
+import { emailTokenDecider } from '../src/commands/email/decide';
+import { loadUser as loadUserStream } from '../src/commands/users/stream';
 import { emailToken, emailTokenKey, hashEmailToken } from '../src/credentials/email-tokens';
 import type { IssueVerificationJobData, MailJobData } from './jobs';
 import { deliverOnce } from './mail/deliver';
@@ -38,15 +41,11 @@ export function derivedId(name: string): string {
 
 export const baseUrl = (config: Pick<Config, 'PUBLIC_URL' | 'PORT'>) => (config.PUBLIC_URL ?? `http://localhost:${config.PORT}`).replace(/\/+$/, '');
 
-async function loadUser(store: EventStore, userId: string): Promise<UserState> {
-  const events = await store.readStream(streams.user(userId));
-  return events.reduce(evolveUser, initialUserState());
-}
+const loadUser = async (store: EventStore, userId: string): Promise<UserState> => (await loadUserStream(store, userId)).state;
 
 async function loadToken(store: EventStore, kind: EmailTokenKind, tokenId: string) {
   const stream = kind === 'reset' ? streams.passwordReset(tokenId) : streams.verification(tokenId);
-  const events = await store.readStream(stream);
-  return events.reduce(evolveEmailToken, initialEmailTokenState());
+  return (await loadStream(store, stream, emailTokenDecider)).state;
 }
 
 export async function issueVerification(deps: HandlerDeps, data: IssueVerificationJobData): Promise<string> {
@@ -54,20 +53,23 @@ export async function issueVerification(deps: HandlerDeps, data: IssueVerificati
   if (!user.exists || user.deleted || user.emailVerified || user.email !== data.email) return 'skipped';
   const tokenId = derivedId(`verification-token|${data.eventId}`);
   const token = emailToken(emailTokenKey(deps.config), 'verification', tokenId);
-  await deps.store.appendToStream(
-    streams.verification(tokenId),
-    [{
-      id: derivedId(`verification-event|${data.eventId}`),
-      type: 'EmailVerificationRequested',
-      data: {
-        tokenId, userId: data.userId, email: data.email, tokenHash: hashEmailToken(token), reason: data.reason ?? 'signup',
-        expiresAt: new Date(Date.now() + deps.config.EMAIL_VERIFICATION_TTL * 1000).toISOString(),
+  // A retry decides on the stream it already wrote: nothing is appended twice (derived ids).
+  await runCommand(deps, {
+    stream: streams.verification(tokenId),
+    decider: emailTokenDecider,
+    command: {
+      type: 'RequestToken',
+      event: {
+        id: derivedId(`verification-event|${data.eventId}`),
+        type: 'EmailVerificationRequested',
+        data: {
+          tokenId, userId: data.userId, email: data.email, tokenHash: hashEmailToken(token), reason: data.reason ?? 'signup',
+          expiresAt: new Date(Date.now() + deps.config.EMAIL_VERIFICATION_TTL * 1000).toISOString(),
+        },
       },
-      metadata: { causationId: data.eventId, correlationId: data.eventId },
-    }],
-    // A retry re-sends the same event id: the store answers "already there" before checking this.
-    { expectedRevision: 'no_stream' },
-  );
+    },
+    metadata: { causationId: data.eventId, correlationId: data.eventId },
+  });
   return 'issued';
 }
 

@@ -74,20 +74,28 @@ export function toAppError(err: unknown): AppError {
   return errors.internal(fe?.message ?? 'unknown error', err);
 }
 
-export function problemOf(err: AppError, request: FastifyRequest): Problem {
+/** The problem+json body of an error (the realtime hub answers refused upgrades with it too). */
+export function problemBody(err: AppError, instance: string, requestId: string): Problem {
   const server = err.status >= 500;
   return {
     type: `${PROBLEM_TYPE_BASE}${err.code}`,
-    title: TITLES[err.status] ?? (server ? 'Server Error' : 'Error'),
+    title: problemTitle(err.status),
     status: err.status,
     detail: server && err.code === 'internal_error' ? 'Internal server error.' : err.message,
     code: err.code,
-    instance: request.url.split('?')[0] ?? request.url,
-    request_id: String(request.id),
+    instance,
+    request_id: requestId,
     ...(err.fields ? { errors: err.fields } : {}),
     ...(server ? {} : err.extra ?? {}),
   };
 }
+
+export function problemOf(err: AppError, request: FastifyRequest): Problem {
+  return problemBody(err, request.url.split('?')[0] ?? request.url, String(request.id));
+}
+
+/** Problem title of a status. */
+export const problemTitle = (status: number) => TITLES[status] ?? (status >= 500 ? 'Server Error' : 'Error');
 
 export function sendProblem(reply: FastifyReply, request: FastifyRequest, err: AppError): FastifyReply {
   if (err.headers) for (const [k, v] of Object.entries(err.headers)) reply.header(k, v);

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { spec } from '../helpers/decider';
-import { sessionDecider, userDecider, type SessionCommand, type UserCommand } from '../../src/commands/identity/deciders';
+import { sessionDecider, type SessionCommand } from '../../src/commands/identity/deciders';
+import { userDecider, type UserCommand } from '../../src/commands/users/decide';
 import { evolveSession, initialSessionState, type SessionEvent } from '../../src/events/session';
 import type { UserEvent } from '../../src/events/user';
 import { isLocked, nextFailure, progressiveDelayMs } from '../../src/commands/identity/lockout';

@@ -1,6 +1,6 @@
 import { describe, it } from 'vitest';
 import { spec } from '../helpers/decider';
-import { userAdminDecider } from '../../src/commands/users/decide';
+import { userDecider as userAdminDecider } from '../../src/commands/users/decide';
 import type { UserEvent } from '../../src/events/user';
 
 const registered: UserEvent = { type: 'UserRegistered', data: { userId: 'u1', email: 'ann@example.com', name: 'Ann', passwordHash: 'h', source: 'signup' } };

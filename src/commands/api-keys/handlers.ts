@@ -3,30 +3,25 @@
  * - the key is returned once and never stored, logged or evented (events carry its SHA-256 and
  *   its public prefix only);
  * - a key may only name features that exist (or `*`), and only an enabled, existing user gets one;
- * - the access state is applied inline, so a new key works (and a revoked key stops) at once on
- *   every API process.
+ * - the access state is applied inline (by the command runner), so a new key works (and a revoked
+ *   key stops) at once on every API process.
  */
 import type { Services } from '../../services';
 import { errors } from '../../errors';
 import { evolveFeature, initialFeatureState } from '../../events/feature';
-import { evolveUser, initialUserState } from '../../events/user';
 import { streams } from '../../events/streams';
 import type { EventMetadata } from '../../events/store';
 import { generateApiKey } from '../../credentials/api-key-format';
-import { accessWritesFor, applyAccessWrites, keyIdsOfUser, type AccessStateWrite } from '../../projections/access-state';
-import { loadAggregate, runAggregate } from './aggregate';
+import { keyIdsOfUser } from '../../projections/access-state';
+import { loadStream, runCommand } from '../decider';
+import { loadUser } from '../users/stream';
 import { apiKeyDecider } from './decide';
-
-async function applyWrites(services: Pick<Services, 'redis' | 'prefix'>, appended: { type: string; data: unknown; revision: bigint }[]) {
-  const writes = appended.map(accessWritesFor).filter((w): w is AccessStateWrite => !!w);
-  await applyAccessWrites(services.redis, services.prefix, writes);
-}
 
 /** Fails with 400 when a named feature is not registered. */
 async function checkFeaturesExist(services: Services, features: '*' | string[]): Promise<void> {
   if (features === '*') return;
   const unique = [...new Set(features)];
-  const states = await Promise.all(unique.map((f) => loadAggregate(services.store, streams.feature(f), { initialState: initialFeatureState, evolve: evolveFeature })));
+  const states = await Promise.all(unique.map((f) => loadStream(services.store, streams.feature(f), { initialState: initialFeatureState, evolve: evolveFeature })));
   const missing = unique.filter((_, i) => states[i]!.state.status !== 'active');
   if (missing.length) {
     throw errors.validation(missing.map((m) => ({ field: 'features', message: `unknown feature: ${m}` })), 'A named feature does not exist.');
@@ -42,27 +37,25 @@ export interface IssueApiKeyInput {
 
 /** Issues a key for `userId`; returns the one-time key and its public description. */
 export async function issueApiKey(services: Services, input: IssueApiKeyInput, metadata: EventMetadata, now = new Date()) {
-  const owner = await loadAggregate(services.store, streams.user(input.userId), { initialState: initialUserState, evolve: evolveUser });
+  const owner = await loadUser(services.store, input.userId);
   if (!owner.state.exists || owner.state.deleted) throw errors.notFound('No such user.', 'user_not_found');
   if (owner.state.disabled) throw errors.forbidden('This account is disabled.', 'account_disabled');
   await checkFeaturesExist(services, input.features);
   const gen = generateApiKey();
   const expiresAt = input.expiresInDays ? new Date(now.getTime() + input.expiresInDays * 86_400_000).toISOString() : null;
-  const result = await runAggregate(services.store, streams.apiKey(gen.keyId), apiKeyDecider, {
+  const result = await runCommand(services, { stream: streams.apiKey(gen.keyId), decider: apiKeyDecider, metadata, command: {
     type: 'IssueApiKey', keyId: gen.keyId, userId: input.userId, name: input.name, prefix: gen.prefix, secretHash: gen.secretHash,
     features: input.features, expiresAt,
-  }, metadata);
-  await applyWrites(services, result.appended);
+  } });
   return {
     id: gen.keyId, name: input.name, prefix: gen.prefix, features: result.state.features!, created_at: now.toISOString(), expires_at: expiresAt, api_key: gen.key,
   };
 }
 
 export async function revokeApiKey(services: Services, keyId: string, actor: { userId: string; isAdmin: boolean }, metadata: EventMetadata, reason?: string): Promise<void> {
-  const result = await runAggregate(services.store, streams.apiKey(keyId), apiKeyDecider, {
+  await runCommand(services, { stream: streams.apiKey(keyId), decider: apiKeyDecider, metadata, command: {
     type: 'RevokeApiKey', actorUserId: actor.userId, actorIsAdmin: actor.isAdmin, reason,
-  }, metadata);
-  await applyWrites(services, result.appended);
+  } });
 }
 
 /**
@@ -73,16 +66,13 @@ export async function revokeAllApiKeysOfUser(services: Services, userId: string,
   const ids = await keyIdsOfUser(services.redis, services.prefix, userId);
   let revoked = 0;
   for (const keyId of ids) {
-    const result = await runAggregate(services.store, streams.apiKey(keyId), apiKeyDecider, {
+    const result = await runCommand(services, { stream: streams.apiKey(keyId), decider: apiKeyDecider, metadata, command: {
       type: 'RevokeApiKey', actorUserId: userId, actorIsAdmin: true, reason,
-    }, metadata).catch((err: { code?: string }) => {
+    } }).catch((err: { code?: string }) => {
       if (err.code === 'api_key_not_found') return undefined;
       throw err;
     });
-    if (result?.appended.length) {
-      revoked++;
-      await applyWrites(services, result.appended);
-    }
+    if (result?.appended.length) revoked++;
   }
   return revoked;
 }
@@ -92,18 +82,15 @@ export async function revokeAllApiKeysOfUser(services: Services, userId: string,
  * check already refuses them by their expiry time, so this only makes it visible in the log and
  * read models). The read model only nominates candidates; each is decided on its own stream.
  */
-export async function expireDueApiKeys(services: Pick<Services, 'pool' | 'store' | 'redis' | 'prefix'>, now = new Date(), limit = 1000): Promise<number> {
+export async function expireDueApiKeys(services: Pick<Services, 'config' | 'pool' | 'store' | 'redis' | 'prefix'>, now = new Date(), limit = 1000): Promise<number> {
   const { rows } = await services.pool.query<{ key_id: string }>(
     `SELECT key_id FROM api_keys WHERE status = 'active' AND expires_at IS NOT NULL AND expires_at <= $1 ORDER BY expires_at LIMIT $2`,
     [now, limit],
   );
   let expired = 0;
   for (const { key_id } of rows) {
-    const result = await runAggregate(services.store, streams.apiKey(key_id), apiKeyDecider, { type: 'ExpireApiKey', now }, { actorUserId: 'system' });
-    if (result.appended.length) {
-      expired++;
-      await applyWrites(services, result.appended);
-    }
+    const result = await runCommand(services, { stream: streams.apiKey(key_id), decider: apiKeyDecider, metadata: { actorUserId: 'system' }, command: { type: 'ExpireApiKey', now } });
+    if (result.appended.length) expired++;
   }
   return expired;
 }

@@ -7,7 +7,7 @@
  * - every refusal is the same `invalid_token` answer, so a caller learns nothing about why.
  */
 import { AppError } from '../../errors';
-import type { EmailTokenKind, EmailTokenState } from '../../events/email-token';
+import { evolveEmailToken, initialEmailTokenState, type EmailTokenKind, type EmailTokenState } from '../../events/email-token';
 import type { UserState } from '../../events/user';
 import { tokenMatches } from '../../credentials/email-tokens';
 
@@ -44,3 +44,29 @@ export function decideReset(use: TokenUse, passwordHash: string) {
     user: [{ type: 'PasswordReset' as const, data: { userId: use.userId, passwordHash, tokenId: use.tokenId } }],
   };
 }
+
+// ---------------------------------------------------------------- the token stream
+
+type TokenEvent = { type: string; data: unknown; id?: string };
+
+export type EmailTokenCommand =
+  | { type: 'RequestToken'; event: TokenEvent }
+  | { type: 'SpendToken'; events: TokenEvent[] };
+
+/**
+ * The decider of a mailed token's stream (`verification-<id>`, `password-reset-<id>`): a token is
+ * requested once (a retried request records nothing) and spent once (the runner appends the spend at the revision the use was
+ * decided on, so of two concurrent uses exactly one wins).
+ */
+export const emailTokenDecider = {
+  initialState: initialEmailTokenState,
+  evolve: (s: EmailTokenState, e: TokenEvent) => evolveEmailToken(s, e),
+  decide(command: EmailTokenCommand, state: EmailTokenState): TokenEvent[] {
+    if (command.type === 'RequestToken') {
+      // The stream is named after the token id: an existing one is this request, retried (no event).
+      return state.requested ? [] : [command.event];
+    }
+    if (!state.requested || state.consumed) throw invalidToken();
+    return command.events;
+  },
+};

@@ -15,13 +15,15 @@ import { createHash, randomUUID } from 'node:crypto';
 import type { Services } from '../../services';
 import { errors } from '../../errors';
 import { streams } from '../../events/streams';
-import { WrongExpectedVersionError, type EventMetadata, type NewEvent } from '../../events/store';
+import { WrongExpectedVersionError, type EventMetadata } from '../../events/store';
 import { initialUserState, normaliseEmail, type UserState } from '../../events/user';
-import { evolveEmailToken, initialEmailTokenState, type EmailTokenKind, type EmailTokenState } from '../../events/email-token';
+import type { EmailTokenKind, EmailTokenState } from '../../events/email-token';
 import { emailToken, emailTokenKey, hashEmailToken, parseEmailToken } from '../../credentials/email-tokens';
-import { applyInline, userEventEval } from '../../projections/session-state';
+import { loadStream, runCommand } from '../decider';
+import type { UserCommand } from '../users/decide';
+import { runUserCommand } from '../users/stream';
 import { checkPasswordPolicy, hashPassword } from '../identity/passwords';
-import { decideReset, decideTokenUse, decideVerify, invalidToken } from './decide';
+import { decideReset, decideTokenUse, decideVerify, emailTokenDecider, invalidToken } from './decide';
 import { findUserIdByEmail, loadUser as loadUserStream, revokeUserSessions, type SessionDeps } from '../identity/service';
 
 const RESET_PER_HOUR = 5;
@@ -29,9 +31,10 @@ const RESEND_PER_HOUR = 5;
 
 const loadUser = (services: Services, userId: string) => loadUserStream(services.store, userId);
 
+const tokenStream = (kind: EmailTokenKind, tokenId: string) => (kind === 'reset' ? streams.passwordReset(tokenId) : streams.verification(tokenId));
+
 async function loadToken(services: Services, kind: EmailTokenKind, tokenId: string): Promise<EmailTokenState> {
-  const events = await services.store.readStream(kind === 'reset' ? streams.passwordReset(tokenId) : streams.verification(tokenId));
-  return events.reduce(evolveEmailToken, initialEmailTokenState());
+  return (await loadStream(services.store, tokenStream(kind, tokenId), emailTokenDecider)).state;
 }
 
 /** Fixed-window counter; true while under `limit` per hour. */
@@ -51,8 +54,7 @@ async function appendTokenRequest(services: Services, kind: EmailTokenKind, user
     ...(kind === 'verification' ? { reason: reason ?? 'resend' } : {}),
   };
   const type = kind === 'verification' ? 'EmailVerificationRequested' : 'PasswordResetRequested';
-  const stream = kind === 'verification' ? streams.verification(tokenId) : streams.passwordReset(tokenId);
-  await services.store.appendToStream(stream, [{ type, data, metadata }], { expectedRevision: 'no_stream' });
+  await runCommand(services, { stream: tokenStream(kind, tokenId), decider: emailTokenDecider, command: { type: 'RequestToken', event: { type, data } }, metadata });
 }
 
 /** `POST /verify-email/resend` for the signed-in user. */
@@ -78,31 +80,17 @@ export async function requestPasswordReset(services: Services, email: string, me
   return 'requested';
 }
 
-/** Appends the user-stream part of a token use, re-deciding on concurrent writes to the user. */
-async function appendToUser(services: Services, userId: string, build: (user: UserState) => NewEvent[], metadata: EventMetadata) {
-  for (let attempt = 0; ; attempt++) {
-    const { state, revision } = await loadUser(services, userId);
-    const events = build(state).map((e) => ({ ...e, metadata }));
-    if (!events.length) return;
-    try {
-      const r = await services.store.appendToStream(streams.user(userId), events, { expectedRevision: revision });
-      // Read-your-writes for the profile (/me): apply inline, revision-guarded like the projection.
-      const first = r.nextExpectedRevision - BigInt(events.length) + 1n;
-      for (const [i, e] of events.entries()) {
-        await applyInline(services.redis, userEventEval(services.prefix, { type: e.type, data: e.data as Record<string, unknown>, revision: first + BigInt(i), createdAt: new Date() }));
-      }
-      return;
-    } catch (err) {
-      if (!(err instanceof WrongExpectedVersionError) || attempt >= 4) throw err;
-    }
-  }
+/** The user-stream part of a token use, re-decided on concurrent writes to the user. */
+async function applyToUser(services: Services, userId: string, command: UserCommand, metadata: EventMetadata) {
+  await runUserCommand(services, userId, command, metadata, { attempts: 5 });
 }
 
-async function spend(services: Services, kind: EmailTokenKind, token: EmailTokenState, events: NewEvent[], metadata: EventMetadata) {
+async function spend(services: Services, kind: EmailTokenKind, token: EmailTokenState, events: { type: string; data: unknown }[], metadata: EventMetadata) {
   const r = token.requested!;
-  const stream = kind === 'reset' ? streams.passwordReset(r.tokenId) : streams.verification(r.tokenId);
   try {
-    await services.store.appendToStream(stream, events.map((e) => ({ ...e, metadata })), { expectedRevision: token.revision! });
+    await runCommand(services, {
+      stream: tokenStream(kind, r.tokenId), decider: emailTokenDecider, command: { type: 'SpendToken', events }, metadata, expectedRevision: token.revision!,
+    });
   } catch (err) {
     if (err instanceof WrongExpectedVersionError) throw invalidToken(); // used concurrently
     throw err;
@@ -117,7 +105,7 @@ export async function verifyEmail(services: Services, presented: string, metadat
   const use = decideTokenUse('verification', presented, token, user, now);
   const decided = decideVerify(use, user);
   await spend(services, 'verification', token, decided.token, metadata);
-  await appendToUser(services, use.userId, (u) => (u.emailVerified || u.email !== use.email ? [] : decideVerify(use, u).user), metadata);
+  await applyToUser(services, use.userId, { type: 'VerifyEmail', email: use.email }, metadata);
   return { userId: use.userId, email: use.email };
 }
 
@@ -132,7 +120,7 @@ export async function confirmPasswordReset(services: Services & { gate?: Session
   const passwordHash = await hashPassword(services.config, newPassword);
   const decided = decideReset(use, passwordHash);
   await spend(services, 'reset', token, decided.token, metadata);
-  await appendToUser(services, use.userId, () => decided.user, metadata);
+  await applyToUser(services, use.userId, { type: 'ResetPassword', passwordHash, tokenId: use.tokenId }, metadata);
   const sessionsRevoked = await revokeUserSessions(services, use.userId, 'password_reset', undefined, metadata);
   return { userId: use.userId, sessionsRevoked };
 }

@@ -11,8 +11,7 @@ import { featureName } from '../../events/feature';
 import { streams } from '../../events/streams';
 import { metadataFrom } from '../../http/metadata';
 import { problems } from '../../http/schemas';
-import { accessWritesFor, applyAccessWrites, type AccessStateWrite } from '../../projections/access-state';
-import { runAggregate } from '../api-keys/aggregate';
+import { runCommand } from '../decider';
 import { featureDecider, type FeatureCommand } from './decide';
 import type { FeatureState } from '../../events/feature';
 import type { FastifyRequest } from 'fastify';
@@ -22,9 +21,7 @@ const nameParams = z.object({ name: featureName });
 const description = z.string().max(1000);
 
 export async function runFeatureCommand(services: Services, command: FeatureCommand, request: FastifyRequest): Promise<FeatureState> {
-  const result = await runAggregate(services.store, streams.feature(command.name), featureDecider, command, metadataFrom(request));
-  const writes = result.appended.map(accessWritesFor).filter((w): w is AccessStateWrite => !!w);
-  await applyAccessWrites(services.redis, services.prefix, writes);
+  const result = await runCommand(services, { stream: streams.feature(command.name), decider: featureDecider, command, metadata: metadataFrom(request) });
   return result.state;
 }
 

@@ -1,86 +1,27 @@
 /**
- * Pure deciders of identity: `decide(command, state) → events`, time / ids / hashes passed in.
- * User rules:
- * - a user is registered once (stream appended with no_stream; e-mail uniqueness is the
- *   reservation stream's job);
- * - failed logins count towards a lockout (see lockout.ts); locked accounts record nothing more;
- * - a password change needs an existing, enabled, not deleted user.
- * Session rules (RFC 9700 §4.14.2 refresh-token rotation):
+ * The one decider of the session stream (`session-<id>`): `decide(command, state) → events`,
+ * time / ids / hashes passed in. (The user stream's decider is src/commands/users/decide.ts.)
+ * Rules (RFC 9700 §4.14.2 refresh-token rotation):
  * - presenting the current refresh token of an active, unexpired session rotates it;
  * - presenting any other token of the family (an already-rotated one) is reuse: the whole
  *   session is revoked and the evidence (both presenters) recorded — except the one retry of
  *   the just-rotated token inside the grace window, which rotates again (once), and a request
  *   that was already in flight when the rotation was stored (a lost concurrent race: 401 only);
  * - past its absolute lifetime or idle timeout a session expires instead;
- * - an ended session refuses everything; ending it again records nothing.
+ * - an ended session refuses everything; ending it again records nothing;
+ * - revoking on behalf of an owner changes nothing when the session is someone else's;
+ * - the cleanup job expires a session only past its absolute lifetime or idle timeout, with an
+ *   event id derived from the revision it decided on (a retried job stores nothing twice).
  */
 import { AppError, errors } from '../../errors';
-import type { Role } from '../../events/common';
 import {
   evolveSession, initialSessionState, type SessionEvent, type SessionRevokedReason, type SessionState,
 } from '../../events/session';
-import { evolveUser, initialUserState, type UserEvent, type UserState } from '../../events/user';
 import { sameHash } from '../../credentials/refresh-tokens';
-import { isLocked, nextFailure, type LockoutPolicy } from './lockout';
+import type { Client } from '../users/decide';
 
 export { sameHash };
-
-export interface Client {
-  ip?: string;
-  userAgent?: string;
-}
-
-// ---------------------------------------------------------------- user
-
-export type UserCommand =
-  | { type: 'Register'; userId: string; email: string; name: string; passwordHash: string; source: 'signup' | 'admin' | 'bootstrap' | 'import' }
-  | { type: 'RecordLoginFailure'; now: Date; client: Client; policy: LockoutPolicy }
-  | { type: 'RecordDisabledLogin'; client: Client }
-  | { type: 'ClearLoginFailures'; sessionId?: string }
-  | { type: 'ChangePassword'; passwordHash: string; keepSessionId?: string }
-  | { type: 'RehashPassword'; passwordHash: string; previousHash: string }
-  | { type: 'GrantRole'; role: Role }
-  | { type: 'RevokeRole'; role: Role };
-
-const gone = () => errors.notFound('No such user.', 'user_not_found');
-
-export function decideUser(command: UserCommand, state: UserState): UserEvent[] {
-  if (command.type === 'Register') {
-    if (state.exists) throw errors.conflict('This user already exists.', 'user_exists');
-    const { userId, email, name, passwordHash, source } = command;
-    return [{ type: 'UserRegistered', data: { userId, email, name, passwordHash, source } }];
-  }
-  if (!state.exists || state.deleted) throw gone();
-  const userId = state.userId;
-  switch (command.type) {
-    case 'RecordLoginFailure': {
-      if (isLocked(state, command.now)) return [];
-      const next = nextFailure(state, command.now, command.policy);
-      const events: UserEvent[] = [{
-        type: 'LoginFailed',
-        data: { userId, reason: 'bad_password', consecutiveFailures: next.failures, at: command.now.toISOString(), ...command.client },
-      }];
-      if (next.lockedUntil) events.push({ type: 'AccountLocked', data: { userId, until: next.lockedUntil, failures: next.failures } });
-      return events;
-    }
-    case 'RecordDisabledLogin':
-      return [{ type: 'LoginFailed', data: { userId, reason: 'disabled', consecutiveFailures: state.failures, ...command.client } }];
-    case 'ClearLoginFailures':
-      return state.failures > 0 || state.lockedUntil ? [{ type: 'LoginFailuresCleared', data: { userId, sessionId: command.sessionId } }] : [];
-    case 'ChangePassword':
-      if (state.disabled) throw errors.forbidden('This account is disabled.', 'account_disabled');
-      return [{ type: 'PasswordChanged', data: { userId, passwordHash: command.passwordHash, keepSessionId: command.keepSessionId } }];
-    case 'RehashPassword':
-      // Only when the password did not change meanwhile (the rehash was computed from the old hash's password).
-      return state.passwordHash === command.previousHash ? [{ type: 'PasswordRehashed', data: { userId, passwordHash: command.passwordHash } }] : [];
-    case 'GrantRole':
-      return state.roles.includes(command.role) ? [] : [{ type: 'RoleGranted', data: { userId, role: command.role } }];
-    case 'RevokeRole':
-      return state.roles.includes(command.role) ? [{ type: 'RoleRevoked', data: { userId, role: command.role } }] : [];
-  }
-}
-
-export const userDecider = { initialState: initialUserState, evolve: evolveUser, decide: decideUser };
+export type { Client };
 
 // ---------------------------------------------------------------- session
 
@@ -98,12 +39,13 @@ export type SessionCommand =
        */
       overlapsLastChange?: boolean;
     }
-  | { type: 'Revoke'; reason: SessionRevokedReason };
+  | { type: 'Revoke'; reason: SessionRevokedReason; ownerId?: string }
+  | { type: 'Expire'; now: Date; idleSeconds: number; eventId?: string };
 
 export const invalidRefreshToken = () =>
   new AppError('invalid_refresh_token', 401, 'The refresh token is invalid, expired or already used.', { headers: { 'www-authenticate': 'Bearer' } });
 
-export function decideSession(command: SessionCommand, state: SessionState): SessionEvent[] {
+export function decideSession(command: SessionCommand, state: SessionState): (SessionEvent & { id?: string })[] {
   switch (command.type) {
     case 'StartSession': {
       if (state.status !== 'none') throw errors.conflict('This session already exists.', 'session_exists');
@@ -117,8 +59,18 @@ export function decideSession(command: SessionCommand, state: SessionState): Ses
       }];
     }
     case 'Revoke':
+      if (command.ownerId !== undefined && state.userId !== command.ownerId) return [];
       if (state.status !== 'active') return [];
       return [{ type: 'SessionRevoked', data: { sessionId: state.sessionId, userId: state.userId, reason: command.reason } }];
+    case 'Expire': {
+      if (state.status !== 'active') return [];
+      const now = command.now.getTime();
+      const lastUsed = Date.parse(state.lastUsedAt || state.startedAt);
+      const reason = state.expiresAt && Date.parse(state.expiresAt) <= now ? 'absolute'
+        : lastUsed + command.idleSeconds * 1000 <= now ? 'idle' : undefined;
+      if (!reason) return [];
+      return [{ ...(command.eventId ? { id: command.eventId } : {}), type: 'SessionExpired', data: { sessionId: state.sessionId, userId: state.userId, reason } }];
+    }
     case 'Refresh': {
       if (state.status !== 'active') throw invalidRefreshToken();
       const { sessionId, userId } = state;
@@ -156,4 +108,4 @@ export function decideSession(command: SessionCommand, state: SessionState): Ses
 
 export const sessionDecider = { initialState: initialSessionState, evolve: evolveSession, decide: decideSession };
 
-export type { UserState, SessionState };
+export type { SessionState };

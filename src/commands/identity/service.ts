@@ -16,13 +16,17 @@ import type pg from 'pg';
 import type { Config } from '../../config';
 import { AppError, errors } from '../../errors';
 import type { Role } from '../../events/common';
-import { evolveSession, initialSessionState, type SessionEvent, type SessionRevokedReason, type SessionState } from '../../events/session';
-import { WrongExpectedVersionError, type EventMetadata, type EventStore, type ExpectedRevision, type RecordedEvent } from '../../events/store';
+import { evolveSession, initialSessionState, type SessionRevokedReason, type SessionState } from '../../events/session';
+import { WrongExpectedVersionError, type EventMetadata, type EventStore, type RecordedEvent } from '../../events/store';
 import { streams } from '../../events/streams';
-import { evolveUser, initialUserState, normaliseEmail, type UserEvent, type UserState } from '../../events/user';
+import { normaliseEmail, type UserEvent } from '../../events/user';
 import type { KeySet } from '../../credentials/keys';
-import { applyInline, parseUserProfile, redisMicros, sessionEventEval, sessionKey, userEventEval, userProfileKey, userSessionsKey } from '../../projections/session-state';
-import { decideSession, decideUser, invalidRefreshToken, sameHash, type Client, type UserCommand } from './deciders';
+import { parseUserProfile, redisMicros, sessionKey, userProfileKey, userSessionsKey } from '../../projections/session-state';
+import { NO_STREAM, runCommand, type AppendHook, type CommandResult, type Loaded } from '../decider';
+import type { UserCommand } from '../users/decide';
+import { findUserIdByEmail, reserveEmail } from '../users/email';
+import { loadUser, runUserCommand } from '../users/stream';
+import { decideSession, invalidRefreshToken, sameHash, sessionDecider, type Client, type SessionCommand } from './deciders';
 import { FAILURE_WINDOW_MS, isLocked, progressiveDelayMs, UNKNOWN_LOGIN_FAILURE } from './lockout';
 import { checkPasswordPolicy, hashPassword, needsRehash, verifyPassword } from './passwords';
 import { signAccessToken, type IssuedAccessToken } from '../../credentials/access-tokens';
@@ -47,26 +51,8 @@ const sleep = (ms: number) => (ms > 0 ? new Promise((r) => setTimeout(r, ms)) : 
 
 // ------------------------------------------------------------------ loading
 
-export interface Loaded<S> {
-  state: S;
-  revision: bigint | 'no_stream';
-  /** When the stream's last event was stored. */
-  lastStoredAt?: Date;
-}
-
-const expectedOf = (r: bigint | 'no_stream'): ExpectedRevision => r;
-
-export async function loadUser(store: EventStore, userId: string): Promise<Loaded<UserState>> {
-  const events = await store.readStream(streams.user(userId));
-  const state = events.reduce<UserState>((s, e) => evolveUser(s, e), initialUserState());
-  return { state, revision: events.length ? events[events.length - 1]!.revision : 'no_stream' };
-}
-
-/** The user id holding a normalised e-mail, if any. */
-export async function findUserIdByEmail(store: EventStore, normalisedEmail: string): Promise<string | undefined> {
-  const [last] = await store.readStream(streams.emailReservation(normalisedEmail), { direction: 'backwards', maxCount: 1 });
-  return last?.type === 'EmailReserved' ? (last.data as { userId: string }).userId : undefined;
-}
+export { findUserIdByEmail, loadUser };
+export type { Loaded };
 
 function withClock(e: RecordedEvent): { type: string; data: unknown } {
   const d = e.data as Record<string, unknown>;
@@ -84,7 +70,7 @@ function withClock(e: RecordedEvent): { type: string; data: unknown } {
 export async function loadSession(store: EventStore, sessionId: string): Promise<Loaded<SessionState>> {
   const name = streams.session(sessionId);
   const [last] = await store.readStream(name, { direction: 'backwards', maxCount: 1 });
-  if (!last) return { state: initialSessionState(), revision: 'no_stream' };
+  if (!last) return { state: initialSessionState(), revision: NO_STREAM };
   const selfContained =
     last.revision === 0n || last.type === 'SessionRevoked' || last.type === 'SessionExpired' ||
     (last.type === 'SessionRotated' && !!(last.data as { expiresAt?: string }).expiresAt);
@@ -97,51 +83,47 @@ export async function loadSession(store: EventStore, sessionId: string): Promise
   return { state, revision: last.revision, lastStoredAt: last.createdAt };
 }
 
-// ------------------------------------------------------------------ appending
+// ------------------------------------------------------------------ running
 
-async function appendUser(deps: SessionDeps, userId: string, events: UserEvent[], expected: ExpectedRevision, metadata: EventMetadata): Promise<void> {
-  if (!events.length) return;
-  const now = new Date();
-  const res = await deps.store.appendToStream(streams.user(userId), events.map((e) => ({ type: e.type, data: e.data, metadata })), { expectedRevision: expected });
-  const first = res.nextExpectedRevision - BigInt(events.length) + 1n;
-  for (const [i, e] of events.entries()) {
-    await applyInline(deps.redis, userEventEval(deps.prefix, { type: e.type, data: e.data as Record<string, unknown>, revision: first + BigInt(i), createdAt: now }));
-  }
+/**
+ * Runs a session command through the command runner (first/last-event loader), and makes this
+ * process's session gate wait for its own "session ended" broadcast before the command answers.
+ */
+export function runSessionCommand(
+  deps: SessionDeps,
+  sessionId: string,
+  command: SessionCommand,
+  metadata: EventMetadata,
+  opts: { loaded?: Loaded<SessionState>; attempts?: number } = {},
+): Promise<CommandResult<SessionState, ReturnType<typeof decideSession>[number]>> {
+  return runCommand(deps, {
+    stream: streams.session(sessionId),
+    decider: sessionDecider,
+    command,
+    metadata,
+    attempts: opts.attempts ?? 1,
+    load: opts.loaded ? async () => opts.loaded! : (store) => loadSession(store, sessionId),
+    expectedRevision: opts.loaded?.revision,
+    beforeAppend: (events) => sessionEndHook(deps, sessionId, events),
+  });
 }
 
-async function appendSession(deps: SessionDeps, sessionId: string, events: SessionEvent[], expected: ExpectedRevision, metadata: EventMetadata): Promise<void> {
-  if (!events.length) return;
-  const now = new Date();
-  const ends = events.some((e) => e.type === 'SessionRevoked' || e.type === 'SessionExpired');
+function sessionEndHook(deps: SessionDeps, sessionId: string, events: readonly { type: string }[]): AppendHook | undefined {
+  if (!events.some((e) => e.type === 'SessionRevoked' || e.type === 'SessionExpired')) return undefined;
   // Wait for our own copy of the "session ended" broadcast before answering (see SessionGate).
-  const echo = ends ? deps.gate?.expectEnded?.(sessionId) : undefined;
-  try {
-    const res = await deps.store.appendToStream(streams.session(sessionId), events.map((e) => ({ type: e.type, data: e.data, metadata })), { expectedRevision: expected });
-    const first = res.nextExpectedRevision - BigInt(events.length) + 1n;
-    for (const [i, e] of events.entries()) {
-      if (e.type === 'SessionRevoked' || e.type === 'SessionExpired') deps.gate?.markEnded(sessionId);
-      const args = sessionEventEval(deps.prefix, { type: e.type, data: e.data as Record<string, unknown>, revision: first + BigInt(i), createdAt: now }, { accessTokenTtl: deps.config.ACCESS_TOKEN_TTL });
-      await applyInline(deps.redis, args);
-    }
-  } catch (err) {
-    echo?.cancel();
-    throw err;
-  }
-  await echo?.done;
+  const echo = deps.gate?.expectEnded?.(sessionId);
+  return {
+    async done() {
+      deps.gate?.markEnded(sessionId);
+      await echo?.done;
+    },
+    cancel: () => echo?.cancel(),
+  };
 }
 
 /** Decide-and-append on the user stream, retrying on concurrent writes. */
 export async function executeUserCommand(deps: SessionDeps, userId: string, command: UserCommand, metadata: EventMetadata = {}, attempts = 5): Promise<UserEvent[]> {
-  for (let i = 0; ; i++) {
-    const { state, revision } = await loadUser(deps.store, userId);
-    const events = decideUser(command, state);
-    try {
-      await appendUser(deps, userId, events, expectedOf(revision), metadata);
-      return events;
-    } catch (err) {
-      if (!(err instanceof WrongExpectedVersionError) || i + 1 >= attempts) throw err;
-    }
-  }
+  return (await runUserCommand(deps, userId, command, metadata, { attempts })).appended;
 }
 
 // ------------------------------------------------------------------ signup
@@ -151,38 +133,6 @@ export interface PublicUser {
   email: string;
   name: string;
   created_at: string;
-}
-
-/** How long a reservation may point at a user that was never written before it counts as abandoned. */
-const ORPHAN_RESERVATION_MS = 60_000;
-
-async function reserveEmail(deps: SessionDeps, email: string, userId: string, metadata: EventMetadata): Promise<void> {
-  const name = streams.emailReservation(email);
-  const taken = () => errors.conflict('An account with this e-mail already exists.', 'email_taken');
-  try {
-    await deps.store.appendToStream(name, [{ type: 'EmailReserved', data: { email, userId }, metadata }], { expectedRevision: 'no_stream' });
-    return;
-  } catch (err) {
-    if (!(err instanceof WrongExpectedVersionError)) throw err;
-  }
-  const [last] = await deps.store.readStream(name, { direction: 'backwards', maxCount: 1 });
-  if (!last) throw taken();
-  const events = [{ type: 'EmailReserved', data: { email, userId }, metadata }];
-  if (last.type === 'EmailReserved') {
-    // A reservation whose user was never written (crash between the two appends) is released.
-    const holder = (last.data as { userId: string }).userId;
-    const age = Date.now() - last.createdAt.getTime();
-    if (age < ORPHAN_RESERVATION_MS) throw taken();
-    const user = await deps.store.readStream(streams.user(holder), { maxCount: 1 });
-    if (user.length) throw taken();
-    events.unshift({ type: 'EmailReleased', data: { email, userId: holder }, metadata });
-  }
-  try {
-    await deps.store.appendToStream(name, events, { expectedRevision: last.revision });
-  } catch (err) {
-    if (err instanceof WrongExpectedVersionError) throw taken();
-    throw err;
-  }
 }
 
 export async function signup(
@@ -197,8 +147,7 @@ export async function signup(
   const passwordHash = await hashPassword(deps.config, input.password);
   const userId = randomUUID();
   await reserveEmail(deps, normalised, userId, metadata);
-  const events = decideUser({ type: 'Register', userId, email, name, passwordHash, source: input.source ?? 'signup' }, initialUserState());
-  await appendUser(deps, userId, events, 'no_stream', metadata);
+  await runUserCommand(deps, userId, { type: 'Register', userId, email, name, passwordHash, source: input.source ?? 'signup' }, metadata, { attempts: 1 });
   return { id: userId, email, name, created_at: new Date().toISOString() };
 }
 
@@ -268,11 +217,12 @@ export async function login(
 
   const sessionId = randomUUID();
   const refresh = newRefreshToken(sessionId);
-  const started = decideSession(
+  const { appended: started } = await runSessionCommand(
+    deps, sessionId,
     { type: 'StartSession', sessionId, userId: user.userId, refreshTokenHash: refresh.hash, now, ttlSeconds: config.REFRESH_TOKEN_TTL, deviceName: input.deviceName, client },
-    initialSessionState(),
+    { ...metadata, actorUserId: user.userId },
+    { loaded: { state: initialSessionState(), revision: NO_STREAM } },
   );
-  await appendSession(deps, sessionId, started, 'no_stream', { ...metadata, actorUserId: user.userId });
   if (user.failures > 0 || user.lockedUntil) {
     await executeUserCommand(deps, user.userId, { type: 'ClearLoginFailures', sessionId }, metadata).catch(() => undefined);
   }
@@ -311,37 +261,43 @@ export async function refresh(
   const { sessionId } = parsed;
   // Arrival on the Redis clock, the one the session's changes are stamped with when applied.
   const arrival = await redisMicros(deps.redis);
-  const { state, revision } = await loadSession(deps.store, sessionId);
+  const loaded = await loadSession(deps.store, sessionId);
+  const { state, revision } = loaded;
   if (state.status === 'none') throw invalidRefreshToken();
   const now = new Date();
   const next = newRefreshToken(sessionId);
   let overlapsLastChange = false;
-  if (revision !== 'no_stream' && sameHash(parsed.hash, state.previousTokenHash)) {
+  if (revision !== NO_STREAM && sameHash(parsed.hash, state.previousTokenHash)) {
     // The just-rotated token: was that rotation applied before this request arrived (a replay,
     // i.e. reuse) or not yet (a concurrent refresh that lost the race)?
     const [rev, appliedAt] = await deps.redis.hmget(sessionKey(deps.prefix, sessionId), 'rev', 'appliedAt');
     overlapsLastChange = !!rev && (BigInt(rev) < revision || (!!appliedAt && BigInt(appliedAt) > arrival));
   }
-  const events = decideSession(
-    {
-      type: 'Refresh', presentedHash: parsed.hash, newHash: next.hash, now, client,
-      idleSeconds: deps.config.REFRESH_IDLE_TTL, graceSeconds: deps.config.REFRESH_REUSE_GRACE_SECONDS,
-      overlapsLastChange,
-    },
-    state,
-  );
+  const command: SessionCommand = {
+    type: 'Refresh', presentedHash: parsed.hash, newHash: next.hash, now, client,
+    idleSeconds: deps.config.REFRESH_IDLE_TTL, graceSeconds: deps.config.REFRESH_REUSE_GRACE_SECONDS,
+    overlapsLastChange,
+  };
+  // Decided here first to choose the path (pure: the runner decides the same again on `loaded`).
+  const events = decideSession(command, state);
   const meta = { ...metadata, actorUserId: state.userId };
   if (events[0]?.type !== 'SessionRotated') {
     // Expired, or reuse: record it (the family dies), then refuse.
     try {
-      await appendSession(deps, sessionId, events, expectedOf(revision), meta);
+      await runSessionCommand(deps, sessionId, command, meta, { loaded });
     } catch (err) {
       if (!(err instanceof WrongExpectedVersionError)) throw err;
       if (events.some((e) => e.type === 'RefreshTokenReuseDetected')) {
         // The session moved meanwhile: decide again, the evidence must not be lost.
         const again = await loadSession(deps.store, sessionId);
-        const retry = decideSession({ type: 'Refresh', presentedHash: parsed.hash, newHash: next.hash, now, client, idleSeconds: deps.config.REFRESH_IDLE_TTL, graceSeconds: 0 }, again.state);
-        if (retry[0]?.type !== 'SessionRotated') await appendSession(deps, sessionId, retry, expectedOf(again.revision), meta).catch(() => undefined);
+        const retryCommand: SessionCommand = { type: 'Refresh', presentedHash: parsed.hash, newHash: next.hash, now, client, idleSeconds: deps.config.REFRESH_IDLE_TTL, graceSeconds: 0 };
+        let retry: ReturnType<typeof decideSession> = [];
+        try {
+          retry = decideSession(retryCommand, again.state);
+        } catch {
+          // ended meanwhile: nothing to record
+        }
+        if (retry.length && retry[0]?.type !== 'SessionRotated') await runSessionCommand(deps, sessionId, retryCommand, meta, { loaded: again }).catch(() => undefined);
       }
     }
     throw invalidRefreshToken();
@@ -355,7 +311,7 @@ export async function refresh(
     throw invalidRefreshToken();
   }
   try {
-    await appendSession(deps, sessionId, events, expectedOf(revision), meta);
+    await runSessionCommand(deps, sessionId, command, meta, { loaded });
   } catch (err) {
     // Lost a concurrent refresh of the same token: exactly one wins.
     if (err instanceof WrongExpectedVersionError) throw invalidRefreshToken();
@@ -382,19 +338,13 @@ export async function revokeSession(
   metadata: EventMetadata = {},
   ownerId?: string,
 ): Promise<boolean> {
-  for (let attempt = 0; attempt < 5; attempt++) {
-    const { state, revision } = await loadSession(deps.store, sessionId);
-    if (ownerId !== undefined && state.userId !== ownerId) return false;
-    const events = decideSession({ type: 'Revoke', reason }, state);
-    if (!events.length) return false;
-    try {
-      await appendSession(deps, sessionId, events, expectedOf(revision), metadata);
-      return true;
-    } catch (err) {
-      if (!(err instanceof WrongExpectedVersionError)) throw err;
-    }
+  try {
+    const { appended } = await runSessionCommand(deps, sessionId, { type: 'Revoke', reason, ownerId }, metadata, { attempts: 5 });
+    return appended.length > 0;
+  } catch (err) {
+    if (err instanceof WrongExpectedVersionError) throw errors.conflict('The session is changing concurrently; retry.', 'concurrent_modification');
+    throw err;
   }
-  throw errors.conflict('The session is changing concurrently; retry.', 'concurrent_modification');
 }
 
 /** The ids of a user's possibly-active sessions: the Redis set (written inline) and the PostgreSQL read model. */

@@ -1,6 +1,11 @@
 /**
- * User administration decisions (the identity stream owns signup, login and passwords). Rules:
- * - a missing or deleted user is "not found" for every command;
+ * The one decider of the user stream (`user-<id>`): registration, login failures and lockout,
+ * passwords, profile, status, roles, e-mail verification. Rules:
+ * - a user is registered once (`Register`; `CreateUser` is the admin/bootstrap spelling of it);
+ *   e-mail uniqueness is the reservation stream's job (src/commands/users/email.ts);
+ * - a missing or deleted user is "not found" for every other command;
+ * - failed logins count towards a lockout (see identity/lockout.ts); locked accounts record nothing more;
+ * - a password change needs an enabled user; a rehash applies only if the password did not change;
  * - profile updates emit only what changes; an e-mail change carries the previous e-mail (the
  *   handler moves the uniqueness reservation);
  * - disabling, enabling, granting and revoking are idempotent (no change → no event);
@@ -10,9 +15,22 @@
 import { errors } from '../../errors';
 import type { Role } from '../../events/common';
 import { evolveUser, initialUserState, type UserEvent, type UserState } from '../../events/user';
+import { isLocked, nextFailure, type LockoutPolicy } from '../identity/lockout';
+
+export interface Client {
+  ip?: string;
+  userAgent?: string;
+}
 
 export type UserCommand =
-  | { type: 'CreateUser'; userId: string; email: string; name: string; passwordHash: string; source: 'admin' | 'bootstrap' }
+  | { type: 'Register' | 'CreateUser'; userId: string; email: string; name: string; passwordHash: string; source: 'signup' | 'admin' | 'bootstrap' | 'import' }
+  | { type: 'RecordLoginFailure'; now: Date; client: Client; policy: LockoutPolicy }
+  | { type: 'RecordDisabledLogin'; client: Client }
+  | { type: 'ClearLoginFailures'; sessionId?: string }
+  | { type: 'ChangePassword'; passwordHash: string; keepSessionId?: string }
+  | { type: 'RehashPassword'; passwordHash: string; previousHash: string }
+  | { type: 'ResetPassword'; passwordHash: string; tokenId: string }
+  | { type: 'VerifyEmail'; email: string }
   | { type: 'UpdateProfile'; name?: string; email?: string }
   | { type: 'DisableUser'; reason?: string }
   | { type: 'EnableUser' }
@@ -23,14 +41,39 @@ export type UserCommand =
 const notFound = () => errors.notFound('No such user.', 'user_not_found');
 
 export function decideUser(command: UserCommand, state: UserState): UserEvent[] {
-  if (command.type === 'CreateUser') {
+  if (command.type === 'Register' || command.type === 'CreateUser') {
     if (state.exists) throw errors.conflict('This user already exists.', 'user_exists');
-    const { type: _t, ...data } = command;
-    return [{ type: 'UserRegistered', data }];
+    const { userId, email, name, passwordHash, source } = command;
+    return [{ type: 'UserRegistered', data: { userId, email, name, passwordHash, source } }];
   }
   if (!state.exists || state.deleted) throw notFound();
   const userId = state.userId;
   switch (command.type) {
+    case 'RecordLoginFailure': {
+      if (isLocked(state, command.now)) return [];
+      const next = nextFailure(state, command.now, command.policy);
+      const events: UserEvent[] = [{
+        type: 'LoginFailed',
+        data: { userId, reason: 'bad_password', consecutiveFailures: next.failures, at: command.now.toISOString(), ...command.client },
+      }];
+      if (next.lockedUntil) events.push({ type: 'AccountLocked', data: { userId, until: next.lockedUntil, failures: next.failures } });
+      return events;
+    }
+    case 'RecordDisabledLogin':
+      return [{ type: 'LoginFailed', data: { userId, reason: 'disabled', consecutiveFailures: state.failures, ...command.client } }];
+    case 'ClearLoginFailures':
+      return state.failures > 0 || state.lockedUntil ? [{ type: 'LoginFailuresCleared', data: { userId, sessionId: command.sessionId } }] : [];
+    case 'ChangePassword':
+      if (state.disabled) throw errors.forbidden('This account is disabled.', 'account_disabled');
+      return [{ type: 'PasswordChanged', data: { userId, passwordHash: command.passwordHash, keepSessionId: command.keepSessionId } }];
+    case 'RehashPassword':
+      // Only when the password did not change meanwhile (the rehash was computed from the old hash's password).
+      return state.passwordHash === command.previousHash ? [{ type: 'PasswordRehashed', data: { userId, passwordHash: command.passwordHash } }] : [];
+    case 'ResetPassword':
+      return [{ type: 'PasswordReset', data: { userId, passwordHash: command.passwordHash, tokenId: command.tokenId } }];
+    case 'VerifyEmail':
+      // Only the address the token was mailed to, and only once.
+      return state.emailVerified || state.email !== command.email ? [] : [{ type: 'EmailVerified', data: { userId, email: command.email } }];
     case 'UpdateProfile': {
       const name = command.name !== undefined && command.name !== state.name ? command.name : undefined;
       const email = command.email !== undefined && command.email !== state.email ? command.email : undefined;
@@ -54,4 +97,4 @@ export function decideUser(command: UserCommand, state: UserState): UserEvent[] 
   }
 }
 
-export const userAdminDecider = { initialState: initialUserState, evolve: evolveUser as (s: UserState, e: UserEvent) => UserState, decide: decideUser };
+export const userDecider = { initialState: initialUserState, evolve: evolveUser as (s: UserState, e: UserEvent) => UserState, decide: decideUser };

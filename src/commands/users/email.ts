@@ -1,28 +1,59 @@
 /**
- * Moving an e-mail's uniqueness reservation (stream `email-<normalised>`, see src/events/user.ts).
- * Rules: a reservation held by another user is a 409; one already held by this user is kept;
- * a released reservation may be taken again (appended at its current revision, so two takers
- * race on optimistic concurrency and exactly one wins).
+ * The e-mail uniqueness reservation (stream `email-<normalised>`, see src/events/user.ts): one
+ * decider, one release rule. Rules:
+ * - a free address (no stream, or released) is reserved at the stream's revision, so two takers
+ *   race on optimistic concurrency and exactly one wins (the other: 409 `email_taken`);
+ * - a reservation already held by the same user is kept (no event);
+ * - a reservation is released by its holder only — or, when its user was never written (a crash
+ *   between the two appends of a signup) for ORPHAN_RESERVATION_MS, by the next taker.
  */
 import { errors } from '../../errors';
 import { normaliseEmail } from '../../events/user';
 import { streams } from '../../events/streams';
 import { WrongExpectedVersionError, type EventMetadata, type EventStore } from '../../events/store';
+import { runCommand, type CommandDeps, type Decider } from '../decider';
 
-const taken = () => errors.conflict('This e-mail is already in use.', 'email_taken');
+/** How long a reservation may point at a user that was never written before it counts as abandoned. */
+export const ORPHAN_RESERVATION_MS = 60_000;
 
-export async function reserveEmail(store: EventStore, email: string, userId: string, metadata: EventMetadata): Promise<void> {
+interface ReservationState {
+  holder?: string;
+  heldSince?: Date;
+}
+type ReservationEvent = { type: 'EmailReserved' | 'EmailReleased'; data: { email: string; userId: string }; createdAt?: Date };
+type ReservationCommand =
+  | { type: 'Reserve'; email: string; userId: string; now: Date; holderWritten: (holder: string) => boolean }
+  | { type: 'Release'; email: string; userId: string };
+
+const taken = () => errors.conflict('An account with this e-mail already exists.', 'email_taken');
+
+export const reservationDecider: Decider<ReservationState, ReservationCommand, ReservationEvent> = {
+  initialState: () => ({}),
+  evolve: (s, e) => (e.type === 'EmailReserved' ? { holder: e.data.userId, heldSince: e.createdAt } : {}),
+  decide(c, s) {
+    if (c.type === 'Release') return s.holder === c.userId ? [{ type: 'EmailReleased', data: { email: c.email, userId: c.userId } }] : [];
+    const reserve: ReservationEvent = { type: 'EmailReserved', data: { email: c.email, userId: c.userId } };
+    if (!s.holder) return [reserve];
+    if (s.holder === c.userId) return [];
+    const orphan = !!s.heldSince && c.now.getTime() - s.heldSince.getTime() >= ORPHAN_RESERVATION_MS && !c.holderWritten(s.holder);
+    if (!orphan) throw taken();
+    return [{ type: 'EmailReleased', data: { email: c.email, userId: s.holder } }, reserve];
+  },
+};
+
+/** Reserves `email` for `userId` (409 `email_taken` when someone else holds it). */
+export async function reserveEmail(deps: CommandDeps, email: string, userId: string, metadata: EventMetadata): Promise<void> {
   const normalised = normaliseEmail(email);
   const stream = streams.emailReservation(normalised);
-  const events = await store.readStream(stream, { direction: 'backwards', maxCount: 1 });
-  const last = events[0];
-  if (last?.type === 'EmailReserved') {
-    if ((last.data as { userId: string }).userId === userId) return;
-    throw taken();
-  }
+  // Whether an orphan's user stream exists is looked up before deciding (the decider stays pure).
+  const written = new Map<string, boolean>();
+  const [last] = await deps.store.readStream(stream, { direction: 'backwards', maxCount: 1 });
+  const holder = last?.type === 'EmailReserved' ? (last.data as { userId: string }).userId : undefined;
+  if (holder && holder !== userId) written.set(holder, (await deps.store.readStream(streams.user(holder), { maxCount: 1 })).length > 0);
   try {
-    await store.appendToStream(stream, [{ type: 'EmailReserved', data: { email: normalised, userId }, metadata }], {
-      expectedRevision: last ? last.revision : 'no_stream',
+    await runCommand(deps, {
+      stream, decider: reservationDecider, metadata, attempts: 1,
+      command: { type: 'Reserve', email: normalised, userId, now: new Date(), holderWritten: (h) => written.get(h) ?? true },
     });
   } catch (err) {
     if (err instanceof WrongExpectedVersionError) throw taken();
@@ -31,14 +62,13 @@ export async function reserveEmail(store: EventStore, email: string, userId: str
 }
 
 /** Releases the reservation when (and only when) this user holds it. */
-export async function releaseEmail(store: EventStore, email: string, userId: string, metadata: EventMetadata): Promise<void> {
+export async function releaseEmail(deps: CommandDeps, email: string, userId: string, metadata: EventMetadata): Promise<void> {
   const normalised = normaliseEmail(email);
-  const stream = streams.emailReservation(normalised);
-  const events = await store.readStream(stream, { direction: 'backwards', maxCount: 1 });
-  const last = events[0];
-  if (last?.type !== 'EmailReserved' || (last.data as { userId: string }).userId !== userId) return;
-  await store.appendToStream(stream, [{ type: 'EmailReleased', data: { email: normalised, userId }, metadata }], { expectedRevision: last.revision })
-    .catch((err) => {
-      if (!(err instanceof WrongExpectedVersionError)) throw err;
-    });
+  await runCommand(deps, { stream: streams.emailReservation(normalised), decider: reservationDecider, metadata, command: { type: 'Release', email: normalised, userId } });
+}
+
+/** The user id holding a normalised e-mail, if any. */
+export async function findUserIdByEmail(store: EventStore, normalisedEmail: string): Promise<string | undefined> {
+  const [last] = await store.readStream(streams.emailReservation(normalisedEmail), { direction: 'backwards', maxCount: 1 });
+  return last?.type === 'EmailReserved' ? (last.data as { userId: string }).userId : undefined;
 }

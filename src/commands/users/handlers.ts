@@ -12,15 +12,14 @@
 import type { Services } from '../../services';
 import { errors } from '../../errors';
 import type { Role } from '../../events/common';
-import { streams } from '../../events/streams';
 import { WrongExpectedVersionError, type EventMetadata } from '../../events/store';
 import { normaliseEmail, type UserEvent, type UserState } from '../../events/user';
-import { applyInline, userEventEval } from '../../projections/session-state';
-import { loadAggregate, runAggregate } from '../api-keys/aggregate';
 import { revokeAllApiKeysOfUser } from '../api-keys/handlers';
 import { signup } from '../identity/service';
-import { userAdminDecider, type UserCommand } from './decide';
+import { NO_STREAM } from '../decider';
+import type { UserCommand } from './decide';
 import { releaseEmail, reserveEmail } from './email';
+import { loadUser as loadUserStream, runUserCommand as runOnUserStream } from './stream';
 import { endAllSessionsOfUser, type Gate } from './sessions';
 
 export interface UserResult {
@@ -28,23 +27,18 @@ export interface UserResult {
   revision: bigint;
 }
 
-async function applyProfile(services: Services, appended: { type: string; data: unknown; revision: bigint }[]): Promise<void> {
-  const createdAt = new Date();
-  for (const e of appended) {
-    await applyInline(services.redis, userEventEval(services.prefix, { type: e.type, data: e.data as Record<string, unknown>, revision: e.revision, createdAt }));
-  }
-}
+const revisionOf = (r: bigint | typeof NO_STREAM): bigint => (r === NO_STREAM ? -1n : r);
 
 export async function runUserCommand(services: Services, userId: string, command: UserCommand, metadata: EventMetadata): Promise<UserResult & { appended: UserEvent[] }> {
-  const result = await runAggregate(services.store, streams.user(userId), userAdminDecider, command, metadata);
-  await applyProfile(services, result.appended);
-  return { state: result.state, revision: result.revision, appended: result.appended };
+  const result = await runOnUserStream(services, userId, command, metadata, { attempts: 3 });
+  return { state: result.state, revision: revisionOf(result.nextExpectedRevision), appended: result.appended };
 }
 
+/** The user (404 when missing or deleted) and its stream revision (the ETag). */
 export async function loadUser(services: Services, userId: string): Promise<UserResult> {
-  const { state, revision } = await loadAggregate(services.store, streams.user(userId), userAdminDecider);
+  const { state, revision } = await loadUserStream(services.store, userId);
   if (!state.exists || state.deleted) throw errors.notFound('No such user.', 'user_not_found');
-  return { state, revision };
+  return { state, revision: revisionOf(revision) };
 }
 
 /** Ends every session and revokes every API key of the user. */
@@ -74,29 +68,30 @@ export async function createUser(services: Services, input: NewUser, metadata: E
 export async function updateUserProfile(
   services: Services, userId: string, changes: { name?: string; email?: string }, ifMatch: bigint | undefined, metadata: EventMetadata,
 ): Promise<UserResult> {
-  const stream = streams.user(userId);
   const { state, revision } = await loadUser(services, userId);
   if (ifMatch !== undefined && ifMatch !== revision) throw errors.preconditionFailed();
   const email = changes.email?.trim();
   const emailChanges = email !== undefined && normaliseEmail(email) !== normaliseEmail(state.email);
   const command: UserCommand = { type: 'UpdateProfile', name: changes.name, email: email !== undefined && (emailChanges || email !== state.email) ? email : undefined };
-  const events = userAdminDecider.decide(command, state);
-  if (!events.length) return { state, revision };
-  if (emailChanges) await reserveEmail(services.store, email!, userId, metadata);
+  if (emailChanges) await reserveEmail(services, email!, userId, metadata);
+  let result;
   try {
-    await services.store.appendToStream(stream, events.map((e) => ({ type: e.type, data: e.data, metadata })), { expectedRevision: revision < 0n ? 'no_stream' : revision });
+    // Decided on the revision just read (the If-Match one, when given): a concurrent change is a 409/412.
+    result = await runOnUserStream(services, userId, command, metadata, { expectedRevision: revision });
   } catch (err) {
-    if (emailChanges) await releaseEmail(services.store, email!, userId, metadata).catch(() => undefined);
+    if (emailChanges) await releaseEmail(services, email!, userId, metadata).catch(() => undefined);
     if (err instanceof WrongExpectedVersionError) {
       if (ifMatch !== undefined) throw errors.preconditionFailed();
       throw errors.conflict('The user was changed concurrently; retry.', 'concurrent_modification');
     }
     throw err;
   }
-  if (emailChanges) await releaseEmail(services.store, state.email, userId, metadata);
-  const appended = events.map((e, i) => ({ ...e, revision: revision + 1n + BigInt(i) }));
-  await applyProfile(services, appended);
-  return { state: events.reduce(userAdminDecider.evolve, state), revision: revision + BigInt(events.length) };
+  if (!result.appended.length) {
+    if (emailChanges) await releaseEmail(services, email!, userId, metadata).catch(() => undefined);
+    return { state, revision };
+  }
+  if (emailChanges) await releaseEmail(services, state.email, userId, metadata);
+  return { state: result.state, revision: revisionOf(result.nextExpectedRevision) };
 }
 
 export async function disableUser(services: Services, userId: string, reason: string | undefined, metadata: EventMetadata, gate?: Gate): Promise<UserResult> {
@@ -113,7 +108,7 @@ export async function enableUser(services: Services, userId: string, metadata: E
 export async function deleteUser(services: Services, userId: string, metadata: EventMetadata, gate?: Gate): Promise<void> {
   const { state } = await runUserCommand(services, userId, { type: 'DeleteUser' }, metadata);
   await killAllAccess(services, userId, 'user_deleted', metadata, gate);
-  await releaseEmail(services.store, state.email, userId, metadata);
+  await releaseEmail(services, state.email, userId, metadata);
 }
 
 export async function grantRole(services: Services, userId: string, role: Role, metadata: EventMetadata): Promise<UserResult> {
