@@ -54,7 +54,7 @@ describe('envelope encryption', () => {
     expect(code(() => unwrapDataKey(ring, { ...stored, dataKeyId: 'other' }))).toBe('envelope_decrypt_failed');
     const parts = stored.wrapped.split('.');
     const ct = Buffer.from(parts[3]!, 'base64url');
-    ct[0] ^= 1;
+    ct[0] = ct[0]! ^ 1;
     parts[3] = ct.toString('base64url');
     expect(code(() => unwrapDataKey(ring, { ...stored, wrapped: parts.join('.') }))).toBe('envelope_decrypt_failed');
   });
@@ -69,7 +69,7 @@ describe('envelope encryption', () => {
     for (const i of [2, 3, 4]) {
       const copy = [...parts];
       const b = Buffer.from(copy[i]!, 'base64url');
-      b[b.length - 1] ^= 0x80;
+      b[b.length - 1] = b[b.length - 1]! ^ 0x80;
       copy[i] = b.toString('base64url');
       expect(['envelope_decrypt_failed', 'envelope_malformed']).toContain(code(() => decrypt(dk, copy.join('.'), providerTokensContext('u1', 'i1'))));
     }
