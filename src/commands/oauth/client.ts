@@ -306,7 +306,8 @@ export function createOAuthClient(providers: ConfiguredProvider[], options: OAut
       const url = p.userinfoUrl;
       if (!url) throw oauthError('oauth_profile_invalid', `${p.name}: no profile URL`);
       const r = await getJson(p, config, t.access_token, url, p.definition.profileQuery?.(t.access_token, p.clientSecret));
-      if (r.status === 401 || r.status === 403) throw oauthError('oauth_token_rejected', `${p.name}: profile HTTP ${r.status}`);
+      // 400 too: Facebook answers an invalid token with 400 {error: {code: 190}}.
+      if (r.status === 400 || r.status === 401 || r.status === 403) throw oauthError('oauth_token_rejected', `${p.name}: profile HTTP ${r.status}`);
       if (r.status !== 200 || !r.body || typeof r.body !== 'object') throw oauthError('oauth_profile_invalid', `${p.name}: profile HTTP ${r.status}`);
       const unwrapped = p.definition.unwrapProfile ? p.definition.unwrapProfile(r.body) : (r.body as Record<string, unknown>);
       if ('failed' in unwrapped && typeof unwrapped.failed === 'string') throw oauthError('oauth_profile_invalid', `${p.name}: ${unwrapped.failed}`);

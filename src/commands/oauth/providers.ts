@@ -173,7 +173,11 @@ export const PROVIDERS: Record<BuiltinProvider | 'oidc', ProviderDefinition> = {
     // GitHub answers token errors as HTTP 200 {error, error_description, error_uri}.
     tokenQuirks: (status, body) => {
       const b = obj(body);
-      if (status === 200 && typeof b.error === 'string') return { status: 400, body: oauthErrorBody(b.error, b.error_description) };
+      if (typeof b.error === 'string') {
+        // Its names for RFC 6749's invalid_grant: a bad, used or expired code / refresh token.
+        const error = b.error === 'bad_verification_code' || b.error === 'bad_refresh_token' ? 'invalid_grant' : b.error;
+        return { status: status >= 400 ? status : 400, body: oauthErrorBody(error, b.error_description) };
+      }
       return { status, body };
     },
     profile: (raw) => {
@@ -247,7 +251,10 @@ export const PROVIDERS: Record<BuiltinProvider | 'oidc', ProviderDefinition> = {
     // Naver: errors as HTTP 200 {error, error_description}; expires_in as a string ("3600").
     tokenQuirks: (status, body) => {
       const b = obj(body);
-      if (typeof b.error === 'string' && b.error !== '') return { status: status >= 400 ? status : 400, body: oauthErrorBody(b.error, b.error_description) };
+      // Naver reports a bad, used or expired code or refresh token as invalid_request (our requests are well-formed).
+      if (typeof b.error === 'string' && b.error !== '') {
+        return { status: status >= 400 ? status : 400, body: oauthErrorBody(b.error === 'invalid_request' ? 'invalid_grant' : b.error, b.error_description) };
+      }
       if (typeof b.expires_in === 'string' && /^\d{1,10}$/.test(b.expires_in)) return { status, body: { ...b, expires_in: Number(b.expires_in) } };
       return { status, body };
     },
