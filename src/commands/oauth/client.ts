@@ -163,6 +163,16 @@ function findOAuthError(err: unknown): OAuthError | undefined {
   return undefined;
 }
 
+function causeChain(err: unknown): { code?: unknown; attribute?: unknown; claim?: unknown; message?: unknown }[] {
+  const out: { code?: unknown; attribute?: unknown; claim?: unknown; message?: unknown }[] = [];
+  let cur: unknown = err;
+  for (let i = 0; i < 6 && cur && typeof cur === 'object'; i++) {
+    out.push(cur as never);
+    cur = (cur as { cause?: unknown }).cause;
+  }
+  return out;
+}
+
 type Phase = 'discovery' | 'callback' | 'token' | 'refresh' | 'profile';
 
 /** Maps whatever openid-client (or fetch) threw to one OAuthError. */
@@ -181,10 +191,17 @@ export function toOAuthError(err: unknown, phase: Phase, provider: string): OAut
   }
   if (err instanceof oidc.WWWAuthenticateChallengeError) return oauthError('oauth_token_rejected', `${provider}: WWW-Authenticate challenge`);
   if (e.name === 'TimeoutError' || e.name === 'AbortError') return oauthError('oauth_provider_unavailable', `${provider}: timeout`, err);
-  if (e.code === 'OAUTH_JSON_ATTRIBUTE_COMPARISON_FAILED' && e.cause?.attribute === 'sub') return oauthError('oauth_subject_mismatch', `${provider}: userinfo sub`);
-  if (e.code === 'OAUTH_JSON_ATTRIBUTE_COMPARISON_FAILED' && e.cause?.attribute === 'issuer') return oauthError('oauth_provider_error', `${provider}: discovery issuer mismatch`);
-  if (e.code === 'OAUTH_JWT_CLAIM_COMPARISON_FAILED' || e.code === 'OAUTH_JWT_TIMESTAMP_CHECK_FAILED' || e.code === 'OAUTH_KEY_SELECTION_FAILED' || e.code?.startsWith('ERR_JW')) {
-    return oauthError('oauth_id_token_invalid', `${provider}: ${e.code}${e.cause?.claim ? ` (${e.cause.claim})` : ''}`);
+  // openid-client wraps oauth4webapi's OperationProcessingError (whose own cause says which attribute or claim failed).
+  const chain = causeChain(err);
+  const codes = chain.map((c) => c.code).filter((c): c is string => typeof c === 'string');
+  const attribute = chain.map((c) => c.attribute).find((a) => typeof a === 'string');
+  const claim = chain.map((c) => c.claim).find((a) => typeof a === 'string');
+  const jwtProblem = chain.some((c) => typeof c.message === 'string' && /\bJWT\b|ID Token/.test(c.message));
+  if (codes.includes('OAUTH_JSON_ATTRIBUTE_COMPARISON_FAILED') && attribute === 'sub') return oauthError('oauth_subject_mismatch', `${provider}: userinfo sub`);
+  if (codes.includes('OAUTH_JSON_ATTRIBUTE_COMPARISON_FAILED') && attribute === 'issuer') return oauthError('oauth_provider_error', `${provider}: discovery issuer mismatch`);
+  if (codes.some((c) => c === 'OAUTH_JWT_CLAIM_COMPARISON_FAILED' || c === 'OAUTH_JWT_TIMESTAMP_CHECK_FAILED' || c === 'OAUTH_KEY_SELECTION_FAILED' || c.startsWith('ERR_JW'))
+    || ((phase === 'token' || phase === 'refresh') && jwtProblem)) {
+    return oauthError('oauth_id_token_invalid', `${provider}: ${codes.join(',')}${claim ? ` (${claim})` : ''}`);
   }
   if (phase === 'discovery' || e.name === 'TypeError') return oauthError('oauth_provider_unavailable', `${provider}: ${phase} ${e.code ?? e.name}`, err);
   return oauthError('oauth_provider_error', `${provider}: ${phase} ${e.code ?? e.name ?? 'error'}`, err);
