@@ -9,6 +9,7 @@
  */
 import 'dotenv/config';
 import { z } from 'zod';
+import { oauthConfigShape } from './commands/oauth/providers';
 
 const bool = z
   .union([z.boolean(), z.enum(['true', 'false', '1', '0', 'yes', 'no', ''])])
@@ -125,6 +126,11 @@ export const configSchema = z.object({
   REALTIME_IDLE_TIMEOUT_SECONDS: int(8, 960).default(60).describe('Idle timeout; the hub pings before closing.'),
   REALTIME_MAX_BACKPRESSURE_BYTES: int(1024, 64 * 1024 * 1024).default(1024 * 1024)
     .describe('Bytes buffered for a slow consumer before its connection is closed.'),
+
+  // Social sign-in (issue 13): provider keys (src/commands/oauth/providers.ts) and the token key.
+  ...oauthConfigShape,
+  PROVIDER_TOKEN_KEY: z.string().max(2000).optional()
+    .describe('Server key(s) wrapping the per-user data keys of provider tokens: 32 bytes as 64 hex digits or 43 base64url chars; several comma-separated for rotation (the first wraps, all unwrap). Without it a dev key is generated once into DATA_DIR (refused in production when a provider is configured).'),
 });
 
 export type Config = z.infer<typeof configSchema>;
@@ -151,5 +157,8 @@ export function unsafeDefaults(config: Config): string[] {
   if (config.CORS_ORIGINS.trim() === '*') out.push('CORS_ORIGINS is *: any origin may call the API. Set CORS_ORIGINS to your front-end origins.');
   if (!config.ADMIN_EMAIL || !config.ADMIN_PASSWORD) out.push('No admin configured: set ADMIN_EMAIL and ADMIN_PASSWORD (or run `npm run cli -- create-admin`).');
   if (!config.COOKIE_SECURE) out.push('COOKIE_SECURE=false: refresh cookies travel over plain http.');
+  if (!config.PROVIDER_TOKEN_KEY && Object.keys(config).some((k) => /^OAUTH_[A-Z0-9_]+_CLIENT_ID$/.test(k) && config[k as keyof Config])) {
+    out.push('PROVIDER_TOKEN_KEY is not set: provider tokens are encrypted under a generated development key. Set PROVIDER_TOKEN_KEY.');
+  }
   return out;
 }

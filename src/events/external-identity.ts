@@ -11,10 +11,9 @@
  *   (unlink, user deletion) shreds every token ever stored here.
  * Every event carries `userId` (the audit index and time travel rely on it).
  *
- * Not registered yet: registration is one line in src/events/index.ts
- * (`...externalIdentityEvents` in `allEvents`), done at integration (docs: /work/brief/oauth-integration.md).
+ * Registered in src/events/index.ts (`allEvents`).
  */
-import { createHash } from 'node:crypto';
+import { streams } from './streams';
 import { z } from 'zod';
 import { defineEvent } from './registry';
 import { id, isoTime } from './common';
@@ -96,15 +95,9 @@ export type ExternalIdentityEvent =
   | Ev<typeof ExternalIdentityReserved> | Ev<typeof ExternalIdentityReleased>
   | Ev<typeof ProviderTokensStored> | Ev<typeof ProviderTokensRefreshed>;
 
-/**
- * The key of a (provider, subject) reservation: subjects are opaque and may be long or contain any
- * character, so the stream carries a digest. Stream names: move these into src/events/streams.ts
- * at integration (`externalIdentity`, `providerTokens`); nothing else may build them.
- */
-export function subjectKey(provider: string, sub: string): string {
-  return `${provider}:${createHash('sha256').update(`${provider}\n${sub}`).digest('base64url').slice(0, 32)}`;
-}
+/** Stream names live in src/events/streams.ts; re-exported for the oauth modules. */
+export { subjectKey } from './streams';
 export const externalIdentityStreams = {
-  externalIdentity: (provider: string, sub: string) => `extid-${subjectKey(provider, sub)}`,
-  providerTokens: (identityId: string) => `providertokens-${identityId}`,
+  externalIdentity: streams.externalIdentity,
+  providerTokens: streams.providerTokens,
 } as const;

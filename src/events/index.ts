@@ -5,8 +5,9 @@ import { sessionEvents } from './session';
 import { apiKeyEvents } from './api-key';
 import { featureEvents } from './feature';
 import { emailTokenEvents } from './email-token';
+import { externalIdentityEvents } from './external-identity';
 
-export const allEvents = [...userEvents, ...sessionEvents, ...apiKeyEvents, ...featureEvents, ...emailTokenEvents];
+export const allEvents = [...userEvents, ...sessionEvents, ...apiKeyEvents, ...featureEvents, ...emailTokenEvents, ...externalIdentityEvents];
 
 export function createRegistry(): EventRegistry {
   return new EventRegistry(allEvents);

@@ -1,3 +1,13 @@
+import { createHash } from 'node:crypto';
+
+/**
+ * The key of a (provider, subject) reservation: subjects are opaque and may be long or contain any
+ * character, so the stream carries a digest.
+ */
+export function subjectKey(provider: string, sub: string): string {
+  return `${provider}:${createHash('sha256').update(`${provider}\n${sub}`).digest('base64url').slice(0, 32)}`;
+}
+
 /** The one place stream names are made and parsed. Never type a stream name inline. */
 export const streams = {
   user: (userId: string) => `user-${userId}`,
@@ -10,6 +20,10 @@ export const streams = {
   loginGuard: (normalisedLogin: string) => `loginguard-${normalisedLogin}`,
   verification: (tokenId: string) => `verification-${tokenId}`,
   passwordReset: (tokenId: string) => `passwordreset-${tokenId}`,
+  /** Reservation of a (provider, subject) pair: uniqueness of external identities (issue 13). */
+  externalIdentity: (provider: string, sub: string) => `extid-${subjectKey(provider, sub)}`,
+  /** Encrypted provider tokens of one linked identity (ciphertext only). */
+  providerTokens: (identityId: string) => `providertokens-${identityId}`,
 } as const;
 
 export type StreamCategory = keyof typeof streams;

@@ -18,7 +18,7 @@ export const UserRegistered = defineEvent(
   'UserRegistered',
   userRegisteredV1.extend({
     /** How the account came to be. */
-    source: z.enum(['signup', 'admin', 'bootstrap', 'import']),
+    source: z.enum(['signup', 'admin', 'bootstrap', 'import', 'oauth']),
   }),
   [{ schema: userRegisteredV1 }],
   (v1) => ({ ...(v1 as object), source: 'signup' }),
@@ -77,7 +77,7 @@ export interface UserState {
   email: string;
   name: string;
   passwordHash: string;
-  source: 'signup' | 'admin' | 'bootstrap' | 'import' | '';
+  source: 'signup' | 'admin' | 'bootstrap' | 'import' | 'oauth' | '';
   roles: Role[];
   emailVerified: boolean;
   disabled: boolean;

@@ -19,7 +19,7 @@ describe('sign in with a provider', () => {
   it('creates an account (no password, e-mail reserved and verified when trusted) and links the identity', () => {
     given([]).when(signIn()).then([
       { type: 'EmailReserved', data: { email: 'alice@example.test', userId: 'new-user' } },
-      { type: 'UserRegistered', data: { userId: 'new-user', email: 'Alice@Example.test', name: 'Alice', passwordHash: '', source: 'signup' } },
+      { type: 'UserRegistered', data: { userId: 'new-user', email: 'Alice@Example.test', name: 'Alice', passwordHash: '', source: 'oauth' } },
       { type: 'EmailVerified', data: { userId: 'new-user', email: 'Alice@Example.test' } },
       { type: 'ExternalIdentityReserved', data: { userId: 'new-user', identityId: 'new-id', provider: 'google', subject: 'g-1' } },
       { type: 'ExternalIdentityLinked', data: { userId: 'new-user', identityId: 'new-id', provider: 'google', subject: 'g-1', email: 'Alice@Example.test', emailVerified: true, via: 'signup', at: now } },

@@ -2,11 +2,12 @@
 import { describe, expect, it } from 'vitest';
 import { EventRegistry, allEvents } from '../../src/events';
 import { externalIdentityEvents, externalIdentityStreams, subjectKey } from '../../src/events/external-identity';
+import { streams } from '../../src/events/streams';
 import { oauthDecider } from '../../src/commands/oauth/decide';
 import { encryptJson, newDataKey, providerTokensContext } from '../../src/credentials/envelope';
 import { parseStream } from '../../src/events/streams';
 
-const registry = new EventRegistry([...allEvents, ...externalIdentityEvents]);
+const registry = new EventRegistry(allEvents);
 const now = '2026-12-01T12:00:00.000Z';
 
 describe('external-identity events', () => {
@@ -14,6 +15,7 @@ describe('external-identity events', () => {
     for (const t of ['ExternalIdentityLinked', 'ExternalIdentityUnlinked', 'ExternalIdentityReserved', 'ExternalIdentityReleased', 'ProviderTokensStored', 'ProviderTokensRefreshed']) {
       expect(registry.has(t)).toBe(true);
     }
+    for (const e of externalIdentityEvents) expect(allEvents).toContain(e);
   });
 
   it('every event the decider emits passes its schema, and each carries userId', () => {
@@ -44,6 +46,8 @@ describe('external-identity events', () => {
     expect(parseStream(s)).toEqual({ category: 'extid', id: subjectKey('github', '583231') });
     expect(externalIdentityStreams.externalIdentity('github', '583231')).toBe(s);
     expect(externalIdentityStreams.externalIdentity('kakao', '583231')).not.toBe(s);
+    expect(streams.externalIdentity('github', '583231')).toBe(s);
+    expect(streams.providerTokens('i1')).toBe(externalIdentityStreams.providerTokens('i1'));
     expect(externalIdentityStreams.externalIdentity('oidc', 'y'.repeat(255)).length).toBeLessThan(60);
     expect(parseStream(externalIdentityStreams.providerTokens('i1'))).toEqual({ category: 'providertokens', id: 'i1' });
   });

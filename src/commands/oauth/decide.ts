@@ -44,7 +44,7 @@ export interface OAuthAccountState {
 type E<T extends string, D> = { type: T; data: D };
 /** Events of other aggregates this decider reads or emits (their schemas live in src/events/user.ts). */
 export type UserSideEvent =
-  | E<'UserRegistered', { userId: string; email: string; name: string; passwordHash: string; source: 'signup' | 'admin' | 'bootstrap' | 'import' }>
+  | E<'UserRegistered', { userId: string; email: string; name: string; passwordHash: string; source: 'signup' | 'admin' | 'bootstrap' | 'import' | 'oauth' }>
   | E<'EmailReserved', { email: string; userId: string }>
   | E<'EmailReleased', { email: string; userId: string }>
   | E<'EmailVerified', { userId: string; email: string }>;
@@ -142,7 +142,7 @@ export function decideOAuth(command: OAuthCommand, state: OAuthAccountState): OA
       return [
         ...(email ? [{ type: 'EmailReserved', data: { email, userId } } as OAuthEvent] : []),
         // No password: `passwordHash: ''` never verifies (password login refuses an empty hash).
-        { type: 'UserRegistered', data: { userId, email: p.email?.trim() ?? '', name: p.name ?? '', passwordHash: '', source: 'signup' } },
+        { type: 'UserRegistered', data: { userId, email: p.email?.trim() ?? '', name: p.name ?? '', passwordHash: '', source: 'oauth' } },
         ...(email && p.emailVerified ? [{ type: 'EmailVerified', data: { userId, email: p.email!.trim() } } as OAuthEvent] : []),
         ...linkEvents(userId, command.newIdentityId, p, 'signup', command.now),
       ];

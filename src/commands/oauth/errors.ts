@@ -4,6 +4,8 @@
  * mapping, kept next to the code so the catalog merge is mechanical. `detail` is private: it may
  * name the provider's own error text, never a token or secret.
  */
+import { AppError } from '../../errors';
+
 export type OAuthErrorKind = 'validation' | 'unauthorized' | 'forbidden' | 'not_found' | 'conflict' | 'unavailable' | 'upstream';
 
 export const OAUTH_ERRORS = {
@@ -21,6 +23,7 @@ export const OAUTH_ERRORS = {
   oauth_token_rejected: { kind: 'unauthorized', status: 401, message: 'The provider no longer accepts this access token.' },
   oauth_refresh_unsupported: { kind: 'validation', status: 400, message: 'This provider issued no refresh token.' },
   oauth_refresh_rejected: { kind: 'unauthorized', status: 401, message: 'The provider refused the refresh token; link the account again.' },
+  oauth_redirect_not_allowed: { kind: 'validation', status: 400, message: 'redirect_to is not an allowed destination.' },
   oauth_provider_unavailable: { kind: 'unavailable', status: 503, message: 'The sign-in provider cannot be reached; try again shortly.' },
   // Decider (decide.ts) refusals:
   oauth_link_required: { kind: 'conflict', status: 409, message: 'An account with this e-mail exists; sign in to it and link this provider.' },
@@ -35,16 +38,17 @@ export const OAUTH_ERRORS = {
 
 export type OAuthErrorCode = keyof typeof OAUTH_ERRORS;
 
-export class OAuthError extends Error {
+/** An AppError (the one error type: src/http/problem.ts maps it to problem+json) with a kind. */
+export class OAuthError extends AppError {
   readonly kind: OAuthErrorKind;
-  readonly status: number;
-  readonly detail?: string;
-  constructor(readonly code: OAuthErrorCode, opts: { detail?: string; cause?: unknown } = {}) {
-    super(OAUTH_ERRORS[code].message, opts.cause === undefined ? undefined : { cause: opts.cause });
+  declare readonly code: OAuthErrorCode;
+  constructor(code: OAuthErrorCode, opts: { detail?: string; cause?: unknown } = {}) {
+    super(code, OAUTH_ERRORS[code].status, OAUTH_ERRORS[code].message, {
+      detail: opts.detail, cause: opts.cause,
+      ...(OAUTH_ERRORS[code].status === 401 ? { headers: { 'www-authenticate': 'Bearer' } } : {}),
+    });
     this.name = 'OAuthError';
     this.kind = OAUTH_ERRORS[code].kind;
-    this.status = OAUTH_ERRORS[code].status;
-    this.detail = opts.detail;
   }
 }
 
