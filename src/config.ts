@@ -70,6 +70,8 @@ export const configSchema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info')
     .describe('pino log level.'),
   LOG_DIR: z.string().optional().describe('When set, logs are also written to LOG_DIR/app.log and errors to LOG_DIR/error.log.'),
+  LOG_REQUESTS: z.enum(['all', 'errors', 'off']).default('all')
+    .describe('One access line per request, on completion (method, route pattern, status, duration, request id, user id): all (default); errors (4xx/5xx at info/error, the rest at debug); off (none; errors from the error handler still log).'),
   DATA_DIR: z.string().default('./var')
     .describe('Where development-only generated secrets (signing key, pepper) and files are kept.'),
   CORS_ORIGINS: z.string().default('*').describe('Allowed CORS origins: * or a comma-separated list. Also the WebSocket Origin allow-list.'),

@@ -4,7 +4,7 @@
  * given (`registerRoutes`, from the composition root src/compose.ts; this file imports no routes).
  */
 import { randomUUID } from 'node:crypto';
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type RouteOptions } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type RouteOptions } from 'fastify';
 import cors from '@fastify/cors';
 import cookie from '@fastify/cookie';
 import rateLimit from '@fastify/rate-limit';
@@ -19,7 +19,9 @@ import { configPlugin, eventStorePlugin, pgPlugin, redisPlugin } from './plugins
 import { metricsPlugin } from './plugins/metrics';
 import { securityHeaders } from './security-headers';
 import { VERSION } from '../version';
-import { logContext, REQUEST_BOUND } from '../infra/logger';
+import type { Logger } from 'pino';
+import { accessLoggerOf, logContext } from '../infra/logger';
+import { AccessLogController, lazyRequestLogger } from './access-log';
 
 /** Registers every route module (the composition root, src/compose.ts, passes it in). */
 export type RegisterRoutes = (app: FastifyInstance, services: Services) => Promise<void>;
@@ -47,31 +49,17 @@ export function parseTrustProxy(value: string): boolean | number | string[] {
   return value.split(',').map((s) => s.trim()).filter(Boolean);
 }
 
-function markRequestBound(child: FastifyBaseLogger): FastifyBaseLogger {
-  (child as unknown as Record<symbol, unknown>)[REQUEST_BOUND] = true;
-  return child;
-}
-
 export async function buildHttpApp(services: Services, registerRoutes: RegisterRoutes): Promise<FastifyInstance> {
   const { config } = services;
-  let silentRequestLogger: FastifyBaseLogger | undefined;
   const app = Fastify({
     loggerInstance: services.log as FastifyBaseLogger,
     bodyLimit: config.BODY_LIMIT_BYTES,
     trustProxy: parseTrustProxy(config.TRUST_PROXY) as boolean | string[],
     requestIdHeader: false,
-    logController: new LogController({ requestIdLogLabel: 'request_id' }),
-    // Request loggers carry request_id in their bindings; mark them so the logContext mixin
-    // (src/infra/logger.ts) does not add it a second time.
-    childLoggerFactory: (logger, bindings, opts) => {
-      // Logging off (LOG_LEVEL=silent) and no route asking for more: every request shares one
-      // silent child instead of building one (pino serializes the bindings) per request. Checked
-      // per request, so raising the root level at run time gives requests their own children again.
-      if (logger.level === 'silent' && (opts.level === undefined || opts.level === 'silent')) {
-        return (silentRequestLogger ??= markRequestBound(logger.child({}, { level: 'silent' })));
-      }
-      return markRequestBound(logger.child(bindings, opts));
-    },
+    // One access line per request, on completion (LOG_REQUESTS), and request loggers made on
+    // first use, marked so the logContext mixin does not add request_id twice: src/http/access-log.ts.
+    logController: new AccessLogController(accessLoggerOf(services.log as Logger), config.LOG_REQUESTS),
+    childLoggerFactory: lazyRequestLogger,
     // Bounded request time: a slow client cannot hold a connection forever.
     requestTimeout: 30_000,
     genReqId: (req) => {

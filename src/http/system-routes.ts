@@ -106,6 +106,8 @@ export async function systemRoutes(app: FastifyInstance, services: Services) {
     // Test-only (NODE_ENV=test): a slow request, so shutdown tests can prove in-flight requests finish.
     app.get('/__test/sleep', { schema: { hide: true }, config: { rateLimit: false } }, async (request) => {
       const ms = Math.min(Number((request.query as { ms?: string }).ms ?? 1000) || 0, 10_000);
+      // The access line comes on completion; tests wait for this one to know the request is in hand.
+      request.log.info({ ms }, 'test sleep started');
       await new Promise((resolve) => setTimeout(resolve, ms));
       return { slept_ms: ms };
     });

@@ -6,6 +6,8 @@
  *   the first three levels of a logged object (pino redact paths, below);
  * - query-string values that look like credentials (token, ticket, key, password, code…) are
  *   masked in logged URLs;
+ * - access lines (one per request, src/http/access-log.ts) go through a sibling logger without
+ *   redaction: they carry only the route pattern, never the raw URL or headers;
  * - request log lines carry `request_id`: Fastify binds it on `request.log`, and any other logger
  *   (e.g. `services.log`) used while handling a request adds it from `logContext` (src/http/app.ts
  *   enters it per request).
@@ -98,6 +100,20 @@ export interface LoggerOptions {
   stream?: DestinationStream;
 }
 
+/** Per logger: a sibling without redaction or serializers on the same destination (access lines). */
+const accessLoggers = new WeakMap<Logger, Logger>();
+
+/**
+ * The logger for per-request access lines (src/http/access-log.ts): same destination, level and
+ * `service` base as `log`, but no redaction pass and no serializers — the access line is built
+ * only from fields that cannot carry a secret (method, route pattern, status, duration, ids), and
+ * the ~70 redact paths were a quarter of the CPU of a request (docs/performance.md).
+ * Falls back to `log` itself for a logger not made by createLogger.
+ */
+export function accessLoggerOf(log: Logger): Logger {
+  return accessLoggers.get(log) ?? log;
+}
+
 export function createLogger(config: Pick<Config, 'LOG_LEVEL' | 'LOG_DIR' | 'NODE_ENV'>, opts: LoggerOptions = {}): Logger {
   if (config.LOG_LEVEL === 'silent' && !config.LOG_DIR) return pino({ level: 'silent' });
   const level = config.LOG_LEVEL === 'silent' ? 'info' : config.LOG_LEVEL;
@@ -108,7 +124,10 @@ export function createLogger(config: Pick<Config, 'LOG_LEVEL' | 'LOG_DIR' | 'NOD
     else if (process.stdout.isTTY && config.NODE_ENV !== 'production') {
       streams.push({ level, stream: pino.transport({ target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:standard', ignore: 'pid,hostname,service' } }) });
     } else {
-      streams.push({ level, stream: process.stdout });
+      // pino's asynchronous destination (sonic-boom): lines written while a write is in flight are
+      // batched into the next one, and a slow stdout consumer never blocks the event loop. pino
+      // flushes it synchronously on process exit (also on process.exit()).
+      streams.push({ level, stream: pino.destination({ dest: 1, sync: false }) });
     }
   }
   if (config.LOG_DIR) {
@@ -116,5 +135,10 @@ export function createLogger(config: Pick<Config, 'LOG_LEVEL' | 'LOG_DIR' | 'NOD
     streams.push({ level, stream: pino.destination({ dest: path.join(config.LOG_DIR, 'app.log'), sync: false, mkdir: true }) });
     streams.push({ level: 'error', stream: pino.destination({ dest: path.join(config.LOG_DIR, 'error.log'), sync: false, mkdir: true }) });
   }
-  return pino({ level, redact, serializers, mixin, base: { service: 'authledger' } }, pino.multistream(streams));
+  // One destination: no multistream layer per line.
+  const destination = streams.length === 1 && streams[0]!.level === level ? streams[0]!.stream as DestinationStream : pino.multistream(streams);
+  const base = { service: 'authledger' };
+  const log = pino({ level, redact, serializers, mixin, base }, destination);
+  accessLoggers.set(log, pino({ level, base }, destination));
+  return log;
 }

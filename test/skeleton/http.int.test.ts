@@ -152,7 +152,13 @@ describe('HTTP server', () => {
     const before = logs.lines.length;
     await app.inject({ method: 'POST', url: '/__probe/echo?ticket=tkt-secret', headers: { 'x-request-id': 'rid-logs', authorization: 'Bearer sekret' }, payload: { email: 'a@b.co', age: 3 } });
     const mine = logs.lines.slice(before);
-    expect(mine.length).toBeGreaterThanOrEqual(4); // incoming, handler lines, completed
+    expect(mine.length).toBeGreaterThanOrEqual(3); // handler lines, the one access line
+    // one access line per request, on completion: the route pattern, never the raw URL
+    const access = mine.filter((l) => l.msg === 'request');
+    expect(access).toHaveLength(1);
+    expect(access[0]).toMatchObject({ method: 'POST', route: '/__probe/echo', status: 200, request_id: 'rid-logs', level: 30 });
+    expect(typeof access[0]!.duration_ms).toBe('number');
+    expect(mine.some((l) => l.msg === 'incoming request' || l.msg === 'request completed')).toBe(false);
     for (const l of mine) expect(l.request_id).toBe('rid-logs');
     expect(mine.some((l) => l.msg === 'handling echo')).toBe(true);
     expect(mine.some((l) => l.msg === 'logged through the root logger')).toBe(true);

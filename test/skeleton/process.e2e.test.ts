@@ -94,7 +94,7 @@ describe('the authledger process', () => {
 
     const inflight = fetch(`${base}/__test/sleep?ms=2000`).then(async (r) => ({ status: r.status, body: await r.json() }));
     // Signal only once the server has the request in hand (a fixed delay is not enough on a loaded machine).
-    await p.waitFor(/"url":"\/__test\/sleep\?ms=2000"/, 20_000);
+    await p.waitFor(/"ms":2000,"msg":"test sleep started"/, 20_000);
     await new Promise((r) => setTimeout(r, 100));
     const signalledAt = Date.now();
     p.kill('SIGTERM');

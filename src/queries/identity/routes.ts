@@ -88,6 +88,7 @@ export async function identityQueryRoutes(app: FastifyInstance): Promise<void> {
     const token = accessTokenFrom(request);
     if (!token) throw invalidToken();
     const auth = await app.verifyAccessToken(token);
+    request.auth = auth; // the access line's user_id
     reply.header('x-user-id', auth.userId).header('x-session-id', auth.sessionId).header('x-user-roles', auth.roles.join(',')).header('cache-control', 'no-store');
     return null;
   });

@@ -1,0 +1,85 @@
+/**
+ * Request logging: one access line per request, on completion, instead of Fastify's two
+ * ("incoming request" + "request completed"), and request loggers made only when used.
+ * Rules:
+ * - the line carries method, route pattern (never the raw URL: no query string, no path
+ *   parameter, so no credential can reach it), status, duration_ms, request_id and user_id when
+ *   the request authenticated; it is written through the access logger (src/infra/logger.ts:
+ *   same destination, no redaction pass);
+ * - LOG_REQUESTS=all (default): every request at info, 5xx at error; errors: 4xx at info and 5xx
+ *   at error, the rest at debug (server-to-server traffic such as /verify and the access check
+ *   stays out of the log at the default level); off: no access lines (the error handler's lines
+ *   for 5xx still log);
+ * - `request.log` still carries request_id; its pino child (pino serialises the bindings) is
+ *   made on first use, so a request that logs nothing else costs no child.
+ */
+import { LogController, type FastifyBaseLogger, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { Bindings, ChildLoggerOptions, Logger } from 'pino';
+import { REQUEST_BOUND } from '../infra/logger';
+
+export type LogRequests = 'all' | 'errors' | 'off';
+
+export class AccessLogController extends LogController {
+  constructor(private readonly access: Logger, private readonly mode: LogRequests) {
+    super({ requestIdLogLabel: 'request_id' });
+  }
+
+  override incomingRequest(): void {
+    // the one line is written on completion
+  }
+
+  override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
+    if (error) reply.log.error({ err: error, status: reply.statusCode }, 'response failed');
+    if (this.mode === 'off') return;
+    const status = reply.statusCode;
+    const level = status >= 500 || error ? 'error' : this.mode === 'errors' && status < 400 ? 'debug' : 'info';
+    if (!this.access.isLevelEnabled(level)) return;
+    this.access[level]({
+      request_id: request.id,
+      method: request.method,
+      route: request.routeOptions.url,
+      status,
+      duration_ms: Math.round(reply.elapsedTime * 1000) / 1000,
+      user_id: request.auth?.userId,
+    }, 'request');
+  }
+}
+
+type Level = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+
+/** `request.log`: binds request_id on first use (most requests never log through it). */
+class LazyRequestLogger {
+  private real?: FastifyBaseLogger;
+  constructor(private readonly parent: FastifyBaseLogger, private readonly bindings: Bindings, private readonly opts: ChildLoggerOptions) {}
+
+  private get log(): FastifyBaseLogger {
+    if (!this.real) {
+      this.real = this.parent.child(this.bindings, this.opts);
+      (this.real as unknown as Record<symbol, unknown>)[REQUEST_BOUND] = true;
+    }
+    return this.real;
+  }
+
+  get level(): string { return this.real?.level ?? this.opts.level ?? this.parent.level; }
+  set level(l: string) { this.log.level = l; }
+  isLevelEnabled(l: string): boolean { return (this.log as unknown as Logger).isLevelEnabled(l); }
+  child(b: Bindings, o?: ChildLoggerOptions): FastifyBaseLogger { return this.log.child(b, o); }
+  fatal(...a: unknown[]) { this.call('fatal', a); }
+  error(...a: unknown[]) { this.call('error', a); }
+  warn(...a: unknown[]) { this.call('warn', a); }
+  info(...a: unknown[]) { this.call('info', a); }
+  debug(...a: unknown[]) { this.call('debug', a); }
+  trace(...a: unknown[]) { this.call('trace', a); }
+  silent() {}
+
+  private call(level: Level, args: unknown[]): void {
+    // Below the level: no child is made at all.
+    if (!(this.parent as unknown as Logger).isLevelEnabled(level) && this.opts.level === undefined && !this.real) return;
+    (this.log[level] as (...x: unknown[]) => void)(...args);
+  }
+}
+
+/** Fastify `childLoggerFactory`: a lazy request logger. */
+export function lazyRequestLogger(logger: FastifyBaseLogger, bindings: Bindings, opts: ChildLoggerOptions): FastifyBaseLogger {
+  return new LazyRequestLogger(logger, bindings, opts) as unknown as FastifyBaseLogger;
+}
