@@ -8,12 +8,18 @@
  * - no events → nothing is appended, nothing is projected;
  * - after the append, the inline projections registered for the appended event types
  *   (src/projections/inline.ts: the same projection objects the projector runs) are applied
- *   here, in `runInline`, and only here — so read-your-writes and its failure policy live in one place;
+ *   here, in `runInline`, and only here — so read-your-writes and its failure policy live in one place:
+ *   once the append has committed the command has succeeded, so an inline failure (Redis down)
+ *   never fails it — it is logged and counted (`authledger_inline_projection_failures_total`) and
+ *   the projector applies the same events later (issue 21). Before the append nothing is caught;
+ * - the runner picks the events' time once and stores it with them (`createdAt`), and the inline
+ *   step uses that very time: an inline write and the projector's write of an event are equal;
  * - the result carries the appended events with their revisions, the next expected revision
  *   and the position of the last appended event (for read-your-writes at the HTTP edge).
  */
 import { WrongExpectedVersionError, type EventMetadata, type EventStore, type Position, type RecordedEvent } from '../events/store';
 import { inlineProjectionsFor, type InlineDeps } from '../projections/inline';
+import { inlineProjectionFailures } from '../infra/metrics';
 
 /** The one way to say "no stream" on the write side. */
 export const NO_STREAM = 'no_stream' as const;
@@ -67,6 +73,8 @@ export interface CommandResult<S, E> {
 /** What the runner needs; a `Services` object fits (`config` for the inline projections). */
 export interface CommandDeps extends InlineDeps {
   store: EventStore;
+  /** Where an inline-projection failure after a committed append is logged (a `Services` has one). */
+  log?: { warn(o: object, m?: string): void };
 }
 
 /** Around the append (e.g. the session gate waiting for its own "session ended" echo). */
@@ -103,12 +111,14 @@ export async function runCommand<S, C, E extends DecidedEvent>(deps: CommandDeps
     const events = run.decider.decide(run.command, state);
     if (!events.length) return { state, appended: [], nextExpectedRevision: revision };
     const hook = run.beforeAppend?.(events, state);
+    // The one clock of this command's events: stored with them and used by the inline step.
+    const createdAt = new Date();
     let result;
     try {
       result = await deps.store.appendToStream(
         run.stream,
         events.map((e) => ({ ...(e.id ? { id: e.id } : {}), type: e.type, data: e.data, metadata: run.metadata ?? {} })),
-        { expectedRevision: revision },
+        { expectedRevision: revision, createdAt: events.map(() => createdAt) },
       );
     } catch (err) {
       hook?.cancel();
@@ -117,13 +127,9 @@ export async function runCommand<S, C, E extends DecidedEvent>(deps: CommandDeps
     }
     const first = result.nextExpectedRevision - BigInt(events.length) + 1n;
     const appended = events.map((e, i) => ({ ...e, revision: first + BigInt(i) }));
-    try {
-      await runInline(deps, run.stream, appended, result.position, run.metadata);
-    } catch (err) {
-      hook?.cancel();
-      throw err;
-    }
-    await hook?.done();
+    // Committed: from here on the command has succeeded whatever the inline step does.
+    if (await runInline(deps, run.stream, appended, result.position, run.metadata, createdAt)) await hook?.done();
+    else hook?.cancel();
     return {
       state: events.reduce(run.decider.evolve, state),
       appended,
@@ -136,7 +142,9 @@ export async function runCommand<S, C, E extends DecidedEvent>(deps: CommandDeps
 /**
  * The inline step: applies the appended events to every inline projection that handles them,
  * now, in this process (read-your-writes). The projector applies them again later; every
- * projection is idempotent by revision. A failure here fails the command (the events are stored).
+ * projection is idempotent by revision. The events are stored already, so a failure here does
+ * not fail the command: it is logged, counted, and left to the projector. Returns whether every
+ * inline projection applied.
  */
 export async function runInline(
   deps: CommandDeps,
@@ -144,9 +152,9 @@ export async function runInline(
   appended: readonly AppendedEvent<DecidedEvent>[],
   position: Position,
   metadata: EventMetadata = {},
-): Promise<void> {
-  if (!appended.length) return;
-  const createdAt = new Date();
+  createdAt: Date = new Date(),
+): Promise<boolean> {
+  if (!appended.length) return true;
   const recorded: RecordedEvent[] = appended.map((e, i) => ({
     id: e.id ?? '',
     type: e.type,
@@ -159,7 +167,15 @@ export async function runInline(
     createdAt,
     schemaVersion: 1,
   }) as unknown as RecordedEvent);
+  let ok = true;
   for (const { projection, events } of inlineProjectionsFor(deps.config, recorded)) {
-    await projection.applyInline(deps, events);
+    try {
+      await projection.applyInline(deps, events);
+    } catch (err) {
+      ok = false;
+      inlineProjectionFailures.inc({ projection: projection.name });
+      deps.log?.warn({ err: err instanceof Error ? err.message : String(err), projection: projection.name, stream }, 'inline projection failed after the append; the projector will apply it');
+    }
   }
+  return ok;
 }

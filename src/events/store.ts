@@ -99,7 +99,7 @@ export interface Subscription extends AsyncIterable<RecordedEvent> {
 
 export interface AppendOptions {
   expectedRevision?: ExpectedRevision;
-  /** Restore only (`cli import`): keep the original creation time. */
+  /** The events' creation time: restores (`cli import`) keep the original; the command runner stores the time it also projects inline with. */
   createdAt?: Date[];
 }
 

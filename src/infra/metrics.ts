@@ -37,3 +37,11 @@ export const eventStoreSubscriptionErrors = new client.Counter({
   labelNames: ['source', 'reason'] as const,
   registers: [processMetrics],
 });
+
+/** Inline projections that failed after their command's append committed (the projector redoes them; issue 21). */
+export const inlineProjectionFailures = new client.Counter({
+  name: 'authledger_inline_projection_failures_total',
+  help: 'Inline (read-your-writes) projection writes that failed after the append committed, by projection; the projector applies them later',
+  labelNames: ['projection'] as const,
+  registers: [processMetrics],
+});

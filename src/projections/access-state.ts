@@ -3,7 +3,7 @@
  * `access-state` projection, run by the projector and inline by the command runner) and its
  * readers (the per-process cache in front of it, the access check). Rules enforced here:
  * - Redis holds, per key and per feature, only what the access check needs (never a key, only
- *   its SHA-256), each hash tagged with the stream revision it reflects; a write with an older or
+ *   its SHA-256), each field tagged with the stream revision that wrote it; a field write with an older or
  *   equal revision is ignored, so the command's inline write (read-your-writes) and the
  *   `access-state` projection (below) can both apply, in any order;
  * - every write is followed, in the same MULTI, by a PUBLISH on the invalidation channel; every
@@ -14,6 +14,7 @@
  */
 import type { ChainableCommander, Redis } from 'ioredis';
 import type { RedisProjection } from './types';
+import { fieldGuardLua } from './session-state';
 
 export const CACHE_TTL_MS = 30_000;
 const CACHE_MAX_ENTRIES = 100_000;
@@ -25,12 +26,10 @@ export const accessKeys = {
   channel: (prefix: string) => `${prefix}access:invalidate`,
 };
 
-/** HSET the fields only when `rev` is newer than the stored one. KEYS[1]=hash, ARGV[1]=rev, then pairs. */
-const SET_IF_NEWER = `
-local cur = redis.call('HGET', KEYS[1], 'rev')
-if cur and tonumber(cur) >= tonumber(ARGV[1]) then return 0 end
-redis.call('HSET', KEYS[1], 'rev', ARGV[1], unpack(ARGV, 2))
-return 1`;
+/** KEYS[1]=hash, ARGV[1]=rev, then pairs: the field-level revision guard (session-state.ts). */
+const SET_IF_NEWER = `${fieldGuardLua(2)}
+if newer then return 1 end
+return 0`;
 
 export interface KeyStateWrite {
   kind: 'key';

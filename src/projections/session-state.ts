@@ -3,15 +3,18 @@
  * layout, the writers (two projections, run by the projector and inline by the command runner,
  * src/commands/decider.ts) and the readers (the HTTP auth layer on the token hot path, queries,
  * workers). Rules:
- * - every write is guarded by the stream revision it comes from (a Lua script applies it only
- *   when newer than the stored one), so the inline write and the projection's write of the same
- *   event are idempotent in any order;
+ * - every field write is guarded by the stream revision it comes from (a Lua script applies a
+ *   field only when its event is newer than the one that wrote it), so the inline write and the
+ *   projection's write of the same event are idempotent in any order, and a replay after Redis
+ *   was lost never hides a session from its user's set (membership is never skipped);
+ * - times come only from the events (never this process's clock), so a rebuild is equal;
  * - a session's hash lives until its absolute expiry (also after it ended, as a tombstone), so a
  *   late replay never resurrects it; a missing hash means "not active" (fail closed);
  * - ending a session publishes its id on `<prefix>session-ended`: every API process drops it from
  *   its in-memory caches at once.
  *
  * Layout (all under the deployment prefix):
+ *   (every hash also holds `_r:<field>` = the revision that wrote <field>; see fieldGuardLua)
  *   session:<sid>         hash  userId status rev appliedAt tokenHash prevTokenHash startedAt lastUsedAt expiresAt
  *                               deviceName ip userAgent lastIp lastUserAgent endReason endedAt
  *   user-sessions:<uid>   set   ids of the user's sessions started and not ended
@@ -29,22 +32,55 @@ export const userProfileKey = (prefix: string, uid: string) => `${prefix}user:${
 export const sessionEndedChannel = (prefix: string) => `${prefix}session-ended`;
 
 /**
+ * Field-level revision guard, shared by every Redis read model (issue 21). Each field carries the
+ * revision that wrote it (`_r:<field>`; a field from before this scheme counts as written at the
+ * hash's `rev`), and an event writes only the fields whose revision is older than its own — stale
+ * FIELD writes are skipped, nothing else: a replay behind inline writes, in any interleaving,
+ * ends equal to applying the log in order. The hash's `rev` is the newest revision applied.
+ * Returns the Lua chunk that applies ARGV[first..] (field, value pairs) at revision ARGV[1] to
+ * KEYS[1] and sets the local `newer` (the event is newer than the whole hash).
+ */
+export const fieldGuardLua = (first: number) => `
+local rev = tonumber(ARGV[1])
+local cur = tonumber(redis.call('HGET', KEYS[1], 'rev') or '-1')
+local newer = rev > cur
+for i = ${first}, #ARGV, 2 do
+  local rk = '_r:' .. ARGV[i]
+  local fr = redis.call('HGET', KEYS[1], rk)
+  if fr then fr = tonumber(fr) elseif redis.call('HEXISTS', KEYS[1], ARGV[i]) == 1 then fr = cur else fr = -1 end
+  if rev > fr then redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1], rk, ARGV[1]) end
+end
+if newer then redis.call('HSET', KEYS[1], 'rev', ARGV[1]) end
+`;
+
+/**
  * KEYS[1] hash, KEYS[2] set (may be unused)
  * ARGV[1] revision, ARGV[2] ttl (set when > 0), ARGV[3] ttl when the key has none (when > 0),
  * ARGV[4] set op ('add' | 'rem' | ''), ARGV[5] channel ('' = none), ARGV[6] member / message,
- * ARGV[7..] field, value pairs. Returns 1 when applied, 0 when the stored revision is newer or equal.
- * Also stamps `appliedAt` (Redis TIME, microseconds): the one clock refreshes compare arrivals with.
+ * ARGV[7..] field, value pairs. Returns 1 when the event was newer than the hash, 0 otherwise.
+ * Fields: see `fieldGuardLua`. Membership is a fact, never skipped: a session joins its user's
+ * set when its status (after this write) is active and leaves it when it ended, whatever the order.
+ * A stale event only ever lengthens the hash's lifetime (it never shortens what newer ones set).
+ * A newer event also stamps `appliedAt` (Redis TIME, microseconds): the one clock refreshes
+ * compare arrivals with; it is bookkeeping, not part of the read model.
  */
-export const APPLY_IF_NEWER = `
-local cur = redis.call('HGET', KEYS[1], 'rev')
-if cur and tonumber(cur) >= tonumber(ARGV[1]) then return 0 end
-local t = redis.call('TIME')
-redis.call('HSET', KEYS[1], 'rev', ARGV[1], 'appliedAt', t[1] .. string.format('%06d', tonumber(t[2])), unpack(ARGV, 7))
-if tonumber(ARGV[2]) > 0 then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
-if tonumber(ARGV[3]) > 0 and redis.call('TTL', KEYS[1]) == -1 then redis.call('EXPIRE', KEYS[1], ARGV[3]) end
-if ARGV[4] == 'add' then redis.call('SADD', KEYS[2], ARGV[6]) elseif ARGV[4] == 'rem' then redis.call('SREM', KEYS[2], ARGV[6]) end
-if ARGV[5] ~= '' then redis.call('PUBLISH', ARGV[5], ARGV[6]) end
-return 1
+export const APPLY_IF_NEWER = `${fieldGuardLua(7)}
+local ttl = tonumber(ARGV[2])
+if newer then
+  local t = redis.call('TIME')
+  redis.call('HSET', KEYS[1], 'appliedAt', t[1] .. string.format('%06d', tonumber(t[2])))
+  if ttl > 0 then redis.call('EXPIRE', KEYS[1], ttl) end
+  if tonumber(ARGV[3]) > 0 and redis.call('TTL', KEYS[1]) == -1 then redis.call('EXPIRE', KEYS[1], ARGV[3]) end
+elseif ttl > 0 then
+  local left = redis.call('TTL', KEYS[1])
+  if left == -1 or left < ttl then redis.call('EXPIRE', KEYS[1], ttl) end
+end
+if ARGV[4] == 'add' then
+  if redis.call('HGET', KEYS[1], 'status') == 'active' then redis.call('SADD', KEYS[2], ARGV[6]) end
+elseif ARGV[4] == 'rem' then redis.call('SREM', KEYS[2], ARGV[6]) end
+if newer and ARGV[5] ~= '' then redis.call('PUBLISH', ARGV[5], ARGV[6]) end
+if newer then return 1 end
+return 0
 `;
 
 /** The bits of a recorded event these read models need (commands build it from their append result). */

@@ -41,6 +41,8 @@ export interface SessionDeps {
   pool?: pg.Pool;
   /** This process's session gate: told first when a session ends here. */
   gate?: { markEnded(sessionId: string): void; expectEnded?(sessionId: string): { done: Promise<void>; cancel(): void } };
+  /** Where a failed inline projection (after a committed append) is logged. */
+  log?: { warn(o: object, m?: string): void };
 }
 
 export interface IdentityDeps extends SessionDeps {
