@@ -121,6 +121,9 @@ export const configSchema = z.object({
   WORKER_LOCK_DURATION_MS: int(1000, 600_000).default(30_000)
     .describe('BullMQ job lock: a job whose worker died is retried after about this long (stalled-job detection).'),
   CLEANUP_INTERVAL: duration.default(60).describe('How often the cleanup jobs (session/API-key expiry, usage fold, token pruning) run.'),
+  // Issue 21: API-key usage lives only in Redis until folded; this interval bounds what losing Redis loses.
+  USAGE_FOLD_INTERVAL: duration.default(10)
+    .describe('How often API-key/feature usage counters are folded from Redis into PostgreSQL. Losing Redis loses at most the granted checks of the last USAGE_FOLD_INTERVAL + 1 s (docs/redis.md).'),
 
   REALTIME_PORT: int(0, 65535).default(8001).describe('Port of the uWebSockets.js realtime hub (/ws).'),
   REALTIME_MAX_MESSAGE_BYTES: int(64, 1024 * 1024).default(16 * 1024).describe('Largest WebSocket message accepted.'),

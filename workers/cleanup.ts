@@ -31,15 +31,64 @@ export interface CleanupDeps {
 export const CLEANUP_JOBS = ['expire-sessions', 'expire-api-keys', 'fold-api-key-usage', 'prune-email-tokens'] as const;
 export type CleanupJob = (typeof CLEANUP_JOBS)[number];
 
-/** Registers (or updates) one scheduler per cleanup job. Idempotent: every worker may call it. */
-export async function scheduleCleanup(queue: Queue, everyMs: number): Promise<void> {
+/**
+ * Registers (or updates) one scheduler per cleanup job. Idempotent: every worker may call it.
+ * The usage fold runs every `foldEveryMs` (USAGE_FOLD_INTERVAL): that interval bounds the usage
+ * a loss of Redis can take (docs/redis.md).
+ */
+export async function scheduleCleanup(queue: Queue, everyMs: number, foldEveryMs = everyMs): Promise<void> {
   for (const name of CLEANUP_JOBS) {
-    await queue.upsertJobScheduler(`cleanup-${name}`, { every: everyMs }, {
+    await queue.upsertJobScheduler(`cleanup-${name}`, { every: name === 'fold-api-key-usage' ? foldEveryMs : everyMs }, {
       name,
       data: {},
       opts: { attempts: 3, backoff: { type: 'exponential', delay: 5000 }, removeOnComplete: { count: 100 }, removeOnFail: { count: 1000 } },
     });
   }
+}
+
+/** The queues this process keeps the schedulers of (the worker role): what its /ready checks. */
+const keepers = new Set<Queue>();
+
+/** `/ready` of a process running the worker role: every cleanup scheduler is registered. */
+export async function cleanupSchedulesCheck(): Promise<{ ok: boolean; detail?: unknown }> {
+  if (!keepers.size) return { ok: true, detail: 'no worker role in this process' };
+  const missing = [...new Set((await Promise.all([...keepers].map(missingCleanupSchedules))).flat())];
+  return missing.length ? { ok: false, detail: { missing } } : { ok: true, detail: { schedulers: CLEANUP_JOBS.length } };
+}
+
+/** The cleanup schedulers missing from Redis (empty: all registered). */
+export async function missingCleanupSchedules(queue: Queue): Promise<string[]> {
+  const present = new Set((await queue.getJobSchedulers(0, -1)).map((s) => s.key));
+  return CLEANUP_JOBS.map((n) => `cleanup-${n}`).filter((k) => !present.has(k));
+}
+
+/**
+ * Keeps the schedulers registered: again on every Redis (re)connection — Redis may have come
+ * back empty and taken them along (issue 21) — and checked once per interval in case the data
+ * went without a reconnection (FLUSHALL, failover). Returns a stop function.
+ */
+export function keepCleanupScheduled(queue: Queue, redis: Redis, everyMs: number, foldEveryMs: number, log: Pick<Logger, 'info' | 'warn'>): () => void {
+  let stopped = false;
+  const register = (why: string) => {
+    if (stopped) return;
+    scheduleCleanup(queue, everyMs, foldEveryMs).then(
+      () => log.info({ why }, 'cleanup schedulers registered'),
+      (err) => log.warn({ err: (err as Error).message, why }, 'could not register cleanup schedulers; retrying on the next check'),
+    );
+  };
+  const onReady = () => register('redis reconnected');
+  keepers.add(queue);
+  redis.on('ready', onReady);
+  const timer = setInterval(() => {
+    missingCleanupSchedules(queue).then((missing) => { if (missing.length) register(`missing: ${missing.join(', ')}`); }, () => undefined);
+  }, Math.max(1000, Math.min(everyMs, foldEveryMs, 30_000)));
+  timer.unref();
+  return () => {
+    stopped = true;
+    keepers.delete(queue);
+    redis.off('ready', onReady);
+    clearInterval(timer);
+  };
 }
 
 /** Sessions whose Redis state says they are past their idle or absolute lifetime (or vanished); SCAN, never KEYS. */

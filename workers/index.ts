@@ -13,7 +13,7 @@ import { bullConnection, bullPrefix, createQueues, QUEUE_NAMES, type QueueName, 
 import { EventJobConsumer, type ConsumerOptions } from './consumer';
 import { mailProcessor, type HandlerDeps } from './handlers';
 import { createMailer, type Mailer } from './mail/mailer';
-import { CLEANUP_JOBS, cleanupProcessor, scheduleCleanup } from './cleanup';
+import { CLEANUP_JOBS, cleanupProcessor, keepCleanupScheduled, scheduleCleanup } from './cleanup';
 
 export interface WorkersHandle {
   queues: Queues;
@@ -71,9 +71,11 @@ export async function startWorkers(services: Services, opts: WorkerOptions = {})
     consumer = new EventJobConsumer(services, queues.byName, typeof opts.consumer === 'object' ? opts.consumer : {});
     consumer.start();
   }
+  let stopScheduling: (() => void) | undefined;
   if (opts.schedule !== false) {
-    await scheduleCleanup(queues.byName.low, config.CLEANUP_INTERVAL * 1000).catch((err) =>
+    await scheduleCleanup(queues.byName.low, config.CLEANUP_INTERVAL * 1000, config.USAGE_FOLD_INTERVAL * 1000).catch((err) =>
       log.error({ err: (err as Error).message }, 'could not register cleanup schedulers'));
+    stopScheduling = keepCleanupScheduled(queues.byName.low, services.redis, config.CLEANUP_INTERVAL * 1000, config.USAGE_FOLD_INTERVAL * 1000, log);
   }
   log.info({ queues: QUEUE_NAMES, mail: mailer.kind, consumer: Boolean(consumer) }, 'workers started');
 
@@ -83,6 +85,7 @@ export async function startWorkers(services: Services, opts: WorkerOptions = {})
     workers,
     mailer,
     async stop() {
+      stopScheduling?.();
       await consumer?.stop();
       // close() waits for active jobs to finish (main.ts bounds the whole shutdown to 10 s).
       await Promise.all(workers.map((w) => w.close().catch(() => undefined)));

@@ -20,6 +20,7 @@ import { problems } from '../src/http/schemas';
 import fp from 'fastify-plugin';
 import { createQueues, type Queues } from './queues';
 import { consumerLag } from './consumer';
+import { cleanupSchedulesCheck } from './cleanup';
 
 export const BOARD_PATH = '/admin/queues';
 const BOARD_COOKIE = 'al_board';
@@ -42,6 +43,8 @@ export const queuesPlugin = fp<{ services: Services }>(async (app, opts) => {
 export async function workerRoutes(app: FastifyInstance, services: Services): Promise<void> {
   await app.register(queuesPlugin, { services });
   const queues = app.queues;
+  // The worker role keeps the cleanup schedulers registered (issue 21); /ready says when they are not.
+  app.readinessChecks.set('cleanup_schedules', cleanupSchedulesCheck);
 
   // Bull Board, inside its own encapsulated scope guarded by requireAdmin.
   const serverAdapter = new FastifyAdapter();

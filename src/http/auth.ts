@@ -13,7 +13,8 @@ import type { FastifyRequest } from 'fastify';
 import { errors } from '../errors';
 import { AccessTokenVerifier, invalidToken } from '../credentials/access-tokens';
 import type { AuthContext } from './auth-types';
-import { SessionGate } from './session-gate';
+import { SessionGate, sessionActiveInLog } from './session-gate';
+import { notLive } from '../projections/redis-epoch';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -42,6 +43,10 @@ export const authPlugin = fp(async (app) => {
   const gate = new SessionGate(app.redis, app.redisPrefix, {
     // An ended session can have access tokens out there until they expire.
     endedMemoryMs: (app.config.ACCESS_TOKEN_TTL + 60) * 1000,
+    fallback: {
+      rebuilding: async () => (await notLive(app.redis, app.redisPrefix, ['session_state'])).length > 0,
+      activeInLog: (sid) => sessionActiveInLog(app.eventStore, sid),
+    },
   });
   await gate.start();
   app.addHook('onClose', async () => gate.stop());

@@ -7,10 +7,37 @@
  * - an ended session is remembered as ended (sticky, beating any in-flight lookup) until every
  *   access token of it has expired;
  * - while the subscription is down nothing is remembered as active: every check asks Redis
- *   (and fails closed when Redis cannot answer).
+ *   (and fails closed when Redis cannot answer);
+ * - while Redis is rebuilding its session state (it came back empty, src/projections/redis-epoch.ts)
+ *   a session Redis does not know is asked of the log (`fallback`): active if its stream says so.
+ *   Bounded cost: the stream's last event (and its first when needed), once per session — the
+ *   answer is remembered like any other.
  */
 import type { Redis } from 'ioredis';
+import type { EventStore } from '../events/store';
+import { streams } from '../events/streams';
 import { sessionEndedChannel, sessionKey } from '../projections/session-state';
+
+/** Asks the log about sessions Redis does not know, while Redis rebuilds. */
+export interface SessionLogFallback {
+  /** Whether the session state in Redis is being rebuilt (asked at most once a second). */
+  rebuilding(): Promise<boolean>;
+  activeInLog(sid: string): Promise<boolean>;
+}
+
+/** Is the session active according to its stream? Its last event, and its first when the last does not say when it expires. */
+export async function sessionActiveInLog(store: EventStore, sid: string, now = Date.now()): Promise<boolean> {
+  const name = streams.session(sid);
+  const [last] = await store.readStream(name, { direction: 'backwards', maxCount: 1 });
+  if (!last || last.type === 'SessionRevoked' || last.type === 'SessionExpired') return false;
+  let expiresAt = (last.data as { expiresAt?: string }).expiresAt;
+  if (!expiresAt) {
+    const [first] = await store.readStream(name, { maxCount: 1 });
+    if (first?.type !== 'SessionStarted') return false;
+    expiresAt = (first.data as { expiresAt?: string }).expiresAt;
+  }
+  return !!expiresAt && Date.parse(expiresAt) > now;
+}
 
 export class SessionGate {
   private readonly active = new Map<string, number>();
@@ -25,8 +52,22 @@ export class SessionGate {
   constructor(
     private readonly redis: Redis,
     private readonly prefix: string,
-    private readonly opts: { endedMemoryMs: number; activeMemoryMs?: number; maxEntries?: number },
+    private readonly opts: { endedMemoryMs: number; activeMemoryMs?: number; maxEntries?: number; fallback?: SessionLogFallback },
   ) {}
+
+  /** Sessions answered from the log while Redis was rebuilding (tests, metrics). */
+  logAnswers = 0;
+  private rebuildingUntil = 0;
+  private rebuildingValue = false;
+
+  private async rebuilding(): Promise<boolean> {
+    const fb = this.opts.fallback;
+    if (!fb) return false;
+    if (Date.now() < this.rebuildingUntil) return this.rebuildingValue;
+    this.rebuildingValue = await fb.rebuilding();
+    this.rebuildingUntil = Date.now() + 1000;
+    return this.rebuildingValue;
+  }
 
   async start(): Promise<void> {
     const sub = this.redis.duplicate({ enableOfflineQueue: true, lazyConnect: true, maxRetriesPerRequest: null });
@@ -109,7 +150,11 @@ export class SessionGate {
     if (k !== undefined) return k;
     const epoch = this.epoch;
     const status = await this.redis.hget(sessionKey(this.prefix, sid), 'status');
-    const ok = status === 'active';
+    let ok = status === 'active';
+    if (status === null && this.opts.fallback && (await this.rebuilding())) {
+      ok = await this.opts.fallback.activeInLog(sid);
+      this.logAnswers++;
+    }
     if (ok && this.subscribed && epoch === this.epoch && !this.ended.has(sid)) {
       if (this.active.size >= (this.opts.maxEntries ?? 200_000)) this.active.clear();
       this.active.set(sid, Date.now() + (this.opts.activeMemoryMs ?? 300_000));

@@ -21,7 +21,12 @@ declare module 'fastify' {
 }
 
 const dependency = z.object({ ok: z.boolean(), latency_ms: z.number(), detail: z.unknown().optional() });
-const readiness = z.object({ status: z.enum(['ready', 'not_ready']), checks: z.record(z.string(), dependency) });
+const readiness = z.object({
+  status: z.enum(['ready', 'not_ready']),
+  /** Redis read models: `rebuilding` after Redis lost its data, until the projections replayed (issue 21). */
+  redis_state: z.enum(['ok', 'rebuilding', 'unavailable']).optional(),
+  checks: z.record(z.string(), dependency),
+});
 
 async function timed(check: ReadinessCheck, timeoutMs = 2000) {
   const started = performance.now();
@@ -76,7 +81,10 @@ export async function systemRoutes(app: FastifyInstance, services: Services) {
     const checks = Object.fromEntries(entries);
     const ok = entries.every(([, c]) => c.ok);
     if (!ok) reply.header('retry-after', '1');
-    return reply.code(ok ? 200 : 503).send({ status: ok ? 'ready' : 'not_ready', checks });
+    const rs = checks.redis_state as { ok: boolean; detail?: unknown } | undefined;
+    const state = (rs?.detail as { state?: string } | undefined)?.state;
+    const redis_state = rs ? (state === 'ok' || state === 'rebuilding' ? state : 'unavailable') : undefined;
+    return reply.code(ok ? 200 : 503).send({ status: ok ? 'ready' : 'not_ready', ...(redis_state ? { redis_state } : {}), checks });
   });
 
   r.get('/metrics', {

@@ -21,6 +21,7 @@ import { physicalTable } from './tables';
 import { rebuildProjection } from './rebuild';
 import type { PgProjection, Projection, RedisProjection } from './types';
 import { Waker } from '../infra/waker';
+import { checkpointOrphaned, markLive, queueEpoch } from './redis-epoch';
 import { holdAdvisoryLock } from '../infra/db';
 
 const RUNNER_LOCK_NS = 1095582038;
@@ -113,6 +114,7 @@ export async function applyRedisBatch(redis: Redis, prefix: string, projection: 
       throw err;
     }
     multi.set(ckKey, `${to.commit}:${to.prepare}`);
+    queueEpoch(multi, prefix, projection.name);
     const result = await multi.exec();
     if (result === null) return false;
     const failed = result.find(([err]) => err);
@@ -247,10 +249,18 @@ export class ProjectionRunner {
     if (!redis) throw new Error(`projection ${p.name} needs Redis`);
     this.redisConn ??= dedicatedRedis(redis);
     const prefix = this.deps.redisPrefix ?? '';
-    const from = await loadRedisPosition(this.redisConn, prefix, p.name);
+    let from = await loadRedisPosition(this.redisConn, prefix, p.name);
+    if ((from.commit !== START.commit || from.prepare !== START.prepare) && (await checkpointOrphaned(this.redisConn, prefix, p.name))) {
+      // The epoch marker is gone but the checkpoint is not: Redis lost (some of) its data. Replay from 0.
+      this.deps.log?.warn({ projection: p.name }, 'Redis epoch marker missing: replaying the Redis projection from position 0');
+      await this.redisConn.del(redisCheckpointKey(prefix, p.name));
+      from = START;
+    }
     const batch = await readBatch(this.deps.store, p.handles, from, this.batchSize);
     if (!batch.last) {
       this.position = from;
+      // Caught up with the log: Redis serves this projection again (see redis-epoch.ts).
+      await markLive(this.redisConn, prefix, p.name);
       return false;
     }
     const ok = await applyRedisBatch(redis, prefix, p, from, batch.events, batch.last, this.redisConn);
