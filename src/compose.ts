@@ -14,6 +14,8 @@ import { keysPlugin } from './http/plugins/keys';
 import { authPlugin } from './http/auth';
 import { identityCommandRoutes } from './commands/identity/routes';
 import { identityQueryRoutes } from './queries/identity/routes';
+import { oauthPlugin } from './http/plugins/oauth';
+import { oauthCommandRoutes } from './commands/oauth/routes';
 import { featureCommandRoutes } from './commands/features/routes';
 import { apiKeyCommandRoutes } from './commands/api-keys/routes';
 import { featureQueryRoutes } from './queries/features/routes';
@@ -47,6 +49,9 @@ export async function registerRoutes(app: FastifyInstance, services: Services): 
   // Identity and sessions (issue 4).
   await identityCommandRoutes(app);
   await identityQueryRoutes(app);
+  // Social sign-in (issue 13).
+  await app.register(oauthPlugin);
+  await oauthCommandRoutes(app);
   registerProjectionHealth(app, services, { maxLagEvents: services.config.READY_MAX_PROJECTION_LAG });
   // API keys, features and the access check (issue 5).
   await featureCommandRoutes(app, services);

@@ -16,7 +16,8 @@ const sessionStartedV1 = client.extend({
 /** v2 adds `startedAt` (the decider's clock; v1 readers fall back to the event's creation time). */
 export const SessionStarted = defineEvent(
   'SessionStarted',
-  sessionStartedV1.extend({ startedAt: isoTime.optional() }),
+  // `method` (issue 13): how the user signed in; absent means a password login.
+  sessionStartedV1.extend({ startedAt: isoTime.optional(), method: z.string().max(80).optional() }),
   [{ schema: sessionStartedV1 }],
   (v1) => v1,
 );

@@ -29,6 +29,8 @@ export type SessionCommand =
   | {
       type: 'StartSession'; sessionId: string; userId: string; refreshTokenHash: string; now: Date; ttlSeconds: number;
       deviceName?: string; client: Client;
+      /** How the user signed in, when not by password (`oauth:<provider>`). */
+      method?: string;
     }
   | {
       type: 'Refresh'; presentedHash: string; newHash: string; now: Date; client: Client;
@@ -53,7 +55,7 @@ export function decideSession(command: SessionCommand, state: SessionState): (Se
       return [{
         type: 'SessionStarted',
         data: {
-          sessionId, userId, refreshTokenHash, deviceName, ...client,
+          sessionId, userId, refreshTokenHash, deviceName, ...client, ...(command.method ? { method: command.method } : {}),
           startedAt: now.toISOString(), expiresAt: new Date(now.getTime() + command.ttlSeconds * 1000).toISOString(),
         },
       }];

@@ -19,7 +19,7 @@ import type { Role } from '../../events/common';
 import { evolveSession, initialSessionState, type SessionRevokedReason, type SessionState } from '../../events/session';
 import { WrongExpectedVersionError, type EventMetadata, type EventStore, type RecordedEvent } from '../../events/store';
 import { streams } from '../../events/streams';
-import { normaliseEmail, type UserEvent } from '../../events/user';
+import { normaliseEmail, type UserEvent, type UserState } from '../../events/user';
 import type { KeySet } from '../../credentials/keys';
 import { parseUserProfile, redisMicros, sessionKey, userProfileKey, userSessionsKey } from '../../projections/session-state';
 import { NO_STREAM, runCommand, type AppendHook, type CommandResult, type Loaded } from '../decider';
@@ -217,24 +217,41 @@ export async function login(
     throw errors.forbidden('This account is disabled.', 'account_disabled');
   }
 
-  const sessionId = randomUUID();
-  const refresh = newRefreshToken(sessionId);
-  const { appended: started } = await runSessionCommand(
-    deps, sessionId,
-    { type: 'StartSession', sessionId, userId: user.userId, refreshTokenHash: refresh.hash, now, ttlSeconds: config.REFRESH_TOKEN_TTL, deviceName: input.deviceName, client },
-    { ...metadata, actorUserId: user.userId },
-    { loaded: { state: initialSessionState(), revision: NO_STREAM } },
-  );
+  const result = await startSession(deps, user, client, metadata, { deviceName: input.deviceName, now });
   if (user.failures > 0 || user.lockedUntil) {
-    await executeUserCommand(deps, user.userId, { type: 'ClearLoginFailures', sessionId }, metadata).catch(() => undefined);
+    await executeUserCommand(deps, user.userId, { type: 'ClearLoginFailures', sessionId: result.sessionId }, metadata).catch(() => undefined);
   }
   if (needsRehash(config, user.passwordHash)) {
     // Legacy scheme (imported plain bcrypt) or a cost below BCRYPT_COST: store it again, once.
     const passwordHash = await hashPassword(config, input.password);
     await executeUserCommand(deps, user.userId, { type: 'RehashPassword', passwordHash, previousHash: user.passwordHash }, metadata).catch(() => undefined);
   }
+  return result;
+}
+
+/**
+ * Starts a session for a user whose credentials were just checked — the one way every sign-in
+ * (password, social sign-in) ends: SessionStarted (the worker mails a new device from it), then an
+ * access token. `method` is recorded on SessionStarted when it is not a password login.
+ */
+export async function startSession(
+  deps: IdentityDeps,
+  user: Pick<UserState, 'userId' | 'email' | 'name' | 'roles' | 'emailVerified'>,
+  client: Client,
+  metadata: EventMetadata,
+  opts: { deviceName?: string; method?: string; now?: Date } = {},
+): Promise<LoginResult> {
+  const now = opts.now ?? new Date();
+  const sessionId = randomUUID();
+  const refresh = newRefreshToken(sessionId);
+  const { appended: started } = await runSessionCommand(
+    deps, sessionId,
+    { type: 'StartSession', sessionId, userId: user.userId, refreshTokenHash: refresh.hash, now, ttlSeconds: deps.config.REFRESH_TOKEN_TTL, deviceName: opts.deviceName, client, method: opts.method },
+    { ...metadata, actorUserId: user.userId },
+    { loaded: { state: initialSessionState(), revision: NO_STREAM } },
+  );
   const expiresAt = (started[0]!.data as { expiresAt: string }).expiresAt;
-  const accessToken = await signAccessToken(deps.keys, config, { userId: user.userId, sessionId, roles: user.roles, sessionExpiresAt: expiresAt }, now);
+  const accessToken = await signAccessToken(deps.keys, deps.config, { userId: user.userId, sessionId, roles: user.roles, sessionExpiresAt: expiresAt }, now);
   return {
     accessToken,
     refreshToken: refresh.token,
