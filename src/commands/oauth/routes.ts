@@ -70,7 +70,7 @@ export async function oauthCommandRoutes(app: FastifyInstance): Promise<void> {
       tags: ['oauth'], summary: 'Start a browser sign-in: 302 to the provider',
       params: providerParam,
       querystring: z.object({ redirect_to: z.string().max(2000).optional() }),
-      response: { ...problems(400, 404, 429, 503) },
+      response: { 200: z.object({ authorize_url: z.string() }).describe('JSON clients (Accept: application/json); browsers get a 302 to the provider'), ...problems(400, 404, 429, 503) },
     },
     config: authLimit,
   }, async (request, reply) => {
@@ -81,11 +81,22 @@ export async function oauthCommandRoutes(app: FastifyInstance): Promise<void> {
     if (!redirectTo) throw oauthError('oauth_redirect_not_allowed');
     const started = await app.oauth.begin(provider, { redirectUri: callbackUrl(publicUrl, provider), data: { mode: 'login', redirectTo } });
     reply.setCookie(txCookie, started.transactionId, { ...txCookieOptions, maxAge: TRANSACTION_TTL_SECONDS });
+    if (wantsJson(request)) return reply.send({ authorize_url: started.url });
     return reply.redirect(started.url, 302);
   });
 
   r.get(`${AUTH_PREFIX}/oauth/:provider/callback`, {
-    schema: { tags: ['oauth'], summary: 'The provider\'s redirect back: sign in, start a session, 302 to redirect_to', params: providerParam },
+    schema: {
+      tags: ['oauth'], summary: 'The provider\'s redirect back: sign in, start a session, 302 to redirect_to', params: providerParam,
+      response: {
+        200: z.object({
+          access_token: z.string(), token_type: z.literal('bearer'), expires_in: z.number().int(), session_id: z.string(),
+          user: z.object({ id: z.string(), email: z.string(), name: z.string(), roles: z.array(z.string()), email_verified: z.boolean() }),
+          redirect_to: z.string(),
+        }).describe('JSON clients; browsers get a 302 to redirect_to'),
+        ...problems(400, 401, 403, 404, 409, 429, 502, 503),
+      },
+    },
     config: authLimit,
   }, async (request, reply) => {
     reply.header('cache-control', 'no-store');
@@ -106,7 +117,7 @@ export async function oauthCommandRoutes(app: FastifyInstance): Promise<void> {
       }
       if (wantsJson(request)) {
         return reply.send({
-          access_token: session.accessToken.token, token_type: 'bearer', expires_in: session.accessToken.expiresIn,
+          access_token: session.accessToken.token, token_type: 'bearer' as const, expires_in: session.accessToken.expiresIn,
           session_id: session.sessionId, user: session.user, redirect_to: redirectTo,
         });
       }
@@ -144,7 +155,7 @@ export async function oauthCommandRoutes(app: FastifyInstance): Promise<void> {
     await unlinkIdentity(deps, request.auth!.userId, request.params.id, metadataFrom(request));
     return reply.code(204).send();
   };
-  const unlinkSchema = { tags: ['identities'], params: z.object({ id: z.string().min(1).max(100) }), response: { ...problems(401, 404, 409) } };
+  const unlinkSchema = { tags: ['identities'], params: z.object({ id: z.string().min(1).max(100) }), response: { 204: z.null().describe('Unlinked'), ...problems(401, 404, 409) } };
   r.delete(`${AUTH_PREFIX}/identities/:id`, { schema: { ...unlinkSchema, summary: 'Unlink an identity (refused when it is the last way in); shreds its tokens' }, preHandler: app.authenticate }, unlinkHandler as never);
   r.delete('/oauth/:id', { schema: { ...unlinkSchema, summary: 'Seed-001 alias of DELETE /api/v1/auth/identities/{id}' }, preHandler: app.authenticate }, unlinkHandler as never);
 }
