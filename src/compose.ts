@@ -12,6 +12,7 @@ import { systemRoutes } from './http/system-routes';
 import { registerProjectionHealth } from './projections/health';
 import { keysPlugin } from './http/plugins/keys';
 import { authPlugin } from './http/auth';
+import { readYourWritesPlugin } from './http/read-your-writes';
 import { identityCommandRoutes } from './commands/identity/routes';
 import { identityQueryRoutes } from './queries/identity/routes';
 import { oauthPlugin } from './http/plugins/oauth';
@@ -45,6 +46,8 @@ export async function registerRoutes(app: FastifyInstance, services: Services): 
   // Identity first: every route module below may use app.authenticate / app.requireAdmin.
   await app.register(keysPlugin);
   await app.register(authPlugin);
+  // Read-your-writes (issue 11): before every route module, so its onRoute hook sees them all.
+  await app.register(readYourWritesPlugin, { services });
   await systemRoutes(app, services);
   // Identity and sessions (issue 4).
   await identityCommandRoutes(app);

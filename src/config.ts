@@ -82,6 +82,10 @@ export const configSchema = z.object({
     .describe('Send Strict-Transport-Security and the CSP upgrade-insecure-requests directive. Default: on when NODE_ENV=production, off otherwise (so /docs works over plain http).'),
   READY_MAX_PROJECTION_LAG: int(0, 100_000_000).default(10_000)
     .describe('GET /ready answers 503 while any projection is more than this many events behind the log.'),
+  READ_YOUR_WRITES_TIMEOUT_MS: int(0, 60_000).default(2000)
+    .describe('How long a query waits for the projections it reads to pass the position its session last wrote (or X-Consistent-After) before answering 503 projection_behind.'),
+  READ_YOUR_WRITES_SESSION_TTL_SECONDS: int(1, 3600).default(60)
+    .describe('How long the API remembers (in Redis) the log position a session last wrote, for read-your-writes on its next queries.'),
   RATE_LIMIT_PER_MINUTE: int(0, 1_000_000).default(600).describe('Requests per minute per client IP on every route; 0 turns it off.'),
   RATE_LIMIT_AUTH_PER_MINUTE: int(0, 1_000_000).default(20)
     .describe('Requests per minute per client IP on login, signup, refresh and password-reset routes; 0 turns it off.'),

@@ -48,5 +48,10 @@ export const errors = {
     new AppError('rate_limited', 429, message, { headers: { 'retry-after': String(Math.max(1, Math.ceil(retryAfterSeconds))) } }),
   unavailable: (dependency: string, cause?: unknown) =>
     new AppError('service_unavailable', 503, 'A dependency is unavailable; try again shortly.', { detail: dependency, headers: { 'retry-after': '1' }, cause }),
+  /** Read-your-writes: a projection the query reads has not reached the position in time. */
+  projectionBehind: (projections: string[], retryAfterSeconds = 1) =>
+    new AppError('projection_behind', 503, 'The data this query reads is not up to date yet; try again shortly.', {
+      detail: projections.join(','), headers: { 'retry-after': String(retryAfterSeconds) }, extra: { projections },
+    }),
   internal: (detail: string, cause?: unknown) => new AppError('internal_error', 500, 'Internal server error.', { detail, cause }),
 };

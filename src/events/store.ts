@@ -154,3 +154,26 @@ export function hasPagedLog(store: EventStore): store is EventStore & PagedLog {
   return store.capabilities?.has('paged-log') ?? false;
 }
 
+
+/**
+ * Positions as clients see them (`X-Log-Position`, `X-Consistent-After`): opaque strings whose
+ * shape belongs to the adapter. PostgreSQL: `<commit>.<prepare>` (transaction id, sequence);
+ * EventStoreDB: `C:<commit>/P:<prepare>`, as its own tools print it.
+ */
+export function formatPosition(kind: EventStore['kind'], p: Position): string {
+  return kind === 'postgres' ? `${p.commit}.${p.prepare}` : `C:${p.commit}/P:${p.prepare}`;
+}
+
+const POSITION_SHAPES: Record<EventStore['kind'], RegExp> = {
+  postgres: /^(\d{1,20})\.(\d{1,20})$/,
+  eventstoredb: /^C:(\d{1,20})\/P:(\d{1,20})$/,
+};
+
+/** The position a client sent, or undefined when it is not one of this adapter's positions. */
+export function parsePosition(kind: EventStore['kind'], text: string): Position | undefined {
+  const m = POSITION_SHAPES[kind].exec(text.trim());
+  if (!m) return undefined;
+  const commit = BigInt(m[1]!);
+  const prepare = BigInt(m[2]!);
+  return commit < 2n ** 64n && prepare < 2n ** 64n ? { commit, prepare } : undefined;
+}

@@ -18,6 +18,7 @@ import { errorHandler, sendProblem } from './problem';
 import { configPlugin, eventStorePlugin, pgPlugin, redisPlugin } from './plugins/infra';
 import { metricsPlugin } from './plugins/metrics';
 import { securityHeaders } from './security-headers';
+import { withConsistencyDocs } from './read-your-writes';
 import { VERSION } from '../version';
 import type { Logger } from 'pino';
 import { accessLoggerOf, logContext } from '../infra/logger';
@@ -144,7 +145,7 @@ export async function buildHttpApp(services: Services, registerRoutes: RegisterR
         },
       },
     },
-    transform: jsonSchemaTransform,
+    transform: withConsistencyDocs(jsonSchemaTransform as never) as never, // X-Log-Position / X-Consistent-After (issue 11)
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
 

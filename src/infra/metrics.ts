@@ -6,6 +6,7 @@
  */
 import client from 'prom-client';
 import type { EventStore } from '../events/store';
+import { noteAppended } from './request-writes';
 
 export const processMetrics = new client.Registry();
 
@@ -16,7 +17,7 @@ export const eventsAppended = new client.Counter({
   registers: [processMetrics],
 });
 
-/** Counts appended events on this store instance (wraps appendToStream in place). */
+/** Counts appended events on this store instance (wraps appendToStream in place), and notes them for the request being handled. */
 export function countAppends(store: EventStore): EventStore {
   const marker = store as EventStore & { __countsAppends?: boolean };
   if (marker.__countsAppends) return store;
@@ -24,6 +25,7 @@ export function countAppends(store: EventStore): EventStore {
   store.appendToStream = (async (...args: Parameters<EventStore['appendToStream']>) => {
     const result = await append(...args);
     for (const e of args[1]) eventsAppended.inc({ type: e.type });
+    noteAppended(result.position); // X-Log-Position and read-your-writes (src/http/read-your-writes.ts)
     return result;
   }) as EventStore['appendToStream'];
   marker.__countsAppends = true;

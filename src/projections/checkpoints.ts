@@ -32,9 +32,16 @@ export interface Batch {
  */
 export async function readBatch(store: EventStore, handles: readonly string[], from: Position, maxCount: number, to?: Position): Promise<Batch> {
   if (hasPagedLog(store)) return store.readHandledBatch(from, maxCount, handles, to);
-  // Other adapters filter on the server; the checkpoint then moves with the handled events only.
+  // Other adapters filter on the server, so the events a projection does not handle are never
+  // seen here. The head is read first: when fewer than a page of handled events lie up to it, none
+  // lies between the last one and the head, and the checkpoint moves to the head. Without that a
+  // projection that handles nothing after P would never report progress past P (read-your-writes
+  // would wait on it for ever).
+  const head = to ?? (await store.headPosition());
   let events = await store.readAll({ fromPosition: from, maxCount, filter: { eventTypes: handles } });
-  if (to) events = events.filter((e) => comparePositions(e.position, to) <= 0);
-  return { events, count: events.length, last: events.at(-1)?.position };
+  events = events.filter((e) => comparePositions(e.position, head) <= 0);
+  let last = events.at(-1)?.position;
+  if (events.length < maxCount && comparePositions(head, from) > 0) last = head;
+  return { events, count: events.length, last };
 }
 

@@ -11,7 +11,9 @@
  * - when a projection's `version` is newer than the stored one, its runner first rebuilds it
  *   blue/green (the old generation keeps serving meanwhile); an older build's runner finding a
  *   newer version stored stays idle (rolling deploys never rebuild back and forth);
- * - the runner stops only at a batch boundary.
+ * - the runner stops only at a batch boundary;
+ * - every committed batch announces its checkpoint (NOTIFY / PUBLISH in the same transaction, and
+ *   in-process at once) for readers that wait on it (checkpoint-feed.ts).
  */
 import pg from 'pg';
 import type { Redis } from 'ioredis';
@@ -23,6 +25,7 @@ import type { PgProjection, Projection, RedisProjection } from './types';
 import { Waker } from '../infra/waker';
 import { checkpointOrphaned, markLive, queueEpoch } from './redis-epoch';
 import { holdAdvisoryLock } from '../infra/db';
+import { PG_CHECKPOINT_CHANNEL, checkpointNotice, localCheckpoints, redisCheckpointChannel } from './checkpoint-feed';
 
 const RUNNER_LOCK_NS = 1095582038;
 
@@ -54,8 +57,11 @@ export async function applyPgBatch(db: pg.Pool | pg.ClientBase, projection: PgPr
     // rebuild's switch waits here instead of after doing the work.
     const { rowCount } = await client.query(
       `UPDATE projections SET commit_position = $1, prepare_position = $2, updated_at = now()
-        WHERE name = $3 AND generation = $4 AND commit_position = $5 AND prepare_position = $6`,
-      [to.commit.toString(), to.prepare.toString(), projection.name, state.generation, state.position.commit.toString(), state.position.prepare.toString()],
+        WHERE name = $3 AND generation = $4 AND commit_position = $5 AND prepare_position = $6
+        RETURNING pg_notify($7, $8)`,
+      [to.commit.toString(), to.prepare.toString(), projection.name, state.generation, state.position.commit.toString(), state.position.prepare.toString(),
+        // The advance is announced in this transaction: delivered on COMMIT, never on ROLLBACK.
+        PG_CHECKPOINT_CHANNEL, checkpointNotice(projection.name, to)],
     );
     if (rowCount !== 1) {
       await client.query('ROLLBACK');
@@ -115,6 +121,7 @@ export async function applyRedisBatch(redis: Redis, prefix: string, projection: 
     }
     multi.set(ckKey, `${to.commit}:${to.prepare}`);
     queueEpoch(multi, prefix, projection.name);
+    multi.publish(redisCheckpointChannel(prefix), checkpointNotice(projection.name, to));
     const result = await multi.exec();
     if (result === null) return false;
     const failed = result.find(([err]) => err);
@@ -203,7 +210,18 @@ export class ProjectionRunner {
         this.dirty = false;
         const progressed = await this.step();
         failures = 0;
-        if (!progressed && !this.dirty) await this.waker.sleep(this.idleWaitMs);
+        if (!progressed && !this.dirty) {
+          // Committed events the reader cannot see yet (an older transaction still runs, so they
+          // are above the visibility horizon): look again soon, not after the idle wait, or
+          // read-your-writes would wait up to idleWaitMs for them.
+          if (await this.heldBack()) {
+            await this.waker.sleep(this.heldBackWaitMs);
+            this.heldBackWaitMs = Math.min(this.heldBackWaitMs * 2, 32);
+          } else {
+            this.heldBackWaitMs = 1;
+            await this.waker.sleep(this.idleWaitMs);
+          }
+        } else this.heldBackWaitMs = 1;
       } catch (err) {
         failures++;
         this.deps.log?.error({ err, projection: this.projection.name }, 'projection batch failed; retrying');
@@ -241,7 +259,7 @@ export class ProjectionRunner {
         return false;
       }
       const ok = await applyPgBatch(db, p, state, batch.events, batch.last);
-      if (ok) this.batches++;
+      if (ok) this.committed(batch.last);
       this.position = ok ? batch.last : state.position;
       return true;
     }
@@ -264,9 +282,22 @@ export class ProjectionRunner {
       return false;
     }
     const ok = await applyRedisBatch(redis, prefix, p, from, batch.events, batch.last, this.redisConn);
-    if (ok) this.batches++;
+    if (ok) this.committed(batch.last);
     this.position = ok ? batch.last : from;
     return true;
+  }
+
+  private heldBackWaitMs = 1;
+
+  /** Events committed after this runner's position that it could not read (PostgreSQL horizon). */
+  private async heldBack(): Promise<boolean> {
+    return hasPagedLog(this.deps.store) && (await this.deps.store.countAfter(this.position, 1)) > 0;
+  }
+
+  /** A batch committed: count it and tell this process's readers at once (src/projections/checkpoint-feed.ts). */
+  private committed(to: Position): void {
+    this.batches++;
+    localCheckpoints(this.deps.pool).emit('advance', this.projection.name, to);
   }
 
   /** Steps until nothing is left (tests and tools). */

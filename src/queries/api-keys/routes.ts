@@ -70,6 +70,7 @@ export async function apiKeyQueryRoutes(app: FastifyInstance, services: Services
   const r = app.withTypeProvider<ZodTypeProvider>();
 
   r.get('/api/v1/api-keys', {
+    config: { readModels: ['api_keys'] },
     preHandler: app.authenticate,
     schema: {
       tags: ['api-keys'],
@@ -114,6 +115,7 @@ export async function apiKeyQueryRoutes(app: FastifyInstance, services: Services
   });
 
   r.get('/api/v1/api-keys/:id', {
+    config: { readModels: ['api_keys'] },
     preHandler: app.authenticate,
     schema: {
       tags: ['api-keys'],

@@ -29,6 +29,7 @@ export async function featureQueryRoutes(app: FastifyInstance, services: Service
   const r = app.withTypeProvider<ZodTypeProvider>();
 
   r.get('/api/v1/features', {
+    config: { readModels: ['features'] },
     preHandler: app.authenticate,
     schema: {
       tags: ['features'],
@@ -47,6 +48,7 @@ export async function featureQueryRoutes(app: FastifyInstance, services: Service
   });
 
   r.get('/api/v1/features/:name', {
+    config: { readModels: ['features'] },
     preHandler: app.authenticate,
     schema: {
       tags: ['features'],

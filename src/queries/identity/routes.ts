@@ -94,6 +94,7 @@ export async function identityQueryRoutes(app: FastifyInstance): Promise<void> {
   });
 
   r.get(`${AUTH_PREFIX}/sessions`, {
+    config: { readModels: ['session_state'] },
     schema: {
       tags: ['auth'],
       summary: "The caller's active sessions (one per device)",

@@ -66,6 +66,7 @@ export async function userQueryRoutes(app: FastifyInstance, services: Services):
   const r = app.withTypeProvider<ZodTypeProvider>();
 
   r.get('/api/v1/users', {
+    config: { readModels: ['users'] },
     preHandler: app.requireAdmin,
     schema: {
       tags: ['users'],
@@ -121,6 +122,7 @@ export async function userQueryRoutes(app: FastifyInstance, services: Services):
   }
 
   r.get('/api/v1/users/me', {
+    config: { readModels: ['user_profiles', 'users'] },
     preHandler: app.authenticate,
     schema: {
       tags: ['users'],
@@ -135,6 +137,7 @@ export async function userQueryRoutes(app: FastifyInstance, services: Services):
   });
 
   r.get('/api/v1/users/:id', {
+    config: { readModels: ['user_profiles', 'users'] },
     preHandler: app.authenticate,
     schema: {
       tags: ['users'],

@@ -1,0 +1,174 @@
+/**
+ * Read-your-writes at the HTTP edge. Rules:
+ * - a query route declares the projections it reads, in one place: `config.readModels`
+ *   (projection names, checked against the projector's list when the route is registered);
+ * - a response to a request that appended events carries `X-Log-Position` (the newest one, in the
+ *   adapter's own shape), and the position is remembered for the caller's session in Redis for
+ *   READ_YOUR_WRITES_SESSION_TTL_SECONDS;
+ * - a query on a route with `readModels` waits until every projection it reads has passed the
+ *   newer of the session's remembered position and `X-Consistent-After`; past
+ *   READ_YOUR_WRITES_TIMEOUT_MS it answers 503 `projection_behind` with Retry-After, never stale
+ *   data as current;
+ * - routes without `readModels` (the hot paths: /auth/verify, the access check, /me) get no hook
+ *   at all: no Redis round trip, no header parsing;
+ * - a request without a session and without the header pays nothing but a header lookup.
+ */
+import fp from 'fastify-plugin';
+import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
+import client from 'prom-client';
+import type { Services } from '../services';
+import { comparePositions, formatPosition, parsePosition, type Position } from '../events/store';
+import { CheckpointFeed } from '../projections/checkpoint-feed';
+import { projectionsFor } from '../projections/index';
+import { sessionStateProjection, userProfilesProjection } from '../projections/session-state';
+import { appendedInRequest } from '../infra/request-writes';
+import { processMetrics } from '../infra/metrics';
+import { errors } from '../errors';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** Projections this query reads (read-your-writes waits for them; tested against what it queries). */
+    readModels?: readonly string[];
+  }
+  interface FastifyInstance {
+    /** Latest known checkpoints; waits for positions (src/projections/checkpoint-feed.ts). */
+    checkpoints: CheckpointFeed;
+  }
+}
+
+export const LOG_POSITION_HEADER = 'x-log-position';
+export const CONSISTENT_AFTER_HEADER = 'x-consistent-after';
+
+/** Redis key of the newest position a session wrote. */
+export const sessionWriteKey = (prefix: string, sessionId: string): string => `${prefix}ryw:${sessionId}`;
+
+/** Outcomes: passed (already there), waited (woke on an advance), timeout (answered 503). */
+export const consistencyChecks = new client.Counter({
+  name: 'authledger_read_your_writes_total',
+  help: 'Queries with a position to wait for (their session wrote, or X-Consistent-After), by outcome: passed, waited, timeout',
+  labelNames: ['outcome'] as const,
+  registers: [processMetrics],
+});
+
+/** Projections a route may name: every projection the projector runs, plus the inline Redis ones. */
+function readableProjections(services: Services) {
+  const list = projectionsFor(services.config);
+  const names = new Set(list.map((p) => p.name));
+  for (const p of [sessionStateProjection(services.config), userProfilesProjection]) if (!names.has(p.name)) list.push(p);
+  return list;
+}
+
+export const readYourWritesPlugin = fp(async (app: FastifyInstance, opts: { services: Services }) => {
+  const { config, store, redis, prefix, pool, log } = opts.services;
+  const feed = new CheckpointFeed({ pool, redis, prefix, projections: readableProjections(opts.services), log });
+  await feed.start();
+  app.addHook('onClose', async () => feed.stop());
+  app.decorate('checkpoints', feed);
+  const known = new Set(feed.names);
+  const timeoutMs = config.READ_YOUR_WRITES_TIMEOUT_MS;
+  const ttlMs = config.READ_YOUR_WRITES_SESSION_TTL_SECONDS * 1000;
+  const retryAfter = Math.max(1, Math.ceil(timeoutMs / 1000));
+
+  /** The position this request must read at or after, if any. */
+  async function target(request: FastifyRequest): Promise<Position | undefined> {
+    let at: Position | undefined;
+    const header = request.headers[CONSISTENT_AFTER_HEADER];
+    if (header !== undefined) {
+      at = parsePosition(store.kind, Array.isArray(header) ? (header[0] ?? '') : header);
+      if (!at) throw errors.badRequest('X-Consistent-After is not a log position of this server (use an X-Log-Position value).', 'invalid_log_position');
+    }
+    const sid = request.auth?.sessionId;
+    if (sid) {
+      const raw = await redis.get(sessionWriteKey(prefix, sid)).catch((err: unknown) => {
+        throw errors.unavailable('redis', err);
+      });
+      const mine = raw ? parsePosition(store.kind, raw) : undefined;
+      if (mine && (!at || comparePositions(mine, at) > 0)) at = mine;
+    }
+    return at;
+  }
+
+  function consistencyHook(models: readonly string[]) {
+    return async function readYourWrites(request: FastifyRequest): Promise<void> {
+      const at = await target(request);
+      if (!at) return;
+      if (feed.passed(models, at)) {
+        consistencyChecks.inc({ outcome: 'passed' });
+        return;
+      }
+      if (await feed.wait(models, at, timeoutMs)) {
+        consistencyChecks.inc({ outcome: 'waited' });
+        return;
+      }
+      consistencyChecks.inc({ outcome: 'timeout' });
+      throw errors.projectionBehind(models.filter((m) => !feed.passed([m], at)), retryAfter);
+    };
+  }
+
+  app.addHook('onRoute', (route: RouteOptions) => {
+    const models = route.config?.readModels;
+    if (!models?.length) return;
+    for (const m of models) if (!known.has(m)) throw new Error(`route ${route.method} ${route.url} declares unknown read model ${m}`);
+    // After the route's own preHandlers (authentication sets request.auth).
+    const own = route.preHandler === undefined ? [] : Array.isArray(route.preHandler) ? route.preHandler : [route.preHandler];
+    route.preHandler = [...own, consistencyHook(models)];
+  });
+
+  // Callback style: requests that appended nothing pass straight through.
+  app.addHook('onSend', (request: FastifyRequest, reply: FastifyReply, payload: unknown, done: (err: Error | null, p?: unknown) => void) => {
+    const written = appendedInRequest();
+    if (!written) return done(null, payload);
+    const text = formatPosition(store.kind, written);
+    reply.header(LOG_POSITION_HEADER, text);
+    const sid = request.auth?.sessionId;
+    if (!sid) return done(null, payload);
+    // Before the answer leaves: the session's next query (on any API process) must find it.
+    // Failing to remember it fails nothing (the write is committed): that query may then read
+    // an older state, as before this feature; it is logged.
+    redis.set(sessionWriteKey(prefix, sid), text, 'PX', ttlMs).then(
+      () => done(null, payload),
+      (err: unknown) => {
+        request.log.warn({ err }, 'read-your-writes: could not remember the session position');
+        done(null, payload);
+      },
+    );
+  });
+}, { name: 'read-your-writes', dependencies: ['auth'] });
+
+type Transform = (arg: { schema: Record<string, unknown>; url: string; route: RouteOptions } & Record<string, unknown>) => { schema?: Record<string, unknown>; url: string };
+
+const CONSISTENT_AFTER_DOC = {
+  type: 'string',
+  description: 'Read-your-writes: answer only once every read model this query reads has passed this log position '
+    + '(an X-Log-Position value); 503 projection_behind (with Retry-After) when that takes longer than READ_YOUR_WRITES_TIMEOUT_MS.',
+};
+const LOG_POSITION_DOC = {
+  type: 'string',
+  description: 'Log position of the last event this request appended (opaque, adapter-specific: PostgreSQL `<commit>.<prepare>`). '
+    + 'Present when events were appended. Send it as X-Consistent-After to read this write elsewhere; the same session waits for it automatically.',
+};
+
+/**
+ * The OpenAPI side, in one place: every query route with `readModels` documents
+ * `X-Consistent-After`; every other non-GET route (the commands) documents `X-Log-Position` on
+ * its 2xx responses. Wraps the zod transform.
+ */
+export function withConsistencyDocs(transform: Transform): Transform {
+  return (arg) => {
+    const out = transform(arg);
+    const schema = out.schema;
+    if (!schema || schema.hide) return out;
+    const method = ([] as string[]).concat(arg.route.method as string | string[]);
+    if (arg.route.config?.readModels?.length) {
+      const headers = (schema.headers as { type?: string; properties?: Record<string, unknown> } | undefined) ?? { type: 'object', properties: {} };
+      schema.headers = { ...headers, type: 'object', properties: { ...(headers.properties ?? {}), [CONSISTENT_AFTER_HEADER]: CONSISTENT_AFTER_DOC } };
+    } else if (!method.every((m) => m === 'GET' || m === 'HEAD')) {
+      const response = (schema.response ?? {}) as Record<string, Record<string, unknown>>;
+      for (const [code, r] of Object.entries(response)) {
+        if (!/^2/.test(code) || typeof r !== 'object' || r === null) continue;
+        response[code] = { ...r, headers: { ...((r.headers as object | undefined) ?? {}), [LOG_POSITION_HEADER]: LOG_POSITION_DOC } };
+      }
+    }
+    return out;
+  };
+}
