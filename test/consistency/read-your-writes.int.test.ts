@@ -149,7 +149,6 @@ describe('read-your-writes', () => {
       const before = await counts();
       const seen: Record<string, number> = {};
       for (const pair of list) {
-        const t0 = Date.now();
         for (let i = 0; i < ROUNDS; i++) {
           await pair.round(i);
           seen[pair.name] = (seen[pair.name] ?? 0) + 1;

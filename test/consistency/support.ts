@@ -17,7 +17,7 @@ export function freePort(): Promise<number> {
 export interface Res {
   status: number;
   headers: http.IncomingHttpHeaders;
-  body: any; // eslint-disable-line @typescript-eslint/no-explicit-any
+  body: any;
 }
 
 export interface Client {
