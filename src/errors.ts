@@ -1,57 +1,224 @@
 /**
- * The one error type. Rules:
- * - every error a client can see has a stable `code`, an HTTP `status` and a public `message`;
- * - `detail` is private (logged, never sent) — 5xx bodies carry only a generic message;
- * - `fields` lists offending input fields for validation errors.
- * The HTTP layer maps it to application/problem+json (RFC 9457) in one place (src/http/problem.ts).
+ * The error catalog: every error a client can see, as a transport-free domain error. Rules:
+ * - an error says *what* went wrong: a `kind` (the class of failure) and a stable `code` from
+ *   CATALOG below; codes are unique across the project (test/errors/catalog.unit.test.ts checks it);
+ * - nothing here knows HTTP: only src/http/problem.ts maps a kind to a status and adds the headers
+ *   (Retry-After from `retryAfterSeconds`, WWW-Authenticate for `unauthenticated`);
+ * - `message` is public; `detail` is private (logged, never sent) — 5xx bodies carry only a generic message;
+ * - `fields` lists offending input fields for validation errors; `extra` adds public members to 4xx bodies.
+ * Throw `domainError(code, message?)` or one of the `errors.*` factories (kept for every call site).
  */
+
+import { STATUS_OF_KIND } from './http/status';
+
 export interface FieldError {
   field: string;
   message: string;
 }
 
-export class AppError extends Error {
+/** The classes of failure (ZITADEL's zerrors kinds). src/http/problem.ts gives each its status. */
+export type ErrorKind =
+  | 'invalid_argument'
+  | 'unauthenticated'
+  | 'permission_denied'
+  | 'not_found'
+  | 'conflict'
+  | 'precondition_failed'
+  | 'too_large'
+  | 'unsupported_media_type'
+  | 'resource_exhausted'
+  | 'unavailable'
+  | 'internal';
+
+interface Entry {
+  kind: ErrorKind;
+  /**
+   * The code clients see, when a pinned contract gave this error a code another entry also
+   * uses (listed in SHARED_PUBLIC_CODES). The entry's key stays the unique code inside the project.
+   */
+  publicCode?: string;
+}
+
+/** Every code, once. Add yours here (one line, in its block). */
+export const CATALOG = {
+  // generic (the factories' defaults and the edge)
+  validation_failed: { kind: 'invalid_argument' },
+  bad_request: { kind: 'invalid_argument' },
+  invalid_json: { kind: 'invalid_argument' },
+  bad_content_length: { kind: 'invalid_argument' },
+  bad_url: { kind: 'invalid_argument' },
+  body_too_large: { kind: 'too_large' },
+  unsupported_media_type: { kind: 'unsupported_media_type' },
+  unauthorized: { kind: 'unauthenticated' },
+  forbidden: { kind: 'permission_denied' },
+  not_found: { kind: 'not_found' },
+  route_not_found: { kind: 'not_found' },
+  conflict: { kind: 'conflict' },
+  already_exists: { kind: 'conflict' },
+  concurrent_modification: { kind: 'conflict' },
+  precondition_failed: { kind: 'precondition_failed' },
+  invalid_if_match: { kind: 'invalid_argument' },
+  invalid_cursor: { kind: 'invalid_argument' },
+  rate_limited: { kind: 'resource_exhausted' },
+  service_unavailable: { kind: 'unavailable' },
+  projection_behind: { kind: 'unavailable' },
+  internal_error: { kind: 'internal' },
+
+  // identity: credentials, sessions, tokens
+  invalid_credentials: { kind: 'unauthenticated' },
+  invalid_token: { kind: 'unauthenticated' },
+  invalid_refresh_token: { kind: 'unauthenticated' },
+  session_ended: { kind: 'unauthenticated' },
+  session_exists: { kind: 'conflict' },
+  session_not_found: { kind: 'not_found' },
+  login_locked: { kind: 'resource_exhausted' },
+  weak_password: { kind: 'invalid_argument' },
+  wrong_password: { kind: 'permission_denied' },
+  account_disabled: { kind: 'permission_denied' },
+  admin_required: { kind: 'permission_denied' },
+
+  // users
+  user_exists: { kind: 'conflict' },
+  user_not_found: { kind: 'not_found' },
+  email_taken: { kind: 'conflict' },
+  role_not_revocable: { kind: 'invalid_argument' },
+  cannot_target_self: { kind: 'conflict' },
+  admin_bootstrap_conflict: { kind: 'conflict' },
+
+  // mailed tokens (verification, reset)
+  already_verified: { kind: 'conflict' },
+  email_token_invalid: { kind: 'invalid_argument', publicCode: 'invalid_token' },
+
+  // API keys and features
+  api_key_missing: { kind: 'unauthenticated' },
+  api_key_invalid: { kind: 'unauthenticated' },
+  api_key_expired: { kind: 'unauthenticated' },
+  api_key_revoked: { kind: 'unauthenticated' },
+  api_key_exists: { kind: 'conflict' },
+  api_key_not_found: { kind: 'not_found' },
+  api_key_in_url: { kind: 'invalid_argument' },
+  access_denied: { kind: 'permission_denied' },
+  feature_exists: { kind: 'conflict' },
+  feature_not_found: { kind: 'not_found' },
+
+  // audit
+  audit_forbidden: { kind: 'permission_denied' },
+
+  // realtime
+  shutting_down: { kind: 'unavailable' },
+  origin_not_allowed: { kind: 'permission_denied' },
+  bad_client_id: { kind: 'invalid_argument' },
+  bad_group: { kind: 'invalid_argument' },
+  bad_subprotocol: { kind: 'invalid_argument' },
+  invalid_ticket: { kind: 'unauthenticated' },
+  bearer_not_supported: { kind: 'unauthenticated' },
+  ticket_required: { kind: 'unauthenticated' },
+  client_id_taken: { kind: 'permission_denied' },
+  client_not_connected: { kind: 'not_found' },
+  group_not_found: { kind: 'not_found' },
+  not_a_member: { kind: 'permission_denied' },
+} as const satisfies Record<string, Entry>;
+
+export type ErrorCode = keyof typeof CATALOG;
+/** The codes of one kind (so `errors.notFound(msg, 'user_exists')` does not compile). */
+export type CodeOf<K extends ErrorKind> = { [C in ErrorCode]: (typeof CATALOG)[C]['kind'] extends K ? C : never }[ErrorCode];
+
+/**
+ * Public codes that two entries share because tests and clients already depend on both pairings
+ * (the mailed-link `invalid_token` answers 400, the access-token `invalid_token` 401). Nothing new goes here.
+ */
+export const SHARED_PUBLIC_CODES: Readonly<Record<string, readonly ErrorCode[]>> = {
+  invalid_token: ['invalid_token', 'email_token_invalid'],
+};
+
+export interface DomainErrorOptions {
+  detail?: string;
+  fields?: FieldError[];
+  extra?: Record<string, unknown>;
+  /** When the client may try again (the edge sends Retry-After). */
+  retryAfterSeconds?: number;
+  cause?: unknown;
+  /** @deprecated transport headers belong to src/http/problem.ts; kept so older call sites compile. */
+  headers?: Record<string, string>;
+}
+
+/** Legacy: the status an `AppError(code, status, …)` was built with → its kind. */
+const KIND_OF_STATUS = new Map(Object.entries(STATUS_OF_KIND).map(([kind, status]) => [status, kind as ErrorKind]));
+
+/** The one error type (exported as `AppError` too). */
+export class DomainError extends Error {
+  /** The code clients see (the catalog key, or its `publicCode`). */
   readonly code: string;
-  readonly status: number;
+  /** The catalog key: unique across the project. */
+  readonly id: string;
+  readonly kind: ErrorKind;
   readonly fields?: FieldError[];
   readonly detail?: string;
-  readonly headers?: Record<string, string>;
   readonly extra?: Record<string, unknown>;
+  readonly retryAfterSeconds?: number;
+  /** @deprecated see DomainErrorOptions.headers */
+  readonly headers?: Record<string, string>;
+  /** @deprecated only set by the legacy `new AppError(code, status, …)` form (and the edge for framework errors). */
+  readonly legacyStatus?: number;
 
-  constructor(
-    code: string,
-    status: number,
-    message: string,
-    opts: { detail?: string; fields?: FieldError[]; headers?: Record<string, string>; extra?: Record<string, unknown>; cause?: unknown } = {},
-  ) {
+  /**
+   * `new DomainError(code, kind, message)`; the older `new AppError(code, status, message)` still
+   * works (the status is turned into a kind) so in-flight call sites compile — prefer `domainError`.
+   */
+  constructor(code: string, kind: ErrorKind | number, message: string, opts: DomainErrorOptions = {}) {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
-    this.name = 'AppError';
-    this.code = code;
-    this.status = status;
+    this.name = 'DomainError';
+    const entry = (CATALOG as Record<string, Entry>)[code];
+    this.id = code;
+    this.code = entry?.publicCode ?? code;
+    if (typeof kind === 'number') {
+      this.kind = KIND_OF_STATUS.get(kind) ?? (kind >= 500 ? 'internal' : 'invalid_argument');
+      if (!KIND_OF_STATUS.has(kind)) this.legacyStatus = kind;
+    } else {
+      this.kind = kind;
+    }
     this.fields = opts.fields;
     this.detail = opts.detail;
-    this.headers = opts.headers;
     this.extra = opts.extra;
+    this.retryAfterSeconds = opts.retryAfterSeconds;
+    this.headers = opts.headers;
+  }
+
+  /**
+   * @deprecated the HTTP status is the edge's business (src/http/problem.ts `statusOf`); kept
+   * for code and tests that read `err.status`. Same table (src/http/status.ts), so both always agree.
+   */
+  get status(): number {
+    return this.legacyStatus ?? STATUS_OF_KIND[this.kind];
   }
 }
 
+/** @deprecated name kept for in-flight code: the same class as DomainError. */
+export const AppError = DomainError;
+export type AppError = DomainError;
+
+/** A catalog error: its kind comes from the catalog. */
+export function domainError(code: ErrorCode, message: string, opts: DomainErrorOptions = {}): DomainError {
+  return new DomainError(code, CATALOG[code].kind, message, opts);
+}
+
 export const errors = {
-  validation: (fields: FieldError[], message = 'The request is not valid.') => new AppError('validation_failed', 400, message, { fields }),
-  badRequest: (message: string, code = 'bad_request') => new AppError(code, 400, message),
-  unauthorized: (message = 'Authentication is required or has failed.', code = 'unauthorized') =>
-    new AppError(code, 401, message, { headers: { 'www-authenticate': 'Bearer' } }),
-  forbidden: (message = 'You may not do this.', code = 'forbidden', extra?: Record<string, unknown>) => new AppError(code, 403, message, { extra }),
-  notFound: (message = 'Not found.', code = 'not_found') => new AppError(code, 404, message),
-  conflict: (message: string, code = 'conflict') => new AppError(code, 409, message),
-  preconditionFailed: (message = 'The resource has changed; fetch it again.') => new AppError('precondition_failed', 412, message),
-  tooManyRequests: (retryAfterSeconds: number, message = 'Too many requests.') =>
-    new AppError('rate_limited', 429, message, { headers: { 'retry-after': String(Math.max(1, Math.ceil(retryAfterSeconds))) } }),
+  validation: (fields: FieldError[], message = 'The request is not valid.') => domainError('validation_failed', message, { fields }),
+  badRequest: (message: string, code: CodeOf<'invalid_argument'> = 'bad_request') => domainError(code, message),
+  unauthorized: (message = 'Authentication is required or has failed.', code: CodeOf<'unauthenticated'> = 'unauthorized') => domainError(code, message),
+  forbidden: (message = 'You may not do this.', code: CodeOf<'permission_denied'> = 'forbidden', extra?: Record<string, unknown>) =>
+    domainError(code, message, { extra }),
+  notFound: (message = 'Not found.', code: CodeOf<'not_found'> = 'not_found') => domainError(code, message),
+  conflict: (message: string, code: CodeOf<'conflict'> = 'conflict') => domainError(code, message),
+  preconditionFailed: (message = 'The resource has changed; fetch it again.') => domainError('precondition_failed', message),
+  tooManyRequests: (retryAfterSeconds: number, message = 'Too many requests.', code: CodeOf<'resource_exhausted'> = 'rate_limited') =>
+    domainError(code, message, { retryAfterSeconds }),
   unavailable: (dependency: string, cause?: unknown) =>
-    new AppError('service_unavailable', 503, 'A dependency is unavailable; try again shortly.', { detail: dependency, headers: { 'retry-after': '1' }, cause }),
+    domainError('service_unavailable', 'A dependency is unavailable; try again shortly.', { detail: dependency, retryAfterSeconds: 1, cause }),
   /** Read-your-writes: a projection the query reads has not reached the position in time. */
   projectionBehind: (projections: string[], retryAfterSeconds = 1) =>
-    new AppError('projection_behind', 503, 'The data this query reads is not up to date yet; try again shortly.', {
-      detail: projections.join(','), headers: { 'retry-after': String(retryAfterSeconds) }, extra: { projections },
+    domainError('projection_behind', 'The data this query reads is not up to date yet; try again shortly.', {
+      detail: projections.join(','), retryAfterSeconds, extra: { projections },
     }),
-  internal: (detail: string, cause?: unknown) => new AppError('internal_error', 500, 'Internal server error.', { detail, cause }),
+  internal: (detail: string, cause?: unknown) => domainError('internal_error', 'Internal server error.', { detail, cause }),
 };

@@ -1,11 +1,16 @@
 /**
  * The one place errors become HTTP answers: application/problem+json (RFC 9457), carrying the
- * stable `code` and the request id. 5xx bodies never carry internals; validation errors list
- * the offending fields.
+ * stable `code` and the request id. Rules:
+ * - a domain error's `kind` picks the status (`statusOf`, table in ./status.ts); nothing else does;
+ * - the headers are added here (`headersOf`): Retry-After from `retryAfterSeconds`,
+ *   `WWW-Authenticate: Bearer` on every `unauthenticated` answer;
+ * - 5xx bodies never carry internals; validation errors list the offending fields;
+ * - the realtime hub answers refused upgrades through `statusOf`/`headersOf`/`problemBody` too.
  */
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
-import { AppError, errors, type FieldError } from '../errors';
+import { DomainError, domainError, errors, type FieldError } from '../errors';
+import { STATUS_OF_KIND } from './status';
 import { WrongExpectedVersionError } from '../events/store';
 
 export const PROBLEM_TYPE_BASE = 'https://authledger.dev/problems/';
@@ -29,14 +34,25 @@ const TITLES: Record<number, string> = {
 };
 
 /** Fastify's own request errors, mapped to stable codes and plain messages. */
-const FASTIFY_ERRORS: Record<string, { code: string; status: number; message: string }> = {
-  FST_ERR_CTP_BODY_TOO_LARGE: { code: 'body_too_large', status: 413, message: 'The request body is larger than this server accepts.' },
-  FST_ERR_CTP_INVALID_JSON_BODY: { code: 'invalid_json', status: 400, message: 'The request body is not valid JSON.' },
-  FST_ERR_CTP_EMPTY_JSON_BODY: { code: 'invalid_json', status: 400, message: 'The request body is empty but its content type is JSON.' },
-  FST_ERR_CTP_INVALID_MEDIA_TYPE: { code: 'unsupported_media_type', status: 415, message: 'Unsupported content type; send application/json.' },
-  FST_ERR_CTP_INVALID_CONTENT_LENGTH: { code: 'bad_content_length', status: 400, message: 'Content-Length does not match the body.' },
-  FST_ERR_BAD_URL: { code: 'bad_url', status: 400, message: 'The request URL is malformed.' },
+const FASTIFY_ERRORS: Record<string, { code: Parameters<typeof domainError>[0]; message: string }> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: { code: 'body_too_large', message: 'The request body is larger than this server accepts.' },
+  FST_ERR_CTP_INVALID_JSON_BODY: { code: 'invalid_json', message: 'The request body is not valid JSON.' },
+  FST_ERR_CTP_EMPTY_JSON_BODY: { code: 'invalid_json', message: 'The request body is empty but its content type is JSON.' },
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: { code: 'unsupported_media_type', message: 'Unsupported content type; send application/json.' },
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: { code: 'bad_content_length', message: 'Content-Length does not match the body.' },
+  FST_ERR_BAD_URL: { code: 'bad_url', message: 'The request URL is malformed.' },
 };
+
+/** The HTTP status of a domain error: its kind's (a framework error keeps the status it came with). */
+export const statusOf = (err: DomainError): number => err.legacyStatus ?? STATUS_OF_KIND[err.kind];
+
+/** The headers of a domain error's answer. */
+export function headersOf(err: DomainError): Record<string, string> {
+  const h: Record<string, string> = { ...err.headers };
+  if (err.kind === 'unauthenticated') h['www-authenticate'] ??= 'Bearer';
+  if (err.retryAfterSeconds !== undefined) h['retry-after'] = String(Math.max(1, Math.ceil(err.retryAfterSeconds)));
+  return h;
+}
 
 /** Connection-level failures of PostgreSQL/Redis: the dependency is down, answer 503. */
 export function isDependencyDown(err: unknown): boolean {
@@ -51,8 +67,8 @@ export function isDependencyDown(err: unknown): boolean {
   );
 }
 
-export function toAppError(err: unknown): AppError {
-  if (err instanceof AppError) return err;
+export function toDomainError(err: unknown): DomainError {
+  if (err instanceof DomainError) return err;
   if (hasZodFastifySchemaValidationErrors(err)) {
     const fields = err.validation.map((v) => ({
       field: [v.instancePath ? v.instancePath.replace(/^\//, '').replaceAll('/', '.') : '', (v.params as { issue?: { path?: unknown[] } })?.issue?.path?.join('.') ?? '']
@@ -65,22 +81,27 @@ export function toAppError(err: unknown): AppError {
   if (isDependencyDown(err)) return errors.unavailable('dependency', err);
   const fe = err as FastifyError & { statusCode?: number };
   const known = fe?.code ? FASTIFY_ERRORS[fe.code] : undefined;
-  if (known) return new AppError(known.code, known.status, known.message);
+  if (known) return domainError(known.code, known.message);
   if (fe && typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
     const code = fe.statusCode === 429 ? 'rate_limited' : fe.code ? String(fe.code).replace(/^FST_ERR_/, '').toLowerCase() : 'bad_request';
-    return new AppError(code, fe.statusCode, fe.statusCode === 429 ? 'Too many requests.' : fe.message);
+    // A framework error: keep the status it came with (the legacy numeric form of the constructor).
+    return new DomainError(code, fe.statusCode, fe.statusCode === 429 ? 'Too many requests.' : fe.message);
   }
   if (fe && fe.statusCode === 503) return errors.unavailable(fe.message, err);
   return errors.internal(fe?.message ?? 'unknown error', err);
 }
 
 /** The problem+json body of an error (the realtime hub answers refused upgrades with it too). */
-export function problemBody(err: AppError, instance: string, requestId: string): Problem {
-  const server = err.status >= 500;
+/** @deprecated name kept for in-flight code: `toDomainError`. */
+export const toAppError = toDomainError;
+
+export function problemBody(err: DomainError, instance: string, requestId: string): Problem {
+  const status = statusOf(err);
+  const server = status >= 500;
   return {
     type: `${PROBLEM_TYPE_BASE}${err.code}`,
-    title: problemTitle(err.status),
-    status: err.status,
+    title: problemTitle(status),
+    status,
     detail: server && err.code === 'internal_error' ? 'Internal server error.' : err.message,
     code: err.code,
     instance,
@@ -90,21 +111,22 @@ export function problemBody(err: AppError, instance: string, requestId: string):
   };
 }
 
-export function problemOf(err: AppError, request: FastifyRequest): Problem {
+export function problemOf(err: DomainError, request: FastifyRequest): Problem {
   return problemBody(err, request.url.split('?')[0] ?? request.url, String(request.id));
 }
 
 /** Problem title of a status. */
 export const problemTitle = (status: number) => TITLES[status] ?? (status >= 500 ? 'Server Error' : 'Error');
 
-export function sendProblem(reply: FastifyReply, request: FastifyRequest, err: AppError): FastifyReply {
-  if (err.headers) for (const [k, v] of Object.entries(err.headers)) reply.header(k, v);
-  return reply.code(err.status).type('application/problem+json').serializer(JSON.stringify).send(problemOf(err, request));
+export function sendProblem(reply: FastifyReply, request: FastifyRequest, err: DomainError): FastifyReply {
+  for (const [k, v] of Object.entries(headersOf(err))) reply.header(k, v);
+  return reply.code(statusOf(err)).type('application/problem+json').serializer(JSON.stringify).send(problemOf(err, request));
 }
 
 export function errorHandler(error: unknown, request: FastifyRequest, reply: FastifyReply) {
-  const err = toAppError(error);
-  if (err.status >= 500) request.log.error({ err: error, code: err.code, detail: err.detail }, 'request failed');
-  else request.log.info({ code: err.code, status: err.status }, 'request rejected');
+  const err = toDomainError(error);
+  const status = statusOf(err);
+  if (status >= 500) request.log.error({ err: error, code: err.code, detail: err.detail }, 'request failed');
+  else request.log.info({ code: err.code, status }, 'request rejected');
   return sendProblem(reply, request, err);
 }

@@ -6,8 +6,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import uWS from 'uWebSockets.js';
-import { AppError, errors } from '../errors';
-import { problemBody } from '../http/problem';
+import { DomainError, domainError, errors } from '../errors';
+import { headersOf, problemBody, statusOf } from '../http/problem';
 import { processMetrics } from '../infra/metrics';
 import { realtimeMetrics } from './metrics';
 import { BEARER_PROTOCOL_PREFIX, SUBPROTOCOL, isName } from './protocol';
@@ -76,45 +76,45 @@ export function upgrade(hub: Hub, res: uWS.HttpResponse, req: uWS.HttpRequest, c
     })
     .catch((err: unknown) => {
       if (aborted) return;
-      const r = err instanceof AppError ? err : errors.unavailable('realtime upgrade', err);
-      if (!(err instanceof AppError)) hub.o.log.error({ err }, 'realtime: upgrade failed');
-      else hub.o.log.info({ code: r.code, status: r.status }, 'realtime: upgrade refused');
+      const r = err instanceof DomainError ? err : errors.unavailable('realtime upgrade', err);
+      if (!(err instanceof DomainError)) hub.o.log.error({ err }, 'realtime: upgrade failed');
+      else hub.o.log.info({ code: r.code, status: statusOf(r) }, 'realtime: upgrade refused');
       realtimeMetrics.refused.inc({ code: r.code });
       res.cork(() => writeProblem(res, r, url));
     });
 }
 
 export async function authorize(hub: Hub, a: { clientParam?: string; groupParam?: string; ticket: string; origin: string; protocols: string }): Promise<{ conn: Conn; protocol: string }> {
-  if (hub.stopping) throw new AppError('shutting_down', 503, 'The hub is shutting down.');
+  if (hub.stopping) throw domainError('shutting_down', 'The hub is shutting down.');
   if (a.origin && hub.origins && !hub.origins.has(a.origin.replace(/\/$/, ''))) {
-    throw new AppError('origin_not_allowed', 403, 'This Origin may not open realtime connections.');
+    throw domainError('origin_not_allowed', 'This Origin may not open realtime connections.');
   }
-  if (a.clientParam !== undefined && !isName(a.clientParam)) throw new AppError('bad_client_id', 400, 'Client ids are 1-64 characters of A-Z a-z 0-9 _ . -');
-  if (a.groupParam !== undefined && !isName(a.groupParam)) throw new AppError('bad_group', 400, 'Group names are 1-64 characters of A-Z a-z 0-9 _ . -');
+  if (a.clientParam !== undefined && !isName(a.clientParam)) throw domainError('bad_client_id', 'Client ids are 1-64 characters of A-Z a-z 0-9 _ . -');
+  if (a.groupParam !== undefined && !isName(a.groupParam)) throw domainError('bad_group', 'Group names are 1-64 characters of A-Z a-z 0-9 _ . -');
 
   const offered = a.protocols ? a.protocols.split(',').map((p) => p.trim()).filter(Boolean) : [];
   const bearer = offered.find((p) => p.startsWith(BEARER_PROTOCOL_PREFIX));
   if (offered.length && !offered.includes(SUBPROTOCOL)) {
-    throw new AppError('bad_subprotocol', 400, `Offer the "${SUBPROTOCOL}" subprotocol (beside "bearer.<access token>" when you use one).`);
+    throw domainError('bad_subprotocol', `Offer the "${SUBPROTOCOL}" subprotocol (beside "bearer.<access token>" when you use one).`);
   }
   let claims: TicketClaims | undefined;
   if (a.ticket) {
     claims = await hub.state.consumeTicket(a.ticket);
-    if (!claims) throw new AppError('invalid_ticket', 401, 'The ticket is unknown, used or expired. Get a new one from POST /api/v1/realtime/ticket.');
+    if (!claims) throw domainError('invalid_ticket', 'The ticket is unknown, used or expired. Get a new one from POST /api/v1/realtime/ticket.');
   } else if (bearer) {
-    if (!hub.o.verifyAccessToken) throw new AppError('bearer_not_supported', 401, 'Use a ticket from POST /api/v1/realtime/ticket.');
+    if (!hub.o.verifyAccessToken) throw domainError('bearer_not_supported', 'Use a ticket from POST /api/v1/realtime/ticket.');
     claims = await hub.o.verifyAccessToken(bearer.slice(BEARER_PROTOCOL_PREFIX.length)).catch(() => undefined);
-    if (!claims) throw new AppError('invalid_token', 401, 'The access token is not valid.');
+    if (!claims) throw domainError('invalid_token', 'The access token is not valid.');
   } else {
-    throw new AppError('ticket_required', 401, 'Present ?ticket= from POST /api/v1/realtime/ticket (or an access token in Sec-WebSocket-Protocol).');
+    throw domainError('ticket_required', 'Present ?ticket= from POST /api/v1/realtime/ticket (or an access token in Sec-WebSocket-Protocol).');
   }
-  if (hub.endedSessions.has(claims.sessionId) || hub.endedUsers.has(claims.userId)) throw new AppError('session_ended', 401, 'The session has ended.');
+  if (hub.endedSessions.has(claims.sessionId) || hub.endedUsers.has(claims.userId)) throw domainError('session_ended', 'The session has ended.');
   if (hub.o.isSessionActive && !(await hub.o.isSessionActive(claims.sessionId, claims.userId))) {
-    throw new AppError('session_ended', 401, 'The session has ended.');
+    throw domainError('session_ended', 'The session has ended.');
   }
   const clientId = a.clientParam ?? `c-${randomBytes(6).toString('hex')}`;
   const claim = await hub.state.claimClientId(clientId, claims.userId);
-  if (!claim.ok) throw new AppError('client_id_taken', 403, 'This client id belongs to another user.');
+  if (!claim.ok) throw domainError('client_id_taken', 'This client id belongs to another user.');
   const conn: Conn = {
     conn: newConnId(),
     clientId,
@@ -132,8 +132,9 @@ export async function authorize(hub: Hub, a: { clientParam?: string; groupParam?
 }
 
 /** An HTTP problem+json answer from the shared mapping (src/http/problem.ts). */
-function writeProblem(res: uWS.HttpResponse, err: AppError, instance: string): void {
-  res.writeStatus(STATUS_TEXT[err.status] ?? `${err.status} Error`).writeHeader('content-type', 'application/problem+json');
-  for (const [k, v] of Object.entries(err.headers ?? {})) res.writeHeader(k, v);
+function writeProblem(res: uWS.HttpResponse, err: DomainError, instance: string): void {
+  const status = statusOf(err);
+  res.writeStatus(STATUS_TEXT[status] ?? `${status} Error`).writeHeader('content-type', 'application/problem+json');
+  for (const [k, v] of Object.entries(headersOf(err))) res.writeHeader(k, v);
   res.end(JSON.stringify(problemBody(err, instance, `ws-${randomBytes(8).toString('hex')}`)));
 }

@@ -6,12 +6,12 @@
  *   user's address; a reset token only while the account is not disabled;
  * - every refusal is the same `invalid_token` answer, so a caller learns nothing about why.
  */
-import { AppError } from '../../errors';
+import { domainError } from '../../errors';
 import { evolveEmailToken, initialEmailTokenState, type EmailTokenKind, type EmailTokenState } from '../../events/email-token';
 import type { UserState } from '../../events/user';
 import { tokenMatches } from '../../credentials/email-tokens';
 
-export const invalidToken = () => new AppError('invalid_token', 400, 'The link is invalid, already used or expired. Ask for a new one.');
+export const invalidToken = () => domainError('email_token_invalid', 'The link is invalid, already used or expired. Ask for a new one.');
 
 export interface TokenUse {
   tokenId: string;

@@ -13,7 +13,7 @@
  * - the cleanup job expires a session only past its absolute lifetime or idle timeout, with an
  *   event id derived from the revision it decided on (a retried job stores nothing twice).
  */
-import { AppError, errors } from '../../errors';
+import { domainError, errors } from '../../errors';
 import {
   evolveSession, initialSessionState, type SessionEvent, type SessionRevokedReason, type SessionState,
 } from '../../events/session';
@@ -45,7 +45,7 @@ export type SessionCommand =
   | { type: 'Expire'; now: Date; idleSeconds: number; eventId?: string };
 
 export const invalidRefreshToken = () =>
-  new AppError('invalid_refresh_token', 401, 'The refresh token is invalid, expired or already used.', { headers: { 'www-authenticate': 'Bearer' } });
+  domainError('invalid_refresh_token', 'The refresh token is invalid, expired or already used.');
 
 export function decideSession(command: SessionCommand, state: SessionState): (SessionEvent & { id?: string })[] {
   switch (command.type) {

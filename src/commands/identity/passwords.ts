@@ -19,7 +19,7 @@ import { ZxcvbnFactory } from '@zxcvbn-ts/core';
 import * as common from '@zxcvbn-ts/language-common';
 import * as en from '@zxcvbn-ts/language-en';
 import type { Config } from '../../config';
-import { AppError } from '../../errors';
+import { domainError } from '../../errors';
 import { loadOrCreateSecretFile } from '../../credentials/dev-secrets';
 
 type PasswordConfig = Pick<Config, 'PASSWORD_PEPPER' | 'DATA_DIR' | 'BCRYPT_COST' | 'PASSWORD_MIN_LENGTH' | 'PASSWORD_MAX_LENGTH'>;
@@ -134,7 +134,7 @@ export function checkPasswordPolicy(
 ): void {
   const r = passwordPolicy(config, password, userInputs);
   if (!r.ok) {
-    throw new AppError('weak_password', 400, `The password is not acceptable: ${r.reason}`, {
+    throw domainError('weak_password', `The password is not acceptable: ${r.reason}`, {
       fields: [{ field, message: r.reason! }],
       extra: { reason: r.reason, suggestions: r.suggestions ?? [] },
     });

@@ -14,7 +14,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type pg from 'pg';
 import type { Config } from '../../config';
-import { AppError, errors } from '../../errors';
+import { domainError, errors } from '../../errors';
 import type { Role } from '../../events/common';
 import { evolveSession, initialSessionState, type SessionRevokedReason, type SessionState } from '../../events/session';
 import { WrongExpectedVersionError, type EventMetadata, type EventStore, type RecordedEvent } from '../../events/store';
@@ -157,9 +157,7 @@ export async function signup(
 
 export const invalidCredentials = () => errors.unauthorized('The e-mail or password is incorrect.', 'invalid_credentials');
 export const loginLocked = (until: number) =>
-  new AppError('login_locked', 429, 'Too many failed logins for this account; try again later.', {
-    headers: { 'retry-after': String(Math.max(1, Math.ceil((until - Date.now()) / 1000))) },
-  });
+  domainError('login_locked', 'Too many failed logins for this account; try again later.', { retryAfterSeconds: (until - Date.now()) / 1000 });
 
 export interface LoginResult {
   accessToken: IssuedAccessToken;
