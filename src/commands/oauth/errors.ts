@@ -40,7 +40,8 @@ export type OAuthErrorCode = keyof typeof OAUTH_ERRORS;
 
 /** An AppError (the one error type: src/http/problem.ts maps it to problem+json) with a kind. */
 export class OAuthError extends AppError {
-  readonly kind: OAuthErrorKind;
+  /** The social sign-in class of failure; the catalog kind (`kind`) follows from the status. */
+  readonly oauthKind: OAuthErrorKind;
   declare readonly code: OAuthErrorCode;
   constructor(code: OAuthErrorCode, opts: { detail?: string; cause?: unknown } = {}) {
     super(code, OAUTH_ERRORS[code].status, OAUTH_ERRORS[code].message, {
@@ -48,7 +49,7 @@ export class OAuthError extends AppError {
       ...(OAUTH_ERRORS[code].status === 401 ? { headers: { 'www-authenticate': 'Bearer' } } : {}),
     });
     this.name = 'OAuthError';
-    this.kind = OAUTH_ERRORS[code].kind;
+    this.oauthKind = OAUTH_ERRORS[code].kind;
   }
 }
 
