@@ -59,6 +59,7 @@ export const CATALOG = {
   precondition_failed: { kind: 'precondition_failed' },
   invalid_if_match: { kind: 'invalid_argument' },
   invalid_cursor: { kind: 'invalid_argument' },
+  invalid_log_position: { kind: 'invalid_argument' },
   rate_limited: { kind: 'resource_exhausted' },
   service_unavailable: { kind: 'unavailable' },
   projection_behind: { kind: 'unavailable' },
