@@ -3,7 +3,6 @@
 -- Wrapped per-user data keys of crypto-shredding (issue 13, docs/oauth.md): provider tokens in the
 -- log are ciphertext under these keys. Write-side state, NOT a projection: never versioned, never
 -- rebuilt, never in the log. Deleting a row (unlink, user deletion) shreds every ciphertext under it.
--- Same DDL as USER_DATA_KEYS_DDL (src/commands/oauth/data-keys.ts).
 CREATE TABLE IF NOT EXISTS user_data_keys (
   key_id        text PRIMARY KEY,
   user_id       text NOT NULL,

@@ -12,7 +12,7 @@ import { PostgresEventStore } from '../../src/events/postgres/store';
 import { EventRegistry, allEvents, streams } from '../../src/events';
 import { externalIdentityStreams } from '../../src/events/external-identity';
 import { decryptJson, encryptJson, generateServerKey, parseServerKeys, providerTokensContext, identityKeyScope, EnvelopeError } from '../../src/credentials/envelope';
-import { USER_DATA_KEYS_DDL, dataKeyStore } from '../../src/commands/oauth/data-keys';
+import { dataKeyStore } from '../../src/commands/oauth/data-keys';
 import { oauthDecider, streamOf, type OAuthEvent, type OAuthAccountState } from '../../src/commands/oauth/decide';
 import { redisTransactionStore } from '../../src/commands/oauth/transactions';
 import { createOAuthClient } from '../../src/commands/oauth/client';
@@ -30,7 +30,6 @@ const ring = parseServerKeys(`${generateServerKey()},${generateServerKey()}`);
 beforeAll(async () => {
   db = await createTestDatabase('oauthstore');
   pool = new pg.Pool({ connectionString: db.url, max: 4 });
-  await pool.query(USER_DATA_KEYS_DDL);
   store = new PostgresEventStore(pool, new EventRegistry(allEvents));
   redis = new Redis(REDIS_BASE, { lazyConnect: false, maxRetriesPerRequest: 2 });
   github = await startStandIn('github', { expiringTokens: true, user: { id: 77, login: 'shred', email: 'shred@example.test', emailVerified: true, name: 'Shred Me' } });

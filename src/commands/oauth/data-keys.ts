@@ -7,23 +7,10 @@
  * - shredding is a DELETE of the rows (unlink: one scope; user deletion: every scope), idempotent;
  *   nothing can bring a deleted key back — it is not a projection and is never rebuilt;
  * - a row unwraps only for the user and scope it was made for (AAD, envelope.ts).
- * The DDL becomes a migration at integration; the tests create it in their own database.
+ * The table is created by migrations/1732200060000_user-data-keys.sql.
  */
 import type pg from 'pg';
 import { EnvelopeError, newDataKey, rewrapDataKey, unwrapDataKey, wrapDataKey, type DataKey, type ServerKeyRing } from '../../credentials/envelope';
-
-export const USER_DATA_KEYS_DDL = `
-  CREATE TABLE IF NOT EXISTS user_data_keys (
-    key_id        text PRIMARY KEY,
-    user_id       text NOT NULL,
-    scope         text NOT NULL,
-    wrapped_key   text NOT NULL,
-    server_key_id text NOT NULL,
-    created_at    timestamptz NOT NULL DEFAULT now(),
-    UNIQUE (user_id, scope)
-  );
-  CREATE INDEX IF NOT EXISTS user_data_keys_user_idx ON user_data_keys (user_id);
-`;
 
 type Db = Pick<pg.Pool, 'query'>;
 interface Row {
