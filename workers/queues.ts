@@ -43,7 +43,14 @@ export interface Queues {
 export function createQueues(services: Pick<Services, 'config' | 'prefix'>): Queues {
   const connection = bullConnection(services);
   const prefix = bullPrefix(services);
-  const make = (name: QueueName) => new Queue(name, { connection: connection as ConnectionOptions, prefix, defaultJobOptions: DEFAULT_JOB_OPTIONS });
+  const make = (name: QueueName) => {
+    const q = new Queue(name, { connection: connection as ConnectionOptions, prefix, defaultJobOptions: DEFAULT_JOB_OPTIONS });
+    // A Queue re-emits its connection's errors; with no listener that is a throw (seen as an
+    // unhandled rejection when the app closes before the queue finished connecting). Enqueue
+    // callers see failures on their own promises.
+    q.on('error', () => undefined);
+    return q;
+  };
   const byName = { high: make('high'), default: make('default'), low: make('low') };
   const all = Object.values(byName);
   return {
@@ -51,6 +58,17 @@ export function createQueues(services: Pick<Services, 'config' | 'prefix'>): Que
     all,
     connection,
     async close() {
+      // Closing a queue while its connection is still initialising rejects BullMQ's own init
+      // promise where nobody can catch it: let initialisation settle first (at most 2 s: with
+      // Redis down the connection retries forever and would never settle).
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        Promise.all(all.map((q) => q.waitUntilReady().catch(() => undefined))),
+        new Promise<void>((resolve) => {
+          timer = setTimeout(resolve, 2000);
+        }),
+      ]);
+      clearTimeout(timer);
       await Promise.all(all.map((q) => q.close().catch(() => undefined)));
       connection.disconnect();
     },

@@ -12,6 +12,7 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import { Redis } from 'ioredis';
+import { closeRedis } from '../infra/redis';
 import type { Services } from '../services';
 import { errors } from '../errors';
 import { errorHandler, sendProblem } from './problem';
@@ -121,7 +122,7 @@ export async function buildHttpApp(services: Services, registerRoutes: RegisterR
   // The limiter gets its own connection: it defines Lua commands on it.
   const limiterRedis = services.redis.duplicate({ enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: false });
   limiterRedis.on('error', () => undefined);
-  app.addHook('onClose', async () => limiterRedis.disconnect());
+  app.addHook('onClose', async () => closeRedis(limiterRedis));
   await app.register(rateLimit, {
     global: config.RATE_LIMIT_PER_MINUTE > 0,
     max: config.RATE_LIMIT_PER_MINUTE || 1_000_000,

@@ -35,3 +35,22 @@ export async function connectRedis(client: Redis, timeoutMs = 10_000): Promise<v
     client.once('ready', onReady);
   });
 }
+
+/**
+ * Closes a command connection gracefully: QUIT waits for the replies of commands already sent
+ * (a bare disconnect rejects them, and a rejection nobody awaits any more is a process crash at
+ * shutdown); bounded, then the socket is dropped.
+ */
+export async function closeRedis(client: Redis, timeoutMs = 1000): Promise<void> {
+  if (client.status === 'end' || client.status === 'wait') return client.disconnect();
+  if (client.status !== 'ready') return client.disconnect();
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    client.quit().catch(() => undefined),
+    new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, timeoutMs);
+    }),
+  ]);
+  clearTimeout(timer);
+  client.disconnect();
+}

@@ -22,7 +22,7 @@ import { apiKeyMatches, parseApiKey, API_KEY_PREFIX } from '../../credentials/ap
 import { plainJsonSerializer, problems } from '../../http/schemas';
 import { AccessStateCache } from '../../projections/access-state';
 import { AccessMeter } from '../../infra/access-usage';
-import { connectRedis } from '../../infra/redis';
+import { closeRedis, connectRedis } from '../../infra/redis';
 
 /** Something shaped like a key (prefix + id) anywhere in the URL, path or query. */
 const KEY_IN_URL = new RegExp(`${API_KEY_PREFIX}[0-9a-f]{16}_`);
@@ -49,7 +49,7 @@ export async function accessRoutes(app: FastifyInstance, services: Services): Pr
   app.addHook('onClose', async () => {
     await meter.close();
     await cache.close();
-    hot.disconnect();
+    await closeRedis(hot);
   });
 
   async function check(request: FastifyRequest, reply: FastifyReply, feature: string) {

@@ -16,7 +16,7 @@ import { accessTokenFrom } from '../../http/auth';
 import { invalidToken } from '../../credentials/access-tokens';
 import { parseRefreshToken, sameHash } from '../../credentials/refresh-tokens';
 import { plainJsonSerializer, problems } from '../../http/schemas';
-import { connectRedis } from '../../infra/redis';
+import { closeRedis, connectRedis } from '../../infra/redis';
 import { listUserSessions, parseSession, parseUserProfile, sessionKey, userProfileKey, type UserProfile } from '../../projections/session-state';
 
 const AUTH_PREFIX = '/api/v1/auth';
@@ -40,9 +40,7 @@ export async function identityQueryRoutes(app: FastifyInstance): Promise<void> {
   hot.on('error', () => undefined);
   // Bounded: with Redis down the app still starts; /me answers 503 until it is back.
   await connectRedis(hot, 3000).catch(() => undefined);
-  app.addHook('onClose', async () => {
-    hot.disconnect();
-  });
+  app.addHook('onClose', async () => closeRedis(hot));
 
   async function profileOf(userId: string): Promise<UserProfile | undefined> {
     const h = await hot.hgetall(userProfileKey(app.redisPrefix, userId));
