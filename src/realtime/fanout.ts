@@ -18,12 +18,29 @@ export function subscriptionChanged(hub: Hub, topic: string, newCount: number, o
   }
   if (!(topic.startsWith('g:') || topic.startsWith('c:'))) return;
   const channel = hub.channelBase + topic;
-  if (oldCount === 0 && newCount > 0) {
-    hub.channelReady.set(channel, hub.sub.subscribe(channel).catch((err) => hub.o.log.warn({ err: (err as Error).message }, 'realtime: subscribe failed')));
-  } else if (newCount === 0 && oldCount > 0) {
-    hub.channelReady.delete(channel);
-    void hub.sub.unsubscribe(channel).catch(() => undefined);
-  }
+  if (oldCount === 0 && newCount > 0) channelOp(hub, channel, 'subscribe');
+  else if (newCount === 0 && oldCount > 0) channelOp(hub, channel, 'unsubscribe');
+}
+
+/**
+ * SUBSCRIBE/UNSUBSCRIBE of one channel run one after the other: a subscribe sent while the
+ * unsubscribe of the same channel is in flight can leave ioredis's promise for it unsettled
+ * (a member leaving and rejoining at once never got its welcome). Each step is bounded.
+ */
+function channelOp(hub: Hub, channel: string, op: 'subscribe' | 'unsubscribe') {
+  const prev = hub.channelReady.get(channel) ?? Promise.resolve();
+  const step = prev.then(() => bounded(hub.sub[op](channel), 5000)).catch((err) => hub.o.log.warn({ err: (err as Error).message, channel, op }, `realtime: ${op} failed`));
+  hub.channelReady.set(channel, step);
+  if (op === 'unsubscribe') void step.then(() => {
+    if (hub.channelReady.get(channel) === step) hub.channelReady.delete(channel);
+  });
+}
+
+function bounded<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([p, new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no reply within ${ms} ms`)), ms);
+  })]).finally(() => clearTimeout(timer));
 }
 
 export async function ready(hub: Hub, c: Conn) {
