@@ -102,6 +102,8 @@ export const configSchema = z.object({
     .describe('Window in which the just-rotated refresh token may be presented once more without being treated as reuse. 0 = strict (recommended).'),
   REFRESH_COOKIE: bool.default(true).describe('Send the refresh token as an HttpOnly cookie (true) or only in the response body (false).'),
   COOKIE_SECURE: bool.default(true).describe('Mark the refresh cookie Secure. Turn off only for local plain-http development.'),
+  COOKIE_SAMESITE: z.enum(['strict', 'lax', 'none']).default('strict')
+    .describe('SameSite of the refresh cookie: strict (default); lax or none (a front end on another site, docs/security.md) only with COOKIE_SECURE=true. Cookie-authenticated routes also check Origin / Sec-Fetch-Site against the API origin and CORS_ORIGINS whatever this says.'),
   PASSWORD_MIN_LENGTH: int(8, 64).default(8).describe('Minimum password length (NIST 800-63B: 8, 15 when the password is the only factor).'),
   PASSWORD_MAX_LENGTH: int(64, 1024).default(256).describe('Maximum password length in characters.'),
   PASSWORD_PEPPER: z.string().min(32).optional()
@@ -155,7 +157,17 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
     throw new Error(`Invalid configuration:\n${lines.join('\n')}`);
   }
+  const cross = crossFieldIssues(parsed.data);
+  if (cross.length) throw new Error(`Invalid configuration:\n${cross.map((l) => `  ${l}`).join('\n')}`);
   return parsed.data;
+}
+
+/** Rules between keys (the schema checks each key alone). */
+export function crossFieldIssues(config: Config): string[] {
+  const out: string[] = [];
+  // SameSite=None cookies are dropped by browsers unless Secure; Lax/None widen who gets the cookie, so never over plain http.
+  if (config.COOKIE_SAMESITE !== 'strict' && !config.COOKIE_SECURE) out.push(`COOKIE_SAMESITE: ${config.COOKIE_SAMESITE} needs COOKIE_SECURE=true`);
+  return out;
 }
 
 /** Unsafe defaults in force: a warning in development, a refusal in production. */

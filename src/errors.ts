@@ -105,6 +105,9 @@ export const CATALOG = {
   // audit
   audit_forbidden: { kind: 'permission_denied' },
 
+  // the http edge (issue 20)
+  cross_origin_request: { kind: 'permission_denied' },
+
   // realtime
   shutting_down: { kind: 'unavailable' },
   origin_not_allowed: { kind: 'permission_denied' },

@@ -17,6 +17,7 @@ import { FastifyAdapter } from '@bull-board/fastify';
 import type { Services } from '../src/services';
 import { sendProblem, toAppError } from '../src/http/problem';
 import { problems } from '../src/http/schemas';
+import { cookieCredential } from '../src/http/request-origin';
 import fp from 'fastify-plugin';
 import { createQueues, type Queues } from './queues';
 import { consumerLag } from './consumer';
@@ -52,11 +53,12 @@ export async function workerRoutes(app: FastifyInstance, services: Services): Pr
   createBullBoard({ queues: queues.all.map((q) => new BullMQAdapter(q)), serverAdapter: serverAdapter as unknown as Parameters<typeof createBullBoard>[0]['serverAdapter'], options: { uiConfig: { boardTitle: 'authledger jobs' } } });
   const guard = async (request: FastifyRequest, reply: FastifyReply) => {
     // The board's own error handler would turn our 401/403 into 500s: answer here instead.
-    if (!request.headers.authorization && !request.headers['access-token']) {
-      const fromCookie = request.cookies?.[BOARD_COOKIE];
-      if (fromCookie) request.headers.authorization = `Bearer ${fromCookie}`;
-    }
     try {
+      if (!request.headers.authorization && !request.headers['access-token']) {
+        // The board cookie counts only from our own origin (CSRF, issue 20 §4).
+        const fromCookie = cookieCredential(request, BOARD_COOKIE);
+        if (fromCookie) request.headers.authorization = `Bearer ${fromCookie}`;
+      }
       await app.requireAdmin.call(app, request, reply);
     } catch (err) {
       return sendProblem(reply, request, toAppError(err));

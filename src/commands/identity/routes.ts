@@ -1,8 +1,10 @@
 /**
  * Identity command routes: signup (+ /register), login (+ seed-000 /auth/login), refresh, logout,
  * logout-all, delete one session, password change, and RFC 7009 token revocation.
- * Rules: refresh tokens travel in an HttpOnly SameSite=Strict cookie scoped to /api/v1/auth
- * (Secure unless COOKIE_SECURE=false), in the body only when asked or when cookies are off;
+ * Rules: refresh tokens travel in an HttpOnly cookie scoped to /api/v1/auth (SameSite from
+ * COOKIE_SAMESITE, strict by default; Secure unless COOKIE_SECURE=false), in the body only when
+ * asked or when cookies are off; the cookie counts only from an allowed origin (CSRF:
+ * src/http/request-origin.ts);
  * login, signup and refresh are rate-limited per IP (RATE_LIMIT_AUTH_PER_MINUTE).
  */
 import type { FastifyContextConfig, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -12,6 +14,8 @@ import { errors } from '../../errors';
 import { accessTokenFrom } from '../../http/auth';
 import { metadataFrom } from '../../http/metadata';
 import { problems } from '../../http/schemas';
+import { refreshCookieOptions } from '../../http/cookies';
+import { cookieCredential } from '../../http/request-origin';
 import { sameHash } from './deciders';
 import {
   changePassword, loadSession, login, refresh, revokeSession, revokeToken, revokeUserSessions, signup, type IdentityDeps,
@@ -57,12 +61,7 @@ export async function identityCommandRoutes(app: FastifyInstance): Promise<void>
   const authLimit: FastifyContextConfig = config.RATE_LIMIT_AUTH_PER_MINUTE > 0
     ? { rateLimit: { max: config.RATE_LIMIT_AUTH_PER_MINUTE, timeWindow: '1 minute' } }
     : { rateLimit: false };
-  const cookieOptions = {
-    path: AUTH_PREFIX,
-    httpOnly: true,
-    sameSite: 'strict' as const,
-    secure: config.COOKIE_SECURE,
-  };
+  const cookieOptions = refreshCookieOptions(config);
   const setRefreshCookie = (reply: FastifyReply, token: string) =>
     reply.setCookie(REFRESH_COOKIE_NAME, token, { ...cookieOptions, maxAge: config.REFRESH_TOKEN_TTL });
   const clearRefreshCookie = (reply: FastifyReply) => reply.clearCookie(REFRESH_COOKIE_NAME, cookieOptions);
@@ -118,14 +117,16 @@ export async function identityCommandRoutes(app: FastifyInstance): Promise<void>
     schema: {
       tags: ['auth'],
       summary: 'Rotate the refresh token (cookie or body); new access token',
-      description: 'A rotated refresh token presented again revokes the whole session (reuse detection, RFC 9700 §4.14.2).',
+      description: 'A rotated refresh token presented again revokes the whole session (reuse detection, RFC 9700 §4.14.2). ' +
+        'With the cookie, 403 cross_origin_request unless Origin (or Sec-Fetch-Site) is the API\'s own origin or in CORS_ORIGINS.',
       body: refreshBody,
-      response: { 200: tokenResponse, ...problems(400, 401, 429) },
+      response: { 200: tokenResponse, ...problems(400, 401, 403, 429) },
     },
     config: authLimit,
   }, async (request, reply) => {
     const fromBody = request.body?.refresh_token;
-    const token = fromBody ?? request.cookies[REFRESH_COOKIE_NAME];
+    // The cookie is a credential only from our own origin or an allowed front end (CSRF, issue 20 §4).
+    const token = fromBody ?? cookieCredential(request, REFRESH_COOKIE_NAME);
     const result = await refresh(deps, token, clientOf(request), metadataFrom(request));
     const inBody = fromBody !== undefined || request.body?.return_refresh_in_body === true || !config.REFRESH_COOKIE;
     if (config.REFRESH_COOKIE && fromBody === undefined) setRefreshCookie(reply, result.refreshToken);
@@ -146,7 +147,7 @@ export async function identityCommandRoutes(app: FastifyInstance): Promise<void>
       summary: "Log out this device: end only this session",
       description: 'Identifies the session by the access token, or else by the refresh token (cookie or body). Other devices keep working.',
       body: z.object({ refresh_token: z.string().max(200).optional() }).nullish(),
-      response: { 204: z.null().describe('Logged out'), ...problems(401) },
+      response: { 204: z.null().describe('Logged out'), ...problems(401, 403) },
     },
   }, async (request, reply) => {
     let sessionId: string | undefined;
@@ -161,7 +162,7 @@ export async function identityCommandRoutes(app: FastifyInstance): Promise<void>
       }
     }
     if (!sessionId) {
-      const parsed = parseRefreshToken(request.body?.refresh_token ?? request.cookies[REFRESH_COOKIE_NAME]);
+      const parsed = parseRefreshToken(request.body?.refresh_token ?? cookieCredential(request, REFRESH_COOKIE_NAME));
       if (parsed) {
         const { state } = await loadSession(deps.store, parsed.sessionId);
         if (state.status === 'active' && sameHash(parsed.hash, state.tokenHash)) ({ sessionId, userId } = state);

@@ -16,6 +16,7 @@ import { z } from 'zod';
 import { AppError } from '../../errors';
 import { metadataFrom } from '../../http/metadata';
 import { problems } from '../../http/schemas';
+import { refreshCookieOptions } from '../../http/cookies';
 import { startSession, type IdentityDeps } from '../identity/service';
 import { AUTH_PREFIX, REFRESH_COOKIE_NAME } from '../identity/routes';
 import { callbackUrl, publicProviderList } from './providers';
@@ -113,7 +114,7 @@ export async function oauthCommandRoutes(app: FastifyInstance): Promise<void> {
       if (!state.user.exists || state.user.deleted || state.user.disabled) throw oauthError('oauth_account_unavailable');
       const session = await startSession(deps, state.user, clientOf(request), metadata, { method: `oauth:${provider}` });
       if (config.REFRESH_COOKIE) {
-        reply.setCookie(REFRESH_COOKIE_NAME, session.refreshToken, { path: AUTH_PREFIX, httpOnly: true, sameSite: 'strict', secure: config.COOKIE_SECURE, maxAge: config.REFRESH_TOKEN_TTL });
+        reply.setCookie(REFRESH_COOKIE_NAME, session.refreshToken, { ...refreshCookieOptions(config), maxAge: config.REFRESH_TOKEN_TTL });
       }
       if (wantsJson(request)) {
         return reply.send({
