@@ -198,11 +198,11 @@ async function main() {
     const { heavyUser, heavyFirst, heavyLast } = seeded.value;
     const span = heavyLast.getTime() - heavyFirst.getTime();
     const endAt = new Date(heavyLast.getTime() + 1000);
-    const cold = await timed(() => userStateAt(pool, store.registry, heavyUser, endAt));
+    const cold = await timed(() => userStateAt(pool, store, heavyUser, endAt));
     const nosnap: number[] = [];
     for (let i = 0; i < scale(20, 5); i++) {
       const t0 = performance.now();
-      await userStateAt(pool, store.registry, heavyUser, endAt, { snapshots: false });
+      await userStateAt(pool, store, heavyUser, endAt, { snapshots: false });
       nosnap.push(performance.now() - t0);
     }
     nosnap.sort((a, b) => a - b);

@@ -120,7 +120,7 @@ export interface EventStore {
   readonly capabilities?: ReadonlySet<StoreCapability>;
 }
 
-export type StoreCapability = 'paged-log';
+export type StoreCapability = 'paged-log' | 'audit-log';
 
 /** A page of the log for a reader that handles only some event types. */
 export interface LogBatch {
@@ -154,6 +154,90 @@ export function hasPagedLog(store: EventStore): store is EventStore & PagedLog {
   return store.capabilities?.has('paged-log') ?? false;
 }
 
+/**
+ * Where a user's events are, as the `user_streams` read model (a PostgreSQL table on every
+ * adapter) knows it: the streams it lists for the user, and how far in the log it has read.
+ */
+export interface UserStreamIndex {
+  /** Streams the index lists for the user (the caller may leave out those outside its window). */
+  streams: readonly string[];
+  /** The index's checkpoint: events after it are found by scanning only the log's tail. */
+  checkpoint: Position;
+}
+
+export interface AuditFilter {
+  types?: readonly string[];
+  /** Inclusive lower bound on the event's time (a string may carry microseconds). */
+  from?: Date | string;
+  /** Inclusive upper bound on the event's time. */
+  to?: Date | string;
+  /** Exclusive lower bound on the event's time (continuing from a snapshot). */
+  afterTime?: Date | string;
+  /** Exclusive: events after this position. */
+  after?: Position;
+  /** At most this many events (default: all). */
+  limit?: number;
+  /**
+   * Events of these types may come with only their `sessionId`/`keyId`/`userId`, no metadata,
+   * unvalidated (an optimisation for folds; adapters may return them whole).
+   */
+  slim?: readonly string[];
+  /** `log` (default): log order, for pages. `time`: by created_at, then position, for folds. */
+  order?: 'log' | 'time';
+  /**
+   * Only events no later append can still land before (PostgreSQL: below the visibility horizon;
+   * EventStoreDB: every read is). Keyset pages ask for it so they never skip a late commit.
+   */
+  stable?: boolean;
+}
+
+export interface AuditSearch extends AuditFilter {
+  /** Exact stream name. */
+  stream?: string;
+  streamPrefix?: string;
+  /** metadata.actorUserId */
+  actor?: string;
+}
+
+/**
+ * Capability `audit-log` (both adapters): the audit trail's reads of the log, done the way each
+ * store does them best (PostgreSQL: SQL on the events table, in src/events/postgres only;
+ * EventStoreDB: stream reads and `$all` scans).
+ * Rule: an event belongs to a user's history when its data carries that `userId`.
+ */
+export interface AuditLog {
+  /** The user's events: those of the index's streams up to its checkpoint, and the tail after it. */
+  readUserEvents(userId: string, index: UserStreamIndex, filter?: AuditFilter): Promise<RecordedEvent[]>;
+  /** The whole log, filtered, in log order. */
+  searchEvents(filter: AuditSearch): Promise<RecordedEvent[]>;
+  /** The user who most recently registered with or changed to this e-mail (already normalised). */
+  findUserIdByEmail(email: string): Promise<string | undefined>;
+}
+
+export function hasAuditLog(store: EventStore): store is EventStore & AuditLog {
+  return store.capabilities?.has('audit-log') ?? false;
+}
+
+/** Whether an event falls inside an AuditFilter's time window and types (for adapters that filter in memory). */
+export function auditFilterMatches(f: AuditFilter, e: RecordedEvent): boolean {
+  if (f.types?.length && !f.types.includes(e.type)) return false;
+  const t = e.createdAt.getTime();
+  if (f.from !== undefined && t < toMs(f.from)) return false;
+  if (f.afterTime !== undefined && t <= toMs(f.afterTime)) return false;
+  if (f.to !== undefined && t > toMs(f.to)) return false;
+  if (f.after && comparePositions(e.position, f.after) <= 0) return false;
+  return true;
+}
+
+/** Milliseconds of a Date or ISO string; microseconds in a string are cut (events carry ms). */
+function toMs(t: Date | string): number {
+  return typeof t === 'string' ? Date.parse(t) : t.getTime();
+}
+
+/** Sorts in place in an AuditFilter's order. */
+export function sortForAudit(events: RecordedEvent[], order: AuditFilter['order']): RecordedEvent[] {
+  return events.sort((a, b) => (order === 'time' ? a.createdAt.getTime() - b.createdAt.getTime() : 0) || comparePositions(a.position, b.position));
+}
 
 /**
  * Positions as clients see them (`X-Log-Position`, `X-Consistent-After`): opaque strings whose

@@ -242,14 +242,14 @@ export function addEventLogCommands(program: Command): void {
     .option('--json', 'one JSON object per line instead of text')
     .action(async (opts: { user: string; type?: string; json?: boolean }) => {
       await withLog(async ({ pool, store }) => {
-        const userId = await resolveUser(pool, opts.user);
+        const userId = await resolveUser(store, opts.user);
         if (!userId) {
           console.error(`no user ${opts.user} in the log`);
           process.exitCode = 1;
           return;
         }
         const types = opts.type?.split(',').map((t) => t.trim()).filter(Boolean);
-        const events = await readUserEvents(pool, store.registry, userId, { types });
+        const events = await readUserEvents(pool, store, userId, { types });
         process.stdout.write(formatTimeline(userId, events, { json: opts.json, color: !!process.stdout.isTTY }));
       });
     });

@@ -84,14 +84,14 @@ describe('event-log operations', () => {
     expect(rows.map((r) => r.stream_name).sort()).toEqual(
       [streams.apiKey(h.keyId), streams.emailReservation(h.email), streams.session(h.sessionA), streams.session(h.sessionB), streams.user(h.userId)].sort(),
     );
-    const events = await readUserEvents(t.pool, t.store.registry, h.userId);
+    const events = await readUserEvents(t.pool, t.store, h.userId);
     expect(events.map((e) => e.type)).toEqual([
       'EmailReserved', 'UserRegistered', 'LoginFailed', 'SessionStarted', 'SessionRotated', 'ApiKeyIssued', 'SessionStarted',
       'SessionRevoked', 'ApiKeyRevoked', 'RoleGranted', 'UserProfileUpdated',
     ]);
     // Events past the index checkpoint are found too (a lagging projection hides nothing).
     await t.store.appendToStream(streams.user(h.userId), [{ type: 'EmailVerified', data: { userId: h.userId, email: h.email } }]);
-    const again = await readUserEvents(t.pool, t.store.registry, h.userId);
+    const again = await readUserEvents(t.pool, t.store, h.userId);
     expect(again.at(-1)!.type).toBe('EmailVerified');
   });
 
@@ -111,19 +111,19 @@ describe('event-log operations', () => {
   });
 
   it('resolves a user by e-mail for replay', async () => {
-    expect(await resolveUser(t.pool, h.email.toUpperCase())).toBe(h.userId);
-    expect(await resolveUser(t.pool, h.userId)).toBe(h.userId);
-    expect(await resolveUser(t.pool, 'nobody@example.com')).toBeUndefined();
+    expect(await resolveUser(t.store, h.email.toUpperCase())).toBe(h.userId);
+    expect(await resolveUser(t.store, h.userId)).toBe(h.userId);
+    expect(await resolveUser(t.store, 'nobody@example.com')).toBeUndefined();
   });
 
   it('reads an old v1 UserRegistered in the v2 shape and never rewrites it', async () => {
-    const [e] = await readUserEvents(t.pool, t.store.registry, 'legacy-1');
+    const [e] = await readUserEvents(t.pool, t.store, 'legacy-1');
     expect(e!.schemaVersion).toBe(1);
     expect(e!.data).toMatchObject({ userId: 'legacy-1', source: 'signup' });
     const { rows } = await t.pool.query(`SELECT schema_version, data FROM events WHERE stream_name = $1`, [streams.user('legacy-1')]);
     expect(rows[0].schema_version).toBe(1);
     expect(rows[0].data).not.toHaveProperty('source');
-    const state = await userStateAt(t.pool, t.store.registry, 'legacy-1', new Date());
+    const state = await userStateAt(t.pool, t.store, 'legacy-1', new Date());
     expect(state!.profile.source).toBe('signup');
   });
 
@@ -165,7 +165,7 @@ describe('event-log operations', () => {
       await rebuildAll(pool, store, [], { quiet: true });
       const { rows } = await pool.query('SELECT count(*)::int AS n FROM user_streams WHERE user_id = $1', [h.userId]);
       expect(rows[0].n).toBe(5);
-      const state = await userStateAt(pool, store.registry, h.userId, h.t.afterLoginB);
+      const state = await userStateAt(pool, store, h.userId, h.t.afterLoginB);
       expect(state!.sessions).toHaveLength(2);
     } finally {
       await store.close();

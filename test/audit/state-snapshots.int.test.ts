@@ -43,18 +43,18 @@ describe('state?at= with snapshots', () => {
 
   it('gives the same answer with and without snapshots, and writes snapshots', async () => {
     const now = new Date();
-    const plainEnd = await userStateAt(t.pool, t.store.registry, userId, now, { snapshots: false });
+    const plainEnd = await userStateAt(t.pool, t.store, userId, now, { snapshots: false });
     expect(plainEnd!.events_applied).toBeGreaterThan(2 * SNAPSHOT_EVERY);
     expect(plainEnd!.sessions.map((s) => s.device_name).sort()).toEqual(['d0', 'd14', 'd21', 'd28', 'd7']);
     // Rotations are read slim (ids only) but still move "last rotated".
     for (const s of plainEnd!.sessions) expect(Date.parse(s.last_rotated_at!)).toBeGreaterThan(Date.parse(s.since));
     // First call writes snapshots; later calls start from them.
-    expect(await userStateAt(t.pool, t.store.registry, userId, now)).toEqual(plainEnd);
+    expect(await userStateAt(t.pool, t.store, userId, now)).toEqual(plainEnd);
     const { rows } = await t.pool.query('SELECT count(*)::int AS n FROM audit_snapshots WHERE user_id = $1', [userId]);
     expect(rows[0].n).toBeGreaterThanOrEqual(2);
     for (const at of moments) {
-      const withSnap = await userStateAt(t.pool, t.store.registry, userId, at);
-      const without = await userStateAt(t.pool, t.store.registry, userId, at, { snapshots: false });
+      const withSnap = await userStateAt(t.pool, t.store, userId, at);
+      const without = await userStateAt(t.pool, t.store, userId, at, { snapshots: false });
       expect(withSnap, at.toISOString()).toEqual(without);
     }
   });
@@ -65,7 +65,7 @@ describe('state?at= with snapshots', () => {
     for (let i = 0; i < 3; i++) {
       await t.store.appendToStream(streams.user(other), Array.from({ length: 500 }, () => ({ type: 'RoleGranted', data: { userId: other, role: 'user' } })));
     }
-    await userStateAt(t.pool, t.store.registry, other, new Date());
+    await userStateAt(t.pool, t.store, other, new Date());
     const { rows } = await t.pool.query('SELECT count(*)::int AS n FROM audit_snapshots WHERE user_id = $1', [other]);
     expect(rows[0].n).toBe(0); // these events are seconds old: inside the safety window
   });

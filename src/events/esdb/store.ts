@@ -48,12 +48,18 @@ import {
   type ResolvedEvent,
 } from '@eventstore/db-client';
 import type { EventRegistry } from '../registry';
+import { ScanningAuditLog } from './audit';
 import {
   START,
   WrongExpectedVersionError,
   comparePositions,
   type AppendOptions,
   type AppendResult,
+  type AuditFilter,
+  type AuditLog,
+  type AuditSearch,
+  type StoreCapability,
+  type UserStreamIndex,
   type EventFilter,
   type EventMetadata,
   type EventStore,
@@ -170,8 +176,10 @@ function isRefusal(err: unknown, delivered: boolean, startedAt: number): boolean
   return !delivered && !isConnectivityError(err) && Date.now() - startedAt < REFUSAL_WINDOW_MS;
 }
 
-export class EventStoreDBEventStore implements EventStore {
+export class EventStoreDBEventStore implements EventStore, AuditLog {
   readonly kind = 'eventstoredb' as const;
+  readonly capabilities: ReadonlySet<StoreCapability> = new Set(['audit-log']);
+  private readonly audit = new ScanningAuditLog(this);
   private readonly emitter = new EventEmitter().setMaxListeners(0);
   private readonly log: EsdbLog;
   private readonly sleeper = new Sleeper();
@@ -187,6 +195,19 @@ export class EventStoreDBEventStore implements EventStore {
     private readonly options: EsdbStoreOptions = {},
   ) {
     this.log = options.log ?? stderrLog;
+  }
+
+  /** AuditLog (see ./audit.ts). */
+  readUserEvents(userId: string, index: UserStreamIndex, filter?: AuditFilter): Promise<RecordedEvent[]> {
+    return this.audit.readUserEvents(userId, index, filter);
+  }
+
+  searchEvents(filter: AuditSearch): Promise<RecordedEvent[]> {
+    return this.audit.searchEvents(filter);
+  }
+
+  findUserIdByEmail(email: string): Promise<string | undefined> {
+    return this.audit.findUserIdByEmail(email);
   }
 
   static async connect(url: string, registry: EventRegistry, options: EsdbStoreOptions = {}): Promise<EventStoreDBEventStore> {

@@ -19,12 +19,18 @@ import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import pg from 'pg';
 import type { EventRegistry } from '../registry';
+import { PostgresAuditLog } from './audit';
+import { decodeRow, eventColumns, rowPosition, type EventRow } from './rows';
 import {
   PartialDuplicateAppendError,
   START,
   WrongExpectedVersionError,
   type AppendOptions,
   type AppendResult,
+  type AuditFilter,
+  type AuditLog,
+  type AuditSearch,
+  type UserStreamIndex,
   type EventFilter,
   type EventStore,
   type LogBatch,
@@ -41,27 +47,8 @@ import {
 
 export const NOTIFY_CHANNEL = 'authledger_events';
 
-/** The event columns as every reader selects them; `alias` qualifies them for joins (`e` → `e.position`). */
-export function eventColumns(alias?: string): string {
-  const a = alias ? `${alias}.` : '';
-  return `${a}position::text AS prepare, ${a}transaction_id::text AS commit, ${a}stream_name, ${a}revision::text AS revision,
-  ${a}event_id::text AS event_id, ${a}event_type, ${a}schema_version, ${a}data, ${a}metadata, ${a}created_at`;
-}
+export { decodeRow, eventColumns, rowPosition, type EventRow } from './rows';
 const COLUMNS = eventColumns();
-
-export interface EventRow {
-  prepare: string;
-  commit: string;
-  stream_name: string;
-  revision: string;
-  event_id: string;
-  event_type: string;
-  schema_version: number;
-  /** null only in rows read by readTypedRows for a type the reader did not ask for. */
-  data: unknown;
-  metadata: Record<string, string>;
-  created_at: Date;
-}
 
 export interface PostgresEventStoreOptions {
   /** Connection settings for the LISTEN connection (defaults to the pool's). */
@@ -101,11 +88,10 @@ const HORIZON_SQL = {
   cluster: `SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS h`,
 };
 
-const rowPosition = (r: { commit: string; prepare: string }): Position => ({ commit: BigInt(r.commit), prepare: BigInt(r.prepare) });
 
-export class PostgresEventStore implements EventStore, PagedLog {
+export class PostgresEventStore implements EventStore, PagedLog, AuditLog {
   readonly kind = 'postgres' as const;
-  readonly capabilities: ReadonlySet<StoreCapability> = new Set(['paged-log']);
+  readonly capabilities: ReadonlySet<StoreCapability> = new Set(['paged-log', 'audit-log']);
   private readonly emitter = new EventEmitter().setMaxListeners(0);
   private listener: pg.Client | undefined;
   private listenerStarting: Promise<void> | undefined;
@@ -127,6 +113,22 @@ export class PostgresEventStore implements EventStore, PagedLog {
     this.batchSize = options.batchSize ?? 1000;
     this.horizonMode = options.horizon ?? 'database';
     this.horizonSql = HORIZON_SQL[this.horizonMode];
+    this.audit = new PostgresAuditLog(pool, registry, () => this.horizon());
+  }
+
+  private readonly audit: PostgresAuditLog;
+
+  /** AuditLog (see ./audit.ts). */
+  readUserEvents(userId: string, index: UserStreamIndex, filter?: AuditFilter): Promise<RecordedEvent[]> {
+    return this.audit.readUserEvents(userId, index, filter);
+  }
+
+  searchEvents(filter: AuditSearch): Promise<RecordedEvent[]> {
+    return this.audit.searchEvents(filter);
+  }
+
+  findUserIdByEmail(email: string): Promise<string | undefined> {
+    return this.audit.findUserIdByEmail(email);
   }
 
   private readonly horizonMode: 'database' | 'cluster';
@@ -561,20 +563,3 @@ function likePatterns(prefixes: readonly string[]): string[] {
   return prefixes.map((p) => p.replace(/[\\%_]/g, (c) => `\\${c}`) + '%');
 }
 
-/**
- * A stored row as a RecordedEvent: data upcast to the current version and validated, unless its
- * type is in `raw` (readers that only pass such data through, e.g. redacted audit views).
- */
-export function decodeRow(registry: EventRegistry, r: EventRow, raw?: ReadonlySet<string>): RecordedEvent {
-  return {
-    position: rowPosition(r),
-    streamName: r.stream_name,
-    revision: BigInt(r.revision),
-    id: r.event_id,
-    type: r.event_type,
-    schemaVersion: r.schema_version,
-    data: raw?.has(r.event_type) ? r.data : registry.decode(r.event_type, r.schema_version, r.data),
-    metadata: r.metadata ?? {},
-    createdAt: r.created_at,
-  };
-}

@@ -10,7 +10,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { errors } from '../../errors';
-import { hasPagedLog, type RecordedEvent } from '../../events/store';
+import type { RecordedEvent } from '../../events/store';
 import { cursorQuery, decodeCursor, encodeCursor, problems } from '../../http/schemas';
 import type { Services } from '../../services';
 import { readUserEvents, searchEvents, userStreamExists } from './log';
@@ -65,10 +65,6 @@ export async function auditRoutes(app: FastifyInstance, services: Services) {
   const pool = services.pool;
   const security: Record<string, string[]>[] = [{ bearer: [] }, { accessTokenHeader: [] }];
   const store = services.store;
-  if (!hasPagedLog(store)) {
-    services.log.warn('audit routes need the PostgreSQL event store; not registered');
-    return;
-  }
 
   r.get('/api/v1/audit/users/:id/events', {
     // readModels not declared yet: the audit tests read without a running projector (issue 11 open)
@@ -85,8 +81,8 @@ export async function auditRoutes(app: FastifyInstance, services: Services) {
     const { id } = request.params;
     assertSelfOrAdmin(request, id);
     const f = parseFilters(request.query, (t) => registry.has(t));
-    if (!(await userStreamExists(pool, id))) throw errors.notFound('No such user.', 'user_not_found');
-    const events = await readUserEvents(pool, registry, id, { ...f, limit: f.limit + 1, horizon: await store.horizon() });
+    if (!(await userStreamExists(store, id))) throw errors.notFound('No such user.', 'user_not_found');
+    const events = await readUserEvents(pool, store, id, { ...f, limit: f.limit + 1, stable: true });
     return page(events, f.limit);
   });
 
@@ -132,7 +128,7 @@ export async function auditRoutes(app: FastifyInstance, services: Services) {
     const { id } = request.params;
     assertSelfOrAdmin(request, id);
     const at = request.query.at ? new Date(request.query.at) : new Date();
-    const state = await userStateAt(pool, registry, id, at);
+    const state = await userStateAt(pool, store, id, at);
     if (!state) throw errors.notFound('The user did not exist at that moment.', 'user_not_found');
     return state;
   });
@@ -154,7 +150,7 @@ export async function auditRoutes(app: FastifyInstance, services: Services) {
   }, async (request) => {
     const q = request.query;
     const f = parseFilters(q, (t) => registry.has(t));
-    const events = await searchEvents(pool, registry, { ...f, stream: q.stream, streamPrefix: q.stream_prefix, actor: q.actor, limit: f.limit + 1, horizon: await store.horizon() });
+    const events = await searchEvents(store, { ...f, stream: q.stream, streamPrefix: q.stream_prefix, actor: q.actor, limit: f.limit + 1, stable: true });
     return page(events, f.limit);
   });
 }

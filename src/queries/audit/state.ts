@@ -11,7 +11,7 @@
  * - a snapshot of another fold version is ignored; `cli import` clears them.
  */
 import type pg from 'pg';
-import type { EventRegistry } from '../../events/registry';
+import type { EventStore } from '../../events/store';
 import { accessibleFeatures, applyEvent, deserialize, FOLD_VERSION, foldFeatures, serialize, viewAt, type UserAt } from './fold';
 import { readFeatureEvents, readUserEvents } from './log';
 
@@ -66,10 +66,10 @@ async function safeCut(db: pg.Pool | pg.ClientBase): Promise<number> {
 }
 
 /** The accumulated (not yet time-pruned) fold up to `at`, snapshotting on the way. */
-export async function accumulateUser(db: pg.Pool | pg.ClientBase, registry: EventRegistry, userId: string, at: Date, opts: { snapshots?: boolean } = {}): Promise<UserAt | undefined> {
+export async function accumulateUser(db: pg.Pool | pg.ClientBase, store: EventStore, userId: string, at: Date, opts: { snapshots?: boolean } = {}): Promise<UserAt | undefined> {
   const useSnapshots = opts.snapshots !== false;
   const snap = useSnapshots ? await latestSnapshot(db, userId, at) : undefined;
-  const events = await readUserEvents(db, registry, userId, { afterTime: snap?.cut, to: at, order: 'time', slim: SLIM_TYPES });
+  const events = await readUserEvents(db, store, userId, { afterTime: snap?.cut, to: at, order: 'time', slim: SLIM_TYPES });
   // Only a long fold can write a snapshot: ask for the safe cut only then.
   const safe = useSnapshots && events.length >= SNAPSHOT_EVERY ? await safeCut(db) : 0;
   let u: UserAt | undefined = snap ? deserialize(snap.state) : undefined;
@@ -99,10 +99,10 @@ export async function accumulateUser(db: pg.Pool | pg.ClientBase, registry: Even
   return u;
 }
 
-export async function userStateAt(db: pg.Pool | pg.ClientBase, registry: EventRegistry, userId: string, at: Date, opts: { snapshots?: boolean } = {}): Promise<UserStateDto | undefined> {
+export async function userStateAt(db: pg.Pool | pg.ClientBase, store: EventStore, userId: string, at: Date, opts: { snapshots?: boolean } = {}): Promise<UserStateDto | undefined> {
   const [acc, featureEvents] = await Promise.all([
-    accumulateUser(db, registry, userId, at, opts),
-    readFeatureEvents(db, registry, at),
+    accumulateUser(db, store, userId, at, opts),
+    readFeatureEvents(store, at),
   ]);
   if (!acc) return undefined;
   const u = viewAt(acc, at);
