@@ -20,6 +20,7 @@ import { configPlugin, eventStorePlugin, pgPlugin, redisPlugin } from './plugins
 import { metricsPlugin } from './plugins/metrics';
 import { securityHeaders } from './security-headers';
 import { withConsistencyDocs } from './read-your-writes';
+import { finishOpenApi } from './openapi-docs';
 import { VERSION } from '../version';
 import type { Logger } from 'pino';
 import { accessLoggerOf, logContext } from '../infra/logger';
@@ -147,6 +148,8 @@ export async function buildHttpApp(services: Services, registerRoutes: RegisterR
       },
     },
     transform: withConsistencyDocs(jsonSchemaTransform as never) as never, // X-Log-Position / X-Consistent-After (issue 11)
+    // problem+json media type on error responses, forward-auth headers (issue 12)
+    transformObject: (d) => finishOpenApi('openapiObject' in d ? d.openapiObject : d.swaggerObject),
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
 

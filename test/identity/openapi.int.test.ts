@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testApp } from '../helpers/app';
+import { bearer, signupAndLogin } from '../helpers/auth';
 
 describe('identity routes in OpenAPI', () => {
   let t: Awaited<ReturnType<typeof testApp>>;
@@ -34,5 +35,33 @@ describe('identity routes in OpenAPI', () => {
       expect(op, `${method} ${path}`).toBeDefined();
       for (const c of codes) expect(op!.responses[c], `${method} ${path} ${c}`).toBeDefined();
     }
+  });
+
+  it('error responses are application/problem+json with a realistic status; /verify documents its 200 as sent', async () => {
+    const doc = (await t.app.inject({ method: 'GET', url: '/openapi.json' })).json();
+    const paths = doc.paths as Record<string, Record<string, { responses: Record<string, { content?: Record<string, { schema: { properties?: Record<string, { example?: number; minimum?: number }> } }>; headers?: Record<string, unknown> }> }>>;
+    let errors = 0;
+    for (const [path, ops] of Object.entries(paths)) {
+      for (const [method, op] of Object.entries(ops)) {
+        for (const [code, r] of Object.entries(op.responses ?? {})) {
+          if (Number(code) < 400 || !r.content) continue;
+          errors++;
+          expect(Object.keys(r.content), `${method} ${path} ${code}`).toEqual(['application/problem+json']);
+          const status = r.content['application/problem+json']!.schema.properties!.status!;
+          expect(status.example, `${method} ${path} ${code}`).toBe(Number(code));
+          expect(status.minimum).toBe(400);
+        }
+      }
+    }
+    expect(errors).toBeGreaterThan(50);
+    expect(JSON.stringify(doc)).not.toContain('-9007199254740991');
+    const ok = paths['/api/v1/auth/verify']!.get!.responses['200']!;
+    expect(Object.keys(ok.headers ?? {})).toEqual(expect.arrayContaining(['X-User-Id', 'X-Session-Id', 'X-User-Roles']));
+    // As sent: the body is the JSON literal null, identity in the headers, errors as problem+json.
+    const { accessToken } = await signupAndLogin(t.app);
+    const res = await t.app.inject({ method: 'GET', url: '/api/v1/auth/verify', headers: bearer(accessToken) });
+    expect([res.statusCode, res.body, typeof res.headers['x-user-id']]).toEqual([200, 'null', 'string']);
+    const bad = await t.app.inject({ method: 'GET', url: '/api/v1/auth/verify' });
+    expect([bad.statusCode, bad.headers['content-type']]).toEqual([401, expect.stringContaining('application/problem+json')]);
   });
 });
