@@ -13,6 +13,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import { Redis } from 'ioredis';
 import { closeRedis } from '../infra/redis';
+import { leasedRateLimitStore } from './rate-limit-store';
 import type { Services } from '../services';
 import { errors } from '../errors';
 import { errorHandler, sendProblem } from './problem';
@@ -128,8 +129,9 @@ export async function buildHttpApp(services: Services, registerRoutes: RegisterR
     global: config.RATE_LIMIT_PER_MINUTE > 0,
     max: config.RATE_LIMIT_PER_MINUTE || 1_000_000,
     timeWindow: '1 minute',
-    redis: limiterRedis as Redis,
-    nameSpace: `${services.prefix}rl:`,
+    // Budget leased from Redis in blocks (one round trip per block, not per request): see
+    // src/http/rate-limit-store.ts for the accuracy this trades.
+    store: leasedRateLimitStore(limiterRedis as Redis, `${services.prefix}rl:`) as never,
     // Availability over strictness for the global limiter while Redis is down; auth routes
     // still have the per-account lockout, which fails closed.
     skipOnError: true,
