@@ -114,6 +114,13 @@ export const configSchema = z.object({
 
   ADMIN_EMAIL: z.string().email().optional().describe('E-mail of the first admin, created at start when missing.'),
   ADMIN_PASSWORD: z.string().optional().describe('Password of the first admin (must pass the password policy).'),
+  TOKEN_CLIENTS: z.string().max(10_000).optional()
+    .describe('HTTP Basic clients of POST /api/v1/tokens/verify and /revoke (RFC 7662/7009): comma-separated client_id:sha256hex, the SHA-256 (hex) of each client secret, e.g. `gateway:9f86…`; make the secret with `openssl rand -base64 32` and hash it with `printf %s "$SECRET" | sha256sum`. API keys with the tokens:introspect scope also authenticate there.'),
+  METRICS_TOKEN: z.string().min(32).max(512).optional()
+    .describe('Bearer token (≥32 chars) that GET /metrics requires on the API port, the realtime hub port and METRICS_PORT. Without it and without METRICS_PORT, /metrics answers 404 (off the public surface).'),
+  METRICS_PORT: int(1, 65535).optional()
+    .describe('When set, /metrics is served on its own listener (METRICS_HOST:METRICS_PORT) and not on the API or hub port. One per process: give each process its own port.'),
+  METRICS_HOST: z.string().default('127.0.0.1').describe('Interface of the METRICS_PORT listener (loopback by default).'),
   API_KEY_RATE_LIMIT_PER_MINUTE: int(0, 1_000_000).default(600).describe('Access checks per minute per API key; 0 turns it off.'),
 
   SMTP_URL: z.string().optional().describe('SMTP server, e.g. smtp://user:pass@127.0.0.1:1025. Without it, mail is written to MAIL_OUTBOX_DIR.'),
@@ -167,6 +174,24 @@ export function crossFieldIssues(config: Config): string[] {
   const out: string[] = [];
   // SameSite=None cookies are dropped by browsers unless Secure; Lax/None widen who gets the cookie, so never over plain http.
   if (config.COOKIE_SAMESITE !== 'strict' && !config.COOKIE_SECURE) out.push(`COOKIE_SAMESITE: ${config.COOKIE_SAMESITE} needs COOKIE_SECURE=true`);
+  if (config.TOKEN_CLIENTS !== undefined) {
+    try {
+      parseTokenClients(config.TOKEN_CLIENTS);
+    } catch (err) {
+      out.push(`TOKEN_CLIENTS: ${(err as Error).message}`);
+    }
+  }
+  return out;
+}
+
+/** TOKEN_CLIENTS → client id → SHA-256 hex of its secret. */
+export function parseTokenClients(value: string | undefined): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const entry of (value ?? '').split(',').map((e) => e.trim()).filter(Boolean)) {
+    const m = /^([A-Za-z0-9._~-]{1,100}):([0-9a-fA-F]{64})$/.exec(entry);
+    if (!m) throw new Error('expected comma-separated client_id:sha256hex entries (64 hex digits after the colon)');
+    out.set(m[1]!, m[2]!.toLowerCase());
+  }
   return out;
 }
 

@@ -107,6 +107,10 @@ export const CATALOG = {
 
   // the http edge (issue 20)
   cross_origin_request: { kind: 'permission_denied' },
+  client_auth_required: { kind: 'unauthenticated' },
+  introspect_scope_required: { kind: 'permission_denied' },
+  not_token_holder: { kind: 'permission_denied' },
+  metrics_token_required: { kind: 'unauthenticated' },
 
   // realtime
   shutting_down: { kind: 'unavailable' },

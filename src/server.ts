@@ -8,9 +8,11 @@ import type { Logger } from 'pino';
 import type { Config, ProcessRole } from './config';
 import { createServices, type Services } from './services';
 import { buildApp, roles as starters, runStartup } from './compose';
+import type { FastifyInstance } from 'fastify';
+import { startMetricsListener } from './http/metrics-listener';
 
 export interface Part {
-  name: ProcessRole;
+  name: ProcessRole | 'metrics';
   stop(): Promise<void>;
 }
 
@@ -36,6 +38,7 @@ export async function startAuthledger(config: Config, log: Logger): Promise<Runn
   const parts: Part[] = [];
   const urls: string[] = [];
   let apiAddress: Running['apiAddress'];
+  let apiApp: FastifyInstance | undefined;
   const stopAll = async (budgetMs = STOP_BUDGET_MS) => {
     const deadline = Date.now() + budgetMs;
     let clean = true;
@@ -64,6 +67,7 @@ export async function startAuthledger(config: Config, log: Logger): Promise<Runn
     const roles = config.ROLES;
     if (roles.has('api')) {
       const app = await buildApp(services);
+      apiApp = app;
       await app.listen({ host: config.HOST, port: config.PORT });
       const addr = app.server.address();
       const port = typeof addr === 'object' && addr ? addr.port : config.PORT;
@@ -84,7 +88,14 @@ export async function startAuthledger(config: Config, log: Logger): Promise<Runn
         },
       });
       const base = `http://localhost:${port}`;
-      urls.push(`API:         ${base}/`, `Swagger UI:  ${base}/docs`, `ReDoc:       ${base}/redoc`, `OpenAPI:     ${base}/openapi.json`, `Readiness:   ${base}/ready`, `Metrics:     ${base}/metrics`);
+      urls.push(`API:         ${base}/`, `Swagger UI:  ${base}/docs`, `ReDoc:       ${base}/redoc`, `OpenAPI:     ${base}/openapi.json`, `Readiness:   ${base}/ready`);
+      if (config.METRICS_TOKEN && config.METRICS_PORT === undefined) urls.push(`Metrics:     ${base}/metrics (Authorization: Bearer METRICS_TOKEN)`);
+    }
+    if (config.METRICS_PORT !== undefined) {
+      // Metrics on their own listener (issue 20 §7): not on the API or hub port.
+      const metrics = await startMetricsListener(config, () => (apiApp ? [apiApp.metrics] : []));
+      parts.push({ name: 'metrics', stop: () => metrics.close() });
+      urls.push(`Metrics:     http://${config.METRICS_HOST}:${metrics.port}/metrics`);
     }
     if (roles.has('projector')) {
       const projector = starters.startProjector(services);

@@ -104,6 +104,9 @@ export async function buildHttpApp(services: Services, registerRoutes: RegisterR
   app.addHook('onSend', (request, reply, payload, done) => {
     if (reply.statusCode >= 300 && request.routeOptions.config.securityHeaders === 'errors') reply.headers(security);
     reply.header('x-process-time', (reply.elapsedTime / 1000).toFixed(6));
+    // No answer is stored by a browser or a shared cache unless its route says otherwise (JWKS,
+    // docs assets): /me, sessions, users, audit and key lists carry personal data (issue 20 §7).
+    if (!reply.hasHeader('cache-control')) reply.header('cache-control', 'no-store');
     done(null, payload);
   });
 
@@ -146,6 +149,8 @@ export async function buildHttpApp(services: Services, registerRoutes: RegisterR
           bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' },
           accessTokenHeader: { type: 'apiKey', in: 'header', name: 'Access-Token' },
           apiKey: { type: 'apiKey', in: 'header', name: 'X-API-Key' },
+          basicClient: { type: 'http', scheme: 'basic', description: 'Token endpoints: client credentials from TOKEN_CLIENTS' },
+          metricsToken: { type: 'http', scheme: 'bearer', description: '/metrics: METRICS_TOKEN' },
         },
       },
     },

@@ -49,6 +49,8 @@ export const statusOf = (err: DomainError): number => err.legacyStatus ?? STATUS
 /** The headers of a domain error's answer. */
 export function headersOf(err: DomainError): Record<string, string> {
   const h: Record<string, string> = { ...err.headers };
+  // Token endpoints authenticate their clients with HTTP Basic (RFC 6749 §2.3.1) or an API key.
+  if (err.id === 'client_auth_required') h['www-authenticate'] ??= 'Basic realm="authledger tokens", charset="UTF-8"';
   if (err.kind === 'unauthenticated') h['www-authenticate'] ??= 'Bearer';
   if (err.retryAfterSeconds !== undefined) h['retry-after'] = String(Math.max(1, Math.ceil(err.retryAfterSeconds)));
   return h;

@@ -1,7 +1,8 @@
 /**
  * Service routes: welcome, liveness, readiness with per-dependency status, metrics, API docs.
  * Rules: none of them is rate limited; `/ready` answers 503 while any check fails (each check is
- * bounded to 2 s); `/metrics` labels HTTP latency by route pattern, never by raw URL.
+ * bounded to 2 s); `/metrics` labels HTTP latency by route pattern, never by raw URL, and answers
+ * only as ./metrics-access.ts says (404 by default, METRICS_TOKEN bearer, or METRICS_PORT).
  */
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
@@ -9,7 +10,9 @@ import { z } from 'zod';
 import { VERSION } from '../version';
 import type { Services } from '../services';
 import { processMetrics } from '../infra/metrics';
-import { plainJsonSerializer } from './schemas';
+import { plainJsonSerializer, problems } from './schemas';
+import { errors } from '../errors';
+import { publicMetricsVerdict } from './metrics-access';
 
 export type ReadinessCheck = () => Promise<{ ok: boolean; detail?: unknown }>;
 
@@ -90,11 +93,18 @@ export async function systemRoutes(app: FastifyInstance, services: Services) {
   r.get('/metrics', {
     schema: {
       tags: ['system'],
-      summary: 'Prometheus metrics (text exposition format)',
-      response: { 200: z.string().describe('Prometheus text format 0.0.4') },
+      summary: 'Prometheus metrics (text exposition format; METRICS_TOKEN bearer)',
+      description: 'Off the public surface by default (docs/security.md §7): 404 unless METRICS_TOKEN is set (then `Authorization: Bearer <METRICS_TOKEN>`, else 401); ' +
+        'with METRICS_PORT the metrics are served on METRICS_HOST:METRICS_PORT only, and this route answers 404.',
+      security: [{ metricsToken: [] }],
+      response: { 200: z.string().describe('Prometheus text format 0.0.4'), ...problems(401, 404) },
     },
     config: { rateLimit: false },
-  }, async (_req, reply) => {
+  }, async (request, reply) => {
+    const verdict = publicMetricsVerdict(services.config, request.headers.authorization);
+    if (verdict === 'not_found') throw errors.notFound(`No route GET ${request.url.split('?')[0]}.`, 'route_not_found');
+    if (verdict === 'unauthorized') throw errors.unauthorized('Send Authorization: Bearer <METRICS_TOKEN>.', 'metrics_token_required');
+    reply.header('cache-control', 'no-store');
     const [own, shared] = await Promise.all([app.metrics.metrics(), processMetrics.metrics()]);
     reply.type(app.metrics.contentType);
     return `${own.trimEnd()}\n${shared}`;

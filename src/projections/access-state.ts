@@ -167,6 +167,11 @@ function toFeatureRecord(h: Record<string, string>): FeatureRecord {
   return { exists: h.s === 'active', enabled: h.s === 'active' && h.en === '1' };
 }
 
+/** One key's record read from Redis, no cache (callers off the hot path: token introspection's API-key client auth). */
+export async function loadKeyRecord(redis: Redis, prefix: string, keyId: string): Promise<KeyRecord | null> {
+  return toKeyRecord(await redis.hgetall(accessKeys.key(prefix, keyId)));
+}
+
 type Entry<T> = { value: T; at: number };
 
 /**

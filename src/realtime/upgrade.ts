@@ -9,6 +9,7 @@ import uWS from 'uWebSockets.js';
 import { DomainError, domainError, errors } from '../errors';
 import { headersOf, problemBody, statusOf } from '../http/problem';
 import { processMetrics } from '../infra/metrics';
+import { publicMetricsVerdict } from '../http/metrics-access';
 import { realtimeMetrics } from './metrics';
 import { BEARER_PROTOCOL_PREFIX, SUBPROTOCOL, isName } from './protocol';
 import { newConnId, type TicketClaims } from './state';
@@ -39,7 +40,15 @@ export function mountRoutes(hub: Hub) {
   hub.app.get('/health', (res) => {
     res.writeHeader('content-type', 'application/json').end(JSON.stringify({ status: 'ok', hub: hub.hubId, connections: hub.connections }));
   });
-  hub.app.get('/metrics', (res) => {
+  hub.app.get('/metrics', (res, req) => {
+    // Off the public surface unless METRICS_TOKEN is presented (src/http/metrics-access.ts).
+    const verdict = publicMetricsVerdict(hub.o.config, req.getHeader('authorization') || undefined);
+    if (verdict === 'not_found') return notFound(res);
+    if (verdict === 'unauthorized') {
+      res.writeStatus('401 Unauthorized').writeHeader('content-type', 'application/problem+json').writeHeader('www-authenticate', 'Bearer')
+        .end(JSON.stringify({ type: 'https://authledger.dev/problems/metrics_token_required', title: 'Unauthorized', status: 401, code: 'metrics_token_required', detail: 'Send Authorization: Bearer <METRICS_TOKEN>.' }));
+      return;
+    }
     let aborted = false;
     res.onAborted(() => {
       aborted = true;
@@ -48,10 +57,12 @@ export function mountRoutes(hub: Hub) {
       if (!aborted) res.cork(() => res.writeHeader('content-type', processMetrics.contentType).end(body));
     });
   });
-  hub.app.any('/*', (res) => {
-    res.writeStatus('404 Not Found').writeHeader('content-type', 'application/problem+json')
-      .end(JSON.stringify({ type: 'https://authledger.dev/problems/route_not_found', title: 'Not Found', status: 404, code: 'route_not_found', detail: 'WebSocket paths: /ws, /ws/{client_id}, /ws/{client_id}/{group}.' }));
-  });
+  hub.app.any('/*', (res) => notFound(res));
+}
+
+function notFound(res: uWS.HttpResponse) {
+  res.writeStatus('404 Not Found').writeHeader('content-type', 'application/problem+json')
+    .end(JSON.stringify({ type: 'https://authledger.dev/problems/route_not_found', title: 'Not Found', status: 404, code: 'route_not_found', detail: 'WebSocket paths: /ws, /ws/{client_id}, /ws/{client_id}/{group}.' }));
 }
 
 export function upgrade(hub: Hub, res: uWS.HttpResponse, req: uWS.HttpRequest, ctx: uWS.us_socket_context_t) {

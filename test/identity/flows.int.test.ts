@@ -5,6 +5,7 @@ import { testApp } from '../helpers/app';
 import { bearer, login, signup, signupAndLogin, uniqueEmail, DEFAULT_PASSWORD } from '../helpers/auth';
 import { revokeUserSessions } from '../../src/commands/identity/service';
 import { applyInline, userEventEval } from '../../src/projections/session-state';
+import { TOKEN_CLIENT_ENV, tokenClientAuth } from '../helpers/security';
 
 type T = Awaited<ReturnType<typeof testApp>>;
 const me = (t: T, token: string) => t.app.inject({ method: 'GET', url: '/api/v1/auth/me', headers: bearer(token) });
@@ -14,7 +15,7 @@ const doRefresh = (t: T, token: string, headers: Record<string, string> = {}) =>
 describe('identity flows over HTTP', () => {
   let t: T;
   beforeAll(async () => {
-    t = await testApp('idflows');
+    t = await testApp('idflows', TOKEN_CLIENT_ENV);
   });
   afterAll(async () => t.close());
 
@@ -321,22 +322,22 @@ describe('identity flows over HTTP', () => {
 
     it('tokens/verify (RFC 7662) and tokens/revoke (RFC 7009)', async () => {
       const s = await signupAndLogin(t.app);
-      const v = await t.app.inject({ method: 'POST', url: '/api/v1/tokens/verify', payload: { token: s.accessToken } });
+      const v = await t.app.inject({ method: 'POST', url: '/api/v1/tokens/verify', headers: tokenClientAuth, payload: { token: s.accessToken } });
       expect(v.json()).toMatchObject({ active: true, sub: s.userId, sid: s.sessionId, token_type: 'access_token', roles: ['user'], exp: expect.any(Number), iat: expect.any(Number) });
-      const vr = await t.app.inject({ method: 'POST', url: '/api/v1/tokens/verify', payload: { token: s.refreshToken } });
+      const vr = await t.app.inject({ method: 'POST', url: '/api/v1/tokens/verify', headers: tokenClientAuth, payload: { token: s.refreshToken } });
       expect(vr.json()).toMatchObject({ active: true, token_type: 'refresh_token', sub: s.userId, sid: s.sessionId });
-      expect((await t.app.inject({ method: 'POST', url: '/api/v1/tokens/verify', payload: { token: 'garbage' } })).json()).toEqual({ active: false });
+      expect((await t.app.inject({ method: 'POST', url: '/api/v1/tokens/verify', headers: tokenClientAuth, payload: { token: 'garbage' } })).json()).toEqual({ active: false });
 
       // revoking junk is fine
-      expect((await t.app.inject({ method: 'POST', url: '/api/v1/tokens/revoke', payload: { token: 'garbage' } })).statusCode).toBe(200);
-      // revoking the refresh token ends the session
-      const rv = await t.app.inject({ method: 'POST', url: '/api/v1/tokens/revoke', payload: { token: s.refreshToken } });
+      expect((await t.app.inject({ method: 'POST', url: '/api/v1/tokens/revoke', headers: tokenClientAuth, payload: { token: 'garbage' } })).statusCode).toBe(200);
+      // revoking the refresh token ends the session (its holder, authenticated by its access token)
+      const rv = await t.app.inject({ method: 'POST', url: '/api/v1/tokens/revoke', headers: bearer(s.accessToken), payload: { token: s.refreshToken } });
       expect(rv.statusCode).toBe(200);
-      expect((await t.app.inject({ method: 'POST', url: '/api/v1/tokens/verify', payload: { token: s.accessToken } })).json()).toEqual({ active: false });
+      expect((await t.app.inject({ method: 'POST', url: '/api/v1/tokens/verify', headers: tokenClientAuth, payload: { token: s.accessToken } })).json()).toEqual({ active: false });
 
       // revoking an access token ends the session behind it
       const s2 = await signupAndLogin(t.app);
-      await t.app.inject({ method: 'POST', url: '/api/v1/tokens/revoke', payload: { token: s2.accessToken } });
+      await t.app.inject({ method: 'POST', url: '/api/v1/tokens/revoke', headers: tokenClientAuth, payload: { token: s2.accessToken } });
       expect((await me(t, s2.accessToken)).statusCode).toBe(401);
       expect((await doRefresh(t, s2.refreshToken)).statusCode).toBe(401);
     });

@@ -9,6 +9,7 @@ import { exportJWK, type CryptoKey } from 'jose';
 import { getKeys, type KeySet } from '../../src/credentials/keys';
 import { testApp } from '../helpers/app';
 import { bearer, signupAndLogin, type LoggedIn } from '../helpers/auth';
+import { TOKEN_CLIENT_ENV, tokenClientAuth } from '../helpers/security';
 
 const enc = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url');
 
@@ -27,7 +28,7 @@ describe('JWT verification hardening', () => {
   const verify = (token: string) => t.app.inject({ method: 'GET', url: '/api/v1/auth/verify', headers: bearer(token) });
 
   beforeAll(async () => {
-    t = await testApp('idjwt');
+    t = await testApp('idjwt', TOKEN_CLIENT_ENV);
     keys = await getKeys(t.services.config);
     s = await signupAndLogin(t.app);
     const [h, p] = s.accessToken.split('.').slice(0, 2).map((x) => JSON.parse(Buffer.from(x, 'base64url').toString()));
@@ -126,7 +127,7 @@ describe('JWT verification hardening', () => {
       const res = await t.app.inject({ method: 'GET', url: '/api/v1/auth/verify', headers: { authorization: `Bearer ${token}` } });
       expect(res.statusCode, token.slice(0, 20)).toBe(401);
     }
-    const intro = await t.app.inject({ method: 'POST', url: '/api/v1/tokens/verify', payload: { token: `${enc({ ...header, alg: 'none' })}.${enc(claims)}.` } });
+    const intro = await t.app.inject({ method: 'POST', url: '/api/v1/tokens/verify', headers: tokenClientAuth, payload: { token: `${enc({ ...header, alg: 'none' })}.${enc(claims)}.` } });
     expect(intro.json()).toEqual({ active: false });
   });
 });

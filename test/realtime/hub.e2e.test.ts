@@ -9,6 +9,7 @@ import { startRealtime } from '../../src/realtime/index';
 import { streams } from '../../src/events/streams';
 import { sessionEndedChannel } from '../../src/projections/session-state';
 import { activeUser, connect, isRefused, newUser, open, sessionEvent, sleep, ticket, type Client, type TestUser } from './helpers';
+import { METRICS_ENV, metricsAuth } from '../helpers/security';
 
 let t: TestServices;
 let hub: Awaited<ReturnType<typeof startRealtime>>;
@@ -16,7 +17,7 @@ let base: string;
 const ALLOWED = 'https://app.example.test';
 
 beforeAll(async () => {
-  t = await testServices('rthub', { CORS_ORIGINS: `${ALLOWED},http://localhost:3000` });
+  t = await testServices('rthub', { CORS_ORIGINS: `${ALLOWED},http://localhost:3000`, ...METRICS_ENV });
   hub = await startRealtime(t, { port: 0, host: '127.0.0.1' });
   base = `ws://127.0.0.1:${hub.port}`;
 });
@@ -66,7 +67,7 @@ describe('hub HTTP', () => {
     await connect(`${base}/ws`); // refused: ticket_required
     const health = await fetch(`http://127.0.0.1:${hub.port}/health`);
     expect(await health.json()).toMatchObject({ status: 'ok', hub: hub.hub.hubId });
-    const metrics = await (await fetch(`http://127.0.0.1:${hub.port}/metrics`)).text();
+    const metrics = await (await fetch(`http://127.0.0.1:${hub.port}/metrics`, { headers: metricsAuth })).text();
     expect(metrics).toMatch(/^authledger_realtime_connections [1-9]/m);
     expect(metrics).toMatch(/authledger_realtime_upgrades_refused_total\{code="ticket_required"\} [1-9]/);
     c.close();

@@ -16,6 +16,7 @@ import { streams } from '../../src/events/streams';
 import { createLogger } from '../../src/infra/logger';
 import { testServices, type TestServices } from '../helpers/app';
 import { captureStream } from './helpers';
+import { METRICS_ENV, metricsAuth } from '../helpers/security';
 
 /** An app with extra probe routes registered before it is ready. */
 async function appWith(services: TestServices, extra?: (app: FastifyInstance) => void, logStream?: ReturnType<typeof captureStream>) {
@@ -58,7 +59,7 @@ describe('HTTP server', () => {
   const logs = captureStream();
 
   beforeAll(async () => {
-    services = await testServices('skhttp');
+    services = await testServices('skhttp', METRICS_ENV);
     app = await appWith(services, probeRoutes, logs);
   });
   afterAll(async () => {
@@ -247,7 +248,7 @@ describe('HTTP server', () => {
   it('/metrics exposes the HTTP latency histogram by route pattern and status', async () => {
     await app.inject({ method: 'GET', url: '/__probe/app-error' });
     await app.inject({ method: 'GET', url: '/no/such/route/123' });
-    const res = await app.inject({ method: 'GET', url: '/metrics' });
+    const res = await app.inject({ method: 'GET', url: '/metrics', headers: metricsAuth });
     expect(res.statusCode).toBe(200);
     expect(res.headers['content-type']).toContain('text/plain');
     expect(res.body).toMatch(/http_request_duration_seconds_bucket\{[^}]*route="\/__probe\/app-error"[^}]*status="409"/);
@@ -259,7 +260,7 @@ describe('HTTP server', () => {
 
   it('/metrics counts appended events by type', async () => {
     const value = async () => {
-      const body = (await app.inject({ method: 'GET', url: '/metrics' })).body;
+      const body = (await app.inject({ method: 'GET', url: '/metrics', headers: metricsAuth })).body;
       const m = /authledger_events_appended_total\{type="FeatureRegistered"\} (\d+)/.exec(body);
       return m ? Number(m[1]) : 0;
     };

@@ -15,6 +15,7 @@ import { streams } from '../../src/events/streams';
 import { startWorkers, type WorkersHandle } from '../../workers/index';
 import { DEFAULT_JOB_OPTIONS } from '../../workers/queues';
 import { startSmtpSink, type SmtpSink } from './smtp-sink';
+import { METRICS_ENV, metricsAuth } from '../helpers/security';
 
 let app: FastifyInstance;
 let s: TestServices;
@@ -27,7 +28,7 @@ beforeAll(async () => {
   const probe = await startSmtpSink();
   port = probe.port;
   await probe.close(); // nothing listens there now: SMTP is "down"
-  const t = await testApp('wfail', { SMTP_URL: `smtp://127.0.0.1:${port}`, CLEANUP_INTERVAL: '3600' });
+  const t = await testApp('wfail', { SMTP_URL: `smtp://127.0.0.1:${port}`, CLEANUP_INTERVAL: '3600', ...METRICS_ENV });
   app = t.app;
   s = t.services;
   close = t.close;
@@ -70,7 +71,7 @@ describe('failed jobs', () => {
     expect(failed.attemptsMade).toBe(3);
     expect(failed.failedReason).toMatch(/ECONNREFUSED|connect/i);
 
-    const metrics = await app.inject({ method: 'GET', url: '/metrics' });
+    const metrics = await app.inject({ method: 'GET', url: '/metrics', headers: metricsAuth });
     expect(metrics.body).toMatch(/authledger_queue_jobs\{queue="high",state="failed"\} 1/);
 
     const admin = await adminLogin(app, s);

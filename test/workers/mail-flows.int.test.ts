@@ -10,6 +10,7 @@ import { startSmtpSink, linkIn, type SmtpSink } from './smtp-sink';
 import { startWorkers, type WorkersHandle } from '../../workers/index';
 import { streams } from '../../src/events/streams';
 import type { Services } from '../../src/services';
+import { METRICS_ENV, metricsAuth } from '../helpers/security';
 
 let sink: SmtpSink;
 let app: FastifyInstance;
@@ -23,7 +24,7 @@ const to = (email: string, subject: string) => (m: { to: string[]; subject: stri
 
 beforeAll(async () => {
   sink = await startSmtpSink();
-  const t = await testApp('wmail', { SMTP_URL: sink.url, PUBLIC_URL, WORKER_LOCK_DURATION_MS: '5000', CLEANUP_INTERVAL: '3600' });
+  const t = await testApp('wmail', { SMTP_URL: sink.url, PUBLIC_URL, WORKER_LOCK_DURATION_MS: '5000', CLEANUP_INTERVAL: '3600', ...METRICS_ENV });
   app = t.app;
   services = t.services;
   close = t.close;
@@ -218,7 +219,7 @@ describe('operations', () => {
     expect((await app.inject({ method: 'GET', url: asset, headers: { cookie } })).statusCode).toBe(200);
     expect((await app.inject({ method: 'GET', url: asset })).statusCode).toBe(401);
 
-    const metrics = await app.inject({ method: 'GET', url: '/metrics' });
+    const metrics = await app.inject({ method: 'GET', url: '/metrics', headers: metricsAuth });
     expect(metrics.body).toMatch(/authledger_queue_jobs\{queue="high",state="failed"\} \d+/);
     expect(metrics.body).toContain('authledger_jobs_consumer_lag_events');
   });

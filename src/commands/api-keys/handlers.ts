@@ -20,7 +20,8 @@ import { apiKeyDecider } from './decide';
 /** Fails with 400 when a named feature is not registered. */
 async function checkFeaturesExist(services: Services, features: '*' | string[]): Promise<void> {
   if (features === '*') return;
-  const unique = [...new Set(features)];
+  // Scopes (`tokens:introspect`, src/http/token-clients.ts) are not features: names with ':' never are.
+  const unique = [...new Set(features)].filter((f) => !f.includes(':'));
   const states = await Promise.all(unique.map((f) => loadStream(services.store, streams.feature(f), { initialState: initialFeatureState, evolve: evolveFeature })));
   const missing = unique.filter((_, i) => states[i]!.state.status !== 'active');
   if (missing.length) {

@@ -16,6 +16,7 @@ import { featureName } from '../../events/feature';
 import { metadataFrom } from '../../http/metadata';
 import { problems } from '../../http/schemas';
 import { issueApiKey, revokeApiKey } from './handlers';
+import { API_KEY_SCOPES } from '../../http/token-clients';
 
 const keyIdParam = z.string().regex(/^[0-9a-f]{16}$/, 'an API key id (16 hex characters)');
 const featuresIn = z.union([z.literal('*'), z.array(featureName).min(1).max(100)]);
@@ -47,7 +48,9 @@ export async function apiKeyCommandRoutes(app: FastifyInstance, services: Servic
       security: [{ bearer: [] }],
       body: z.object({
         name: z.string().trim().min(1).max(100),
-        features: featuresIn.describe('Feature names this key may access, or "*" for all'),
+        features: featuresIn.optional().describe('Feature names this key may access, or "*" for all (required unless scopes are given)'),
+        scopes: z.array(z.enum(API_KEY_SCOPES)).min(1).max(API_KEY_SCOPES.length).optional()
+          .describe('Admins only: API scopes beyond features, e.g. tokens:introspect (call POST /api/v1/tokens/verify and /revoke). Listed among the key\'s features; never covered by "*".'),
         expires_in_days: z.number().int().min(1).max(3650).optional(),
         user_id: z.string().max(100).optional().describe('Admins only: issue the key for another user'),
       }).strict(),
@@ -57,7 +60,13 @@ export async function apiKeyCommandRoutes(app: FastifyInstance, services: Servic
     const me = caller(request);
     const userId = request.body.user_id ?? me.userId;
     if (userId !== me.userId && !me.isAdmin) throw errors.forbidden('Only admins issue keys for other users.', 'admin_required');
-    const out = await issueApiKey(services, { userId, name: request.body.name, features: request.body.features, expiresInDays: request.body.expires_in_days }, metadataFrom(request));
+    const { scopes } = request.body;
+    if (scopes && !me.isAdmin) throw errors.forbidden('Only admins issue keys with scopes.', 'admin_required');
+    if (request.body.features === undefined && !scopes) throw errors.validation([{ field: 'features', message: 'features is required' }]);
+    if (request.body.features === '*' && scopes) throw errors.validation([{ field: 'features', message: 'a key with scopes names its features (not "*")' }]);
+    // Scopes live among the key's features: feature names cannot contain ':', scope names all do.
+    const features = scopes ? [...((request.body.features as string[] | undefined) ?? []), ...scopes] : request.body.features!;
+    const out = await issueApiKey(services, { userId, name: request.body.name, features, expiresInDays: request.body.expires_in_days }, metadataFrom(request));
     reply.header('cache-control', 'no-store');
     return reply.code(201).send(out);
   });

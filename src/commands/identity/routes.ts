@@ -16,6 +16,7 @@ import { metadataFrom } from '../../http/metadata';
 import { problems } from '../../http/schemas';
 import { refreshCookieOptions } from '../../http/cookies';
 import { cookieCredential } from '../../http/request-origin';
+import { requireTokenClient, tokenClientOf } from '../../http/token-clients';
 import { sameHash } from './deciders';
 import {
   changePassword, loadSession, login, refresh, revokeSession, revokeToken, revokeUserSessions, signup, type IdentityDeps,
@@ -226,15 +227,35 @@ export async function identityCommandRoutes(app: FastifyInstance): Promise<void>
   });
 
   // ---------------------------------------------------------------- RFC 7009
+  // The caller authenticates (RFC 7009 §2.1, issue 20 §7): a token client (HTTP Basic from
+  // TOKEN_CLIENTS, or an API key with the tokens:introspect scope) may revoke any token; otherwise
+  // the caller is the token's holder, shown by a Bearer access token of the token's own user.
   r.post('/api/v1/tokens/revoke', {
     schema: {
       tags: ['tokens'],
-      summary: 'Revoke a token (RFC 7009 style)',
-      description: 'A refresh token ends its session; an access token ends the session behind it. Always 200, whatever the token.',
+      summary: 'Revoke a token (RFC 7009 style; callers authenticate)',
+      description: 'A refresh token ends its session; an access token ends the session behind it. ' +
+        'Callers: HTTP Basic client credentials (TOKEN_CLIENTS) or an API key with the tokens:introspect scope (any token), or the holder with ' +
+        '`Authorization: Bearer` of the same user (its own tokens; 403 not_token_holder for another user\'s). Without either, 401 client_auth_required. ' +
+        '200 for unknown or already revoked tokens.',
+      security: [{ basicClient: [] }, { apiKey: [] }, { bearer: [] }],
       body: z.object({ token: z.string().max(8192), token_type_hint: z.enum(['access_token', 'refresh_token']).optional() }),
-      response: { 200: z.object({}).describe('Done (also for unknown tokens)'), ...problems(400) },
+      response: { 200: z.object({}).describe('Done (also for unknown tokens)'), ...problems(400, 401, 403) },
     },
-  }, async (request) => {
+  }, async (request, reply) => {
+    const client = await tokenClientOf(request);
+    if (!client) {
+      const bearerToken = accessTokenFrom(request);
+      if (!bearerToken) await requireTokenClient(request); // 401 client_auth_required
+      request.auth = await app.verifyAccessToken(bearerToken!);
+      const token = request.body.token;
+      let owner: string | undefined;
+      const parsed = parseRefreshToken(token);
+      if (parsed) owner = (await loadSession(deps.store, parsed.sessionId)).state.userId;
+      else owner = await app.accessTokens.verifySignature(token).then((a) => a.userId, () => undefined);
+      if (owner !== undefined && owner !== request.auth.userId) throw errors.forbidden('Only the token\'s holder or an authenticated token client may revoke it.', 'not_token_holder');
+    }
+    reply.header('cache-control', 'no-store');
     await revokeToken(deps, request.body.token, (t) => app.accessTokens.verifySignature(t), metadataFrom(request));
     return {};
   });

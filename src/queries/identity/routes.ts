@@ -6,7 +6,8 @@
  *   (the gateway is one IP);
  * - /me and /sessions read the Redis read models, which the commands update inline
  *   (read-your-writes); /me falls back to the PostgreSQL `users` view;
- * - introspection answers `{active:false}` for anything invalid, with no reason.
+ * - introspection answers only authenticated clients (src/http/token-clients.ts), and
+ *   `{active:false}` for anything invalid, with no reason.
  */
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
@@ -16,6 +17,7 @@ import { accessTokenFrom } from '../../http/auth';
 import { invalidToken } from '../../credentials/access-tokens';
 import { parseRefreshToken, sameHash } from '../../credentials/refresh-tokens';
 import { plainJsonSerializer, problems } from '../../http/schemas';
+import { requireTokenClient } from '../../http/token-clients';
 import { closeRedis, connectRedis } from '../../infra/redis';
 import { listUserSessions, parseSession, parseUserProfile, sessionKey, userProfileKey, type UserProfile } from '../../projections/session-state';
 
@@ -134,8 +136,11 @@ export async function identityQueryRoutes(app: FastifyInstance): Promise<void> {
   r.post('/api/v1/tokens/verify', {
     schema: {
       tags: ['tokens'],
-      summary: 'Introspect a token (RFC 7662 style)',
-      description: 'Access tokens: valid signature and claims and an active session. Refresh tokens: the current token of an active session.',
+      summary: 'Introspect a token (RFC 7662 style; callers authenticate)',
+      description: 'The caller authenticates (RFC 7662 §2.1): HTTP Basic client credentials (TOKEN_CLIENTS) or an API key with the tokens:introspect scope; ' +
+        'otherwise 401 client_auth_required (403 introspect_scope_required for a key without the scope). ' +
+        'Access tokens: valid signature and claims and an active session. Refresh tokens: the current token of an active session.',
+      security: [{ basicClient: [] }, { apiKey: [] }],
       body: z.object({ token: z.string().max(8192), token_type_hint: z.enum(['access_token', 'refresh_token']).optional() }),
       response: {
         200: z.object({
@@ -150,10 +155,13 @@ export async function identityQueryRoutes(app: FastifyInstance): Promise<void> {
           iat: z.number().optional(),
           roles: z.array(z.string()).optional(),
         }),
-        ...problems(400),
+        ...problems(400, 401, 403),
       },
     },
-  }, async (request) => {
+    // Before the body is even looked at: an unauthenticated caller learns nothing.
+    preHandler: async (request) => { await requireTokenClient(request); },
+  }, async (request, reply) => {
+    reply.header('cache-control', 'no-store');
     const { token } = request.body;
     const refresh = parseRefreshToken(token);
     if (refresh) {
