@@ -10,6 +10,7 @@
  * - event data is validated by its registered zod schema on append and on read (upcast first).
  */
 import type { EventRegistry } from './registry';
+import type { LogArchive } from './archive';
 
 export { WrongExpectedVersionError, EventValidationError, PartialDuplicateAppendError } from './errors';
 
@@ -120,7 +121,14 @@ export interface EventStore {
   readonly capabilities?: ReadonlySet<StoreCapability>;
 }
 
-export type StoreCapability = 'paged-log' | 'audit-log';
+export type StoreCapability = 'paged-log' | 'audit-log' | 'log-archive';
+
+export type { LogArchive } from './archive';
+
+/** Capability `log-archive` (both adapters): NDJSON export/import and the hash-chain check (./archive.ts). */
+export function hasLogArchive(store: EventStore): store is EventStore & LogArchive {
+  return store.capabilities?.has('log-archive') ?? false;
+}
 
 /** A page of the log for a reader that handles only some event types. */
 export interface LogBatch {

@@ -1,7 +1,7 @@
 /**
  * Event-log operations for the CLI: rebuild, export, import, verify, replay.
- * Each command is a thin shell over a module that tests call directly (src/events/verify.ts,
- * src/events/ndjson.ts, src/projections/rebuild.ts, src/queries/audit/*).
+ * Each command is a thin shell over the store's capabilities and modules that tests call directly
+ * (the `log-archive` capability, src/events/archive.ts, src/projections/rebuild.ts, src/queries/audit/*).
  * Rules:
  * - long work shows a progress bar on stderr (stdout stays clean for `export --out -`);
  * - `import` asks for confirmation unless --yes, and refuses instead of waiting when stdin is
@@ -15,11 +15,10 @@ import { Command, Option } from 'commander';
 import cliProgress from 'cli-progress';
 import type pg from 'pg';
 import { loadConfig } from '../config';
-import { createRegistry } from '../events/index';
-import { PostgresEventStore } from '../events/postgres/store';
-import { backupFileName, exportEvents, exportToFile, importFromFile, latestBackup, parseSince, ImportError } from '../events/postgres/ndjson';
-import { verifyLog, type VerifyReport } from '../events/postgres/verify';
+import { backupFileName, exportToFile, importFromFile, latestBackup, parseSince, ImportError, type LogArchive, type VerifyReport } from '../events/archive';
+import { hasLogArchive, hasPagedLog, type EventStore } from '../events/store';
 import { createPool, ensureDatabase, migrate } from '../infra/db';
+import { createEventStore } from '../infra/event-store';
 import { pgProjections } from '../projections/index';
 import { rebuildProjections, type RebuildReport } from '../projections/rebuild';
 import { ensureProjections } from '../projections/tables';
@@ -30,19 +29,32 @@ export const DEFAULT_BACKUP_DIR = './backups';
 
 interface Ctx {
   pool: pg.Pool;
-  store: PostgresEventStore;
+  store: EventStore & LogArchive;
 }
 
-/** Opens PostgreSQL only (no Redis needed for log operations); migrates first when asked. */
+/**
+ * Opens the configured event store (either adapter) and PostgreSQL for the read models (no Redis
+ * needed for log operations); migrates first when asked.
+ */
 async function withLog<T>(fn: (ctx: Ctx) => Promise<T>, opts: { migrate?: boolean } = {}): Promise<T> {
   const config = loadConfig();
-  if (config.EVENT_STORE !== 'postgres') throw new Error('event-log operations need EVENT_STORE=postgres');
   if (opts.migrate) {
     await ensureDatabase(config.DATABASE_URL);
     await migrate(config.DATABASE_URL);
   }
   const pool = createPool(config.DATABASE_URL, 4);
-  const store = new PostgresEventStore(pool, createRegistry());
+  let store: EventStore;
+  try {
+    store = await createEventStore(config, pool);
+  } catch (err) {
+    await pool.end();
+    throw err;
+  }
+  if (!hasLogArchive(store)) {
+    await store.close();
+    await pool.end();
+    throw new Error(`the ${store.kind} event store has no log-archive capability`);
+  }
   try {
     return await fn({ pool, store });
   } finally {
@@ -81,13 +93,14 @@ function progress(label: string) {
 }
 
 /** Rebuilds the named (or all) PostgreSQL projections blue/green in one pass over the log, with progress. */
-export async function rebuildAll(pool: pg.Pool, store: PostgresEventStore, names: string[], opts: { dryRun?: boolean; quiet?: boolean } = {}): Promise<RebuildReport[]> {
+export async function rebuildAll(pool: pg.Pool, store: EventStore, names: string[], opts: { dryRun?: boolean; quiet?: boolean } = {}): Promise<RebuildReport[]> {
   const all = pgProjections();
   const unknown = names.filter((n) => !all.some((p) => p.name === n));
   if (unknown.length) throw new Error(`unknown projection(s): ${unknown.join(', ')} (known: ${all.map((p) => p.name).join(', ')})`);
   const chosen = names.length ? all.filter((p) => names.includes(p.name)) : all;
   await ensureProjections(pool, all);
-  const total = await store.countAll();
+  // A total for the bar where the store can count cheaply (PostgreSQL); else the bar grows.
+  const total = hasPagedLog(store) ? await store.countAll() : 0;
   // One pass over the log for all of them (each still locks and switches on its own).
   const label = chosen.length === 1 ? chosen[0]!.name : `${chosen.length} projections`;
   const pr = opts.quiet ? undefined : progress(label.padEnd(16));
@@ -149,9 +162,9 @@ export function addEventLogCommands(program: Command): void {
     .option('--out <file>', `output file, or - for stdout (default: a timestamped file in ${DEFAULT_BACKUP_DIR}/)`)
     .action(async (opts: { since?: string; out?: string }) => {
       const since = opts.since ? parseSince(opts.since) : undefined;
-      await withLog(async ({ pool }) => {
+      await withLog(async ({ store }) => {
         if (opts.out === '-') {
-          const r = await exportEvents(pool, process.stdout, { since });
+          const r = await store.exportLog(process.stdout, { since });
           console.error(`exported ${r.events} events (last position ${r.lastPosition ?? '-'})`);
           return;
         }
@@ -160,7 +173,7 @@ export function addEventLogCommands(program: Command): void {
         const pr = progress('export');
         let r;
         try {
-          r = await exportToFile(pool, file, { since, onProgress: (d, t) => pr.update(d, t) });
+          r = await exportToFile(store, file, { since, onProgress: (d, t) => pr.update(d, t) });
         } finally {
           pr.stop();
         }
@@ -191,12 +204,10 @@ export function addEventLogCommands(program: Command): void {
         }
       }
       await withLog(async ({ pool, store }) => {
-        const { rows: schema } = await pool.query<{ t: string | null }>(`SELECT to_regclass('events')::text AS t`);
-        if (!schema[0]?.t) throw new Error('this database has no event store yet: run `npm run cli -- migrate` first (a dry run changes nothing)');
         const pr = progress(opts.dryRun ? 'dry run' : 'import');
         let r;
         try {
-          r = await importFromFile(pool, store.registry, file, { dryRun: opts.dryRun, onProgress: (n) => pr.update(n, n) });
+          r = await importFromFile(store, file, { dryRun: opts.dryRun, onProgress: (n) => pr.update(n, n) });
         } catch (err) {
           pr.stop();
           if (err instanceof ImportError) {
@@ -221,11 +232,11 @@ export function addEventLogCommands(program: Command): void {
     .command('verify')
     .description('walk the event log, recompute every hash, and report the first broken link (exit 1 if any)')
     .action(async () => {
-      await withLog(async ({ pool }) => {
+      await withLog(async ({ store }) => {
         const pr = progress('verify');
         let r;
         try {
-          r = await verifyLog(pool, { onProgress: (d, t) => pr.update(d, t) });
+          r = await store.verifyLog({ onProgress: (d, t) => pr.update(d, t) });
         } finally {
           pr.stop();
         }

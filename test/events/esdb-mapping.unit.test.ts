@@ -20,10 +20,11 @@ function recorded(n: bigint, over: Record<string, unknown> = {}) {
     },
   };
 }
-/** A stand-in client: appendToStream runs `append`, readAll yields `events`. */
+/** A stand-in client: appendToStream runs `append`, readAll yields `events`, every stream is empty. */
 function fakeClient(opts: { append?: () => unknown; events?: unknown[] }) {
   return {
     appendToStream: async () => opts.append?.(),
+    readStream: () => Object.assign((async function* () { /* empty */ })(), { cancel: async () => undefined }),
     readAll: () => Object.assign((async function* () { yield* opts.events ?? []; })(), { cancel: async () => undefined }),
     dispose: async () => undefined,
   } as unknown as EventStoreDBClient;

@@ -49,7 +49,12 @@ import {
 } from '@eventstore/db-client';
 import type { EventRegistry } from '../registry';
 import { ScanningAuditLog } from './audit';
+import { EsdbArchive, type RawEvent } from './archive';
+import type { ExportOptions, ExportReport, ImportOptions, ImportReport, LogArchive, VerifyOptions, VerifyReport } from '../archive';
+import type { Readable, Writable } from 'node:stream';
+import { chainHash, isoToMicros, jsonbText } from '../hash';
 import {
+  PartialDuplicateAppendError,
   START,
   WrongExpectedVersionError,
   comparePositions,
@@ -93,6 +98,50 @@ const CHECKPOINT_INTERVAL = 1;
 const LOUD_AFTER = 5;
 /** A filtered subscription failing this soon, before any event, is taken as a refused filter. */
 const REFUSAL_WINDOW_MS = 5000;
+/** An `any` append with caller ids looks this far back from the head for an earlier copy of the batch. */
+const IDEMPOTENCY_WINDOW = 32;
+/** An `any`/`stream_exists` append that lost a race to another writer is chained again this often. */
+const APPEND_RETRIES = 5;
+/** Streams whose last event's revision and hash are remembered (what the next append chains on). */
+const HEAD_CACHE = 10_000;
+
+/** The last known event (revision, hash) of recently used streams; an event's hash never changes. */
+class HeadCache {
+  private readonly map = new Map<string, { revision: bigint; hash: string }>();
+  get(stream: string) {
+    const v = this.map.get(stream);
+    if (v) {
+      this.map.delete(stream);
+      this.map.set(stream, v);
+    }
+    return v;
+  }
+  remember(stream: string, revision: bigint, hash: string) {
+    this.map.delete(stream);
+    this.map.set(stream, { revision, hash });
+    if (this.map.size > HEAD_CACHE) this.map.delete(this.map.keys().next().value!);
+  }
+  forget(stream: string) {
+    this.map.delete(stream);
+  }
+}
+
+/** What the adapter keeps in an event's stored metadata, read back raw. */
+function storedParts(e: EsdbRecorded | RawEvent) {
+  const m = (e.isJson && e.metadata && typeof e.metadata === 'object' && !(e.metadata instanceof Uint8Array) ? e.metadata : {}) as StoredMetadata;
+  return {
+    version: m.schemaVersion ?? 1,
+    createdAt: typeof m.createdAt === 'string' ? m.createdAt : e.created.toISOString(),
+    hash: typeof m.hash === 'string' ? m.hash : '',
+    metadata: fromStoredMetadata(m),
+  };
+}
+
+/** The chain hash an event carries in its metadata ('' when it has none: written without the chain). */
+function storedHash(e: EsdbRecorded): string {
+  const m = e.isJson && e.metadata && typeof e.metadata === 'object' && !(e.metadata instanceof Uint8Array) ? (e.metadata as StoredMetadata) : undefined;
+  return typeof m?.hash === 'string' ? m.hash : '';
+}
 
 interface StoredMetadata {
   $correlationId?: string;
@@ -103,6 +152,9 @@ interface StoredMetadata {
   userAgent?: string;
   schemaVersion?: number;
   createdAt?: string;
+  /** This event's link of the stream's hash chain (src/events/hash.ts), hex. */
+  hash?: string;
+  [key: string]: unknown;
 }
 
 type EsdbRecorded = NonNullable<AllStreamResolvedEvent['event']> | NonNullable<ResolvedEvent['event']>;
@@ -176,10 +228,12 @@ function isRefusal(err: unknown, delivered: boolean, startedAt: number): boolean
   return !delivered && !isConnectivityError(err) && Date.now() - startedAt < REFUSAL_WINDOW_MS;
 }
 
-export class EventStoreDBEventStore implements EventStore, AuditLog {
+export class EventStoreDBEventStore implements EventStore, AuditLog, LogArchive {
   readonly kind = 'eventstoredb' as const;
-  readonly capabilities: ReadonlySet<StoreCapability> = new Set(['audit-log']);
+  readonly capabilities: ReadonlySet<StoreCapability> = new Set(['audit-log', 'log-archive']);
   private readonly audit = new ScanningAuditLog(this);
+  private readonly heads = new HeadCache();
+  private readonly archive: EsdbArchive;
   private readonly emitter = new EventEmitter().setMaxListeners(0);
   private readonly log: EsdbLog;
   private readonly sleeper = new Sleeper();
@@ -195,6 +249,30 @@ export class EventStoreDBEventStore implements EventStore, AuditLog {
     private readonly options: EsdbStoreOptions = {},
   ) {
     this.log = options.log ?? stderrLog;
+    this.archive = new EsdbArchive({
+      client,
+      registry,
+      consume,
+      parts: (e) => storedParts(e as EsdbRecorded),
+      storedMetadata: (own, version, createdAt, hash) => ({ ...toStoredMetadata(own), schemaVersion: version, createdAt, hash }),
+      appended: (stream, revision, hash) => {
+        this.heads.remember(stream, revision, hash);
+        this.emitter.emit('appended');
+      },
+    });
+  }
+
+  /** LogArchive (see ./archive.ts). */
+  exportLog(out: Writable, opts?: ExportOptions): Promise<ExportReport> {
+    return this.archive.exportLog(out, opts);
+  }
+
+  importLog(input: Readable, opts?: ImportOptions): Promise<ImportReport> {
+    return this.archive.importLog(input, opts);
+  }
+
+  verifyLog(opts?: VerifyOptions): Promise<VerifyReport> {
+    return this.archive.verifyLog(opts);
   }
 
   /** AuditLog (see ./audit.ts). */
@@ -224,24 +302,107 @@ export class EventStoreDBEventStore implements EventStore, AuditLog {
   async appendToStream(stream: string, events: readonly NewEvent[], options: AppendOptions = {}): Promise<AppendResult> {
     const expected = options.expectedRevision ?? 'any';
     if (events.length === 0) return this.emptyAppend(stream, expected);
-    const data = events.map((e, i) => {
-      const encoded = this.registry.encode(e.type, e.data);
-      const metadata: StoredMetadata = { ...toStoredMetadata(e.metadata), schemaVersion: encoded.version };
-      const created = options.createdAt?.[i];
-      if (created) metadata.createdAt = created.toISOString();
-      return jsonEvent({ id: e.id ?? randomUUID(), type: e.type, data: encoded.data as JSONType, metadata: metadata as JSONType });
-    });
-    try {
-      const result = await this.client.appendToStream(stream, data, { expectedRevision: toEsdbExpected(expected) });
-      this.emitter.emit('appended');
-      return { nextExpectedRevision: result.nextExpectedRevision, position: result.position ?? START };
-    } catch (err) {
-      if (err instanceof EsdbWrongExpectedVersionError) {
+    const ids = events.map((e) => e.id ?? randomUUID());
+    const callerIds = events.some((e) => e.id);
+    const encoded = events.map((e) => ({ e, enc: this.registry.encode(e.type, e.data) }));
+    for (let attempt = 0; ; attempt++) {
+      // The event the batch chains on: the caller's expected revision, or the stream's head.
+      const prev = await this.chainBase(stream, expected, attempt > 0);
+      if (prev === 'missing') throw new WrongExpectedVersionError(stream, expected, 'no_stream');
+      if (callerIds && (expected === 'any' || expected === 'stream_exists')) {
+        const done = await this.alreadyStored(stream, ids, prev.revision < 0n ? 0n : prev.revision - BigInt(IDEMPOTENCY_WINDOW) + 1n, IDEMPOTENCY_WINDOW + ids.length, false);
+        if (done) return done;
+      }
+      let prevHash = prev.hash;
+      const data = encoded.map(({ e, enc }, i) => {
+        const created = options.createdAt?.[i] ?? new Date();
+        const revision = prev.revision + 1n + BigInt(i);
+        const logical = cleanMetadata(e.metadata);
+        const hash = chainHash(prevHash, {
+          stream, revision, id: ids[i]!, type: e.type, version: enc.version, createdUs: isoToMicros(created),
+          data: jsonbText(enc.data), metadata: jsonbText(logical),
+        }).toString('hex');
+        prevHash = hash;
+        const metadata: StoredMetadata = { ...toStoredMetadata(logical), schemaVersion: enc.version, createdAt: created.toISOString(), hash };
+        return jsonEvent({ id: ids[i]!, type: e.type, data: enc.data as JSONType, metadata: metadata as JSONType });
+      });
+      try {
+        const result = await this.client.appendToStream(stream, data, { expectedRevision: prev.revision < 0n ? NO_STREAM : prev.revision });
+        this.heads.remember(stream, result.nextExpectedRevision, prevHash);
+        this.emitter.emit('appended');
+        return { nextExpectedRevision: result.nextExpectedRevision, position: result.position ?? START };
+      } catch (err) {
+        if (!(err instanceof EsdbWrongExpectedVersionError)) throw err;
+        this.heads.forget(stream);
+        // A retry of a batch already stored right after the expected revision succeeds (as on EventStoreDB itself).
+        if (callerIds) {
+          const done = await this.alreadyStored(stream, ids, prev.revision + 1n, ids.length, true);
+          if (done) return done;
+        }
+        if ((expected === 'any' || expected === 'stream_exists') && attempt < APPEND_RETRIES) continue;
         const actual = err.actualVersion;
         throw new WrongExpectedVersionError(stream, expected, typeof actual === 'bigint' ? actual : 'no_stream');
       }
+    }
+  }
+
+  /**
+   * Revision and hash of the event a new batch chains on: the expected revision's event, or
+   * the head for `any`/`stream_exists` (revision -1 and '' for a new stream); 'missing' when
+   * `stream_exists` finds none. The head may come from the cache (`fresh` refuses it): a stale
+   * guess only makes the append fail its exact expected revision and try again.
+   */
+  private async chainBase(stream: string, expected: ExpectedRevision, fresh: boolean): Promise<{ revision: bigint; hash: string } | 'missing'> {
+    if (expected === 'no_stream') return { revision: -1n, hash: '' };
+    const cached = this.heads.get(stream);
+    if (typeof expected === 'bigint') {
+      if (cached && cached.revision === expected) return cached;
+      if (expected < 0n) return { revision: -1n, hash: '' };
+      const [e] = await this.readRaw(stream, expected, 1, FORWARDS);
+      // No such event: the server refuses the expected revision; chain on nothing meanwhile.
+      return { revision: expected, hash: e && e.revision === expected ? storedHash(e) : '' };
+    }
+    if (cached && !fresh) return cached;
+    const [head] = await this.readRaw(stream, END, 1, BACKWARDS);
+    if (!head) return expected === 'stream_exists' ? 'missing' : { revision: -1n, hash: '' };
+    const base = { revision: head.revision, hash: storedHash(head) };
+    this.heads.remember(stream, base.revision, base.hash);
+    return base;
+  }
+
+  /**
+   * Whether `ids` are already stored in `stream` (looking at `count` events from `from`): all of
+   * them in order → the earlier append's result; some → PartialDuplicateAppendError; none → undefined.
+   * `contiguous`: they must start exactly at `from`.
+   */
+  private async alreadyStored(stream: string, ids: readonly string[], from: bigint, count: number, contiguous: boolean): Promise<AppendResult | undefined> {
+    const found = await this.readRaw(stream, from < 0n ? 0n : from, count, FORWARDS);
+    const at = new Map(found.map((e, i) => [e.id, i]));
+    const hits = ids.filter((id) => at.has(id)).length;
+    if (hits === 0) return undefined;
+    const first = at.get(ids[0]!);
+    const inOrder = hits === ids.length && first !== undefined && (!contiguous || first === 0)
+      && ids.every((id, i) => at.get(id) === first + i);
+    if (!inOrder) {
+      const head = found.at(-1);
+      throw new PartialDuplicateAppendError(stream, head ? head.revision : 'no_stream');
+    }
+    const last = found[first + ids.length - 1]!;
+    return { nextExpectedRevision: last.revision, position: last.position ?? START };
+  }
+
+  /** Raw events of a stream (nothing decoded); [] for a missing stream. */
+  private async readRaw(stream: string, fromRevision: bigint | typeof END, maxCount: number, direction: typeof FORWARDS | typeof BACKWARDS): Promise<EsdbRecorded[]> {
+    const out: EsdbRecorded[] = [];
+    try {
+      await consume(this.client.readStream(stream, { direction, fromRevision, maxCount }), (r) => {
+        if (r.event) out.push(r.event);
+      });
+    } catch (err) {
+      if (err instanceof StreamNotFoundError) return [];
       throw err;
     }
+    return out;
   }
 
   /**
@@ -281,9 +442,14 @@ export class EventStoreDBEventStore implements EventStore, AuditLog {
         fromRevision: options.fromRevision ?? (backwards ? END : ESDB_START),
         ...(options.maxCount !== undefined ? { maxCount: options.maxCount } : {}),
       });
+      let last: EsdbRecorded | undefined;
       await consume(read, (resolved) => {
-        if (resolved.event) out.push(this.toRecorded(resolved.event));
+        if (!resolved.event) return;
+        last = resolved.event;
+        out.push(this.toRecorded(resolved.event));
       });
+      // A whole forward read ends at the head: what the next append (the runner's) chains on.
+      if (!backwards && options.maxCount === undefined && last) this.heads.remember(stream, last.revision, storedHash(last));
     } catch (err) {
       if (err instanceof StreamNotFoundError) return [];
       throw err;
@@ -529,25 +695,36 @@ export class EventStoreDBEventStore implements EventStore, AuditLog {
   }
 }
 
-function toStoredMetadata(m: EventMetadata | undefined): StoredMetadata {
-  const out: StoredMetadata = {};
+/** Metadata as the PostgreSQL adapter stores it: non-empty strings only. */
+function cleanMetadata(m: EventMetadata | Record<string, unknown> | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
   if (!m) return out;
-  if (m.correlationId) out.$correlationId = m.correlationId;
-  if (m.causationId) out.$causationId = m.causationId;
-  if (m.requestId) out.requestId = m.requestId;
-  if (m.actorUserId) out.actorUserId = m.actorUserId;
-  if (m.ip) out.ip = m.ip;
-  if (m.userAgent) out.userAgent = m.userAgent;
+  for (const [k, v] of Object.entries(m)) if (typeof v === 'string' && v !== '') out[k] = v;
   return out;
 }
 
-function fromStoredMetadata(s: StoredMetadata): EventMetadata {
-  const out: EventMetadata = {};
-  if (s.$correlationId) out.correlationId = s.$correlationId;
-  if (s.$causationId) out.causationId = s.$causationId;
-  if (s.requestId) out.requestId = s.requestId;
-  if (s.actorUserId) out.actorUserId = s.actorUserId;
-  if (s.ip) out.ip = s.ip;
-  if (s.userAgent) out.userAgent = s.userAgent;
+/** Keys of the stored metadata that are not the event's own metadata. */
+const RESERVED = new Set(['schemaVersion', 'createdAt', 'hash', '$correlationId', '$causationId']);
+
+/** Our metadata as stored: correlation and causation under EventStoreDB's own keys. */
+export function toStoredMetadata(m: Record<string, string>): StoredMetadata {
+  const out: StoredMetadata = {};
+  for (const [k, v] of Object.entries(m)) {
+    if (k === 'correlationId') out.$correlationId = v;
+    else if (k === 'causationId') out.$causationId = v;
+    else if (!RESERVED.has(k)) out[k] = v;
+  }
+  return out;
+}
+
+/** The event's own metadata back from what is stored (what the hash covers). */
+export function fromStoredMetadata(s: StoredMetadata): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(s)) {
+    if (typeof v !== 'string' || v === '') continue;
+    if (k === '$correlationId') out.correlationId = v;
+    else if (k === '$causationId') out.causationId = v;
+    else if (!RESERVED.has(k) && !k.startsWith('$')) out[k] = v;
+  }
   return out;
 }

@@ -19,41 +19,10 @@ import type { Readable, Writable } from 'node:stream';
 import type pg from 'pg';
 import { z } from 'zod';
 import type { EventRegistry } from '../registry';
-import { NOTIFY_CHANNEL } from './store';
+import { ImportError, lineSchema, type EventLine, type ExportReport, type ImportReport, type Since } from '../archive';
+import { NOTIFY_CHANNEL } from './rows';
 
-export const lineSchema = z.object({
-  position: z.string().regex(/^\d+$/).optional(),
-  stream: z.string().min(1),
-  revision: z.number().int().min(0),
-  id: z.uuid(),
-  type: z.string().min(1),
-  version: z.number().int().min(1),
-  created_at: z.string().regex(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?Z$/, 'UTC ISO-8601 with up to microseconds'),
-  hash: z.string().regex(/^[0-9a-f]{64}$/),
-  data: z.unknown(),
-  metadata: z.record(z.string(), z.unknown()),
-});
-export type EventLine = z.infer<typeof lineSchema>;
-
-export class ImportError extends Error {
-  constructor(
-    message: string,
-    readonly line?: number,
-  ) {
-    super(line ? `line ${line}: ${message}` : message);
-    this.name = 'ImportError';
-  }
-}
-
-export type Since = { position: bigint } | { time: Date };
-
-/** `"12345"` → a position; anything Date.parse understands → a time. */
-export function parseSince(value: string): Since {
-  if (/^\d+$/.test(value)) return { position: BigInt(value) };
-  const t = Date.parse(value);
-  if (Number.isNaN(t)) throw new Error(`--since must be a log position (digits) or an ISO-8601 time, not "${value}"`);
-  return { time: new Date(t) };
-}
+export { lineSchema, ImportError, parseSince, latestBackup, backupFileName, type EventLine, type Since, type ExportReport, type ImportReport } from '../archive';
 
 const EXPORT_COLUMNS = `position::text AS position, stream_name, revision::text AS revision, event_id::text AS event_id, event_type,
   schema_version, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS created_at, encode(hash, 'hex') AS hash,
@@ -70,12 +39,6 @@ interface ExportRow {
   hash: string;
   data: string;
   metadata: string;
-}
-
-export interface ExportReport {
-  events: number;
-  /** Position of the last exported event (give it to `--since` for an incremental backup). */
-  lastPosition: string | null;
 }
 
 function write(out: Writable, chunk: string): Promise<void> {
@@ -150,19 +113,6 @@ export async function exportToFile(pool: pg.Pool, file: string, opts: Parameters
     out.destroy();
     throw err;
   }
-}
-
-export interface ImportReport {
-  /** Events read from the file. */
-  read: number;
-  /** Events stored (0 on a dry run, though the dry run did store and roll back). */
-  imported: number;
-  /** Events already in the store (same stream, revision, id and hash): skipped. */
-  skipped: number;
-  streams: number;
-  /** Events in the store before the import. */
-  storeEventsBefore: number;
-  dryRun: boolean;
 }
 
 interface Pending {
@@ -269,6 +219,8 @@ export async function importEvents(
   };
 
   try {
+    const { rows: schema } = await client.query<{ t: string | null }>(`SELECT to_regclass('events')::text AS t`);
+    if (!schema[0]?.t) throw new ImportError('this database has no event store yet: run `npm run cli -- migrate` first (a dry run changes nothing)');
     await client.query('BEGIN');
     await client.query('SELECT pg_advisory_xact_lock($1, $2)', IMPORT_LOCK);
     const { rows: c } = await client.query<{ n: string }>('SELECT count(*)::text AS n FROM events');
@@ -338,18 +290,3 @@ export function importFromFile(pool: pg.Pool, registry: EventRegistry, file: str
   return importEvents(pool, registry, fs.createReadStream(file, { encoding: 'utf8' }), opts);
 }
 
-/** The newest `*.ndjson` in `dir` (by modification time), for `import` without a file. */
-export function latestBackup(dir: string): string | undefined {
-  if (!fs.existsSync(dir)) return undefined;
-  const files = fs.readdirSync(dir)
-    .filter((f) => f.endsWith('.ndjson'))
-    .map((f) => ({ f: `${dir.replace(/\/$/, '')}/${f}`, t: fs.statSync(`${dir.replace(/\/$/, '')}/${f}`).mtimeMs }))
-    .sort((a, b) => b.t - a.t || b.f.localeCompare(a.f));
-  return files[0]?.f;
-}
-
-/** A timestamped file name for a new backup: `<dir>/authledger-events-20261121T151800Z.ndjson`. */
-export function backupFileName(dir: string, now = new Date()): string {
-  const stamp = now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
-  return `${dir.replace(/\/$/, '')}/authledger-events-${stamp}.ndjson`;
-}

@@ -2,6 +2,9 @@
 import type { EventRegistry } from '../registry';
 import type { Position, RecordedEvent } from '../store';
 
+/** The LISTEN/NOTIFY channel appends are announced on. */
+export const NOTIFY_CHANNEL = 'authledger_events';
+
 /** The event columns as every reader selects them; `alias` qualifies them for joins (`e` → `e.position`). */
 export function eventColumns(alias?: string): string {
   const a = alias ? `${alias}.` : '';

@@ -20,7 +20,11 @@ import { EventEmitter } from 'node:events';
 import pg from 'pg';
 import type { EventRegistry } from '../registry';
 import { PostgresAuditLog } from './audit';
-import { decodeRow, eventColumns, rowPosition, type EventRow } from './rows';
+import { NOTIFY_CHANNEL, decodeRow, eventColumns, rowPosition, type EventRow } from './rows';
+import { exportEvents, importEvents } from './ndjson';
+import { verifyLog } from './verify';
+import type { ExportOptions, ExportReport, ImportOptions, ImportReport, LogArchive, VerifyOptions, VerifyReport } from '../archive';
+import type { Readable, Writable } from 'node:stream';
 import {
   PartialDuplicateAppendError,
   START,
@@ -45,9 +49,8 @@ import {
   type SubscribeOptions,
 } from '../store';
 
-export const NOTIFY_CHANNEL = 'authledger_events';
 
-export { decodeRow, eventColumns, rowPosition, type EventRow } from './rows';
+export { NOTIFY_CHANNEL, decodeRow, eventColumns, rowPosition, type EventRow } from './rows';
 const COLUMNS = eventColumns();
 
 export interface PostgresEventStoreOptions {
@@ -89,9 +92,9 @@ const HORIZON_SQL = {
 };
 
 
-export class PostgresEventStore implements EventStore, PagedLog, AuditLog {
+export class PostgresEventStore implements EventStore, PagedLog, AuditLog, LogArchive {
   readonly kind = 'postgres' as const;
-  readonly capabilities: ReadonlySet<StoreCapability> = new Set(['paged-log', 'audit-log']);
+  readonly capabilities: ReadonlySet<StoreCapability> = new Set(['paged-log', 'audit-log', 'log-archive']);
   private readonly emitter = new EventEmitter().setMaxListeners(0);
   private listener: pg.Client | undefined;
   private listenerStarting: Promise<void> | undefined;
@@ -129,6 +132,19 @@ export class PostgresEventStore implements EventStore, PagedLog, AuditLog {
 
   findUserIdByEmail(email: string): Promise<string | undefined> {
     return this.audit.findUserIdByEmail(email);
+  }
+
+  /** LogArchive (see ./ndjson.ts, ./verify.ts). */
+  exportLog(out: Writable, opts?: ExportOptions): Promise<ExportReport> {
+    return exportEvents(this.pool, out, opts);
+  }
+
+  importLog(input: Readable, opts?: ImportOptions): Promise<ImportReport> {
+    return importEvents(this.pool, this.registry, input, opts);
+  }
+
+  verifyLog(opts?: VerifyOptions): Promise<VerifyReport> {
+    return verifyLog(this.pool, opts);
   }
 
   private readonly horizonMode: 'database' | 'cluster';

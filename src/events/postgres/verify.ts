@@ -11,26 +11,11 @@
  *   last revision and hash (a deleted tail shows there);
  * - the first broken link (lowest position) is reported with its stream, revision and position.
  */
-import { createHash } from 'node:crypto';
+import { chainHash } from '../hash';
 import type pg from 'pg';
+import type { BrokenLink, VerifyOptions, VerifyReport } from '../archive';
 
-export interface BrokenLink {
-  stream: string;
-  revision: string;
-  /** Global position (events.position); null when the break is in the `streams` table. */
-  position: string | null;
-  reason: 'hash_mismatch' | 'revision_gap' | 'stream_head_mismatch' | 'stream_missing_head';
-  detail: string;
-}
-
-export interface VerifyReport {
-  ok: boolean;
-  events: number;
-  streams: number;
-  firstBroken?: BrokenLink;
-  /** How many links are broken in all (the walk goes on after the first, to size the damage). */
-  brokenCount: number;
-}
+export type { BrokenLink, VerifyReport } from '../archive';
 
 interface Row {
   position: string;
@@ -47,8 +32,10 @@ interface Row {
 
 /** The canonical encoding's hash, as `event_hash()` computes it. */
 export function canonicalHash(prevHex: string, r: Omit<Row, 'position' | 'hash'>): Buffer {
-  const text = [prevHex, r.stream_name, r.revision, r.event_id, r.event_type, r.schema_version, r.created_us, r.data, r.metadata].join('\n');
-  return createHash('sha256').update(text, 'utf8').digest();
+  return chainHash(prevHex, {
+    stream: r.stream_name, revision: r.revision, id: r.event_id, type: r.event_type, version: r.schema_version,
+    createdUs: r.created_us, data: r.data, metadata: r.metadata,
+  });
 }
 
 export const CANONICAL_COLUMNS = `position::text AS position, stream_name, revision::text AS revision, event_id::text AS event_id,
@@ -57,8 +44,9 @@ export const CANONICAL_COLUMNS = `position::text AS position, stream_name, revis
 
 export async function verifyLog(
   pool: pg.Pool,
-  opts: { batchSize?: number; onProgress?: (checked: number, total: number) => void } = {},
+  opts: VerifyOptions = {},
 ): Promise<VerifyReport> {
+  const only = opts.streams;
   const batchSize = opts.batchSize ?? 5000;
   const client = await pool.connect();
   const heads = new Map<string, { revision: bigint; hash: Buffer }>();
@@ -78,6 +66,7 @@ export async function verifyLog(
     for (;;) {
       const { rows } = await client.query<Row>(`FETCH ${batchSize} FROM verify_cur`);
       for (const r of rows) {
+        if (only && !only(r.stream_name)) continue;
         const head = heads.get(r.stream_name);
         const revision = BigInt(r.revision);
         const expected = head ? head.revision + 1n : 0n;
@@ -107,6 +96,7 @@ export async function verifyLog(
     );
     const seen = new Set<string>();
     for (const s of streamRows) {
+      if (only && !only(s.stream_name)) continue;
       seen.add(s.stream_name);
       const head = heads.get(s.stream_name);
       if (!head || head.revision !== BigInt(s.revision) || !head.hash.equals(s.last_hash)) {
