@@ -74,6 +74,7 @@ export const CATALOG = {
   session_not_found: { kind: 'not_found' },
   login_locked: { kind: 'resource_exhausted' },
   weak_password: { kind: 'invalid_argument' },
+  password_check_unavailable: { kind: 'unavailable' },
   wrong_password: { kind: 'permission_denied' },
   account_disabled: { kind: 'permission_denied' },
   admin_required: { kind: 'permission_denied' },

@@ -116,7 +116,7 @@ export async function confirmPasswordReset(services: Services & { gate?: Session
   const user = token.requested ? (await loadUser(services, token.requested.userId)).state : initialUserState();
   const use = decideTokenUse('reset', presented, token, user, now);
   // Policy and hashing before spending the token: a refused password leaves the link usable.
-  checkPasswordPolicy(services.config, newPassword, [user.email, user.name], 'new_password');
+  await checkPasswordPolicy(services.config, newPassword, [user.email, user.name], 'new_password');
   const passwordHash = await hashPassword(services.config, newPassword);
   const decided = decideReset(use, passwordHash);
   await spend(services, 'reset', token, decided.token, metadata);

@@ -6,6 +6,7 @@
  * - stored as bcrypt(base64(HMAC-SHA-384(pepper, NFKC(password)))) at BCRYPT_COST: the pre-hash
  *   is 64 ASCII bytes, so bcrypt never truncates (no 72-byte limit), and the pepper keeps a
  *   stolen database useless without the server secret;
+ * - the strength score (zxcvbn) runs on a worker thread, on a bounded prefix (./strength.ts);
  * - hashing and verifying run on libuv's thread pool (bcrypt's async API): the event loop never
  *   blocks;
  * - verifying for an unknown user still costs one bcrypt compare (a dummy hash), so answers take
@@ -15,12 +16,10 @@
  */
 import { createHmac, randomBytes } from 'node:crypto';
 import bcrypt from 'bcrypt';
-import { ZxcvbnFactory } from '@zxcvbn-ts/core';
-import * as common from '@zxcvbn-ts/language-common';
-import * as en from '@zxcvbn-ts/language-en';
 import type { Config } from '../../config';
 import { domainError } from '../../errors';
 import { loadOrCreateSecretFile } from '../../credentials/dev-secrets';
+import { scorePassword } from './strength';
 
 type PasswordConfig = Pick<Config, 'PASSWORD_PEPPER' | 'DATA_DIR' | 'BCRYPT_COST' | 'PASSWORD_MIN_LENGTH' | 'PASSWORD_MAX_LENGTH'>;
 
@@ -91,16 +90,6 @@ export function needsRehash(config: Pick<Config, 'BCRYPT_COST'>, stored: string)
   }
 }
 
-let zxcvbn: ZxcvbnFactory | undefined;
-function checker(): ZxcvbnFactory {
-  zxcvbn ??= new ZxcvbnFactory({
-    translations: en.translations,
-    graphs: common.adjacencyGraphs,
-    dictionary: { ...common.dictionary, ...en.dictionary },
-  });
-  return zxcvbn;
-}
-
 export interface PolicyResult {
   ok: boolean;
   /** Why the password is refused (for the user). */
@@ -108,31 +97,34 @@ export interface PolicyResult {
   suggestions?: string[];
 }
 
-/** Pure-ish check (no I/O) of the password policy. `userInputs`: e-mail, name… the password must not be built on. */
-export function passwordPolicy(config: Pick<Config, 'PASSWORD_MIN_LENGTH' | 'PASSWORD_MAX_LENGTH'>, password: string, userInputs: string[] = []): PolicyResult {
+/**
+ * The password policy. `userInputs`: e-mail, name… the password must not be built on. The
+ * strength score runs off the event loop on a bounded prefix (./strength.ts).
+ */
+export async function passwordPolicy(config: Pick<Config, 'PASSWORD_MIN_LENGTH' | 'PASSWORD_MAX_LENGTH'>, password: string, userInputs: string[] = []): Promise<PolicyResult> {
   const length = [...password.normalize('NFKC')].length;
   if (length < config.PASSWORD_MIN_LENGTH) return { ok: false, reason: `The password must be at least ${config.PASSWORD_MIN_LENGTH} characters long.` };
   if (length > config.PASSWORD_MAX_LENGTH) return { ok: false, reason: `The password must be at most ${config.PASSWORD_MAX_LENGTH} characters long.` };
   const inputs = userInputs.flatMap((i) => [i, ...i.split(/[@.\s_+-]+/)]).filter((i) => i.length >= 3);
-  const result = checker().check(password, inputs);
+  const result = await scorePassword(password, inputs);
   if (result.score < 2) {
     return {
       ok: false,
-      reason: result.feedback.warning || 'This password is too common or too easy to guess.',
-      suggestions: result.feedback.suggestions,
+      reason: result.warning || 'This password is too common or too easy to guess.',
+      suggestions: result.suggestions,
     };
   }
   return { ok: true };
 }
 
 /** Throws a 400 `weak_password` problem (with the reason) unless the password passes the policy. */
-export function checkPasswordPolicy(
+export async function checkPasswordPolicy(
   config: Pick<Config, 'PASSWORD_MIN_LENGTH' | 'PASSWORD_MAX_LENGTH'>,
   password: string,
   userInputs: string[] = [],
   field = 'password',
-): void {
-  const r = passwordPolicy(config, password, userInputs);
+): Promise<void> {
+  const r = await passwordPolicy(config, password, userInputs);
   if (!r.ok) {
     throw domainError('weak_password', `The password is not acceptable: ${r.reason}`, {
       fields: [{ field, message: r.reason! }],

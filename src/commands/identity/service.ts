@@ -145,7 +145,7 @@ export async function signup(
   const email = input.email.trim().normalize('NFKC');
   const normalised = normaliseEmail(email);
   const name = (input.name ?? '').trim() || email.split('@')[0]!;
-  checkPasswordPolicy(deps.config, input.password, [normalised, name]);
+  await checkPasswordPolicy(deps.config, input.password, [normalised, name]);
   const passwordHash = await hashPassword(deps.config, input.password);
   const userId = randomUUID();
   await reserveEmail(deps, normalised, userId, metadata);
@@ -408,7 +408,7 @@ export async function changePassword(
   if (!(await verifyPassword(deps.config, input.currentPassword, state.passwordHash))) {
     throw errors.forbidden('The current password is incorrect.', 'wrong_password');
   }
-  checkPasswordPolicy(deps.config, input.newPassword, [normaliseEmail(state.email), state.name], 'new_password');
+  await checkPasswordPolicy(deps.config, input.newPassword, [normaliseEmail(state.email), state.name], 'new_password');
   const passwordHash = await hashPassword(deps.config, input.newPassword);
   await executeUserCommand(deps, caller.userId, { type: 'ChangePassword', passwordHash, keepSessionId: caller.sessionId }, metadata);
   await revokeUserSessions(deps, caller.userId, 'password_changed', caller.sessionId, metadata);
