@@ -108,6 +108,7 @@ export const CATALOG = {
 
   // the http edge (issue 20)
   cross_origin_request: { kind: 'permission_denied' },
+  credentials_in_url: { kind: 'invalid_argument' },
   client_auth_required: { kind: 'unauthenticated' },
   introspect_scope_required: { kind: 'permission_denied' },
   not_token_holder: { kind: 'permission_denied' },

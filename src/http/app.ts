@@ -16,7 +16,7 @@ import { closeRedis } from '../infra/redis';
 import { leasedRateLimitStore } from './rate-limit-store';
 import type { Services } from '../services';
 import { errors } from '../errors';
-import { errorHandler, sendProblem } from './problem';
+import { errorHandler, sendProblem, toDomainError } from './problem';
 import { configPlugin, eventStorePlugin, pgPlugin, redisPlugin } from './plugins/infra';
 import { metricsPlugin } from './plugins/metrics';
 import { securityHeaders } from './security-headers';
@@ -24,7 +24,7 @@ import { withConsistencyDocs } from './read-your-writes';
 import { finishOpenApi } from './openapi-docs';
 import { VERSION } from '../version';
 import type { Logger } from 'pino';
-import { accessLoggerOf, logContext } from '../infra/logger';
+import { accessLoggerOf, credentialShapeIn, logContext, redactUrl } from '../infra/logger';
 import { AccessLogController, lazyRequestLogger } from './access-log';
 
 /** Registers every route module (the composition root, src/compose.ts, passes it in). */
@@ -37,6 +37,12 @@ declare module 'fastify' {
      * (CSP, frame options…) are sent on its other answers only. Default: on every answer.
      */
     securityHeaders?: 'errors';
+    /**
+     * 'allowed': the route's URL may carry credential-shaped values (a provider's redirect back
+     * with its own `code`). Default: a URL with an API key, a JWT or a refresh token is refused
+     * with 400 (issue 20 §6).
+     */
+    credentialsInUrl?: 'allowed';
   }
   interface FastifyInstance {
     /** Every route registered on this app (for the OpenAPI coverage test and diagnostics). */
@@ -52,6 +58,10 @@ export function parseTrustProxy(value: string): boolean | number | string[] {
   if (/^\d+$/.test(v)) return Number(v);
   return value.split(',').map((s) => s.trim()).filter(Boolean);
 }
+
+const credentialsInUrl = (shape: 'api_key' | 'jwt' | 'refresh_token') => (shape === 'api_key'
+  ? errors.badRequest('API keys are never accepted in a URL; send the X-API-Key header.', 'api_key_in_url')
+  : errors.badRequest('Credentials are never accepted in a URL; send them in a header or the body.', 'credentials_in_url'));
 
 export async function buildHttpApp(services: Services, registerRoutes: RegisterRoutes): Promise<FastifyInstance> {
   const { config } = services;
@@ -71,6 +81,14 @@ export async function buildHttpApp(services: Services, registerRoutes: RegisterR
       return typeof given === 'string' && SANE_REQUEST_ID.test(given) ? given : randomUUID();
     },
     routerOptions: { maxParamLength: 200, ignoreTrailingSlash: true },
+    // URLs the router refuses (bad percent-encoding, an over-long path parameter) answer
+    // problem+json like everything else, and never echo the URL (it may carry a credential).
+    frameworkErrors: (error, request, reply) => {
+      const shape = credentialShapeIn(request.raw.url ?? '');
+      if (shape) return sendProblem(reply, request, credentialsInUrl(shape));
+      if ((error as { code?: string }).code === 'FST_ERR_MAX_PARAM_LENGTH') return sendProblem(reply, request, errors.badRequest('A path parameter of the URL is too long.', 'bad_url'));
+      return sendProblem(reply, request, toDomainError(error));
+    },
     ajv: { customOptions: { removeAdditional: false } },
   });
 
@@ -83,7 +101,7 @@ export async function buildHttpApp(services: Services, registerRoutes: RegisterR
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   app.setErrorHandler(errorHandler);
-  app.setNotFoundHandler((request, reply) => sendProblem(reply, request, errors.notFound(`No route ${request.method} ${request.url.split('?')[0]}.`, 'route_not_found')));
+  app.setNotFoundHandler((request, reply) => sendProblem(reply, request, errors.notFound(`No route ${request.method} ${redactUrl(request.url.split('?')[0] ?? '')}.`, 'route_not_found')));
 
   // Security headers (Helmet's set, computed once: src/http/security-headers.ts; HSTS and
   // upgrade-insecure-requests only where the deployment is https, production by default: over plain
@@ -99,7 +117,14 @@ export async function buildHttpApp(services: Services, registerRoutes: RegisterR
   app.addHook('onRequest', (request, reply, done) => {
     if (request.routeOptions.config.securityHeaders !== 'errors') reply.headers(security);
     reply.header('x-request-id', request.id);
-    logContext.run({ request_id: request.id }, done);
+    logContext.run({ request_id: request.id }, () => {
+      // Credentials never travel in a URL (proxies, browser history and logs keep URLs): an API
+      // key, a JWT or a refresh token anywhere in the path or query, percent-encoded or not, is
+      // refused before any handler sees it. API keys keep their pinned code (api_key_in_url).
+      const shape = request.routeOptions.config.credentialsInUrl === 'allowed' ? undefined : credentialShapeIn(request.url);
+      if (!shape) return done();
+      done(credentialsInUrl(shape));
+    });
   });
   app.addHook('onSend', (request, reply, payload, done) => {
     if (reply.statusCode >= 300 && request.routeOptions.config.securityHeaders === 'errors') reply.headers(security);

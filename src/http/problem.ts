@@ -12,6 +12,7 @@ import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import { DomainError, domainError, errors, type FieldError } from '../errors';
 import { STATUS_OF_KIND } from './status';
 import { WrongExpectedVersionError } from '../events/store';
+import { redactUrl } from '../infra/logger';
 
 export const PROBLEM_TYPE_BASE = 'https://authledger.dev/problems/';
 
@@ -114,7 +115,8 @@ export function problemBody(err: DomainError, instance: string, requestId: strin
 }
 
 export function problemOf(err: DomainError, request: FastifyRequest): Problem {
-  return problemBody(err, request.url.split('?')[0] ?? request.url, String(request.id));
+  // The instance echoes the path: never a credential in it (issue 20 §6).
+  return problemBody(err, redactUrl(request.url.split('?')[0] ?? request.url), String(request.id));
 }
 
 /** Problem title of a status. */

@@ -4,8 +4,10 @@
  * Rules:
  * - credential headers, cookies and secret-named fields are replaced by "[redacted]" at any of
  *   the first three levels of a logged object (pino redact paths, below);
- * - query-string values that look like credentials (token, ticket, key, password, code…) are
- *   masked in logged URLs;
+ * - query-string values under a credential-like name (token, ticket, key, password, code…) are
+ *   masked in logged URLs, and credential-shaped values (API keys, JWTs, refresh/mailed tokens:
+ *   CREDENTIAL_SHAPES) are masked wherever they appear — any URL part, header, field or error
+ *   message, percent-encoded or not (issue 20 §6);
  * - access lines (one per request, src/http/access-log.ts) go through a sibling logger without
  *   redaction: they carry only the route pattern, never the raw URL or headers;
  * - request log lines carry `request_id`: Fastify binds it on `request.log`, and any other logger
@@ -45,24 +47,94 @@ export const REDACT_PATHS = [
 
 const SECRET_QUERY = /^(.*(token|ticket|key|password|secret|code|signature).*)$/i;
 
-/** Masks credential-looking query values: `/ws?ticket=abc&x=1` → `/ws?ticket=[redacted]&x=1`. */
+/**
+ * Credentials by their shape, whatever field or parameter carries them (issue 20 §6):
+ * - an API key (`alk_…`, also truncated or malformed: anything after the prefix);
+ * - a JWT (a base64url JSON header `eyJ…`, a payload, and a signature that may be empty: alg none);
+ * - a refresh token or a mailed token (`<uuid>.<43 base64url chars>`).
+ * The patterns are linear (no nested quantifiers), so hostile input cannot make them slow.
+ */
+export const CREDENTIAL_SHAPES: ReadonlyArray<{ kind: 'api_key' | 'jwt' | 'refresh_token'; re: RegExp }> = [
+  { kind: 'api_key', re: /alk_[A-Za-z0-9_-]{4,}/g },
+  { kind: 'jwt', re: /eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*/g },
+  { kind: 'refresh_token', re: /[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\.[A-Za-z0-9_-]{43}/g },
+];
+const ANY_CREDENTIAL = new RegExp(CREDENTIAL_SHAPES.map((c) => c.re.source).join('|'), 'g');
+
+/** `s` with every credential-shaped run replaced by "[redacted]". */
+export function redactSecrets(s: string): string {
+  return s.replace(ANY_CREDENTIAL, '[redacted]');
+}
+
+/** The kind of the first credential-shaped run in `s` (after percent-decoding), or undefined. */
+export function credentialShapeIn(s: string): 'api_key' | 'jwt' | 'refresh_token' | undefined {
+  const texts = [s];
+  if (s.includes('%') || s.includes('+')) texts.push(safeDecode(s.replace(/\+/g, ' ')));
+  for (const text of texts) {
+    for (const c of CREDENTIAL_SHAPES) {
+      c.re.lastIndex = 0;
+      if (c.re.test(text)) return c.kind;
+    }
+  }
+  return undefined;
+}
+
+function safeDecode(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    // Decode what can be decoded: a stray % must not hide an encoded secret.
+    return s.replace(/(%[0-9A-Fa-f]{2})+/g, (m) => {
+      try {
+        return decodeURIComponent(m);
+      } catch {
+        return m;
+      }
+    });
+  }
+}
+
+/** A URL part (path segment, name or value) with secrets masked, also when percent-encoded. */
+function redactPart(part: string): string {
+  return credentialShapeIn(part) ? '[redacted]' : part;
+}
+
+/**
+ * Masks credentials in a logged URL: query values whose parameter name looks secret (token,
+ * ticket, key, password, code…), and any path segment, parameter name or value shaped like a
+ * credential (redactSecrets), percent-encoded or not:
+ * `/ws?ticket=abc&x=1` → `/ws?ticket=[redacted]&x=1`, `/a?q=alk_…` → `/a?q=[redacted]`.
+ */
 export function redactUrl(url: string): string {
   const i = url.indexOf('?');
-  if (i < 0) return url;
+  const path = (i < 0 ? url : url.slice(0, i)).split('/').map(redactPart).join('/');
+  if (i < 0) return path;
   const params = url.slice(i + 1).split('&').map((pair) => {
     const eq = pair.indexOf('=');
-    if (eq < 0) return pair;
+    if (eq < 0) return redactPart(pair);
     const key = pair.slice(0, eq);
-    let name = key;
-    try {
-      name = decodeURIComponent(key);
-    } catch {
-      // keep the raw name
-    }
-    return SECRET_QUERY.test(name) ? `${key}=[redacted]` : pair;
+    const name = safeDecode(key);
+    if (SECRET_QUERY.test(name)) return `${redactPart(key)}=[redacted]`;
+    return `${redactPart(key)}=${redactPart(pair.slice(eq + 1))}`;
   });
-  return `${url.slice(0, i)}?${params.join('&')}`;
+  return `${path}?${params.join('&')}`;
 }
+
+/** A copy of a logged value with credential-shaped strings masked, to a bounded depth. */
+export function redactDeep(value: unknown, depth = 5): unknown {
+  if (typeof value === 'string') return looksLikeUrl(value) ? redactUrl(value) : redactSecrets(value);
+  if (depth <= 0 || value === null || typeof value !== 'object') return value;
+  if (Array.isArray(value)) return value.map((v) => redactDeep(v, depth - 1));
+  // Only plain objects are copied: class instances (errors, requests, buffers) keep their shape
+  // for their serializers (which redact them: req, err).
+  const proto = Object.getPrototypeOf(value) as unknown;
+  if (proto !== Object.prototype && proto !== null) return value;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) out[redactSecrets(k)] = redactDeep(v, depth - 1);
+  return out;
+}
+
+const looksLikeUrl = (s: string) => (s.startsWith('/') || /^[a-z][a-z0-9+.-]*:\/\//i.test(s)) && s.length < 8192 && !s.includes(' ');
 
 interface LoggableRequest {
   method?: string;
@@ -79,10 +151,23 @@ export const serializers: pino.LoggerOptions['serializers'] = {
     url: req.url ? redactUrl(req.url) : undefined,
     route: req.routeOptions?.url,
     ip: req.ip ?? req.socket?.remoteAddress,
-    user_agent: req.headers?.['user-agent'],
+    user_agent: typeof req.headers?.['user-agent'] === 'string' ? redactSecrets(req.headers['user-agent']) : undefined,
   }),
   res: (res: { statusCode?: number }) => ({ status: res.statusCode }),
-  err: pino.stdSerializers.err,
+  // Error messages and stacks can quote a URL or a header (a failed fetch, a driver error).
+  err: (err: Error) => redactDeep({ ...pino.stdSerializers.err(err) }) as ReturnType<typeof pino.stdSerializers.err>,
+  // The message itself (`log.warn(\`fetch \${url} failed\`)`).
+  msg: (msg: unknown) => (typeof msg === 'string' ? redactSecrets(msg) : msg),
+};
+
+/** Every logged object (not access lines) passes here: credential-shaped strings in any field, header or URL are masked. */
+const formatters: pino.LoggerOptions['formatters'] = {
+  log: (obj) => {
+    const out: Record<string, unknown> = {};
+    // req/res/err have serializers of their own (above), which run after this.
+    for (const [k, v] of Object.entries(obj)) out[redactSecrets(k)] = k === 'req' || k === 'res' || k === 'err' ? v : redactDeep(v);
+    return out;
+  },
 };
 
 /** The request being handled, for log lines written outside `request.log`. */
@@ -138,7 +223,7 @@ export function createLogger(config: Pick<Config, 'LOG_LEVEL' | 'LOG_DIR' | 'NOD
   // One destination: no multistream layer per line.
   const destination = streams.length === 1 && streams[0]!.level === level ? streams[0]!.stream as DestinationStream : pino.multistream(streams);
   const base = { service: 'authledger' };
-  const log = pino({ level, redact, serializers, mixin, base }, destination);
+  const log = pino({ level, redact, serializers, formatters, mixin, base }, destination);
   accessLoggers.set(log, pino({ level, base }, destination));
   return log;
 }

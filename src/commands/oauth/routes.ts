@@ -98,7 +98,8 @@ export async function oauthCommandRoutes(app: FastifyInstance): Promise<void> {
         ...problems(400, 401, 403, 404, 409, 429, 502, 503),
       },
     },
-    config: authLimit,
+    // The provider's own `code` may look like a token of ours: not refused as a credential in the URL.
+    config: { ...authLimit, credentialsInUrl: 'allowed' },
   }, async (request, reply) => {
     reply.header('cache-control', 'no-store');
     reply.clearCookie(txCookie, txCookieOptions);
