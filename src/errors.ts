@@ -127,6 +127,10 @@ export const CATALOG = {
   client_not_connected: { kind: 'not_found' },
   group_not_found: { kind: 'not_found' },
   not_a_member: { kind: 'permission_denied' },
+  group_private: { kind: 'permission_denied' },
+  group_exists: { kind: 'conflict' },
+  client_id_not_yours: { kind: 'permission_denied' },
+  client_id_not_claimed: { kind: 'not_found' },
 } as const satisfies Record<string, Entry>;
 
 export type ErrorCode = keyof typeof CATALOG;

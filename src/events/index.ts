@@ -6,8 +6,9 @@ import { apiKeyEvents } from './api-key';
 import { featureEvents } from './feature';
 import { emailTokenEvents } from './email-token';
 import { externalIdentityEvents } from './external-identity';
+import { realtimeEvents } from './realtime';
 
-export const allEvents = [...userEvents, ...sessionEvents, ...apiKeyEvents, ...featureEvents, ...emailTokenEvents, ...externalIdentityEvents];
+export const allEvents = [...userEvents, ...sessionEvents, ...apiKeyEvents, ...featureEvents, ...emailTokenEvents, ...externalIdentityEvents, ...realtimeEvents];
 
 export function createRegistry(): EventRegistry {
   return new EventRegistry(allEvents);

@@ -24,6 +24,10 @@ export const streams = {
   externalIdentity: (provider: string, sub: string) => `extid-${subjectKey(provider, sub)}`,
   /** Encrypted provider tokens of one linked identity (ciphertext only). */
   providerTokens: (identityId: string) => `providertokens-${identityId}`,
+  /** Who may be in a realtime group (issue 20 §8). */
+  realtimeGroup: (group: string) => `rtgroup-${group}`,
+  /** Which user a realtime client id belongs to. */
+  realtimeClient: (clientId: string) => `rtclient-${clientId}`,
 } as const;
 
 export type StreamCategory = keyof typeof streams;

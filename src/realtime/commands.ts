@@ -7,6 +7,7 @@ import { frames, parseMessage, type ClientCommand } from './protocol';
 import { CLOSE, type Conn, type WS } from './conn';
 import type { Hub } from './hub';
 import { ready, queueRemote } from './fanout';
+import { mayBeInGroup } from './access';
 
 
 export function message(hub: Hub, ws: WS, msg: ArrayBuffer, isBinary: boolean) {
@@ -84,15 +85,25 @@ export function handle(hub: Hub, ws: WS, c: Conn, cmd: ClientCommand) {
     case 'join': {
       const previous = c.group;
       if (previous === cmd.group) return hub.send(ws, JSON.stringify({ type: 'joined', group: cmd.group, ...(cmd.id ? { id: cmd.id } : {}) }));
-      if (previous) ws.unsubscribe(`g:${previous}`);
-      c.group = cmd.group;
-      ws.subscribe(`g:${cmd.group}`);
-      void hub.state.setGroup(c.clientId, c.conn, cmd.group)
-        .then(() => ready(hub, c))
-        .then(
-          () => hub.send(ws, JSON.stringify({ type: 'joined', group: cmd.group, previous, ...(cmd.id ? { id: cmd.id } : {}) })),
-          () => hub.send(ws, frames.error('service_unavailable', 'Membership could not be stored.', cmd.id)),
-        );
+      // Private groups (issue 20 §8): the rule is read from the log before anything changes.
+      void mayBeInGroup(hub.o, cmd.group, { userId: c.userId, roles: c.roles }).then(
+        (allowed) => {
+          if (c.closed) return;
+          if (!allowed) return hub.send(ws, frames.error('group_private', `Group ${cmd.group} is private: you need an invitation or one of its roles.`, cmd.id));
+          if (c.group === cmd.group) return hub.send(ws, JSON.stringify({ type: 'joined', group: cmd.group, ...(cmd.id ? { id: cmd.id } : {}) }));
+          const before = c.group;
+          if (before) ws.unsubscribe(`g:${before}`);
+          c.group = cmd.group;
+          ws.subscribe(`g:${cmd.group}`);
+          return hub.state.setGroup(c.clientId, c.conn, cmd.group)
+            .then(() => ready(hub, c))
+            .then(
+              () => hub.send(ws, JSON.stringify({ type: 'joined', group: cmd.group, previous: before, ...(cmd.id ? { id: cmd.id } : {}) })),
+              () => hub.send(ws, frames.error('service_unavailable', 'Membership could not be stored.', cmd.id)),
+            );
+        },
+        () => hub.send(ws, frames.error('service_unavailable', 'Membership could not be checked; try again shortly.', cmd.id)),
+      );
       return;
     }
     case 'leave': {
@@ -119,7 +130,7 @@ export function handle(hub: Hub, ws: WS, c: Conn, cmd: ClientCommand) {
       return;
     }
     case 'list_groups':
-      void hub.state.groups().then(
+      void visibleGroups(hub, c).then(
         (groups) => hub.send(ws, JSON.stringify({ type: 'groups', groups, ...(cmd.id ? { id: cmd.id } : {}) })),
         () => hub.send(ws, frames.error('service_unavailable', 'Try again shortly.', cmd.id)),
       );
@@ -136,4 +147,12 @@ export function handle(hub: Hub, ws: WS, c: Conn, cmd: ClientCommand) {
       ws.unsubscribe('audit');
       return hub.send(ws, JSON.stringify({ type: 'unsubscribed', channel: 'audit', ...(cmd.id ? { id: cmd.id } : {}) }));
   }
+}
+
+/** Groups with members; private ones only to those who may be in them (and admins). */
+async function visibleGroups(hub: Hub, c: Conn) {
+  const all = await hub.state.groups();
+  if (c.roles.includes('admin')) return all;
+  const allowed = await Promise.all(all.map((g) => mayBeInGroup(hub.o, g.name, { userId: c.userId, roles: c.roles })));
+  return all.filter((_, i) => allowed[i]);
 }

@@ -27,6 +27,9 @@ export type ClientCommand =
   | { type: 'subscribe'; channel: 'audit'; id?: string }
   | { type: 'unsubscribe'; channel: 'audit'; id?: string };
 
+/** Who sent a message: a client id over a socket; over REST the acting user (`{admin}` for admins). */
+export type Sender = string | { admin: string } | { user: string } | null;
+
 export type ParseResult = { ok: true; command: ClientCommand } | { ok: false; code: string; message: string; id?: string };
 
 const fail = (code: string, message: string, id?: string): ParseResult => ({ ok: false, code, message, ...(id ? { id } : {}) });
@@ -123,9 +126,9 @@ export function parseMessage(raw: string): ParseResult {
 export const frames = {
   error: (code: string, message: string, id?: string) => JSON.stringify({ type: 'error', code, message, ...(id ? { id } : {}) }),
   /** `via: "api"` marks messages sent through REST (`from` is then null). */
-  groupMessage: (group: string, from: string | null, via: 'socket' | 'api', text: string) =>
+  groupMessage: (group: string, from: Sender, via: 'socket' | 'api', text: string) =>
     JSON.stringify({ type: 'group_message', group, from, ...(via === 'api' ? { via } : {}), text, ts: Date.now() }),
-  directMessage: (to: string, from: string | null, via: 'socket' | 'api', text: string) =>
+  directMessage: (to: string, from: Sender, via: 'socket' | 'api', text: string) =>
     JSON.stringify({ type: 'direct_message', to, from, ...(via === 'api' ? { via } : {}), text, ts: Date.now() }),
 };
 

@@ -10,7 +10,10 @@
  *   group's members are shown to admins and to users who have a client in that group (user ids
  *   to admins only); group names and member counts are shown to every signed-in user;
  * - sending: any signed-in user may message a connected client (as over a socket); broadcasting to
- *   a group needs the admin role or a client in that group.
+ *   a group needs the admin role or a client in that group; the recipients see who sent it
+ *   (`from: {admin: <user id>}` or `{user: <user id>}`);
+ * - private groups and client-id ownership are rules in the event log (src/realtime/access.ts):
+ *   private groups are listed only to those who may be in them (and admins).
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -23,6 +26,7 @@ import { problems } from '../http/schemas';
 import type { Services } from '../services';
 import { NAME_RE, frames } from './protocol';
 import { RealtimeState, TICKET_TTL_SECONDS, type Presence } from './state';
+import { createGroup, inviteToGroup, mayBeInGroup, releaseClientId } from './access';
 
 const name = z.string().regex(NAME_RE, '1-64 characters of A-Z a-z 0-9 _ . -');
 const clientSchema = z.object({
@@ -43,6 +47,9 @@ export async function realtimeRoutes(app: FastifyInstance, services: Services): 
   const messageBody = z.object({ message: z.string().min(1).max(maxBytes).describe('Text delivered to the recipients') });
   const auth = (req: FastifyRequest) => req.auth!;
   const isAdmin = (req: FastifyRequest) => auth(req).roles.includes('admin');
+  /** The REST sender as recipients see it (issue 20 §8): never anonymous. */
+  const sender = (req: FastifyRequest) => (isAdmin(req) ? { admin: auth(req).userId } : { user: auth(req).userId });
+  const actor = (req: FastifyRequest) => ({ userId: auth(req).userId, roles: auth(req).roles });
   const publicClient = (p: Presence) => ({ client_id: p.client_id, user_id: p.user_id, group: p.group, hub: p.hub, since: p.since });
   /** Does the caller have a client in this group? */
   const memberOf = async (req: FastifyRequest, group: string) => {
@@ -98,7 +105,12 @@ export async function realtimeRoutes(app: FastifyInstance, services: Services): 
         summary: 'Groups with their member counts',
         response: { 200: z.object({ groups: z.array(groupSchema) }), ...problems(401, 429, 503) },
       },
-    }, async () => ({ groups: await state.groups() }));
+    }, async (req) => {
+      const all = await state.groups();
+      if (isAdmin(req)) return { groups: all };
+      const allowed = await Promise.all(all.map((g) => mayBeInGroup(services, g.name, actor(req))));
+      return { groups: all.filter((_, i) => allowed[i]) };
+    });
 
     r.get(`${prefix}/groups/:group`, {
       preHandler: app.authenticate,
@@ -140,7 +152,7 @@ export async function realtimeRoutes(app: FastifyInstance, services: Services): 
       },
     }, async (req, reply) => {
       const { client_id } = req.params;
-      const hubs = await state.publish(`c:${client_id}`, frames.directMessage(client_id, null, 'api', req.body.message));
+      const hubs = await state.publish(`c:${client_id}`, frames.directMessage(client_id, sender(req), 'api', req.body.message));
       if (hubs === 0) throw errors.notFound(`Client ${client_id} is not connected.`, 'client_not_connected');
       return reply.code(202).send({ client_id, delivered: true as const });
     });
@@ -159,10 +171,71 @@ export async function realtimeRoutes(app: FastifyInstance, services: Services): 
       const { members, mine } = await memberOf(req, group);
       if (!members.length) throw errors.notFound(`Group ${group} has no connected members.`, 'group_not_found');
       if (!mine && !isAdmin(req)) throw errors.forbidden('Only members of the group and admins may broadcast to it.', 'not_a_member');
-      await state.publish(`g:${group}`, frames.groupMessage(group, null, 'api', req.body.message));
+      await state.publish(`g:${group}`, frames.groupMessage(group, sender(req), 'api', req.body.message));
       return reply.code(202).send({ group, members: members.length });
     });
   }
+
+  // Group rules and client-id ownership (issue 20 §8), events in the log (src/realtime/access.ts).
+  const groupRulesSchema = z.object({
+    group: z.string(),
+    visibility: z.enum(['open', 'private']),
+    roles: z.array(z.enum(['admin', 'user'])),
+    created_by: z.string(),
+  });
+  r.post('/api/v1/realtime/groups', {
+    preHandler: app.authenticate,
+    schema: {
+      tags: ['realtime'],
+      summary: 'Create a group: open (anyone may join) or private (its creator, invited users, holders of one of its roles)',
+      description: 'Groups made by joining are open. A group that exists (created, or with connected members) cannot be created again.',
+      security: [{ bearer: [] }, { accessTokenHeader: [] }],
+      body: z.object({
+        name,
+        visibility: z.enum(['open', 'private']).default('open'),
+        roles: z.array(z.enum(['admin', 'user'])).max(10).default([]).describe('Roles whose holders may join a private group (`admin`: an admins-only group)'),
+      }),
+      response: { 201: groupRulesSchema, ...problems(400, 401, 409, 429, 503) },
+    },
+  }, async (req, reply) => {
+    const { name: group, visibility, roles } = req.body;
+    const hasMembers = (await state.groupMembers(group)).length > 0;
+    await createGroup(services, { group, visibility, roles, actor: actor(req), hasMembers });
+    return reply.code(201).send({ group, visibility, roles: [...new Set(roles)], created_by: auth(req).userId });
+  });
+
+  r.post('/api/v1/realtime/groups/:group/invitations', {
+    preHandler: app.authenticate,
+    schema: {
+      tags: ['realtime'],
+      summary: 'Invite a user to a private group (by a member: its creator, an invited user or a holder of one of its roles)',
+      security: [{ bearer: [] }, { accessTokenHeader: [] }],
+      params: z.object({ group: name }),
+      body: z.object({ user_id: z.string().uuid() }),
+      response: { 201: z.object({ group: z.string(), user_id: z.string(), invited: z.boolean() }), ...problems(400, 401, 403, 429, 503) },
+    },
+  }, async (req, reply) => {
+    const { group } = req.params;
+    const r2 = await inviteToGroup(services, { group, userId: req.body.user_id, actor: actor(req) });
+    return reply.code(201).send({ group, user_id: req.body.user_id, invited: r2.appended.length > 0 });
+  });
+
+  r.delete('/api/v1/realtime/clients/:client_id', {
+    preHandler: app.authenticate,
+    schema: {
+      tags: ['realtime'],
+      summary: 'Release a client id you own (admins: any), so another user may claim it',
+      description: 'A client id chosen in /ws/{client_id} stays its first user\'s until released or until that user is deleted. A live connection keeps it until it closes.',
+      security: [{ bearer: [] }, { accessTokenHeader: [] }],
+      params: z.object({ client_id: name }),
+      response: { 204: z.null(), ...problems(400, 401, 403, 404, 429, 503) },
+    },
+  }, async (req, reply) => {
+    const { client_id } = req.params;
+    await releaseClientId(services, client_id, actor(req));
+    await state.dropClientBinding(client_id);
+    return reply.code(204).send(null);
+  });
 
   // The group-chat test page (replaces seed 004's socket_test.html and group_messaging_test.html).
   let page: string | undefined;

@@ -103,12 +103,18 @@ redis.call('HSET', base .. 'client:' .. id, 'group', group)
 redis.call('EXPIRE', base .. 'client:' .. id, ttl)
 return 1`;
 
-// ARGV: base, client id, user id, ttl. Returns {1, remembered group} or {0, ''} when bound to another user.
+// ARGV: base, client id, user id, ttl, owned ('1': the event log says the id is this user's, so a
+// cached binding to someone else is stale). Returns {1, remembered group} or {0, ''} when bound to
+// another user.
 const CLAIM = `
-local base, id, user, ttl = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local base, id, user, ttl, owned = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local key = base .. 'client:' .. id
 local cur = redis.call('HGET', key, 'user')
-if cur and cur ~= user then return {0, ''} end
+if cur and cur ~= user then
+  if owned ~= '1' then return {0, ''} end
+  redis.call('DEL', key)
+  cur = false
+end
 -- A live connection of another user also holds the id (even if its binding has expired meanwhile).
 local online = redis.call('HGET', base .. 'online', id)
 if online and cjson.decode(online).user_id ~= user then return {0, ''} end
@@ -176,10 +182,19 @@ export class RealtimeState {
 
   // --- client id bindings --------------------------------------------------------------------
 
-  /** Binds a client id to a user (or renews the binding). Refused when another user holds it. */
-  async claimClientId(clientId: string, userId: string): Promise<{ ok: true; rememberedGroup: string | null } | { ok: false }> {
-    const [ok, group] = (await this.redis.eval(CLAIM, 0, this.base, clientId, userId, CLIENT_BINDING_TTL_SECONDS)) as [number, string];
+  /**
+   * Binds a client id to a user (or renews the binding). Refused when another user holds it —
+   * unless `owned` (the event log binds the id to this user: src/realtime/access.ts), which
+   * replaces a stale cached binding; a live connection of another user still holds the id.
+   */
+  async claimClientId(clientId: string, userId: string, owned = false): Promise<{ ok: true; rememberedGroup: string | null } | { ok: false }> {
+    const [ok, group] = (await this.redis.eval(CLAIM, 0, this.base, clientId, userId, CLIENT_BINDING_TTL_SECONDS, owned ? '1' : '0')) as [number, string];
     return ok === 1 ? { ok: true, rememberedGroup: group || null } : { ok: false };
+  }
+
+  /** Forgets the cached binding (after the owner released the id in the log). */
+  async dropClientBinding(clientId: string): Promise<void> {
+    await this.redis.del(`${this.base}client:${clientId}`);
   }
 
   async clientOwner(clientId: string): Promise<string | null> {

@@ -17,6 +17,7 @@ import { STATUS_TEXT, safeDecode, type Conn, type UserData } from './conn';
 import type { Hub } from './hub';
 import { message } from './commands';
 import { subscriptionChanged } from './fanout';
+import { claimClientId, mayBeInGroup } from './access';
 
 
 export function mountRoutes(hub: Hub) {
@@ -124,15 +125,24 @@ export async function authorize(hub: Hub, a: { clientParam?: string; groupParam?
     throw domainError('session_ended', 'The session has ended.');
   }
   const clientId = a.clientParam ?? `c-${randomBytes(6).toString('hex')}`;
-  const claim = await hub.state.claimClientId(clientId, claims.userId);
+  // A chosen client id is the user's in the event log until released (issue 20 §8); generated
+  // ones are bound in Redis only (CLIENT_BINDING_TTL_SECONDS).
+  if (a.clientParam !== undefined) await claimClientId(hub.o, clientId, claims.userId);
+  const claim = await hub.state.claimClientId(clientId, claims.userId, a.clientParam !== undefined);
   if (!claim.ok) throw domainError('client_id_taken', 'This client id belongs to another user.');
+  const actor = { userId: claims.userId, roles: claims.roles };
+  if (a.groupParam !== undefined && !(await mayBeInGroup(hub.o, a.groupParam, actor))) {
+    throw domainError('group_private', `Group ${a.groupParam} is private: you need an invitation or one of its roles.`);
+  }
+  // A remembered group the user may no longer be in is forgotten, not an error.
+  const remembered = claim.rememberedGroup && (await mayBeInGroup(hub.o, claim.rememberedGroup, actor)) ? claim.rememberedGroup : null;
   const conn: Conn = {
     conn: newConnId(),
     clientId,
     userId: claims.userId,
     sessionId: claims.sessionId,
     roles: claims.roles,
-    group: a.groupParam ?? claim.rememberedGroup,
+    group: a.groupParam ?? remembered,
     closed: false,
     tokens: hub.limits.rate,
     refilledAt: Date.now(),

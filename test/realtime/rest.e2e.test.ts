@@ -111,7 +111,7 @@ for (const prefix of ['/api/ws', '/api/v1/realtime']) {
     it('POST send_to/{client_id}: delivers a direct message; 404 when not connected; 400 on bad input', async () => {
       const res = await app.inject({ method: 'POST', url: `${prefix}/send_to/alice-${s}`, headers: bearer(bob), payload: { message: `hi from ${prefix}` } });
       expect(res.statusCode).toBe(202);
-      expect(await aliceWs.next((f) => f.type === 'direct_message' && f.text === `hi from ${prefix}`)).toMatchObject({ from: null, via: 'api', to: `alice-${s}` });
+      expect(await aliceWs.next((f) => f.type === 'direct_message' && f.text === `hi from ${prefix}`)).toMatchObject({ from: { user: bob.userId }, via: 'api', to: `alice-${s}` });
       const gone = await app.inject({ method: 'POST', url: `${prefix}/send_to/ghost-${s}`, headers: bearer(bob), payload: { message: 'x' } });
       expect([gone.statusCode, gone.json<{ code: string }>().code]).toEqual([404, 'client_not_connected']);
       expect((await app.inject({ method: 'POST', url: `${prefix}/send_to/alice-${s}`, headers: bearer(bob), payload: { message: '' } })).statusCode).toBe(400);
@@ -124,7 +124,7 @@ for (const prefix of ['/api/ws', '/api/v1/realtime']) {
       const res = await app.inject({ method: 'POST', url: `${prefix}/broadcast_to_group/${G}`, headers: bearer(admin), payload: { message: `all of ${prefix}` } });
       expect(res.statusCode).toBe(202);
       expect(res.json()).toEqual({ group: G, members: 1 });
-      expect(await aliceWs.next((f) => f.type === 'group_message' && f.text === `all of ${prefix}`)).toMatchObject({ group: G, from: null, via: 'api' });
+      expect(await aliceWs.next((f) => f.type === 'group_message' && f.text === `all of ${prefix}`)).toMatchObject({ group: G, from: { admin: admin.userId }, via: 'api' });
       expect((await app.inject({ method: 'POST', url: `${prefix}/broadcast_to_group/${G}`, headers: bearer(alice), payload: { message: 'me too' } })).statusCode).toBe(202);
       const denied = await app.inject({ method: 'POST', url: `${prefix}/broadcast_to_group/${G}`, headers: bearer(bob), payload: { message: 'let me in' } });
       expect(denied.statusCode).toBe(403);
