@@ -100,6 +100,10 @@ export const configSchema = z.object({
   REFRESH_IDLE_TTL: duration.default(3 * 86400).describe('A session not refreshed for this long expires.'),
   REFRESH_REUSE_GRACE_SECONDS: int(0, 300).default(0)
     .describe('Window in which the just-rotated refresh token may be presented once more without being treated as reuse. 0 = strict (recommended).'),
+  REFRESH_FAILURE_LIMIT: int(1, 1000).default(10)
+    .describe('Refresh tokens of one session presented with a secret the session never issued (guesses; not reuse: the session is untouched) before more such guesses are refused with 429 for REFRESH_FAILURE_WINDOW_SECONDS.'),
+  REFRESH_FAILURE_WINDOW_SECONDS: int(1, 86_400).default(900)
+    .describe('Window in which REFRESH_FAILURE_LIMIT foreign refresh secrets per session are counted, and how long the refusal then lasts.'),
   REFRESH_COOKIE: bool.default(true).describe('Send the refresh token as an HttpOnly cookie (true) or only in the response body (false).'),
   COOKIE_SECURE: bool.default(true).describe('Mark the refresh cookie Secure. Turn off only for local plain-http development.'),
   COOKIE_SAMESITE: z.enum(['strict', 'lax', 'none']).default('strict')

@@ -73,6 +73,7 @@ export const CATALOG = {
   session_exists: { kind: 'conflict' },
   session_not_found: { kind: 'not_found' },
   login_locked: { kind: 'resource_exhausted' },
+  refresh_failures_exceeded: { kind: 'resource_exhausted' },
   weak_password: { kind: 'invalid_argument' },
   password_check_unavailable: { kind: 'unavailable' },
   wrong_password: { kind: 'permission_denied' },

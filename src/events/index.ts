@@ -1,14 +1,14 @@
 /** Every event type authledger stores, in one registry. */
 import { EventRegistry } from './registry';
 import { userEvents } from './user';
-import { sessionEvents } from './session';
+import { refreshGuardEvents, sessionEvents } from './session';
 import { apiKeyEvents } from './api-key';
 import { featureEvents } from './feature';
 import { emailTokenEvents } from './email-token';
 import { externalIdentityEvents } from './external-identity';
 import { realtimeEvents } from './realtime';
 
-export const allEvents = [...userEvents, ...sessionEvents, ...apiKeyEvents, ...featureEvents, ...emailTokenEvents, ...externalIdentityEvents, ...realtimeEvents];
+export const allEvents = [...userEvents, ...sessionEvents, ...refreshGuardEvents, ...apiKeyEvents, ...featureEvents, ...emailTokenEvents, ...externalIdentityEvents, ...realtimeEvents];
 
 export function createRegistry(): EventRegistry {
   return new EventRegistry(allEvents);

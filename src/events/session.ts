@@ -44,6 +44,22 @@ export const RefreshTokenReuseDetected = defineEvent(
     rotatedBy: client,
   }),
 );
+/**
+ * A refresh token of a real session presented with a secret this session never issued (a guess:
+ * session ids are not secret). Stored on the session's guard stream (`refreshguard-<id>`), never on
+ * the session's own stream: a guess changes nothing about the session (issue 20 §3).
+ */
+export const RefreshTokenRejected = defineEvent(
+  'RefreshTokenRejected',
+  z.object({ sessionId: id, userId: id, presentedTokenHash: z.string(), presenter: client, at: isoTime, consecutiveFailures: z.number().int() }),
+);
+/** The per-session limit of foreign secrets was reached: more are refused (429) until `until`, unrecorded. */
+export const RefreshFailureLimitReached = defineEvent(
+  'RefreshFailureLimitReached',
+  z.object({ sessionId: id, userId: id, until: isoTime, failures: z.number().int() }),
+);
+export const refreshGuardEvents = [RefreshTokenRejected, RefreshFailureLimitReached];
+
 export const sessionRevokedReason = z.enum([
   'logout', 'logout_all', 'user_revoked', 'admin', 'password_changed', 'password_reset', 'reuse_detected', 'user_disabled', 'user_deleted', 'token_revoked',
 ]);
@@ -84,11 +100,23 @@ export interface SessionState {
   lastClient: { ip?: string; userAgent?: string };
   lastRotationViaGrace: boolean;
   endReason?: string;
+  /**
+   * Every refresh-token hash of the folded events (the family: issued, then rotated away). Complete
+   * only when the whole stream was folded (loadStream); the first/last-event loader sees a subset,
+   * so a decision that a secret is foreign is made on a whole-stream fold only (identity/service.ts).
+   */
+  familyHashes: string[];
 }
 
 export const initialSessionState = (): SessionState => ({
-  status: 'none', sessionId: '', userId: '', tokenHash: '', startedAt: '', lastUsedAt: '', expiresAt: '', lastClient: {}, lastRotationViaGrace: false,
+  status: 'none', sessionId: '', userId: '', tokenHash: '', startedAt: '', lastUsedAt: '', expiresAt: '', lastClient: {}, lastRotationViaGrace: false, familyHashes: [],
 });
+
+function withHashes(known: readonly string[], ...hashes: string[]): string[] {
+  const out = [...known];
+  for (const h of hashes) if (h && !out.includes(h)) out.push(h);
+  return out;
+}
 
 export function evolveSession(state: SessionState, event: { type: string; data: unknown }): SessionState {
   const e = event as SessionEvent;
@@ -97,6 +125,7 @@ export function evolveSession(state: SessionState, event: { type: string; data: 
       const at = e.data.startedAt ?? state.startedAt;
       return {
         ...state,
+        familyHashes: withHashes(state.familyHashes, e.data.refreshTokenHash),
         status: 'active', sessionId: e.data.sessionId, userId: e.data.userId, deviceName: e.data.deviceName,
         tokenHash: e.data.refreshTokenHash, previousTokenHash: undefined, startedAt: at,
         lastUsedAt: state.lastUsedAt && state.lastUsedAt > at ? state.lastUsedAt : at, expiresAt: e.data.expiresAt,
@@ -106,6 +135,7 @@ export function evolveSession(state: SessionState, event: { type: string; data: 
     case 'SessionRotated':
       return {
         ...state,
+        familyHashes: withHashes(state.familyHashes, e.data.previousTokenHash, e.data.refreshTokenHash),
         status: state.status === 'none' ? 'active' : state.status,
         sessionId: e.data.sessionId, userId: e.data.userId,
         tokenHash: e.data.refreshTokenHash, previousTokenHash: e.data.previousTokenHash,
@@ -118,6 +148,29 @@ export function evolveSession(state: SessionState, event: { type: string; data: 
       return { ...state, sessionId: e.data.sessionId, userId: e.data.userId, status: 'revoked', endReason: e.data.reason };
     case 'SessionExpired':
       return { ...state, sessionId: e.data.sessionId, userId: e.data.userId, status: 'expired', endReason: e.data.reason };
+    default:
+      return state;
+  }
+}
+
+// ---------------------------------------------------------------- refresh guard
+
+/** Foreign refresh secrets presented for one session (stream `refreshguard-<sessionId>`). */
+export interface RefreshGuardState {
+  failures: number;
+  lastFailureAt?: string;
+  lockedUntil?: string;
+}
+
+export const initialRefreshGuardState = (): RefreshGuardState => ({ failures: 0 });
+
+export function evolveRefreshGuard(state: RefreshGuardState, event: { type: string; data: unknown }): RefreshGuardState {
+  const e = event as Ev<typeof RefreshTokenRejected> | Ev<typeof RefreshFailureLimitReached>;
+  switch (e.type) {
+    case 'RefreshTokenRejected':
+      return { ...state, failures: e.data.consecutiveFailures, lastFailureAt: e.data.at };
+    case 'RefreshFailureLimitReached':
+      return { ...state, failures: e.data.failures, lockedUntil: e.data.until };
     default:
       return state;
   }

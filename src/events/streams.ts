@@ -18,6 +18,8 @@ export const streams = {
   feature: (name: string) => `feature-${name}`,
   /** Login failures and lockouts per normalised login name (also for unknown accounts, so nothing leaks). */
   loginGuard: (normalisedLogin: string) => `loginguard-${normalisedLogin}`,
+  /** Foreign refresh secrets presented for a session (kept off the session's own stream: a guess changes nothing there). */
+  refreshGuard: (sessionId: string) => `refreshguard-${sessionId}`,
   verification: (tokenId: string) => `verification-${tokenId}`,
   passwordReset: (tokenId: string) => `passwordreset-${tokenId}`,
   /** Reservation of a (provider, subject) pair: uniqueness of external identities (issue 13). */

@@ -146,11 +146,14 @@ describe('session decider', () => {
       history.push(rotated(hash, `h${i}`, i * 900_000, i === 1300 ? { viaGrace: true } : {}));
       hash = `h${i}`;
     }
-    const all = history.reduce(evolveSession, initialSessionState());
-    const twoEvents = [history[0]!, history.at(-1)!].reduce(evolveSession, initialSessionState());
+    // familyHashes (every hash the family issued: reuse vs a guess, issue 20 §3) is the one field
+    // a whole-stream fold alone has; the refresh handler reads the whole stream before using it.
+    const { familyHashes, ...all } = history.reduce(evolveSession, initialSessionState());
+    expect(familyHashes).toHaveLength(1301);
+    const { familyHashes: _f2, ...twoEvents } = [history[0]!, history.at(-1)!].reduce(evolveSession, initialSessionState());
     expect(twoEvents).toEqual(all);
     // the last rotation alone carries everything a decision reads (loadSession reads one row)
-    const lastOnly = [history.at(-1)!].reduce(evolveSession, initialSessionState());
+    const { familyHashes: _f3, ...lastOnly } = [history.at(-1)!].reduce(evolveSession, initialSessionState());
     const { startedAt: _s1, deviceName: _d1, ...decisive } = all;
     const { startedAt: _s2, deviceName: _d2, ...decisiveLast } = lastOnly;
     expect(decisiveLast).toEqual(decisive);

@@ -8,6 +8,8 @@
  *   bcrypt compare, same lockout numbers, same delays);
  * - a refresh decides from two single-row reads (first and last event of the session), and the
  *   append expects the revision it decided on: of two concurrent refreshes exactly one wins;
+ * - a refresh secret that is neither the current nor the just-rotated one is judged on the whole
+ *   stream: one the family issued is reuse, any other a guess (counted on the guard stream only);
  * - refreshing re-reads the user: disabled / deleted users lose the session, roles are current.
  */
 import { createHash, randomUUID } from 'node:crypto';
@@ -26,7 +28,10 @@ import { NO_STREAM, runCommand, type AppendHook, type CommandResult, type Loaded
 import type { UserCommand } from '../users/decide';
 import { findUserIdByEmail, reserveEmail } from '../users/email';
 import { loadUser, runUserCommand } from '../users/stream';
-import { decideSession, invalidRefreshToken, sameHash, sessionDecider, type Client, type SessionCommand } from './deciders';
+import {
+  decideSession, invalidRefreshToken, isForeignSecret, refreshFailuresExceeded, refreshGuardDecider, refreshGuardLocked, sameHash, sessionDecider,
+  type Client, type SessionCommand,
+} from './deciders';
 import { FAILURE_WINDOW_MS, isLocked, progressiveDelayMs, UNKNOWN_LOGIN_FAILURE } from './lockout';
 import { checkPasswordPolicy, hashPassword, needsRehash, verifyPassword } from './passwords';
 import { signAccessToken, type IssuedAccessToken } from '../../credentials/access-tokens';
@@ -83,6 +88,14 @@ export async function loadSession(store: EventStore, sessionId: string): Promise
   }
   state = evolveSession(state, withClock(last));
   return { state, revision: last.revision, lastStoredAt: last.createdAt };
+}
+
+/** A session's state from every one of its events (`familyHashes` complete: reuse vs. a guess). */
+export async function loadWholeSession(store: EventStore, sessionId: string): Promise<Loaded<SessionState>> {
+  const recorded = await store.readStream(streams.session(sessionId));
+  const state = recorded.reduce((s, e) => evolveSession(s, withClock(e)), initialSessionState());
+  const last = recorded.at(-1);
+  return { state, revision: last ? last.revision : NO_STREAM, lastStoredAt: last?.createdAt };
 }
 
 // ------------------------------------------------------------------ running
@@ -278,9 +291,14 @@ export async function refresh(
   const { sessionId } = parsed;
   // Arrival on the Redis clock, the one the session's changes are stamped with when applied.
   const arrival = await redisMicros(deps.redis);
-  const loaded = await loadSession(deps.store, sessionId);
+  let loaded = await loadSession(deps.store, sessionId);
+  if (loaded.state.status === 'none') throw invalidRefreshToken();
+  if (!sameHash(parsed.hash, loaded.state.tokenHash) && !sameHash(parsed.hash, loaded.state.previousTokenHash)) {
+    // Neither the current nor the just-rotated token: an older one of the family (reuse) or a
+    // secret the family never issued (a guess). Only the whole stream tells the two apart.
+    loaded = await loadWholeSession(deps.store, sessionId);
+  }
   const { state, revision } = loaded;
-  if (state.status === 'none') throw invalidRefreshToken();
   const now = new Date();
   const next = newRefreshToken(sessionId);
   let overlapsLastChange = false;
@@ -296,7 +314,13 @@ export async function refresh(
     overlapsLastChange,
   };
   // Decided here first to choose the path (pure: the runner decides the same again on `loaded`).
-  const events = decideSession(command, state);
+  let events: ReturnType<typeof decideSession>;
+  try {
+    events = decideSession(command, state);
+  } catch (err) {
+    if (state.status === 'active' && isForeignSecret(state, parsed.hash)) await refuseForeignSecret(deps, state, parsed.hash, client, now, metadata);
+    throw err;
+  }
   const meta = { ...metadata, actorUserId: state.userId };
   if (events[0]?.type !== 'SessionRotated') {
     // Expired, or reuse: record it (the family dies), then refuse.
@@ -306,7 +330,7 @@ export async function refresh(
       if (!(err instanceof WrongExpectedVersionError)) throw err;
       if (events.some((e) => e.type === 'RefreshTokenReuseDetected')) {
         // The session moved meanwhile: decide again, the evidence must not be lost.
-        const again = await loadSession(deps.store, sessionId);
+        const again = await loadWholeSession(deps.store, sessionId);
         const retryCommand: SessionCommand = { type: 'Refresh', presentedHash: parsed.hash, newHash: next.hash, now, client, idleSeconds: deps.config.REFRESH_IDLE_TTL, graceSeconds: 0 };
         let retry: ReturnType<typeof decideSession> = [];
         try {
@@ -336,6 +360,25 @@ export async function refresh(
   }
   const accessToken = await signAccessToken(deps.keys, deps.config, { userId: state.userId, sessionId, roles: user.roles, sessionExpiresAt: state.expiresAt }, now);
   return { accessToken, refreshToken: next.token, sessionId, userId: state.userId };
+}
+
+/**
+ * A secret this session never issued: counted on the session's guard stream (the session itself is
+ * untouched), then refused — 401 like any invalid token, 429 once the per-session limit is reached.
+ */
+async function refuseForeignSecret(deps: SessionDeps, state: SessionState, presentedHash: string, client: Client, now: Date, metadata: EventMetadata): Promise<never> {
+  const { state: guard } = await runCommand(deps, {
+    stream: streams.refreshGuard(state.sessionId),
+    decider: refreshGuardDecider,
+    command: {
+      type: 'RecordForeignRefresh', sessionId: state.sessionId, userId: state.userId, presentedHash, client, now,
+      limit: deps.config.REFRESH_FAILURE_LIMIT, windowSeconds: deps.config.REFRESH_FAILURE_WINDOW_SECONDS,
+    },
+    metadata: { ...metadata, actorUserId: state.userId },
+    attempts: 5,
+  });
+  if (refreshGuardLocked(guard, now)) throw refreshFailuresExceeded(guard.lockedUntil!, now);
+  throw invalidRefreshToken();
 }
 
 async function currentUser(deps: SessionDeps, userId: string): Promise<{ exists: boolean; deleted: boolean; disabled: boolean; roles: Role[] }> {
