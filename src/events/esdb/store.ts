@@ -100,8 +100,11 @@ const LOUD_AFTER = 5;
 const REFUSAL_WINDOW_MS = 5000;
 /** An `any` append with caller ids looks this far back from the head for an earlier copy of the batch. */
 const IDEMPOTENCY_WINDOW = 32;
-/** An `any`/`stream_exists` append that lost a race to another writer is chained again this often. */
-const APPEND_RETRIES = 5;
+/**
+ * An `any`/`stream_exists` append that lost a race to another writer is chained again on the new
+ * head, up to this often, after a short random pause (contending writers spread out).
+ */
+const APPEND_RETRIES = 30;
 /** Streams whose last event's revision and hash are remembered (what the next append chains on). */
 const HEAD_CACHE = 10_000;
 
@@ -339,7 +342,10 @@ export class EventStoreDBEventStore implements EventStore, AuditLog, LogArchive 
           const done = await this.alreadyStored(stream, ids, prev.revision + 1n, ids.length, true);
           if (done) return done;
         }
-        if ((expected === 'any' || expected === 'stream_exists') && attempt < APPEND_RETRIES) continue;
+        if ((expected === 'any' || expected === 'stream_exists') && attempt < APPEND_RETRIES) {
+          await new Promise((r) => setTimeout(r, Math.random() * Math.min(50, 2 + attempt * 3)));
+          continue;
+        }
         const actual = err.actualVersion;
         throw new WrongExpectedVersionError(stream, expected, typeof actual === 'bigint' ? actual : 'no_stream');
       }
@@ -634,8 +640,13 @@ export class EventStoreDBEventStore implements EventStore, AuditLog, LogArchive 
     let reconnect = false;
     const run = async () => {
       while (!stopped && !store.closed) {
-        const useFilter = !store.refusedFilters.has('exclude_system');
-        const sub = store.client.subscribeToAll({ fromPosition: position, ...(useFilter ? { filter: excludeSystemEvents() } : {}) });
+        // Only our event types matter to whoever listens (they read what the registry knows), and a
+        // prefix filter runs on servers whose regex filters (excludeSystemEvents) do not.
+        const useFilter = !store.refusedFilters.has('event_types');
+        const sub = store.client.subscribeToAll({
+          fromPosition: position,
+          ...(useFilter ? { filter: eventTypeFilter({ prefixes: store.registry.types() }) } : {}),
+        });
         current = sub;
         let delivered = false;
         const startedAt = Date.now();
@@ -656,7 +667,7 @@ export class EventStoreDBEventStore implements EventStore, AuditLog, LogArchive 
           await store.retry('watcher', backoff, new Error('subscription ended by the server'));
         } catch (err) {
           if (stopped || store.closed) return;
-          if (useFilter && isRefusal(err, delivered, startedAt)) store.refuseFilter('exclude_system', 'watcher', err);
+          if (useFilter && isRefusal(err, delivered, startedAt)) store.refuseFilter('event_types', 'watcher', err);
           else await store.retry('watcher', backoff, err);
         } finally {
           await sub.unsubscribe().catch(() => undefined);
