@@ -39,7 +39,17 @@ export function addJobCommands(program: Command): void {
       }
       const { consumerLag, readCheckpoint } = await import('./consumer');
       const cp = await readCheckpoint(pool).catch(() => undefined);
-      console.log(cp ? `consumer checkpoint=${cp.commit}/${cp.prepare} lag=${await consumerLag(pool)} events` : 'consumer: never ran');
+      if (!cp) {
+        console.log('consumer: never ran');
+        return;
+      }
+      const { createEventStore } = await import('../src/infra/event-store');
+      const store = await createEventStore(loadConfig(), pool);
+      try {
+        console.log(`consumer checkpoint=${cp.commit}/${cp.prepare} lag=${await consumerLag(pool, store)} events`);
+      } finally {
+        await store.close();
+      }
     });
   });
 

@@ -12,7 +12,7 @@
  */
 import pg from 'pg';
 import type { Queue } from 'bullmq';
-import { START, type EventStore, type Position, type RecordedEvent } from '../src/events/store';
+import { START, hasPagedLog, type EventStore, type Position, type RecordedEvent } from '../src/events/store';
 import { readBatch } from '../src/projections/engine';
 import type { Services } from '../src/services';
 import type { QueueName } from './queues';
@@ -262,13 +262,14 @@ export class EventJobConsumer {
   }
 }
 
-/** Events after the consumer's checkpoint (capped), for metrics and readiness. */
-export async function consumerLag(pool: pg.Pool, name = DEFAULT_CONSUMER, cap = 1_000_000): Promise<number> {
+/**
+ * Events after the consumer's checkpoint (capped), for metrics and readiness. PostgreSQL counts
+ * exactly (PagedLog); other adapters approximate with the prepare-position distance, as
+ * projection lag does.
+ */
+export async function consumerLag(pool: pg.Pool, store: EventStore, name = DEFAULT_CONSUMER, cap = 1_000_000): Promise<number> {
   const p = (await readCheckpoint(pool, name)) ?? START;
-  const { rows } = await pool.query<{ n: string }>(
-    `SELECT count(*)::text AS n FROM (SELECT 1 FROM events WHERE (transaction_id, position) > ($1::text::xid8, $2::bigint)
-       AND transaction_id < pg_snapshot_xmin(pg_current_snapshot()) LIMIT $3) t`,
-    [p.commit.toString(), p.prepare.toString(), cap],
-  );
-  return Number(rows[0]!.n);
+  if (hasPagedLog(store)) return store.countAfter(p, cap);
+  const head = await store.headPosition();
+  return Math.min(cap, Number(head.prepare > p.prepare ? head.prepare - p.prepare : 0n));
 }

@@ -105,7 +105,7 @@ export async function workerRoutes(app: FastifyInstance, services: Services): Pr
     help: 'Events in the log not yet turned into jobs by the event consumer',
     registers: [app.metrics],
     async collect() {
-      const lag = await consumerLag(services.pool).catch(() => undefined);
+      const lag = await consumerLag(services.pool, services.store).catch(() => undefined);
       if (lag !== undefined) this.set(lag);
     },
   });
