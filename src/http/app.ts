@@ -157,6 +157,9 @@ export async function buildHttpApp(services: Services, registerRoutes: RegisterR
     global: config.RATE_LIMIT_PER_MINUTE > 0,
     max: config.RATE_LIMIT_PER_MINUTE || 1_000_000,
     timeWindow: '1 minute',
+    // One bucket per IPv6 /64 (a single host or customer usually has a whole /64; per address,
+    // one client would get 2^64 budgets). IPv4-mapped addresses count as their IPv4 address.
+    ipv6Subnet: 64,
     // Budget leased from Redis in blocks (one round trip per block, not per request): see
     // src/http/rate-limit-store.ts for the accuracy this trades.
     store: leasedRateLimitStore(limiterRedis as Redis, `${services.prefix}rl:`) as never,

@@ -2,7 +2,7 @@
  * A @fastify/rate-limit store that leases budget from Redis in blocks (issue 12: one Redis round
  * trip per request was a large share of every hot route's cost).
  *
- * Per key (client IP, per route for routes with their own limit) and fixed window, a process
+ * Per key (client IP, IPv6 by /64; per route — or per group of routes — for routes with their own limit) and fixed window, a process
  * takes `lease` requests at once with one INCRBY (the window's TTL set by the first taker) and
  * spends them locally; the next block is taken when they are used up. Requests never exceed the
  * limit across processes: a block is reserved before any of it is spent, and the block that
@@ -122,8 +122,13 @@ export function leasedRateLimitStore(redis: Redis, nameSpace: string) {
       );
     }
 
-    child(routeOptions: { routeInfo: { method: string; url: string } }) {
-      return new LeasedStore(undefined, `${this.key}${routeOptions.routeInfo.method}${routeOptions.routeInfo.url}-`);
+    // A route's own limit is its own budget, unless it names a group (`config.rateLimit.groupId`):
+    // routes of one group share one budget (issue 20 §9: the seed aliases /auth/login and
+    // /register spend their canonical route's). @fastify/rate-limit 11.2 appends the group to the
+    // key but its stores still scope by route, so the group never shared (fastify-rate-limit#463).
+    child(routeOptions: { groupId?: string; routeInfo: { method: string; url: string } }) {
+      const scope = routeOptions.groupId !== undefined ? `group:${routeOptions.groupId}` : `${routeOptions.routeInfo.method}${routeOptions.routeInfo.url}`;
+      return new LeasedStore(undefined, `${this.key}${scope}-`);
     }
   };
 }

@@ -5,7 +5,8 @@
  * COOKIE_SAMESITE, strict by default; Secure unless COOKIE_SECURE=false), in the body only when
  * asked or when cookies are off; the cookie counts only from an allowed origin (CSRF:
  * src/http/request-origin.ts);
- * login, signup and refresh are rate-limited per IP (RATE_LIMIT_AUTH_PER_MINUTE).
+ * login, signup and refresh are rate-limited per IP (RATE_LIMIT_AUTH_PER_MINUTE; IPv6 per /64), and
+ * an alias (/auth/login, /register) shares its canonical route's budget.
  */
 import type { FastifyContextConfig, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
@@ -62,6 +63,10 @@ export async function identityCommandRoutes(app: FastifyInstance): Promise<void>
   const authLimit: FastifyContextConfig = config.RATE_LIMIT_AUTH_PER_MINUTE > 0
     ? { rateLimit: { max: config.RATE_LIMIT_AUTH_PER_MINUTE, timeWindow: '1 minute' } }
     : { rateLimit: false };
+  // An alias spends its canonical route's budget (issue 20 §9): one group per canonical route.
+  const sharedLimit = (canonical: string): FastifyContextConfig => (authLimit.rateLimit
+    ? { rateLimit: { ...authLimit.rateLimit, groupId: canonical } }
+    : authLimit);
   const cookieOptions = refreshCookieOptions(config);
   const setRefreshCookie = (reply: FastifyReply, token: string) =>
     reply.setCookie(REFRESH_COOKIE_NAME, token, { ...cookieOptions, maxAge: config.REFRESH_TOKEN_TTL });
@@ -76,7 +81,7 @@ export async function identityCommandRoutes(app: FastifyInstance): Promise<void>
     response: { 201: z.object({ user: publicUser }), ...problems(400, 409, 429) },
   };
   for (const url of [`${AUTH_PREFIX}/signup`, `${AUTH_PREFIX}/register`]) {
-    r.post(url, { schema: { ...signupSchema, ...(url.endsWith('register') ? { summary: 'Create an account (alias of /signup)' } : {}) }, config: authLimit }, async (request, reply) => {
+    r.post(url, { schema: { ...signupSchema, ...(url.endsWith('register') ? { summary: 'Create an account (alias of /signup)' } : {}) }, config: sharedLimit(`POST ${AUTH_PREFIX}/signup`) }, async (request, reply) => {
       const user = await signup(deps, request.body, metadataFrom(request));
       return reply.code(201).send({ user });
     });
@@ -107,8 +112,8 @@ export async function identityCommandRoutes(app: FastifyInstance): Promise<void>
       ...(inBody ? { refresh_token: result.refreshToken } : {}),
     });
   };
-  r.post(`${AUTH_PREFIX}/login`, { schema: loginSchema, config: authLimit }, loginHandler);
-  r.post('/auth/login', { schema: { ...loginSchema, summary: 'Log in (seed-000 alias; username = e-mail)' }, config: authLimit }, loginHandler);
+  r.post(`${AUTH_PREFIX}/login`, { schema: loginSchema, config: sharedLimit(`POST ${AUTH_PREFIX}/login`) }, loginHandler);
+  r.post('/auth/login', { schema: { ...loginSchema, summary: 'Log in (seed-000 alias; username = e-mail)' }, config: sharedLimit(`POST ${AUTH_PREFIX}/login`) }, loginHandler);
 
   // ---------------------------------------------------------------- refresh
   const refreshBody = z
