@@ -27,8 +27,8 @@ import { ProjectionRunner, redisCheckpointKey } from '../../src/projections/engi
 import { foldApiKeyUsage } from '../../src/infra/access-usage';
 import { createTestDatabase, type TestDatabase } from '../helpers/db';
 import { testConfig } from '../helpers/app';
-import { startPrivateRedis, type PrivateRedis } from '../skeleton/servers';
-import { freePort, ROOT, sleep, until } from '../skeleton/helpers';
+import { startPrivateRedis, type PrivateRedis } from '../server/servers';
+import { freePort, ROOT, sleep, until } from '../server/helpers';
 
 const CLEANUP_INTERVAL = 3;
 const USAGE_FOLD_INTERVAL = 1;

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testApp } from '../helpers/app';
 import { bootstrapAdminFromConfig, ensureAdmin } from '../../src/commands/users/bootstrap';
 import { runStartup } from '../../src/compose';
-import { bearer, login, strongPassword } from '../access/support';
+import { bearer, login, strongPassword } from '../helpers/users';
 
 const run = promisify(execFile);
 

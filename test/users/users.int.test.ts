@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { testApp } from '../helpers/app';
-import { bearer, eventually, login, newAdmin, newUser, runProjections, strongPassword, type TestUser } from '../access/support';
+import { bearer, eventually, login, newAdmin, newUser, runProjections, strongPassword, type TestUser } from '../helpers/users';
 
 describe('users (admin and self)', () => {
   let t: Awaited<ReturnType<typeof testApp>>;

@@ -1,4 +1,4 @@
-/** Helpers for the skeleton's process-level tests: free ports, child processes, polling. */
+/** Helpers for the server's process-level tests (test/server, also used by test/http and test/redis): free ports, child processes, polling. */
 import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';

@@ -1,12 +1,12 @@
 /**
- * Helpers of the access and users tests, on top of the identity helpers (test/helpers/auth.ts):
+ * Helpers of the API-key, users and HTTP tests, on top of the identity helpers (test/helpers/auth.ts):
  * users as {id, email, password, token}, admins through this stream's role command, projections.
  */
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type { Services } from '../../src/services';
 import { grantRole } from '../../src/commands/users/handlers';
-import { bearer, login as identityLogin, signupAndLogin, uniqueEmail } from '../helpers/auth';
+import { bearer, login as identityLogin, signupAndLogin, uniqueEmail } from './auth';
 import { startProjector, type ProjectorHandle } from '../../src/projections/runtime';
 import { projectionsFor } from '../../src/projections/index';
 

@@ -8,7 +8,7 @@ import { buildApp } from '../../src/compose';
 import { createLogger } from '../../src/infra/logger';
 import { testServices, type TestServices } from '../helpers/app';
 import { bearer, signupAndLogin } from '../helpers/auth';
-import { captureStream } from './helpers';
+import { captureStream } from '../server/helpers';
 
 async function appLogging(services: TestServices, mode: 'all' | 'errors' | 'off', level = 'info') {
   const logs = captureStream();

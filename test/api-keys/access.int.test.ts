@@ -6,7 +6,7 @@ import { createServices, silentLogger, type Services } from '../../src/services'
 import { generateApiKey } from '../../src/credentials/api-key-format';
 import { expireDueApiKeys, issueApiKey } from '../../src/commands/api-keys/handlers';
 import { foldApiKeyUsage } from '../../src/infra/access-usage';
-import { bearer, eventually, newAdmin, newUser, runProjections, type TestUser } from './support';
+import { bearer, eventually, newAdmin, newUser, runProjections, type TestUser } from '../helpers/users';
 
 const access = (app: FastifyInstance, feature: string, token: string, key?: string, seed = false) =>
   app.inject({
@@ -279,7 +279,7 @@ describe('API keys, features and the access check', () => {
   });
 
   // A second app instance in this process (its own caches and Redis connections; commands here also
-  // invalidate it directly). The real second process is test/access/second-process.e2e.test.ts.
+  // invalidate it directly). The real second process is test/api-keys/second-process.e2e.test.ts.
   describe('revocation on a second app instance', () => {
     let second: { app: FastifyInstance; services: Services };
     beforeAll(async () => {

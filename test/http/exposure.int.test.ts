@@ -12,7 +12,7 @@ import { METRICS_ENV, METRICS_TEST_TOKEN, metricsAuth } from '../helpers/securit
 import { startRealtime } from '../../src/realtime/index';
 import { startMetricsListener } from '../../src/http/metrics-listener';
 import client from 'prom-client';
-import { runProjections } from '../access/support';
+import { runProjections } from '../helpers/users';
 
 const WRONG: Array<Record<string, string>> = [
   {},

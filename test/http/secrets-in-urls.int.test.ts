@@ -13,7 +13,7 @@ import { generateApiKey } from '../../src/credentials/api-key-format';
 import { newRefreshToken } from '../../src/credentials/refresh-tokens';
 import { testServices, type TestServices } from '../helpers/app';
 import { bearer, signupAndLogin, type LoggedIn } from '../helpers/auth';
-import { captureStream } from './helpers';
+import { captureStream } from '../server/helpers';
 
 const KEY = generateApiKey().key;
 const REFRESH = newRefreshToken('0b9f4c62-7f3e-4a55-9d0c-2b8c1a7e5d10').token;

@@ -15,7 +15,7 @@ import { errors } from '../../src/errors';
 import { streams } from '../../src/events/streams';
 import { createLogger } from '../../src/infra/logger';
 import { testServices, type TestServices } from '../helpers/app';
-import { captureStream } from './helpers';
+import { captureStream } from '../server/helpers';
 import { METRICS_ENV, metricsAuth } from '../helpers/security';
 
 /** An app with extra probe routes registered before it is ready. */

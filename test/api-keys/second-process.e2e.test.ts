@@ -6,7 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testApp } from '../helpers/app';
-import { bearer, newAdmin, newUser, type TestUser } from './support';
+import { bearer, newAdmin, newUser, type TestUser } from '../helpers/users';
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
