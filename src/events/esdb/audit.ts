@@ -8,6 +8,9 @@
  *   (types and prefixes filtered before decoding), stopping at `limit`;
  * - events of types this build does not know are no part of any answer: they are skipped before
  *   decoding (a shared `$all` may hold other applications' events);
+ * - a search by event types alone (the features a user's state depends on) keeps what it found
+ *   and where it stopped, per type set, and reads only the log's tail the next time: a
+ *   state-as-of does not rescan `$all` (up to CACHE_LIMIT events per type set; past that, no cache);
  * - every read is already stable: EventStoreDB positions are assigned at commit, so no later
  *   append lands before an event once it is readable (`stable` needs nothing here).
  */
@@ -26,6 +29,8 @@ import {
 } from '../store';
 
 const PAGE = 1000;
+/** Events a type-only search keeps in memory per type set. */
+const CACHE_LIMIT = 10_000;
 
 const ownedBy = (userId: string) => (e: RecordedEvent) => (e.data as { userId?: unknown } | null)?.userId === userId;
 
@@ -42,6 +47,30 @@ async function scan(store: EventStore, from: Position, filter: ReadAllOptions['f
 
 export class ScanningAuditLog {
   constructor(private readonly store: EventStore) {}
+
+  /** Type-only searches: per sorted type set, the events found so far and where the scan stopped. */
+  private readonly byTypes = new Map<string, { events: RecordedEvent[]; position: Position; running?: Promise<void> }>();
+
+  /** Every event of `types` in log order, from the cache plus the tail after it. */
+  private async eventsOfTypes(types: readonly string[]): Promise<RecordedEvent[] | undefined> {
+    const key = [...types].sort().join('\u0000');
+    let entry = this.byTypes.get(key);
+    if (!entry) this.byTypes.set(key, (entry = { events: [], position: START }));
+    const e = entry;
+    // One tail scan at a time per type set; concurrent callers share it.
+    e.running ??= scan(this.store, e.position, { eventTypes: types }, (ev) => {
+      e.events.push(ev);
+      e.position = ev.position;
+    }).finally(() => {
+      e.running = undefined;
+    });
+    await e.running;
+    if (e.events.length > CACHE_LIMIT) {
+      this.byTypes.delete(key);
+      return undefined;
+    }
+    return e.events;
+  }
 
   /** The asked-for types, or every type the registry knows. */
   private known(types: readonly string[] | undefined): readonly string[] {
@@ -74,7 +103,11 @@ export class ScanningAuditLog {
       && (!f.actor || e.metadata.actorUserId === f.actor);
     const limit = f.limit ? Math.floor(f.limit) : Infinity;
     const out: RecordedEvent[] = [];
-    if (f.stream) {
+    const typeOnly = f.types?.length && !f.stream && !f.streamPrefix && !f.actor && !f.after;
+    const cached = typeOnly ? await this.eventsOfTypes(f.types!) : undefined;
+    if (cached) {
+      for (const e of cached) if (keep(e)) out.push(e);
+    } else if (f.stream) {
       for (const e of await this.store.readStream(f.stream)) if (keep(e)) out.push(e);
     } else {
       // Log order: the first `limit` matches end the scan; time order must see them all.
