@@ -28,6 +28,8 @@ export type ErrorKind =
   | 'unsupported_media_type'
   | 'resource_exhausted'
   | 'unavailable'
+  /** A dependency we called (e.g. a sign-in provider) answered with an error or nonsense. */
+  | 'upstream'
   | 'internal';
 
 interface Entry {
@@ -37,6 +39,8 @@ interface Entry {
    * uses (listed in SHARED_PUBLIC_CODES). The entry's key stays the unique code inside the project.
    */
   publicCode?: string;
+  /** The default public message, for codes thrown from many places with one wording (social sign-in). */
+  message?: string;
 }
 
 /** Every code, once. Add yours here (one line, in its block). */
@@ -132,6 +136,34 @@ export const CATALOG = {
   group_exists: { kind: 'conflict' },
   client_id_not_yours: { kind: 'permission_denied' },
   client_id_not_claimed: { kind: 'not_found' },
+
+  // social sign-in (src/commands/oauth): `oauthError(code, detail?)` uses the message below.
+  // `detail` is private: it may name the provider's own error text, never a token or secret.
+  oauth_provider_unknown: { kind: 'not_found', message: 'This sign-in provider is not configured.' },
+  /** No transaction for this browser: expired, already used (replay), or never started here (login CSRF). */
+  oauth_state_invalid: { kind: 'invalid_argument', message: 'The sign-in attempt is unknown or has expired; start again.' },
+  oauth_state_mismatch: { kind: 'invalid_argument', message: 'The sign-in response does not belong to this attempt.' },
+  oauth_access_denied: { kind: 'unauthenticated', message: 'The sign-in was cancelled at the provider.' },
+  oauth_provider_error: { kind: 'upstream', message: 'The sign-in provider answered with an error.' },
+  oauth_invalid_grant: { kind: 'unauthenticated', message: 'The authorization code was refused by the provider.' },
+  oauth_client_rejected: { kind: 'upstream', message: 'The sign-in provider refused this server\'s credentials.' },
+  oauth_id_token_invalid: { kind: 'unauthenticated', message: 'The provider\'s ID token is not valid for this sign-in.' },
+  oauth_subject_mismatch: { kind: 'unauthenticated', message: 'The provider identified a different account.' },
+  oauth_profile_invalid: { kind: 'upstream', message: 'The provider\'s profile could not be read.' },
+  oauth_token_rejected: { kind: 'unauthenticated', message: 'The provider no longer accepts this access token.' },
+  oauth_refresh_unsupported: { kind: 'invalid_argument', message: 'This provider issued no refresh token.' },
+  oauth_refresh_rejected: { kind: 'unauthenticated', message: 'The provider refused the refresh token; link the account again.' },
+  oauth_redirect_not_allowed: { kind: 'invalid_argument', message: 'redirect_to is not an allowed destination.' },
+  oauth_provider_unavailable: { kind: 'unavailable', message: 'The sign-in provider cannot be reached; try again shortly.' },
+  // the social sign-in decider's (src/commands/oauth/decide.ts) refusals
+  oauth_link_required: { kind: 'conflict', message: 'An account with this e-mail exists; sign in to it and link this provider.' },
+  oauth_identity_taken: { kind: 'conflict', message: 'This provider account is linked to another user.' },
+  oauth_provider_already_linked: { kind: 'conflict', message: 'Another account of this provider is already linked.' },
+  oauth_identity_not_found: { kind: 'not_found', message: 'No such linked identity.' },
+  oauth_last_sign_in_method: { kind: 'conflict', message: 'This is the last way to sign in to the account; set a password or link another provider first.' },
+  oauth_account_unavailable: { kind: 'permission_denied', message: 'This account cannot sign in.' },
+  /** Shared with issue 20 (e-mail / password changes): same code on purpose. */
+  reauth_required: { kind: 'unauthenticated', message: 'Confirm your password or sign in again to do this.' },
 } as const satisfies Record<string, Entry>;
 
 export type ErrorCode = keyof typeof CATALOG;
@@ -216,6 +248,17 @@ export type AppError = DomainError;
 export function domainError(code: ErrorCode, message: string, opts: DomainErrorOptions = {}): DomainError {
   return new DomainError(code, CATALOG[code].kind, message, opts);
 }
+
+/** The codes whose entry carries a default message (the social sign-in codes). */
+export type OAuthErrorCode = { [C in ErrorCode]: (typeof CATALOG)[C] extends { message: string } ? C : never }[ErrorCode];
+
+/** A social sign-in error: the catalog's message; `detail` private (never a token or secret). */
+export const oauthError = (code: OAuthErrorCode, detail?: string, cause?: unknown): DomainError =>
+  domainError(code, CATALOG[code].message, { detail, cause });
+
+/** Whether an error is one of the social sign-in codes (so a wrapped one is passed through unchanged). */
+export const isOAuthError = (err: unknown): err is DomainError =>
+  err instanceof DomainError && typeof (CATALOG as Record<string, Entry>)[err.id]?.message === 'string';
 
 export const errors = {
   validation: (fields: FieldError[], message = 'The request is not valid.') => domainError('validation_failed', message, { fields }),

@@ -15,5 +15,6 @@ export const STATUS_OF_KIND: Readonly<Record<ErrorKind, number>> = {
   unsupported_media_type: 415,
   resource_exhausted: 429,
   unavailable: 503,
+  upstream: 502,
   internal: 500,
 };

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { AppError, CATALOG, DomainError, SHARED_PUBLIC_CODES, domainError, errors, type ErrorCode } from '../../src/errors';
+import { AppError, CATALOG, DomainError, SHARED_PUBLIC_CODES, domainError, errors, isOAuthError, oauthError, type ErrorCode } from '../../src/errors';
 import { headersOf, problemBody, statusOf } from '../../src/http/problem';
 import { STATUS_OF_KIND } from '../../src/http/status';
 
@@ -63,5 +63,25 @@ describe('the error catalog', () => {
     const body = problemBody(errors.internal('secret table'), '/x', 'rid');
     expect(JSON.stringify(body)).not.toContain('secret table');
     expect(body).toMatchObject({ status: 500, code: 'internal_error' });
+  });
+
+  it('the social sign-in codes live in the catalog with their pinned statuses and messages', () => {
+    const pinned: Record<string, number> = {
+      oauth_provider_unknown: 404, oauth_state_invalid: 400, oauth_state_mismatch: 400, oauth_access_denied: 401,
+      oauth_provider_error: 502, oauth_invalid_grant: 401, oauth_client_rejected: 502, oauth_id_token_invalid: 401,
+      oauth_subject_mismatch: 401, oauth_profile_invalid: 502, oauth_token_rejected: 401, oauth_refresh_unsupported: 400,
+      oauth_refresh_rejected: 401, oauth_redirect_not_allowed: 400, oauth_provider_unavailable: 503, oauth_link_required: 409,
+      oauth_identity_taken: 409, oauth_provider_already_linked: 409, oauth_identity_not_found: 404,
+      oauth_last_sign_in_method: 409, oauth_account_unavailable: 403, reauth_required: 401,
+    };
+    const withMessage = codes.filter((c) => typeof (CATALOG[c] as { message?: string }).message === 'string');
+    expect(withMessage.sort()).toEqual(Object.keys(pinned).sort());
+    for (const [code, status] of Object.entries(pinned)) {
+      const err = oauthError(code as never, 'private');
+      expect([err.code, statusOf(err), isOAuthError(err)]).toEqual([code, status, true]);
+      expect(problemBody(err, '/x', 'rid').detail).toBe((CATALOG as Record<string, { message?: string }>)[code]!.message);
+      expect(headersOf(err)['www-authenticate']).toBe(status === 401 ? 'Bearer' : undefined);
+    }
+    expect(isOAuthError(errors.notFound())).toBe(false);
   });
 });

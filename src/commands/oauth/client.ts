@@ -13,13 +13,13 @@
  *   openid-client reads them (GitHub/Naver errors sent as 200, Naver's string expires_in,
  *   Facebook's error objects); profiles are fetched with the table's headers and query;
  * - every call has a timeout and a response-size cap; network failures, timeouts and 5xx are
- *   `oauth_provider_unavailable`; everything else is a typed OAuthError with a stable code;
+ *   `oauth_provider_unavailable`; everything else is a social sign-in DomainError (src/errors.ts) with a stable code;
  * - tokens and secrets never appear in error messages or details.
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import * as oidc from 'openid-client';
 import { isLoopbackHttp, type ConfiguredProvider, type ProviderProfile, type RawProfile, ProfileShapeError } from './providers';
-import { OAuthError, oauthError } from './errors';
+import { isOAuthError, oauthError, type DomainError } from '../../errors';
 
 export const TRANSACTION_TTL_SECONDS = 600;
 export const MAX_PROVIDER_RESPONSE_BYTES = 1024 * 1024;
@@ -154,10 +154,10 @@ function providerFetch(p: ConfiguredProvider, tokenEndpoint: () => string | unde
   };
 }
 
-function findOAuthError(err: unknown): OAuthError | undefined {
+function findOAuthError(err: unknown): DomainError | undefined {
   let cur: unknown = err;
   for (let i = 0; i < 5 && cur; i++) {
-    if (cur instanceof OAuthError) return cur;
+    if (isOAuthError(cur)) return cur;
     cur = (cur as { cause?: unknown }).cause;
   }
   return undefined;
@@ -175,8 +175,8 @@ function causeChain(err: unknown): { code?: unknown; attribute?: unknown; claim?
 
 type Phase = 'discovery' | 'callback' | 'token' | 'refresh' | 'profile';
 
-/** Maps whatever openid-client (or fetch) threw to one OAuthError. */
-export function toOAuthError(err: unknown, phase: Phase, provider: string): OAuthError {
+/** Maps whatever openid-client (or fetch) threw to one social sign-in error (src/errors.ts). */
+export function toOAuthError(err: unknown, phase: Phase, provider: string): DomainError {
   const own = findOAuthError(err);
   if (own) return own;
   const e = err as { name?: string; code?: string; error?: string; status?: number; cause?: { attribute?: string; claim?: string } };

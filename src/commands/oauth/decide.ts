@@ -22,7 +22,7 @@
 import { evolveUser, initialUserState, normaliseEmail, type UserState } from '../../events/user';
 import type { ExternalIdentityEvent } from '../../events/external-identity';
 import type { ProviderProfile } from './providers';
-import { oauthError } from './errors';
+import { oauthError } from '../../errors';
 
 export interface LinkedIdentity {
   identityId: string;

@@ -19,7 +19,7 @@ import { initialOAuthState, oauthDecider, streamOf, type OAuthAccountState, type
 import type { DataKeyStore } from './data-keys';
 import type { ProviderTokens } from './client';
 import type { ProviderProfile } from './providers';
-import { oauthError } from './errors';
+import { oauthError } from '../../errors';
 
 export interface OAuthDeps extends CommandDeps {
   dataKeys: DataKeyStore;

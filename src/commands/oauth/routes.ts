@@ -13,7 +13,7 @@
 import type { FastifyContextConfig, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { AppError } from '../../errors';
+import { AppError, oauthError } from '../../errors';
 import { metadataFrom } from '../../http/metadata';
 import { problems } from '../../http/schemas';
 import { refreshCookieOptions } from '../../http/cookies';
@@ -22,7 +22,6 @@ import { AUTH_PREFIX, REFRESH_COOKIE_NAME } from '../identity/routes';
 import { callbackUrl, publicProviderList } from './providers';
 import { checkRedirect, redirectAllowlist } from './redirects';
 import { loadAccount, signInWithProvider, unlinkIdentity, type OAuthDeps } from './handlers';
-import { oauthError } from './errors';
 import { TRANSACTION_TTL_SECONDS } from './client';
 
 const providerParam = z.object({ provider: z.string().regex(/^[a-z][a-z0-9-]{1,39}$/) });
