@@ -142,6 +142,12 @@ export const configSchema = z.object({
   USAGE_FOLD_INTERVAL: duration.default(10)
     .describe('How often API-key/feature usage counters are folded from Redis into PostgreSQL. Losing Redis loses at most the granted checks of the last USAGE_FOLD_INTERVAL + 1 s (docs/redis.md).'),
 
+  // Issue 20 §10: tamper evidence beyond the database.
+  ANCHOR_INTERVAL: duration.default(300)
+    .describe('How often the worker writes a log checkpoint (the chain across streams that `verify` checks) and, with ANCHOR_DIR, a signed anchor file.'),
+  ANCHOR_DIR: z.string().max(4096).optional()
+    .describe('Directory for signed anchors of the log head (anchor-<time>.json), written every ANCHOR_INTERVAL; keep it on storage the database\'s administrators cannot rewrite. Check one with `npm run cli -- verify --against FILE`.'),
+
   REALTIME_PORT: int(0, 65535).default(8001).describe('Port of the uWebSockets.js realtime hub (/ws).'),
   REALTIME_MAX_MESSAGE_BYTES: int(64, 1024 * 1024).default(16 * 1024).describe('Largest WebSocket message accepted.'),
   REALTIME_MESSAGES_PER_SECOND: int(1, 10_000).default(20).describe('Per-connection message rate limit.'),

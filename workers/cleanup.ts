@@ -18,6 +18,8 @@ import { sessionKey, userSessionsKey } from '../src/projections/session-state';
 import { expireDueApiKeys } from '../src/commands/api-keys/handlers';
 import { foldApiKeyUsage } from '../src/infra/access-usage';
 import { derivedId } from './handlers';
+import { writeCheckpoint } from '../src/events/postgres/checkpoints';
+import { anchorFileName, writeAnchor } from '../src/ops/anchors';
 
 export interface CleanupDeps {
   config: Config;
@@ -28,7 +30,7 @@ export interface CleanupDeps {
   store: EventStore;
 }
 
-export const CLEANUP_JOBS = ['expire-sessions', 'expire-api-keys', 'fold-api-key-usage', 'prune-email-tokens'] as const;
+export const CLEANUP_JOBS = ['expire-sessions', 'expire-api-keys', 'fold-api-key-usage', 'prune-email-tokens', 'anchor-log'] as const;
 export type CleanupJob = (typeof CLEANUP_JOBS)[number];
 
 /**
@@ -36,9 +38,10 @@ export type CleanupJob = (typeof CLEANUP_JOBS)[number];
  * The usage fold runs every `foldEveryMs` (USAGE_FOLD_INTERVAL): that interval bounds the usage
  * a loss of Redis can take (docs/redis.md).
  */
-export async function scheduleCleanup(queue: Queue, everyMs: number, foldEveryMs = everyMs): Promise<void> {
+export async function scheduleCleanup(queue: Queue, everyMs: number, foldEveryMs = everyMs, anchorEveryMs = everyMs): Promise<void> {
   for (const name of CLEANUP_JOBS) {
-    await queue.upsertJobScheduler(`cleanup-${name}`, { every: name === 'fold-api-key-usage' ? foldEveryMs : everyMs }, {
+    const every = name === 'fold-api-key-usage' ? foldEveryMs : name === 'anchor-log' ? anchorEveryMs : everyMs;
+    await queue.upsertJobScheduler(`cleanup-${name}`, { every }, {
       name,
       data: {},
       opts: { attempts: 3, backoff: { type: 'exponential', delay: 5000 }, removeOnComplete: { count: 100 }, removeOnFail: { count: 1000 } },
@@ -67,11 +70,11 @@ export async function missingCleanupSchedules(queue: Queue): Promise<string[]> {
  * back empty and taken them along (issue 21) — and checked once per interval in case the data
  * went without a reconnection (FLUSHALL, failover). Returns a stop function.
  */
-export function keepCleanupScheduled(queue: Queue, redis: Redis, everyMs: number, foldEveryMs: number, log: Pick<Logger, 'info' | 'warn'>): () => void {
+export function keepCleanupScheduled(queue: Queue, redis: Redis, everyMs: number, foldEveryMs: number, log: Pick<Logger, 'info' | 'warn'>, anchorEveryMs = everyMs): () => void {
   let stopped = false;
   const register = (why: string) => {
     if (stopped) return;
-    scheduleCleanup(queue, everyMs, foldEveryMs).then(
+    scheduleCleanup(queue, everyMs, foldEveryMs, anchorEveryMs).then(
       () => log.info({ why }, 'cleanup schedulers registered'),
       (err) => log.warn({ err: (err as Error).message, why }, 'could not register cleanup schedulers; retrying on the next check'),
     );
@@ -181,6 +184,21 @@ export async function pruneEmailTokens(deps: Pick<CleanupDeps, 'pool'>, now = ne
   return { pruned: rowCount ?? 0 };
 }
 
+/**
+ * The log's tamper evidence (issue 20 §10): a checkpoint of the cross-stream chain in PostgreSQL
+ * and, with ANCHOR_DIR, a signed anchor file there (keep that directory on other storage).
+ */
+export async function anchorLog(deps: CleanupDeps): Promise<{ checkpoint?: string; anchor?: string }> {
+  if (deps.store.kind !== 'postgres') return {};
+  if (deps.config.ANCHOR_DIR) {
+    const file = anchorFileName(deps.config.ANCHOR_DIR);
+    const a = await writeAnchor(deps.pool, deps.config, file);
+    return { checkpoint: a.anchor.seq, anchor: file };
+  }
+  const cp = await writeCheckpoint(deps.pool, { waitForHeadMs: 2000 });
+  return { checkpoint: cp?.seq };
+}
+
 export function cleanupProcessor(deps: CleanupDeps) {
   return async (job: Job): Promise<unknown> => {
     switch (job.name as CleanupJob) {
@@ -192,6 +210,8 @@ export function cleanupProcessor(deps: CleanupDeps) {
         return foldApiKeyUsage({ pool: deps.pool, redis: deps.redis, prefix: deps.prefix });
       case 'prune-email-tokens':
         return pruneEmailTokens(deps);
+      case 'anchor-log':
+        return anchorLog(deps);
       default:
         throw new Error(`unknown cleanup job ${job.name}`);
     }

@@ -73,9 +73,9 @@ export async function startWorkers(services: Services, opts: WorkerOptions = {})
   }
   let stopScheduling: (() => void) | undefined;
   if (opts.schedule !== false) {
-    await scheduleCleanup(queues.byName.low, config.CLEANUP_INTERVAL * 1000, config.USAGE_FOLD_INTERVAL * 1000).catch((err) =>
+    await scheduleCleanup(queues.byName.low, config.CLEANUP_INTERVAL * 1000, config.USAGE_FOLD_INTERVAL * 1000, config.ANCHOR_INTERVAL * 1000).catch((err) =>
       log.error({ err: (err as Error).message }, 'could not register cleanup schedulers'));
-    stopScheduling = keepCleanupScheduled(queues.byName.low, services.redis, config.CLEANUP_INTERVAL * 1000, config.USAGE_FOLD_INTERVAL * 1000, log);
+    stopScheduling = keepCleanupScheduled(queues.byName.low, services.redis, config.CLEANUP_INTERVAL * 1000, config.USAGE_FOLD_INTERVAL * 1000, log, config.ANCHOR_INTERVAL * 1000);
   }
   log.info({ queues: QUEUE_NAMES, mail: mailer.kind, consumer: Boolean(consumer) }, 'workers started');
 

@@ -70,7 +70,7 @@ export interface BrokenLink {
   revision: string;
   /** The adapter's position of the event; null when the break is in a stream's head record. */
   position: string | null;
-  reason: 'hash_mismatch' | 'hash_missing' | 'revision_gap' | 'stream_head_mismatch' | 'stream_missing_head';
+  reason: 'hash_mismatch' | 'hash_missing' | 'revision_gap' | 'stream_head_mismatch' | 'stream_missing_head' | 'checkpoint_mismatch' | 'anchor_mismatch';
   detail: string;
 }
 

@@ -23,6 +23,7 @@ import { pgProjections } from '../projections/index';
 import { rebuildProjections, type RebuildReport } from '../projections/rebuild';
 import { ensureProjections } from '../projections/tables';
 import { readUserEvents, resolveUser } from '../queries/audit/log';
+import { checkAnchor, writeAnchor } from './anchors';
 import { formatTimeline } from '../queries/audit/timeline';
 
 export const DEFAULT_BACKUP_DIR = './backups';
@@ -230,9 +231,17 @@ export function addEventLogCommands(program: Command): void {
 
   program
     .command('verify')
-    .description('walk the event log, recompute every hash, and report the first broken link (exit 1 if any)')
-    .action(async () => {
-      await withLog(async ({ store }) => {
+    .description('walk the event log, recompute every hash and the log checkpoints, and report the first broken link (exit 1 if any)')
+    .option('--anchor <file>', 'then write a signed checkpoint of the log head to <file> (keep it outside the database)')
+    .option('--against <file>', 'also check the log against an anchor written earlier by --anchor')
+    .action(async (opts: { anchor?: string; against?: string }) => {
+      await withLog(async ({ pool, store }) => {
+        if ((opts.anchor || opts.against) && store.kind !== 'postgres') {
+          console.error(`anchors cover the PostgreSQL log; the ${store.kind} store keeps its chain in event metadata (verify without --anchor/--against)`);
+          process.exitCode = 2;
+          return;
+        }
+        const config = loadConfig();
         const pr = progress('verify');
         let r;
         try {
@@ -242,6 +251,22 @@ export function addEventLogCommands(program: Command): void {
         }
         printVerify(r);
         if (!r.ok) process.exitCode = 1;
+        if (opts.against) {
+          const a = await checkAnchor(pool, config, opts.against);
+          if (a.ok) console.log(`anchor holds: ${a.anchor.events} events up to ${a.anchor.uptoTxid}.${a.anchor.uptoPosition}, signed ${a.anchor.anchoredAt}`);
+          else {
+            console.error(`ANCHOR BROKEN (${a.reason}): ${a.detail}`);
+            process.exitCode = 1;
+          }
+        }
+        if (opts.anchor) {
+          if (!r.ok) {
+            console.error('not anchoring a log that fails verification');
+            return;
+          }
+          const w = await writeAnchor(pool, config, opts.anchor);
+          console.log(`anchor written to ${opts.anchor}: ${w.anchor.events} events up to ${w.anchor.uptoTxid}.${w.anchor.uptoPosition}, digest ${w.anchor.digest}`);
+        }
       });
     });
 

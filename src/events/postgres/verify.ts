@@ -12,6 +12,7 @@
  * - the first broken link (lowest position) is reported with its stream, revision and position.
  */
 import { chainHash } from '../hash';
+import { verifyCheckpoints } from './checkpoints';
 import type pg from 'pg';
 import type { BrokenLink, VerifyOptions, VerifyReport } from '../archive';
 
@@ -112,6 +113,21 @@ export async function verifyLog(
       }
     }
     await client.query('COMMIT');
+    // The chain across streams (issue 20 §10): a whole stream deleted, a tail truncated or a
+    // stream re-chained (with its head record rewritten to match) passes the walk above but not
+    // the checkpoints written before it. Not with a stream filter (the digest covers every stream).
+    if (!only) {
+      const cp = await verifyCheckpoints(pool);
+      if (cp.firstMismatch) {
+        const m = cp.firstMismatch;
+        for (let i = 0; i < cp.mismatches; i++) {
+          broken({
+            stream: '', revision: '', position: `${m.checkpoint.uptoTxid}.${m.checkpoint.uptoPosition}`, reason: 'checkpoint_mismatch',
+            detail: `log checkpoint ${m.checkpoint.seq} (${m.checkpoint.createdAt}) covers ${m.checkpoint.events} events with digest ${m.checkpoint.digest}; the log now gives ${m.events} events, digest ${m.digest} (events before it were deleted, added or rewritten)`,
+          });
+        }
+      }
+    }
     return { ok: brokenCount === 0, events: checked, streams: heads.size, firstBroken, brokenCount };
   } catch (err) {
     await client.query('ROLLBACK').catch(() => undefined);
