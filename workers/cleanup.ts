@@ -16,7 +16,7 @@ import { WrongExpectedVersionError, type EventStore } from '../src/events/store'
 import { loadSession, runSessionCommand } from '../src/commands/identity/service';
 import { sessionKey, userSessionsKey } from '../src/projections/session-state';
 import { expireDueApiKeys } from '../src/commands/api-keys/handlers';
-import { foldApiKeyUsage } from '../src/infra/access-usage';
+import { foldApiKeyUsage } from '../src/projections/api-key-usage';
 import { derivedId } from './handlers';
 import { writeCheckpoint } from '../src/events/postgres/checkpoints';
 import { anchorFileName, writeAnchor } from '../src/ops/anchors';

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testServices, type TestServices } from '../helpers/app';
 import { AccessStateCache, accessKeys, accessWritesFor, applyAccessWrites } from '../../src/projections/access-state';
-import { AccessMeter } from '../../src/infra/access-usage';
+import { AccessMeter } from '../../src/queries/api-keys/meter';
 
 const issued = (keyId: string, revision = 0n) => accessWritesFor({
   type: 'ApiKeyIssued', revision,

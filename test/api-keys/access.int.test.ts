@@ -5,7 +5,7 @@ import { buildApp } from '../../src/compose';
 import { createServices, silentLogger, type Services } from '../../src/services';
 import { generateApiKey } from '../../src/credentials/api-key-format';
 import { expireDueApiKeys, issueApiKey } from '../../src/commands/api-keys/handlers';
-import { foldApiKeyUsage } from '../../src/infra/access-usage';
+import { foldApiKeyUsage } from '../../src/projections/api-key-usage';
 import { bearer, eventually, newAdmin, newUser, runProjections, type TestUser } from '../helpers/users';
 
 const access = (app: FastifyInstance, feature: string, token: string, key?: string, seed = false) =>

@@ -24,7 +24,7 @@ import { grantRole } from '../../src/commands/users/handlers';
 import { comparePositions, type Position } from '../../src/events/store';
 import { projectionsFor } from '../../src/projections/index';
 import { ProjectionRunner, redisCheckpointKey } from '../../src/projections/engine';
-import { foldApiKeyUsage } from '../../src/infra/access-usage';
+import { foldApiKeyUsage } from '../../src/projections/api-key-usage';
 import { createTestDatabase, type TestDatabase } from '../helpers/db';
 import { testConfig } from '../helpers/app';
 import { startPrivateRedis, type PrivateRedis } from '../server/servers';

@@ -11,7 +11,7 @@ import { streams } from '../../src/events/streams';
 import type { EventStore } from '../../src/events/store';
 import { userSessionsKey } from '../../src/projections/session-state';
 import { accessKeys } from '../../src/projections/access-state';
-import { recordAccess } from '../../src/infra/access-usage';
+import { AccessMeter } from '../../src/queries/api-keys/meter';
 import { ProjectionRunner } from '../../src/projections/engine';
 import { apiKeysProjection } from '../../src/projections/api-keys';
 import { sessionsProjection } from '../../src/projections/identity';
@@ -151,7 +151,10 @@ describe('schedulers and jobs through BullMQ', () => {
 
     // Usage counted in Redis is folded into PostgreSQL by the fold job.
     const keyId = 'abcdef0123456789';
-    for (let i = 0; i < 3; i++) await recordAccess(s.redis, s.prefix, 0, keyId, 'reports', true);
+    // Counted by the access check's own meter (no rate limit), flushed to Redis as a process does.
+    const meter = new AccessMeter(s.redis, s.prefix, 0);
+    for (let i = 0; i < 3; i++) await meter.hit(keyId, 'reports', true);
+    await meter.close();
     const job = await workers.queues.byName.low.add('fold-api-key-usage', {});
     const deadline = Date.now() + 20_000;
     while (!(await job.isCompleted()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));

@@ -21,7 +21,7 @@ import { featureName } from '../../events/feature';
 import { apiKeyMatches, parseApiKey, API_KEY_PREFIX } from '../../credentials/api-key-format';
 import { plainJsonSerializer, problems } from '../../http/schemas';
 import { AccessStateCache } from '../../projections/access-state';
-import { AccessMeter } from '../../infra/access-usage';
+import { AccessMeter } from './meter';
 import { closeRedis, connectRedis } from '../../infra/redis';
 
 /** Something shaped like a key (prefix + id) anywhere in the URL, path or query. */

@@ -8,7 +8,8 @@ import { z } from 'zod';
 import type { Services } from '../../services';
 import { errors } from '../../errors';
 import { cursorQuery, decodeCursor, encodeCursor, problems } from '../../http/schemas';
-import { pendingKeyUsage, utcDay } from '../../infra/access-usage';
+import { pendingKeyUsage } from './usage';
+import { utcDay } from '../../projections/api-key-usage';
 
 export const apiKeyView = z.object({
   id: z.string(),

@@ -5,7 +5,7 @@ import { z } from 'zod';
 import type { Services } from '../../services';
 import { errors } from '../../errors';
 import { problems } from '../../http/schemas';
-import { pendingFeatureUsage } from '../../infra/access-usage';
+import { pendingFeatureUsage } from '../api-keys/usage';
 
 const featureView = z.object({
   name: z.string(),
