@@ -18,8 +18,13 @@
  * - subscriptions filter on the server (prefix filters, with checkpoints), resume from the last
  *   delivered event or server checkpoint after a failure, and log, count and back off every
  *   failure (retry.ts); a server that refuses a filter gets none and the filter runs here.
- * Notes: EventStoreDB's idempotency differs for partially repeated batches (it may reject them
- * as a wrong expected version), see the README; `createdAt` (restore) is kept in metadata.
+ * - every append chains its events on the stream's previous event (src/events/hash.ts) and
+ *   stores the link in the metadata (`hash`); it appends with the exact expected revision it
+ *   chained on, so a concurrent writer makes it fail and re-chain, never fork the chain;
+ * - retries are idempotent here, not only on the server: a batch whose caller-supplied ids are
+ *   already stored right after the expected revision (for `any`: among the last 32 events)
+ *   answers the earlier result; a partial repeat throws PartialDuplicateAppendError.
+ * Notes: the creation time (the runner's, or a restore's) is kept in metadata.
  * db-client 6's readAll takes no filter, so readAll pages through `$all` and filters here.
  */
 import { EventEmitter } from 'node:events';
