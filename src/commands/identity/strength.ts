@@ -54,7 +54,6 @@ const queue: Job[] = [];
 
 function spawn(): Slot {
   const slot: Slot = { worker: new Worker(WORKER_URL) };
-  slot.worker.unref();
   slot.worker.on('message', (m: { id: number; error?: string } & StrengthResult) => {
     const job = slot.job;
     if (!job || job.id !== m.id) return;
@@ -77,6 +76,9 @@ function spawn(): Slot {
   };
   slot.worker.on('error', fail);
   slot.worker.on('exit', (code) => fail(new Error(`exit ${code}`)));
+  // After the listeners (adding a 'message' listener refs the worker's port again): an idle
+  // pool never keeps a process alive (the CLI's create-admin exits when done).
+  slot.worker.unref();
   slots.push(slot);
   return slot;
 }
