@@ -4,7 +4,7 @@
  *   (projection names, checked against the projector's list when the route is registered);
  * - a response to a request that appended events carries `X-Log-Position` (the newest one, in the
  *   adapter's own shape), and the position is remembered for the caller's session in Redis for
- *   READ_YOUR_WRITES_SESSION_TTL_SECONDS;
+ *   READ_YOUR_WRITES_SESSION_TTL_SECONDS (for login/signup: the session the request started);
  * - a query on a route with `readModels` waits until every projection it reads has passed the
  *   newer of the session's remembered position and `X-Consistent-After`; past
  *   READ_YOUR_WRITES_TIMEOUT_MS it answers 503 `projection_behind` with Retry-After, never stale
@@ -21,7 +21,7 @@ import { comparePositions, formatPosition, parsePosition, type Position } from '
 import { CheckpointFeed } from '../projections/checkpoint-feed';
 import { projectionsFor } from '../projections/index';
 import { sessionStateProjection, userProfilesProjection } from '../projections/session-state';
-import { appendedInRequest } from '../infra/request-writes';
+import { appendedInRequest, sessionOfRequest } from '../infra/request-writes';
 import { processMetrics } from '../infra/metrics';
 import { errors } from '../errors';
 
@@ -41,6 +41,28 @@ export const CONSISTENT_AFTER_HEADER = 'x-consistent-after';
 
 /** Redis key of the newest position a session wrote. */
 export const sessionWriteKey = (prefix: string, sessionId: string): string => `${prefix}ryw:${sessionId}`;
+
+/**
+ * The stored form sorts as text in position order (each part zero-padded to 20 digits, the most a
+ * 64-bit part has), so Redis keeps the newest with one compare-and-set: two writes of one session
+ * answered out of order (concurrent requests) never leave the older position behind.
+ */
+const sortable = (p: Position): string => `${p.commit.toString().padStart(20, '0')}:${p.prepare.toString().padStart(20, '0')}`;
+const KEEP_NEWEST = `local cur = redis.call('GET', KEYS[1])
+if (not cur) or cur < ARGV[1] then return redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) end
+return redis.call('PEXPIRE', KEYS[1], ARGV[2])`;
+
+/** Remembers `position` for the session unless it remembers a newer one (the TTL restarts either way). */
+export async function rememberSessionPosition(redis: Services['redis'], prefix: string, sessionId: string, position: Position, ttlMs: number): Promise<void> {
+  await redis.eval(KEEP_NEWEST, 1, sessionWriteKey(prefix, sessionId), sortable(position), String(ttlMs));
+}
+
+/** The newest position the session wrote (within the TTL), if any. */
+export async function sessionPosition(redis: Services['redis'], prefix: string, sessionId: string): Promise<Position | undefined> {
+  const raw = await redis.get(sessionWriteKey(prefix, sessionId));
+  const m = raw ? /^(\d{20}):(\d{20})$/.exec(raw) : null;
+  return m ? { commit: BigInt(m[1]!), prepare: BigInt(m[2]!) } : undefined;
+}
 
 /** Outcomes: passed (already there), waited (woke on an advance), timeout (answered 503). */
 export const consistencyChecks = new client.Counter({
@@ -79,10 +101,9 @@ export const readYourWritesPlugin = fp(async (app: FastifyInstance, opts: { serv
     }
     const sid = request.auth?.sessionId;
     if (sid) {
-      const raw = await redis.get(sessionWriteKey(prefix, sid)).catch((err: unknown) => {
+      const mine = await sessionPosition(redis, prefix, sid).catch((err: unknown) => {
         throw errors.unavailable('redis', err);
       });
-      const mine = raw ? parsePosition(store.kind, raw) : undefined;
       if (mine && (!at || comparePositions(mine, at) > 0)) at = mine;
     }
     return at;
@@ -120,12 +141,13 @@ export const readYourWritesPlugin = fp(async (app: FastifyInstance, opts: { serv
     if (!written) return done(null, payload);
     const text = formatPosition(store.kind, written);
     reply.header(LOG_POSITION_HEADER, text);
-    const sid = request.auth?.sessionId;
+    // The caller's session, or the one this request started (login, signup, OAuth callback).
+    const sid = request.auth?.sessionId ?? sessionOfRequest();
     if (!sid) return done(null, payload);
     // Before the answer leaves: the session's next query (on any API process) must find it.
     // Failing to remember it fails nothing (the write is committed): that query may then read
     // an older state, as before this feature; it is logged.
-    redis.set(sessionWriteKey(prefix, sid), text, 'PX', ttlMs).then(
+    rememberSessionPosition(redis, prefix, sid, written, ttlMs).then(
       () => done(null, payload),
       (err: unknown) => {
         request.log.warn({ err }, 'read-your-writes: could not remember the session position');

@@ -8,6 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testApp } from '../helpers/app';
 import { adminLogin, bearer, login, signup, signupAndLogin, type LoggedIn } from '../helpers/auth';
+import { startProjector, type ProjectorHandle } from '../../src/projections/runtime';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** A moment strictly between the previous request's events and the next one's. */
@@ -31,6 +32,9 @@ const adapters = [
 
 for (const adapter of adapters) describe.skipIf(adapter.skip)(`audit API on ${adapter.name}`, () => {
   let t: Awaited<ReturnType<typeof testApp>>;
+  // As in production: the projector runs, so the routes that read the user_streams index answer
+  // a session's read after its own write (read-your-writes waits for the index).
+  let projector: ProjectorHandle | undefined;
   let a: LoggedIn;
   let b: LoggedIn;
   let admin: LoggedIn;
@@ -42,6 +46,7 @@ for (const adapter of adapters) describe.skipIf(adapter.skip)(`audit API on ${ad
 
   beforeAll(async () => {
     t = await testApp(adapter.label, adapter.overrides);
+    projector = startProjector(t.services);
     m.start = await moment();
     admin = await adminLogin(t.app, t.services);
     const f = await t.app.inject({ method: 'POST', url: '/api/v1/features', headers: bearer(admin.accessToken), payload: { name: feature, description: 'Reports' } });
@@ -67,7 +72,10 @@ for (const adapter of adapters) describe.skipIf(adapter.skip)(`audit API on ${ad
     a = await login(t.app, { email: s.email, deviceName: 'laptop-2' });
     b = await signupAndLogin(t.app);
   });
-  afterAll(async () => t.close());
+  afterAll(async () => {
+    await projector?.stop();
+    await t?.close();
+  });
 
   it("returns the user's history in order, with metadata, secrets redacted", async () => {
     const res = await get(`/api/v1/audit/users/${a.userId}/events?limit=200`, a);

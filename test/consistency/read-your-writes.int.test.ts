@@ -9,9 +9,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testApp } from '../helpers/app';
 import { adminLogin, signupAndLogin, type LoggedIn } from '../helpers/auth';
 import { startProjector, type ProjectorHandle } from '../../src/projections/runtime';
-import { consistencyChecks } from '../../src/http/read-your-writes';
+import { consistencyChecks, rememberSessionPosition, sessionPosition, sessionWriteKey } from '../../src/http/read-your-writes';
 import { formatPosition, parsePosition } from '../../src/events/store';
-import { freePort, keepAliveClient, pairs, type Client } from './support';
+import { freePort, keepAliveClient, pairs, splitClient, type Client } from './support';
 
 const ROUNDS = Number(process.env.RYW_ROUNDS ?? 200);
 const TIMEOUT_MS = 1500;
@@ -27,7 +27,6 @@ describe('read-your-writes', () => {
   let t: Awaited<ReturnType<typeof testApp>>;
   let port: number;
   let c: Client;
-  let user: LoggedIn;
   let admin: LoggedIn;
   let other: LoggedIn;
   let projector: ProjectorHandle | undefined;
@@ -36,7 +35,6 @@ describe('read-your-writes', () => {
     t = await testApp('ryw', { READ_YOUR_WRITES_TIMEOUT_MS: String(TIMEOUT_MS) });
     port = await freePort();
     await t.app.listen({ port, host: '127.0.0.1' });
-    user = await signupAndLogin(t.app);
     admin = await adminLogin(t.app, t.services);
     other = await signupAndLogin(t.app);
     c = keepAliveClient(port);
@@ -46,6 +44,21 @@ describe('read-your-writes', () => {
     c?.close();
     await projector?.stop();
     await t?.close();
+  });
+
+  it('a session keeps its newest position when its writes are answered out of order', async () => {
+    const sid = `s-${Date.now()}`;
+    const newer = { commit: 900n, prepare: 10n };
+    await rememberSessionPosition(t.services.redis, t.services.prefix, sid, newer, 60_000);
+    await rememberSessionPosition(t.services.redis, t.services.prefix, sid, { commit: 899n, prepare: 99_999n }, 60_000);
+    await rememberSessionPosition(t.services.redis, t.services.prefix, sid, { commit: 900n, prepare: 9n }, 60_000);
+    expect(await sessionPosition(t.services.redis, t.services.prefix, sid)).toEqual(newer);
+    await rememberSessionPosition(t.services.redis, t.services.prefix, sid, { commit: 900n, prepare: 11n }, 60_000);
+    expect(await sessionPosition(t.services.redis, t.services.prefix, sid)).toEqual({ commit: 900n, prepare: 11n });
+    // Digits of different lengths still order by value.
+    await rememberSessionPosition(t.services.redis, t.services.prefix, sid, { commit: 10_000n, prepare: 1n }, 60_000);
+    expect(await sessionPosition(t.services.redis, t.services.prefix, sid)).toEqual({ commit: 10_000n, prepare: 1n });
+    expect(await t.services.redis.pttl(sessionWriteKey(t.services.prefix, sid))).toBeGreaterThan(50_000);
   });
 
   it('positions are opaque per adapter and round-trip', () => {
@@ -94,6 +107,15 @@ describe('read-your-writes', () => {
     expect((await c.req('GET', '/api/v1/auth/me', { token: admin.accessToken })).status).toBe(200);
     expect(await counts()).toEqual(hot);
 
+    // A session started by a login (no session of its own yet) reads its own login: the position
+    // is remembered for the new session, so its first query waits for the user_streams index too.
+    const li = await c.req('POST', '/api/v1/auth/login', { body: { email: other.email, password: other.password } });
+    expect(li.status).toBe(200);
+    expect(li.headers['x-log-position']).toMatch(/^\d+\.\d+$/);
+    const fresh = await c.req('GET', `/api/v1/audit/users/${other.userId}/events`, { token: li.body.access_token });
+    expect(fresh.status).toBe(503);
+    expect(fresh.body.code).toBe('projection_behind');
+
     // The projector starts: the same query now waits for it and answers.
     projector = startProjector(t.services);
     const after = await c.req('GET', '/api/v1/features/stopped-one', { token: admin.accessToken, headers: { 'x-consistent-after': position } });
@@ -101,12 +123,25 @@ describe('read-your-writes', () => {
     expect(after.body.name).toBe('stopped-one');
   }, 30_000);
 
-  // 'in another process (ROLES=projector)' is left out: it misses a write under load (issue 11 stays open; see the closing note).
-  describe.each([['in this process']])('projector %s', (mode) => {
+  // Three deployments of the same chained pairs (each with a fresh user, so a list's first page is
+  // not filled by an earlier mode's keys):
+  // - 'in this process': the projector runs beside the API that serves both the write and the read;
+  // - 'in another process (ROLES=projector)': this API only hears the checkpoint notices;
+  // - 'write through another API process': the write goes to a second API process (ROLES=api,projector,
+  //   the same DB and Redis), the read to this one: the session's position was remembered by the other
+  //   process and this process's feed only hears the other process's notices.
+  describe.each([['in this process'], ['in another process (ROLES=projector)'], ['write through another API process (ROLES=api,projector), read here']])('projector %s', (mode) => {
     let child: ChildProcess | undefined;
+    let childPort = 0;
     let output = '';
+    let writer: Client;
+    let reader: Client;
+    let mine: LoggedIn;
 
     beforeAll(async () => {
+      mine = await signupAndLogin(t.app);
+      reader = keepAliveClient(port);
+      writer = reader;
       if (mode.startsWith('in this')) {
         projector ??= startProjector(t.services);
         return;
@@ -114,27 +149,34 @@ describe('read-your-writes', () => {
       await projector?.stop();
       projector = undefined;
       const cfg = t.services.config;
+      const api = mode.startsWith('write through');
+      childPort = await freePort();
       child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
         env: {
-          ...process.env, NODE_ENV: 'test', ROLES: 'projector', LOG_LEVEL: 'warn', PORT: String(await freePort()), HOST: '127.0.0.1',
+          ...process.env, NODE_ENV: 'test', ROLES: api ? 'api,projector' : 'projector', LOG_LEVEL: 'warn', PORT: String(childPort), HOST: '127.0.0.1',
           DATABASE_URL: cfg.DATABASE_URL, REDIS_URL: cfg.REDIS_URL, REDIS_PREFIX: t.services.prefix, DATA_DIR: cfg.DATA_DIR,
-          PASSWORD_PEPPER: cfg.PASSWORD_PEPPER, BCRYPT_COST: '4',
+          PASSWORD_PEPPER: cfg.PASSWORD_PEPPER, BCRYPT_COST: '4', READ_YOUR_WRITES_TIMEOUT_MS: String(TIMEOUT_MS),
+          RATE_LIMIT_PER_MINUTE: '0', RATE_LIMIT_AUTH_PER_MINUTE: '0', COOKIE_SECURE: 'false',
         },
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       child.stdout!.on('data', (d) => (output += d));
       child.stderr!.on('data', (d) => (output += d));
-      // Up when it has projected a fresh write (the feed hears it from the other process).
+      if (api) writer = keepAliveClient(childPort);
+      // Up when it has projected a fresh write (this process's feed hears it from the other process).
       const started = Date.now();
       for (;;) {
-        const w = await c.req('POST', '/api/v1/features', { token: admin.accessToken, body: { name: `probe-${Date.now()}` } });
-        const at = parsePosition('postgres', String(w.headers['x-log-position']))!;
-        if (await t.app.checkpoints.wait(t.app.checkpoints.names, at, 2000)) break;
-        if (Date.now() - started > 60_000 || child.exitCode !== null) throw new Error(`projector process did not start:\n${output}`);
+        const w = await writer.req('POST', '/api/v1/features', { token: admin.accessToken, body: { name: `probe-${Date.now()}` } }).catch(() => undefined);
+        const at = w?.status === 201 ? parsePosition('postgres', String(w.headers['x-log-position'])) : undefined;
+        if (at && (await t.app.checkpoints.wait(t.app.checkpoints.names, at, 2000))) break;
+        if (Date.now() - started > 60_000 || child.exitCode !== null) throw new Error(`${mode} did not start:\n${output}`);
+        await new Promise((r) => setTimeout(r, 200));
       }
     }, 90_000);
 
     afterAll(async () => {
+      if (writer !== reader) writer?.close();
+      reader?.close();
       if (child && child.exitCode === null) {
         const exited = new Promise((r) => child!.once('exit', r));
         child.kill('SIGTERM');
@@ -144,9 +186,10 @@ describe('read-your-writes', () => {
     });
 
     it(`every chained pair reads its own write ${ROUNDS} times in a row over one keep-alive connection`, async () => {
-      const sockets = c.sockets();
-      const tag = mode.startsWith('in this') ? 'a' : 'b';
-      const list = pairs(c, { token: user.accessToken, userId: user.userId, email: user.email, password: user.password }, { token: admin.accessToken, userId: admin.userId }, tag);
+      const tag = mode.startsWith('in this') ? 'a' : mode.startsWith('in another') ? 'b' : 'c';
+      const c = splitClient(writer, reader);
+      const list = pairs(c, { token: mine.accessToken, userId: mine.userId, email: mine.email, password: mine.password }, { token: admin.accessToken, userId: admin.userId }, tag);
+      const sockets = { reader: reader.sockets(), writer: writer.sockets() };
       const before = await counts();
       const seen: Record<string, number> = {};
       for (const pair of list) {
@@ -156,11 +199,13 @@ describe('read-your-writes', () => {
         }
       }
       for (const pair of list) expect(seen[pair.name]).toBe(ROUNDS);
-      expect(c.sockets()).toBe(Math.max(1, sockets)); // one connection all along (keep-alive)
+      // One keep-alive connection all along to each API process.
+      expect(reader.sockets()).toBe(Math.max(1, sockets.reader));
+      expect(writer.sockets()).toBe(Math.max(1, sockets.writer));
       const after = await counts();
       expect(after.timeout).toBe(before.timeout);
-      // The reads went through the consistency check (passed at once or woke on an advance).
+      // The reads here went through the consistency check (passed at once or woke on an advance).
       expect(after.passed + after.waited - before.passed - before.waited).toBeGreaterThan(ROUNDS * list.length);
-    }, 600_000);
+    }, 900_000);
   });
 });

@@ -65,6 +65,18 @@ export function keepAliveClient(port: number): Client {
   };
 }
 
+/** Writes (every method but GET) through `writer`, reads (GET) through `reader`: two API processes. */
+export function splitClient(writer: Client, reader: Client): Client {
+  return {
+    req: (method, path, opts) => (method === 'GET' ? reader : writer).req(method, path, opts),
+    sockets: () => writer.sockets() + (writer === reader ? 0 : reader.sockets()),
+    close() {
+      writer.close();
+      if (writer !== reader) reader.close();
+    },
+  };
+}
+
 /** One chained pair: a write, then the read that must show it. */
 export interface Pair {
   name: string;

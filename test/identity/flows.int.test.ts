@@ -6,6 +6,7 @@ import { bearer, login, signup, signupAndLogin, uniqueEmail, DEFAULT_PASSWORD } 
 import { revokeUserSessions } from '../../src/commands/identity/service';
 import { applyInline, userEventEval } from '../../src/projections/session-state';
 import { TOKEN_CLIENT_ENV, tokenClientAuth } from '../helpers/security';
+import { startProjector, type ProjectorHandle } from '../../src/projections/runtime';
 
 type T = Awaited<ReturnType<typeof testApp>>;
 const me = (t: T, token: string) => t.app.inject({ method: 'GET', url: '/api/v1/auth/me', headers: bearer(token) });
@@ -14,10 +15,17 @@ const doRefresh = (t: T, token: string, headers: Record<string, string> = {}) =>
 
 describe('identity flows over HTTP', () => {
   let t: T;
+  // As in production: the projector runs, so a session's query after its own login or write
+  // (read-your-writes) finds the read models past it.
+  let projector: ProjectorHandle | undefined;
   beforeAll(async () => {
     t = await testApp('idflows', TOKEN_CLIENT_ENV);
+    projector = startProjector(t.services);
   });
-  afterAll(async () => t.close());
+  afterAll(async () => {
+    await projector?.stop();
+    await t?.close();
+  });
 
   describe('signup', () => {
     it('201 with the user; e-mail normalised for uniqueness; /register alias', async () => {

@@ -24,6 +24,7 @@ import { streams } from '../../events/streams';
 import { normaliseEmail, type UserEvent, type UserState } from '../../events/user';
 import type { KeySet } from '../../credentials/keys';
 import { parseUserProfile, redisMicros, sessionKey, userProfileKey, userSessionsKey } from '../../projections/session-state';
+import { noteSessionOf } from '../../infra/request-writes';
 import { NO_STREAM, runCommand, type AppendHook, type CommandResult, type Loaded } from '../decider';
 import type { UserCommand } from '../users/decide';
 import { findUserIdByEmail, reserveEmail } from '../users/email';
@@ -261,6 +262,8 @@ export async function startSession(
     { ...metadata, actorUserId: user.userId },
     { loaded: { state: initialSessionState(), revision: NO_STREAM } },
   );
+  // The new session's first query reads this write (read-your-writes, src/http/read-your-writes.ts).
+  noteSessionOf(sessionId);
   const expiresAt = (started[0]!.data as { expiresAt: string }).expiresAt;
   const accessToken = await signAccessToken(deps.keys, deps.config, { userId: user.userId, sessionId, roles: user.roles, sessionExpiresAt: expiresAt }, now);
   return {
@@ -358,6 +361,7 @@ export async function refresh(
     if (err instanceof WrongExpectedVersionError) throw invalidRefreshToken();
     throw err;
   }
+  noteSessionOf(sessionId); // the refreshed session's next query reads this rotation
   const accessToken = await signAccessToken(deps.keys, deps.config, { userId: state.userId, sessionId, roles: user.roles, sessionExpiresAt: state.expiresAt }, now);
   return { accessToken, refreshToken: next.token, sessionId, userId: state.userId };
 }

@@ -67,7 +67,8 @@ export async function auditRoutes(app: FastifyInstance, services: Services) {
   const store = services.store;
 
   r.get('/api/v1/audit/users/:id/events', {
-    // readModels not declared yet: the audit tests read without a running projector (issue 11 open)
+    // The user_streams index (read-your-writes waits for it; test/consistency/read-models.int.test.ts).
+    config: { readModels: ['user_streams'] },
     schema: {
       tags: ['audit'],
       summary: "A user's auth history, chronological (self or admin)",
@@ -87,7 +88,8 @@ export async function auditRoutes(app: FastifyInstance, services: Services) {
   });
 
   r.get('/api/v1/audit/users/:id/state', {
-    // readModels not declared yet: the audit tests read without a running projector (issue 11 open)
+    // The user_streams index (read-your-writes waits for it; test/consistency/read-models.int.test.ts).
+    config: { readModels: ['user_streams'] },
     schema: {
       tags: ['audit'],
       summary: 'A user as of a moment: profile, roles, sessions, API keys, reachable features (self or admin)',
@@ -134,7 +136,7 @@ export async function auditRoutes(app: FastifyInstance, services: Services) {
   });
 
   r.get('/api/v1/audit/events', {
-    // readModels not declared yet: the audit tests read without a running projector (issue 11 open)
+    // The event log only: no read model to wait for (a committed write is in the log).
     schema: {
       tags: ['audit'],
       summary: 'Search the whole event log (admin)',
