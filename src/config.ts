@@ -82,6 +82,8 @@ export const configSchema = z.object({
     .describe('Send Strict-Transport-Security and the CSP upgrade-insecure-requests directive. Default: on when NODE_ENV=production, off otherwise (so /docs works over plain http).'),
   READY_MAX_PROJECTION_LAG: int(0, 100_000_000).default(10_000)
     .describe('GET /ready answers 503 while any projection is more than this many events behind the log.'),
+  READ_YOUR_WRITES: z.enum(['on', 'off']).default('on')
+    .describe('Read-your-writes on the PostgreSQL read models (X-Log-Position, per-session waits, X-Consistent-After). `off` only to compare costs: queries may then read a state older than the caller\'s own write.'),
   READ_YOUR_WRITES_TIMEOUT_MS: int(0, 60_000).default(2000)
     .describe('How long a query waits for the projections it reads to pass the position its session last wrote (or X-Consistent-After) before answering 503 projection_behind.'),
   READ_YOUR_WRITES_SESSION_TTL_SECONDS: int(1, 3600).default(60)

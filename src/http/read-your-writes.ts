@@ -86,6 +86,8 @@ export const readYourWritesPlugin = fp(async (app: FastifyInstance, opts: { serv
   await feed.start();
   app.addHook('onClose', async () => feed.stop());
   app.decorate('checkpoints', feed);
+  // Off (READ_YOUR_WRITES=off, for cost comparisons): no hooks at all.
+  if (config.READ_YOUR_WRITES === 'off') return;
   const known = new Set(feed.names);
   const timeoutMs = config.READ_YOUR_WRITES_TIMEOUT_MS;
   const ttlMs = config.READ_YOUR_WRITES_SESSION_TTL_SECONDS * 1000;

@@ -1,0 +1,70 @@
+// The load generator of bench/consistency.bench.ts, in a process of its own (never in the
+// benchmark's or the server's event loop): N clients, each over one keep-alive connection, for
+// `seconds`, in one mode:
+//   write — POST /api/v1/api-keys only;
+//   ryw   — the same POST, then GET /api/v1/api-keys/{id} with the same session (read-your-writes waits);
+//   poll  — the same POST, then GET with another session of the same user (no wait) again and
+//           again until it answers 200 (write-then-sleep-until-visible, without the sleep).
+// Prints one JSON line: per round trip the write's and the read's latency (ms) and, per write,
+// its X-Log-Position and the wall-clock time its answer arrived (for the projection lag).
+import http from 'node:http';
+
+const { base, mode, seconds, writers, pollers } = JSON.parse(process.argv[2]);
+const url = new URL(base);
+
+function client() {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  return (method, path, token, body) => new Promise((resolve, reject) => {
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    const headers = { authorization: `Bearer ${token}` };
+    if (payload) headers['content-type'] = 'application/json';
+    const r = http.request({ host: url.hostname, port: url.port, method, path, agent, headers }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (d) => (text += d));
+      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, text }));
+    });
+    r.on('error', reject);
+    r.end(payload);
+  });
+}
+
+const out = { writeMs: [], readMs: [], totalMs: [], polls: [], writes: [], bad: 0 };
+const end = Date.now() + seconds * 1000;
+let n = 0;
+
+async function loop(i) {
+  const w = client();
+  const r = mode === 'poll' ? client() : w;
+  while (Date.now() < end) {
+    const t0 = performance.now();
+    const res = await w('POST', '/api/v1/api-keys', writers[i], { name: `b${i}-${n++}`, features: '*' });
+    const t1 = performance.now();
+    if (res.status !== 201) {
+      out.bad++;
+      continue;
+    }
+    out.writeMs.push(t1 - t0);
+    out.writes.push([String(res.headers['x-log-position'] ?? ''), Date.now()]);
+    if (mode === 'write') continue;
+    const id = JSON.parse(res.text).id;
+    let tries = 0;
+    for (;;) {
+      tries++;
+      const g = await r('GET', `/api/v1/api-keys/${id}`, mode === 'poll' ? pollers[i] : writers[i]);
+      if (g.status === 200) break;
+      if (mode === 'ryw' || g.status !== 404 || performance.now() - t1 > 10_000) {
+        out.bad++;
+        break;
+      }
+    }
+    const t2 = performance.now();
+    out.readMs.push(t2 - t1);
+    out.totalMs.push(t2 - t0);
+    out.polls.push(tries);
+  }
+}
+
+await Promise.all(writers.map((_, i) => loop(i)));
+process.stdout.write(`${JSON.stringify(out)}\n`);
+process.exit(0);

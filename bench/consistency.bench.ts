@@ -1,0 +1,162 @@
+/**
+ * `npm run bench consistency`: what read-your-writes costs (issue 11), measured from outside.
+ * - Servers are started as users start them (`npm start`, all roles in one process, COMMON settings
+ *   of bench/http-setup.ts), each on its own database: one with the feature on (the default), one
+ *   with READ_YOUR_WRITES=off, for the hot-path ratio.
+ * - Write-then-read (create key → get key) at 16 clients, each its own session over one keep-alive
+ *   connection, driven by bench/consistency-client.mjs in a process of its own, in interleaved
+ *   rounds of three modes: the write alone; write then read with the same session (waits for the
+ *   api_keys projection); write then poll with another session until the key is visible. Printed:
+ *   p50/p99 of the write, the read, the round trip; the read's added p99 over the write-alone run's
+ *   write p99 is the figure the issue bounds (< 15 ms).
+ * - /api/v1/auth/verify and the access check: wrk (a process of its own), feature on vs off, in
+ *   interleaved rounds; ratio of medians (target ≥ 0.97).
+ * - Projection lag under 16 writers: this process LISTENs to the checkpoint notices (PostgreSQL
+ *   NOTIFY and Redis PUBLISH, as the API's feed does) while the write-alone rounds run; per
+ *   projection, the time from a write's answer to the first notice at or past its position, p50/p99.
+ * Environment: BENCH_QUICK=1 (one short round), BENCH_ROUNDS, BENCH_SECONDS.
+ */
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import pg from 'pg';
+import { Redis } from 'ioredis';
+import { QUICK } from './lib';
+import { COMMON, prepare, ROUTES, type Prepared } from './http-setup';
+import { api, fmt, load, median, ROOT, startServer, stopAll } from './outside';
+
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? (QUICK ? 1 : 3));
+const SECONDS = Number(process.env.BENCH_SECONDS ?? (QUICK ? 2 : 5));
+const CLIENTS = 16;
+
+interface ClientOut {
+  writeMs: number[];
+  readMs: number[];
+  totalMs: number[];
+  polls: number[];
+  writes: [string, number][];
+  bad: number;
+}
+
+function runClient(base: string, mode: string, writers: string[], pollers: string[]): Promise<ClientOut> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [path.join(ROOT, 'bench', 'consistency-client.mjs'), JSON.stringify({ base, mode, seconds: SECONDS, writers, pollers })], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.on('error', reject);
+    child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`consistency client exited with ${code}`))));
+  });
+}
+
+const pct = (xs: number[], p: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length ? s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]! : NaN;
+};
+
+async function sessions(base: string, email: string, password: string, n: number): Promise<string[]> {
+  const out: string[] = [];
+  for (let i = 0; i < n; i++) out.push((await api(base, 'POST', '/api/v1/auth/login', { email, password })).access_token as string);
+  return out;
+}
+
+/** Checkpoint notices of one deployment, with the wall-clock time each arrived. */
+async function listenCheckpoints(env: Record<string, string>) {
+  const notices: { name: string; c: bigint; p: bigint; at: number }[] = [];
+  const onText = (text: string) => {
+    const m = /^(\S+) (\d+) (\d+)$/.exec(text);
+    if (m) notices.push({ name: m[1]!, c: BigInt(m[2]!), p: BigInt(m[3]!), at: Date.now() });
+  };
+  const client = new pg.Client({ connectionString: env.DATABASE_URL });
+  await client.connect();
+  client.on('notification', (msg) => msg.payload && onText(msg.payload));
+  await client.query('LISTEN authledger_checkpoints');
+  const sub = new Redis(env.REDIS_URL ?? 'redis://127.0.0.1:6379/0');
+  await sub.subscribe(`${env.REDIS_PREFIX ?? ''}checkpoints`);
+  sub.on('message', (_ch: string, text: string) => onText(text));
+  return {
+    notices,
+    async close() {
+      await client.end();
+      sub.disconnect();
+    },
+  };
+}
+
+async function main(): Promise<void> {
+  console.log(`[consistency] ${ROUNDS} round(s) of ${SECONDS}s, ${CLIENTS} clients; servers: npm start (all roles), feature on and READ_YOUR_WRITES=off`);
+  const on = await startServer({ label: 'ryw-on', env: COMMON });
+  const off = await startServer({ label: 'ryw-off', env: { ...COMMON, READ_YOUR_WRITES: 'off' } });
+  const rows: Prepared[] = [];
+  for (const server of [on, off]) rows.push(await prepare({ id: server.label, title: server.label, server, companions: [] }));
+  const [pOn, pOff] = rows as [Prepared, Prepared];
+  const writers = await sessions(on.base, pOn.email, pOn.password, CLIENTS);
+  const pollers = await sessions(on.base, pOn.email, pOn.password, CLIENTS);
+  const feed = await listenCheckpoints(on.env);
+
+  const acc: Record<string, ClientOut[]> = { write: [], ryw: [], poll: [] };
+  const hot: Record<string, { on: number[]; off: number[]; p99on: number[]; p99off: number[] }> = {};
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const mode of ['write', 'ryw', 'poll']) acc[mode]!.push(await runClient(on.base, mode, writers, pollers));
+    for (const route of ROUTES.filter((r) => r.id !== 'me')) {
+      const h = (hot[route.id] ??= { on: [], off: [], p99on: [], p99off: [] });
+      for (const [which, p] of [['on', pOn], ['off', pOff]] as const) {
+        const s = route.spec(p);
+        const r = await load({ url: s.url, method: s.method, headers: s.headers, seconds: SECONDS, connections: 64, pid: p.server.pid });
+        h[which].push(r.rps);
+        h[which === 'on' ? 'p99on' : 'p99off'].push(r.p99ms);
+      }
+    }
+  }
+  await feed.close();
+
+  const all = (mode: string, k: 'writeMs' | 'readMs' | 'totalMs' | 'polls') => acc[mode]!.flatMap((o) => o[k]);
+  const bad = (mode: string) => acc[mode]!.reduce((n, o) => n + o.bad, 0);
+  console.log(`\nWrite-then-read, create key → get key, ${CLIENTS} clients (ms; all rounds pooled)`);
+  console.log('mode                                   n      write p50/p99     read p50/p99    round trip p50/p99   bad');
+  const line = (title: string, mode: string) => console.log(
+    `${title.padEnd(38)} ${String(all(mode, 'writeMs').length).padStart(6)}   ${fmt(pct(all(mode, 'writeMs'), 50), 1).padStart(6)} / ${fmt(pct(all(mode, 'writeMs'), 99), 1).padStart(6)}`
+    + `   ${fmt(pct(all(mode, 'readMs'), 50), 1).padStart(6)} / ${fmt(pct(all(mode, 'readMs'), 99), 1).padStart(6)}   ${fmt(pct(all(mode, 'totalMs'), 50), 1).padStart(6)} / ${fmt(pct(all(mode, 'totalMs'), 99), 1).padStart(6)}   ${bad(mode)}`,
+  );
+  line('write alone', 'write');
+  line('write, read same session (waits)', 'ryw');
+  line('write, poll other session until seen', 'poll');
+  const polls = all('poll', 'polls');
+  console.log(`polling: ${fmt(polls.reduce((a, b) => a + b, 0) / Math.max(1, polls.length), 2)} GETs per write on average (a 404 until the projection has it)`);
+  const addedP99 = pct(all('ryw', 'totalMs'), 99) - pct(all('write', 'writeMs'), 99);
+  console.log(`added read latency p99 (ryw round trip p99 − write-alone p99): ${fmt(addedP99, 1)} ms (target < 15); ryw read p99 / poll read p99 = ${fmt(pct(all('ryw', 'readMs'), 99) / pct(all('poll', 'readMs'), 99), 2)}`);
+
+  console.log('\nHot paths with the feature on vs off (wrk -c64, req/s, median of rounds)');
+  for (const route of ROUTES.filter((r) => r.id !== 'me')) {
+    const h = hot[route.id]!;
+    console.log(`${route.title.padEnd(40)} on ${fmt(median(h.on)).padStart(7)}  off ${fmt(median(h.off)).padStart(7)}  ratio ${fmt(median(h.on) / median(h.off), 3)} (target ≥ 0.97)  p99 on/off ${fmt(median(h.p99on), 1)}/${fmt(median(h.p99off), 1)} ms`);
+  }
+
+  // Lag: from a write's answer (its append committed before it) to the first notice at or past it.
+  const writes = acc.write!.flatMap((o) => o.writes).map(([pos, at]) => {
+    const [c, p] = pos.split('.');
+    return { c: BigInt(c ?? 0), p: BigInt(p ?? 0), at };
+  }).filter((w) => w.c > 0n);
+  const byName = new Map<string, { c: bigint; p: bigint; at: number }[]>();
+  for (const n of feed.notices) (byName.get(n.name) ?? byName.set(n.name, []).get(n.name)!).push(n);
+  console.log(`\nProjection lag under ${CLIENTS} writers (ms from the write's answer to the checkpoint notice past it; ${writes.length} writes)`);
+  for (const [name, list] of [...byName].sort(([a], [b]) => a.localeCompare(b))) {
+    list.sort((x, y) => x.at - y.at);
+    const lags: number[] = [];
+    for (const w of writes) {
+      const n = list.find((x) => (x.c > w.c || (x.c === w.c && x.p >= w.p)) && x.at >= w.at - 1000);
+      if (n) lags.push(Math.max(0, n.at - w.at));
+    }
+    console.log(`${name.padEnd(16)} p50 ${fmt(pct(lags, 50), 1).padStart(6)}  p99 ${fmt(pct(lags, 99), 1).padStart(6)}  (${lags.length} writes matched)`);
+  }
+}
+
+main().then(
+  async () => {
+    await stopAll();
+    process.exit(0);
+  },
+  async (err) => {
+    console.error(err);
+    await stopAll();
+    process.exit(1);
+  },
+);
