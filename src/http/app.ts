@@ -11,6 +11,7 @@ import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
+import { TEXT_MESSAGE, unsafeInputPath } from './input';
 import { Redis } from 'ioredis';
 import { closeRedis } from '../infra/redis';
 import { leasedRateLimitStore } from './rate-limit-store';
@@ -125,6 +126,13 @@ export async function buildHttpApp(services: Services, registerRoutes: RegisterR
       if (!shape) return done();
       done(credentialsInUrl(shape));
     });
+  });
+  // The net under every route's schema (src/http/input.ts): a NUL or an unpaired surrogate
+  // anywhere in the params, query or body is refused before any handler or store sees it (issue 20 §5).
+  app.addHook('preValidation', (request, _reply, done) => {
+    const field = unsafeInputPath(request.params, 'params') ?? unsafeInputPath(request.query, 'querystring') ?? unsafeInputPath(request.body, 'body');
+    if (field) done(errors.validation([{ field, message: TEXT_MESSAGE }]));
+    else done();
   });
   app.addHook('onSend', (request, reply, payload, done) => {
     if (reply.statusCode >= 300 && request.routeOptions.config.securityHeaders === 'errors') reply.headers(security);

@@ -10,6 +10,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { id, text } from '../../http/input';
 import type { Services } from '../../services';
 import { errors } from '../../errors';
 import { featureName } from '../../events/feature';
@@ -47,12 +48,12 @@ export async function apiKeyCommandRoutes(app: FastifyInstance, services: Servic
       summary: 'Issue an API key (shown once)',
       security: [{ bearer: [] }],
       body: z.object({
-        name: z.string().trim().min(1).max(100),
+        name: text(100).trim().min(1),
         features: featuresIn.optional().describe('Feature names this key may access, or "*" for all (required unless scopes are given)'),
         scopes: z.array(z.enum(API_KEY_SCOPES)).min(1).max(API_KEY_SCOPES.length).optional()
           .describe('Admins only: API scopes beyond features, e.g. tokens:introspect (call POST /api/v1/tokens/verify and /revoke). Listed among the key\'s features; never covered by "*".'),
         expires_in_days: z.number().int().min(1).max(3650).optional(),
-        user_id: z.string().max(100).optional().describe('Admins only: issue the key for another user'),
+        user_id: id.optional().describe('Admins only: issue the key for another user'),
       }).strict(),
       response: { 201: issuedKeySchema, ...problems(400, 401, 403, 404) },
     },
@@ -79,7 +80,7 @@ export async function apiKeyCommandRoutes(app: FastifyInstance, services: Servic
       description: 'Header `Access-Token` (or `Authorization: Bearer`). Without a body the key covers every feature ("*") and never expires.',
       security: [{ accessTokenHeader: [] }, { bearer: [] }],
       body: z.object({
-        name: z.string().trim().min(1).max(100).optional(),
+        name: text(100).trim().min(1).optional(),
         features: featuresIn.optional(),
         expires_in_days: z.number().int().min(1).max(3650).optional(),
       }).nullish(),

@@ -11,13 +11,14 @@
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { secret, text } from '../../http/input';
 import type { Services } from '../../services';
 import { metadataFrom } from '../../http/metadata';
 import { problems } from '../../http/schemas';
 import { confirmPasswordReset, requestPasswordReset, resendVerification, verifyEmail } from './handlers';
 import { passwordResetPage, verifyEmailPage } from './pages';
 
-const tokenField = z.string().min(1).max(200).describe('The token from the mailed link (after #token=)');
+const tokenField = secret(200).min(1).describe('The token from the mailed link (after #token=)');
 const accepted = z.object({ status: z.literal('accepted') });
 
 export async function emailCommandRoutes(app: FastifyInstance, services: Services): Promise<void> {
@@ -54,7 +55,7 @@ export async function emailCommandRoutes(app: FastifyInstance, services: Service
   r.post('/api/v1/auth/password-reset/request', {
     schema: {
       tags, summary: 'Mail a password-reset link (always 202: reveals nothing about the address)',
-      body: z.object({ email: z.string().min(1).max(320) }),
+      body: z.object({ email: text(320).min(1) }),
       response: { 202: accepted, ...problems(400, 429) },
     },
     config: { rateLimit },
@@ -72,7 +73,7 @@ export async function emailCommandRoutes(app: FastifyInstance, services: Service
   r.post('/api/v1/auth/password-reset/confirm', {
     schema: {
       tags, summary: 'Set a new password with the mailed token; signs out every session',
-      body: z.object({ token: tokenField, new_password: z.string().min(1).max(1024) }),
+      body: z.object({ token: tokenField, new_password: secret(1024).min(1) }),
       response: { 200: z.object({ status: z.literal('password_reset'), sessions_revoked: z.number().int() }), ...problems(400, 429, 503) },
     },
     config: { rateLimit },

@@ -6,6 +6,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { text } from '../../http/input';
 import type { Services } from '../../services';
 import { featureName } from '../../events/feature';
 import { streams } from '../../events/streams';
@@ -18,7 +19,7 @@ import type { FastifyRequest } from 'fastify';
 
 const featureOut = z.object({ name: z.string(), description: z.string(), enabled: z.boolean() });
 const nameParams = z.object({ name: featureName });
-const description = z.string().max(1000);
+const description = text(1000);
 
 export async function runFeatureCommand(services: Services, command: FeatureCommand, request: FastifyRequest): Promise<FeatureState> {
   const result = await runCommand(services, { stream: streams.feature(command.name), decider: featureDecider, command, metadata: metadataFrom(request) });

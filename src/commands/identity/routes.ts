@@ -11,6 +11,7 @@
 import type { FastifyContextConfig, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { secret, text } from '../../http/input';
 import { errors } from '../../errors';
 import { accessTokenFrom } from '../../http/auth';
 import { metadataFrom } from '../../http/metadata';
@@ -27,8 +28,8 @@ import { parseRefreshToken } from '../../credentials/refresh-tokens';
 export const AUTH_PREFIX = '/api/v1/auth';
 export const REFRESH_COOKIE_NAME = 'refresh_token';
 
-const email = z.string().trim().min(3).max(320).pipe(z.email()).describe('E-mail address (normalised: trimmed, NFKC, lower-case)');
-const password = z.string().min(1).max(1024).describe('Password (length rules are the password policy: see the 400 reason)');
+const email = text(320).trim().min(3).max(320).pipe(z.email()).describe('E-mail address (normalised: trimmed, NFKC, lower-case)');
+const password = secret(1024).min(1).describe('Password (length rules are the password policy: see the 400 reason)');
 const publicUser = z.object({ id: z.string(), email: z.string(), name: z.string(), created_at: z.string() });
 const loginUser = z.object({ id: z.string(), email: z.string(), name: z.string(), roles: z.array(z.string()), email_verified: z.boolean() });
 const tokenResponse = z.object({
@@ -41,10 +42,10 @@ const tokenResponse = z.object({
 const loginResponse = tokenResponse.extend({ user: loginUser });
 const loginBody = z
   .object({
-    email: z.string().min(1).max(320).optional(),
-    username: z.string().min(1).max(320).optional().describe('Seed-000 clients: the e-mail address'),
+    email: text(320).min(1).optional(),
+    username: text(320).min(1).optional().describe('Seed-000 clients: the e-mail address'),
     password,
-    device_name: z.string().max(200).optional(),
+    device_name: text(200).optional(),
     return_refresh_in_body: z.boolean().optional(),
   })
   .refine((b) => b.email !== undefined || b.username !== undefined, { message: 'email or username is required', path: ['email'] });
@@ -77,7 +78,7 @@ export async function identityCommandRoutes(app: FastifyInstance): Promise<void>
     tags: ['auth'],
     summary: 'Create an account',
     description: 'E-mail unique (409 otherwise); password checked against the policy (400 with the reason).',
-    body: z.object({ email, password, name: z.string().trim().max(200).optional() }),
+    body: z.object({ email, password, name: text(200).trim().optional() }),
     response: { 201: z.object({ user: publicUser }), ...problems(400, 409, 429) },
   };
   for (const url of [`${AUTH_PREFIX}/signup`, `${AUTH_PREFIX}/register`]) {
@@ -117,7 +118,7 @@ export async function identityCommandRoutes(app: FastifyInstance): Promise<void>
 
   // ---------------------------------------------------------------- refresh
   const refreshBody = z
-    .object({ refresh_token: z.string().max(200).optional(), return_refresh_in_body: z.boolean().optional() })
+    .object({ refresh_token: secret(200).optional(), return_refresh_in_body: z.boolean().optional() })
     .nullish();
   r.post(`${AUTH_PREFIX}/refresh`, {
     schema: {
@@ -152,7 +153,7 @@ export async function identityCommandRoutes(app: FastifyInstance): Promise<void>
       tags: ['auth'],
       summary: "Log out this device: end only this session",
       description: 'Identifies the session by the access token, or else by the refresh token (cookie or body). Other devices keep working.',
-      body: z.object({ refresh_token: z.string().max(200).optional() }).nullish(),
+      body: z.object({ refresh_token: secret(200).optional() }).nullish(),
       response: { 204: z.null().describe('Logged out'), ...problems(401, 403) },
     },
   }, async (request, reply) => {
@@ -244,7 +245,7 @@ export async function identityCommandRoutes(app: FastifyInstance): Promise<void>
         '`Authorization: Bearer` of the same user (its own tokens; 403 not_token_holder for another user\'s). Without either, 401 client_auth_required. ' +
         '200 for unknown or already revoked tokens.',
       security: [{ basicClient: [] }, { apiKey: [] }, { bearer: [] }],
-      body: z.object({ token: z.string().max(8192), token_type_hint: z.enum(['access_token', 'refresh_token']).optional() }),
+      body: z.object({ token: secret(8192), token_type_hint: z.enum(['access_token', 'refresh_token']).optional() }),
       response: { 200: z.object({}).describe('Done (also for unknown tokens)'), ...problems(400, 401, 403) },
     },
   }, async (request, reply) => {

@@ -3,7 +3,8 @@
  * concurrency, then apply the new events to the Redis read models inline (read-your-writes on
  * every API process; the projections apply the same events again, idempotently by revision).
  * Rules enforced here (the rest are in deciders.ts, lockout.ts, passwords.ts):
- * - e-mail uniqueness on the write path: `email-<normalised>` is appended with no_stream;
+ * - e-mail uniqueness on the write path: `email-<normalised>` is appended with no_stream; a
+ *   signup whose registration fails releases the reservation before it answers;
  * - login answers are identical for an unknown e-mail and a wrong password (status, body, one
  *   bcrypt compare, same lockout numbers, same delays);
  * - a refresh decides from two single-row reads (first and last event of the session), and the
@@ -27,7 +28,7 @@ import { parseUserProfile, redisMicros, sessionKey, userProfileKey, userSessions
 import { noteSessionOf } from '../../infra/request-writes';
 import { NO_STREAM, runCommand, type AppendHook, type CommandResult, type Loaded } from '../decider';
 import type { UserCommand } from '../users/decide';
-import { findUserIdByEmail, reserveEmail } from '../users/email';
+import { findUserIdByEmail, releaseEmail, reserveEmail } from '../users/email';
 import { loadUser, runUserCommand } from '../users/stream';
 import {
   decideSession, invalidRefreshToken, isForeignSecret, refreshFailuresExceeded, refreshGuardDecider, refreshGuardLocked, sameHash, sessionDecider,
@@ -163,7 +164,15 @@ export async function signup(
   const passwordHash = await hashPassword(deps.config, input.password);
   const userId = randomUUID();
   await reserveEmail(deps, normalised, userId, metadata);
-  await runUserCommand(deps, userId, { type: 'Register', userId, email, name, passwordHash, source: input.source ?? 'signup' }, metadata, { attempts: 1 });
+  try {
+    await runUserCommand(deps, userId, { type: 'Register', userId, email, name, passwordHash, source: input.source ?? 'signup' }, metadata, { attempts: 1 });
+  } catch (err) {
+    // All of the command's streams or none: the reservation is released before the answer, so a
+    // failed registration never leaves the address taken (issue 20 §5).
+    await releaseEmail(deps, normalised, userId, metadata).catch((releaseErr: unknown) =>
+      deps.log?.warn({ err: releaseErr, userId }, 'signup: releasing the e-mail reservation failed (the orphan rule frees it later)'));
+    throw err;
+  }
   return { id: userId, email, name, created_at: new Date().toISOString() };
 }
 

@@ -13,6 +13,7 @@
 import type { FastifyContextConfig, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { text } from '../../http/input';
 import { AppError, oauthError } from '../../errors';
 import { metadataFrom } from '../../http/metadata';
 import { problems } from '../../http/schemas';
@@ -69,7 +70,7 @@ export async function oauthCommandRoutes(app: FastifyInstance): Promise<void> {
     schema: {
       tags: ['oauth'], summary: 'Start a browser sign-in: 302 to the provider',
       params: providerParam,
-      querystring: z.object({ redirect_to: z.string().max(2000).optional() }),
+      querystring: z.object({ redirect_to: text(2000).optional() }),
       response: { 200: z.object({ authorize_url: z.string() }).describe('JSON clients (Accept: application/json); browsers get a 302 to the provider'), ...problems(400, 404, 429, 503) },
     },
     config: authLimit,
@@ -145,7 +146,7 @@ export async function oauthCommandRoutes(app: FastifyInstance): Promise<void> {
     };
   };
   const listSchema = {
-    tags: ['identities'], querystring: z.object({ provider: z.string().max(40).optional() }),
+    tags: ['identities'], querystring: z.object({ provider: text(40).optional() }),
     response: { 200: z.object({ identities: z.array(identity) }), ...problems(401) },
   };
   r.get(`${AUTH_PREFIX}/identities`, { schema: { ...listSchema, summary: 'The caller\'s linked provider identities (never tokens)' }, preHandler: app.authenticate }, listHandler as never);

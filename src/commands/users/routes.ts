@@ -7,6 +7,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { id, secret, text } from '../../http/input';
 import type { Services } from '../../services';
 import { errors } from '../../errors';
 import { role } from '../../events/common';
@@ -25,9 +26,9 @@ export const userOut = z.object({
   source: z.string(),
   revision: z.number().int().describe('The user stream revision; also the ETag'),
 });
-const idParams = z.object({ id: z.string().min(1).max(100) });
-const email = z.string().trim().max(254).pipe(z.email());
-const name = z.string().trim().min(1).max(200);
+const idParams = z.object({ id });
+const email = text(254).trim().pipe(z.email());
+const name = text(200).trim().min(1);
 
 export const etagOf = (revision: bigint | number) => `"${revision.toString()}"`;
 
@@ -64,7 +65,7 @@ export async function userCommandRoutes(app: FastifyInstance, services: Services
       tags: ['users'],
       summary: 'Create a user (admin)',
       security: [{ bearer: [] }],
-      body: z.object({ email, password: z.string().max(1024), name, roles: z.array(role).max(2).optional() }).strict(),
+      body: z.object({ email, password: secret(1024), name, roles: z.array(role).max(2).optional() }).strict(),
       response: { 201: userOut, ...problems(400, 401, 403, 409) },
     },
   }, async (request, reply) => {
@@ -81,7 +82,7 @@ export async function userCommandRoutes(app: FastifyInstance, services: Services
       summary: 'Update name and/or e-mail (self or admin); If-Match: <revision> → 412 when stale',
       security: [{ bearer: [] }],
       params: idParams,
-      headers: z.object({ 'if-match': z.string().max(100).optional() }).passthrough(),
+      headers: z.object({ 'if-match': text(100).optional() }).passthrough(),
       body: z.object({ name: name.optional(), email: email.optional() }).strict(),
       response: { 200: userOut, ...problems(400, 401, 403, 404, 409, 412) },
     },
@@ -115,7 +116,7 @@ export async function userCommandRoutes(app: FastifyInstance, services: Services
       summary: 'Disable a user (admin): ends its sessions and revokes its API keys at once',
       security: [{ bearer: [] }],
       params: idParams,
-      body: z.object({ reason: z.string().max(500).optional() }).strict().nullish(),
+      body: z.object({ reason: text(500).optional() }).strict().nullish(),
       response: { 200: userOut, ...problems(400, 401, 403, 404, 409) },
     },
   }, async (request, reply) => {

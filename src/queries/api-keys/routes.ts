@@ -5,9 +5,10 @@
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { cursorInstant, cursorQuery, id } from '../../http/input';
 import type { Services } from '../../services';
 import { errors } from '../../errors';
-import { cursorQuery, decodeCursor, encodeCursor, problems } from '../../http/schemas';
+import { decodeCursor, encodeCursor, problems } from '../../http/schemas';
 import { pendingKeyUsage } from './usage';
 import { utcDay } from '../../projections/api-key-usage';
 
@@ -65,7 +66,7 @@ async function toViews(services: Services, rows: Row[]) {
   });
 }
 
-const cursorSchema = z.object({ c: z.string(), k: z.string() });
+const cursorSchema = z.object({ c: cursorInstant, k: id });
 
 export async function apiKeyQueryRoutes(app: FastifyInstance, services: Services): Promise<void> {
   const r = app.withTypeProvider<ZodTypeProvider>();
@@ -78,7 +79,7 @@ export async function apiKeyQueryRoutes(app: FastifyInstance, services: Services
       summary: 'List API keys: one’s own; admins may pass user_id or all=true',
       security: [{ bearer: [] }],
       querystring: cursorQuery.extend({
-        user_id: z.string().max(100).optional(),
+        user_id: id.optional(),
         all: z.enum(['true', 'false']).optional(),
       }),
       response: { 200: z.object({ items: z.array(apiKeyView), next_cursor: z.string().nullable() }), ...problems(400, 401, 403) },
@@ -122,7 +123,7 @@ export async function apiKeyQueryRoutes(app: FastifyInstance, services: Services
       tags: ['api-keys'],
       summary: 'One API key with its daily usage (owner or admin)',
       security: [{ bearer: [] }],
-      params: z.object({ id: z.string().max(100) }),
+      params: z.object({ id }),
       querystring: z.object({ days: z.coerce.number().int().min(1).max(366).default(30) }),
       response: { 200: apiKeyView.extend({ usage: z.array(usageDay) }), ...problems(400, 401, 404) },
     },

@@ -9,26 +9,27 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { cursorBigint, cursorQuery, id, instant, streamName, text } from '../../http/input';
 import { errors } from '../../errors';
 import type { RecordedEvent } from '../../events/store';
-import { cursorQuery, decodeCursor, encodeCursor, problems } from '../../http/schemas';
+import { decodeCursor, encodeCursor, problems } from '../../http/schemas';
 import type { Services } from '../../services';
 import { readUserEvents, searchEvents, userStreamExists } from './log';
 import { auditEventSchema, toAuditEvent } from './dto';
 import { userStateAt } from './state';
 
-const cursorValue = z.object({ c: z.string().regex(/^\d{1,20}$/), p: z.string().regex(/^\d{1,20}$/) });
-const isoInstant = z.iso.datetime({ offset: true });
+const cursorValue = z.object({ c: cursorBigint, p: cursorBigint });
+const isoInstant = instant;
 
 const pageSchema = z.object({ events: z.array(auditEventSchema), next_cursor: z.string().nullable() });
 
 const filterQuery = cursorQuery.extend({
-  type: z.string().max(2000).optional().describe('Event type(s), comma-separated, e.g. `SessionStarted,SessionRevoked`'),
+  type: text(2000).optional().describe('Event type(s), comma-separated, e.g. `SessionStarted,SessionRevoked`'),
   from: isoInstant.optional().describe('Events at or after this instant (ISO-8601 with offset)'),
   to: isoInstant.optional().describe('Events at or before this instant (ISO-8601 with offset)'),
 });
 
-const userParams = z.object({ id: z.string().min(1).max(100) });
+const userParams = z.object({ id });
 
 function parseFilters(q: z.infer<typeof filterQuery>, known: (t: string) => boolean) {
   const types = q.type ? q.type.split(',').map((t) => t.trim()).filter(Boolean) : undefined;
@@ -142,9 +143,9 @@ export async function auditRoutes(app: FastifyInstance, services: Services) {
       summary: 'Search the whole event log (admin)',
       security,
       querystring: filterQuery.extend({
-        stream: z.string().max(300).optional().describe('Exact stream name, e.g. `user-<id>`'),
-        stream_prefix: z.string().max(300).optional().describe('Stream category or prefix, e.g. `session-`'),
-        actor: z.string().max(100).optional().describe('Acting user id (metadata.actorUserId)'),
+        stream: streamName.optional().describe('Exact stream name, e.g. `user-<id>`'),
+        stream_prefix: streamName.optional().describe('Stream category or prefix, e.g. `session-`'),
+        actor: id.optional().describe('Acting user id (metadata.actorUserId)'),
       }),
       response: { 200: pageSchema, ...problems(400, 401, 403, 503) },
     },

@@ -2,6 +2,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { text } from '../../http/input';
 import type { Services } from '../../services';
 import { errors } from '../../errors';
 import { problems } from '../../http/schemas';
@@ -54,7 +55,7 @@ export async function featureQueryRoutes(app: FastifyInstance, services: Service
       tags: ['features'],
       summary: 'One feature; admins also get its daily access counts',
       security: [{ bearer: [] }],
-      params: z.object({ name: z.string().max(64) }),
+      params: z.object({ name: text(64) }),
       querystring: z.object({ days: z.coerce.number().int().min(1).max(366).default(30) }),
       response: { 200: featureView.extend({ usage: z.array(usageDay).optional() }), ...problems(400, 401, 404) },
     },

@@ -7,9 +7,10 @@
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { cursorInstant, cursorQuery, id, text } from '../../http/input';
 import type { Services } from '../../services';
 import { errors } from '../../errors';
-import { cursorQuery, decodeCursor, encodeCursor, problems } from '../../http/schemas';
+import { decodeCursor, encodeCursor, problems } from '../../http/schemas';
 import { parseUserProfile, userProfileKey } from '../../projections/session-state';
 
 const userView = z.object({
@@ -59,7 +60,7 @@ const fromRow = (r: Row): UserView => ({
 });
 
 const COLUMNS = 'id, email, name, roles, email_verified, disabled, deleted, source, created_at, updated_at, revision';
-const cursorSchema = z.object({ c: z.string(), i: z.string() });
+const cursorSchema = z.object({ c: cursorInstant, i: id });
 const likeEscape = (s: string) => s.replace(/[\\%_]/g, (m) => `\\${m}`);
 
 export async function userQueryRoutes(app: FastifyInstance, services: Services): Promise<void> {
@@ -73,7 +74,7 @@ export async function userQueryRoutes(app: FastifyInstance, services: Services):
       summary: 'List users (admin): cursor pagination, search by e-mail or name',
       security: [{ bearer: [] }],
       querystring: cursorQuery.extend({
-        q: z.string().trim().min(1).max(200).optional().describe('Substring of the e-mail or the name (case-insensitive)'),
+        q: text(200).trim().min(1).optional().describe('Substring of the e-mail or the name (case-insensitive)'),
         include_disabled: z.enum(['true', 'false']).default('true'),
       }),
       response: { 200: z.object({ items: z.array(userView), next_cursor: z.string().nullable() }), ...problems(400, 401, 403) },
@@ -143,7 +144,7 @@ export async function userQueryRoutes(app: FastifyInstance, services: Services):
       tags: ['users'],
       summary: 'One user (admin or self), with its revision as ETag',
       security: [{ bearer: [] }],
-      params: z.object({ id: z.string().min(1).max(100) }),
+      params: z.object({ id }),
       response: { 200: userView, ...problems(400, 401, 403, 404) },
     },
   }, async (request, reply) => {
