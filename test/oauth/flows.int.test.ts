@@ -76,6 +76,28 @@ describe.each(kinds)('%s: the full redirect flow', (provider) => {
   });
 });
 
+describe('deleting the user shreds its provider tokens (crypto-shredding through the real route)', () => {
+  it('DELETE /api/v1/users/{id}: identities unlinked and released, every data key destroyed, the ciphertexts stay', async () => {
+    const { tx, callback } = await authorize('kakao');
+    const res = await t.app.inject({ method: 'GET', url: callback, cookies: { oauth_tx: tx }, headers: { accept: 'application/json' } });
+    expect(res.statusCode, res.body).toBe(200);
+    const { access_token: token, user } = res.json();
+    const keys = async () => (await t.services.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM user_data_keys WHERE user_id = $1', [user.id])).rows[0]!.n;
+    expect(await keys()).toBeGreaterThan(0);
+    const del = await t.app.inject({ method: 'DELETE', url: `/api/v1/users/${user.id}`, headers: { authorization: `Bearer ${token}` } });
+    expect(del.statusCode, del.body).toBe(204);
+    expect(await keys()).toBe(0);
+    const types = (await t.services.pool.query<{ event_type: string }>(
+      `SELECT event_type FROM events WHERE data->>'userId' = $1 ORDER BY transaction_id, position`, [user.id])).rows.map((r) => r.event_type);
+    expect(types).toEqual(expect.arrayContaining(['UserDeleted', 'ExternalIdentityUnlinked', 'ProviderTokensStored']));
+    // The identity is free again: signing in with it makes a new account, not the deleted one.
+    const again = await authorize('kakao');
+    const res2 = await t.app.inject({ method: 'GET', url: again.callback, cookies: { oauth_tx: again.tx }, headers: { accept: 'application/json' } });
+    expect(res2.statusCode, res2.body).toBe(200);
+    expect(res2.json().user.id).not.toBe(user.id);
+  });
+});
+
 describe('attacks at the app level', () => {
   it('redirect_to off the allow-list: 400, no Location to it', async () => {
     const res = await t.app.inject({ method: 'GET', url: `/api/v1/auth/oauth/github/authorize?redirect_to=${encodeURIComponent('https://evil.example/')}` });

@@ -34,6 +34,11 @@ export interface DataKeyStore {
   rewrapAll(): Promise<{ rewrapped: number; unknownServerKey: number }>;
 }
 
+/** Shreds every data key of a user (needs no server key: it only deletes rows). Idempotent. */
+export async function shredUserDataKeys(db: Db, userId: string): Promise<number> {
+  return (await db.query('DELETE FROM user_data_keys WHERE user_id = $1', [userId])).rowCount ?? 0;
+}
+
 export function dataKeyStore(db: Db, ring: ServerKeyRing): DataKeyStore {
   const unwrap = (r: Row) => unwrapDataKey(ring, { dataKeyId: r.key_id, userId: r.user_id, scope: r.scope, wrapped: r.wrapped_key });
   return {
@@ -54,9 +59,7 @@ export function dataKeyStore(db: Db, ring: ServerKeyRing): DataKeyStore {
     async shredScope(userId, scope) {
       return (await db.query('DELETE FROM user_data_keys WHERE user_id = $1 AND scope = $2', [userId, scope])).rowCount ?? 0;
     },
-    async shredUser(userId) {
-      return (await db.query('DELETE FROM user_data_keys WHERE user_id = $1', [userId])).rowCount ?? 0;
-    },
+    shredUser: (userId) => shredUserDataKeys(db, userId),
     async rewrapAll() {
       const { rows } = await db.query<Row>('SELECT key_id, user_id, scope, wrapped_key FROM user_data_keys WHERE server_key_id <> $1', [ring.wrapping.id]);
       let n = 0;

@@ -185,7 +185,7 @@ export async function unlinkIdentity(deps: OAuthDeps, userId: string, identityId
 }
 
 /** At user deletion: unlink every identity and shred every data key of the user. */
-export async function unlinkAllForDeletion(deps: OAuthDeps, userId: string, metadata: EventMetadata): Promise<void> {
+export async function unlinkAllForDeletion(deps: CommandDeps & { dataKeys: Pick<DataKeyStore, 'shredUser'> }, userId: string, metadata: EventMetadata): Promise<void> {
   const folded = await loadAccount(deps.store, { userId });
   const events = oauthDecider.decide({ type: 'UnlinkAllForDeletion', now: new Date().toISOString() }, folded.state);
   await appendUnlink(deps, folded, events, metadata);

@@ -21,6 +21,8 @@ import type { UserCommand } from './decide';
 import { releaseEmail, reserveEmail } from './email';
 import { loadUser as loadUserStream, runUserCommand as runOnUserStream } from './stream';
 import { endAllSessionsOfUser, type Gate } from './sessions';
+import { unlinkAllForDeletion } from '../oauth/handlers';
+import { shredUserDataKeys } from '../oauth/data-keys';
 
 export interface UserResult {
   state: UserState;
@@ -108,6 +110,9 @@ export async function enableUser(services: Services, userId: string, metadata: E
 export async function deleteUser(services: Services, userId: string, metadata: EventMetadata, gate?: Gate): Promise<void> {
   const { state } = await runUserCommand(services, userId, { type: 'DeleteUser' }, metadata);
   await killAllAccess(services, userId, 'user_deleted', metadata, gate);
+  // Crypto-shredding (issue 13): linked identities are unlinked and every data key of the user is
+  // destroyed, so the provider tokens in the log (ciphertext only) can never be read again.
+  await unlinkAllForDeletion({ ...services, dataKeys: { shredUser: (u) => shredUserDataKeys(services.pool, u) } }, userId, metadata);
   await releaseEmail(services, state.email, userId, metadata);
 }
 
