@@ -36,7 +36,8 @@ describe('hostile input is refused at the boundary (§5)', () => {
   let t: Awaited<ReturnType<typeof testApp>>;
   let admin: LoggedIn;
   beforeAll(async () => {
-    t = await testApp('secc_input', { BCRYPT_COST: '4', RATE_LIMIT_AUTH_MAX: '100000', RATE_LIMIT_MAX: '100000' });
+    // No projector runs here: reads must not wait for the writes' read models (READ_YOUR_WRITES is not under test).
+    t = await testApp('secc_input', { READ_YOUR_WRITES: 'off', BCRYPT_COST: '4', RATE_LIMIT_AUTH_MAX: '100000', RATE_LIMIT_MAX: '100000' });
     admin = await adminLogin(t.app, t.services);
   }, 120_000);
   afterAll(async () => t?.close());
