@@ -118,7 +118,7 @@ export const configSchema = z.object({
   LOCKOUT_THRESHOLD: int(1, 100).default(10).describe('Consecutive failed logins that lock an account temporarily.'),
   LOCKOUT_MINUTES: int(1, 1440).default(15).describe('How long a lockout lasts.'),
 
-  ADMIN_EMAIL: z.string().email().optional().describe('E-mail of the first admin, created at start when missing.'),
+  ADMIN_EMAIL: z.string().email().optional().describe('E-mail of the first admin, created at start only while no active admin exists; an existing account with this e-mail is never promoted (use `npm run cli -- grant-admin`).'),
   ADMIN_PASSWORD: z.string().optional().describe('Password of the first admin (must pass the password policy).'),
   TOKEN_CLIENTS: z.string().max(10_000).optional()
     .describe('HTTP Basic clients of POST /api/v1/tokens/verify and /revoke (RFC 7662/7009): comma-separated client_id:sha256hex, the SHA-256 (hex) of each client secret, e.g. `gateway:9f86…`; make the secret with `openssl rand -base64 32` and hash it with `printf %s "$SECRET" | sha256sum`. API keys with the tokens:introspect scope also authenticate there.'),

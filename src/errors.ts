@@ -90,6 +90,7 @@ export const CATALOG = {
   email_taken: { kind: 'conflict' },
   role_not_revocable: { kind: 'invalid_argument' },
   cannot_target_self: { kind: 'conflict' },
+  last_admin: { kind: 'conflict' },
   admin_bootstrap_conflict: { kind: 'conflict' },
 
   // mailed tokens (verification, reset)

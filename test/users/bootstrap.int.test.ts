@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testApp } from '../helpers/app';
-import { bootstrapAdminFromConfig, ensureAdmin } from '../../src/commands/users/bootstrap';
+import { bootstrapAdminFromConfig, ensureAdmin, ensureFirstAdmin, grantAdminByEmail } from '../../src/commands/users/bootstrap';
 import { runStartup } from '../../src/compose';
 import { bearer, login, strongPassword } from '../helpers/users';
 
@@ -29,16 +29,18 @@ describe('the first admin', () => {
     await runStartup(t.services);
     const after = await t.services.pool.query<{ n: string }>('SELECT count(*)::text AS n FROM events');
     expect(after.rows[0]!.n).toBe(before.rows[0]!.n);
-    const again = await ensureAdmin(t.services, { email: email.toUpperCase(), password: 'irrelevant' });
-    expect(again).toMatchObject({ created: false, granted: false });
+    const again = await ensureAdmin(t.services, { email: email.toUpperCase(), password: 'irrelevant' }, { actorUserId: 'test' });
+    expect(again).toMatchObject({ created: false, admin: true });
   });
 
-  it('promotes an existing account without touching its password', async () => {
+  it('the start task never promotes an existing account (issue 20 §1); grant-admin does, without touching its password', async () => {
     const other = `promote-${Date.now()}@example.com`;
     const pw = strongPassword();
     expect((await t.app.inject({ method: 'POST', url: '/api/v1/auth/signup', payload: { email: other, password: pw, name: 'P' } })).statusCode).toBe(201);
-    const r = await ensureAdmin(t.services, { email: other, password: strongPassword() });
-    expect(r).toMatchObject({ created: false, granted: true });
+    expect(await ensureFirstAdmin(t.services, { email: other, password: strongPassword() })).toMatchObject({ outcome: 'admin_exists' });
+    expect(await ensureAdmin(t.services, { email: other, password: strongPassword() }, { actorUserId: 'test' })).toMatchObject({ created: false, admin: false });
+    expect((await t.app.inject({ method: 'GET', url: '/api/v1/users', headers: bearer(await login(t.app, other, pw)) })).statusCode).toBe(403);
+    expect(await grantAdminByEmail(t.services, other, 'test')).toMatchObject({ granted: true });
     const token = await login(t.app, other, pw);
     expect((await t.app.inject({ method: 'GET', url: '/api/v1/users', headers: bearer(token) })).statusCode).toBe(200);
   });

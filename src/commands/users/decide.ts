@@ -10,6 +10,9 @@
  *   handler moves the uniqueness reservation);
  * - disabling, enabling, granting and revoking are idempotent (no change → no event);
  * - the `user` role is every account's and cannot be revoked; only `admin` comes and goes;
+ * - an admin can neither delete, disable nor demote itself (`actorUserId` is the target);
+ * - the last active admin is never removed: deleting, disabling or demoting an active admin when
+ *   the handler counted no other active admin (`otherActiveAdmins: 0`) is refused (issue 20 §1);
  * - an account cannot be created twice.
  */
 import { errors } from '../../errors';
@@ -32,11 +35,31 @@ export type UserCommand =
   | { type: 'ResetPassword'; passwordHash: string; tokenId: string }
   | { type: 'VerifyEmail'; email: string }
   | { type: 'UpdateProfile'; name?: string; email?: string }
-  | { type: 'DisableUser'; reason?: string }
+  | ({ type: 'DisableUser'; reason?: string } & AdminRemoval)
   | { type: 'EnableUser' }
-  | { type: 'DeleteUser' }
+  | ({ type: 'DeleteUser' } & AdminRemoval)
   | { type: 'GrantRole'; role: Role }
-  | { type: 'RevokeRole'; role: Role };
+  | ({ type: 'RevokeRole'; role: Role } & AdminRemoval);
+
+/** What a command that may remove an admin carries (both optional: absent = not checked). */
+export interface AdminRemoval {
+  /** Who asks (metadata's actor): an admin may not remove itself. */
+  actorUserId?: string;
+  /** Active admins other than the target, counted by the handler under the admin-removal lock. */
+  otherActiveAdmins?: number;
+}
+
+const isActiveAdmin = (s: UserState) => s.exists && !s.deleted && !s.disabled && s.roles.includes('admin');
+
+function checkAdminRemoval(state: UserState, command: AdminRemoval, what: 'delete' | 'disable' | 'demote'): void {
+  if (!state.roles.includes('admin')) return;
+  if (command.actorUserId !== undefined && command.actorUserId === state.userId) {
+    throw errors.conflict(`An admin cannot ${what} itself; ask another admin.`, 'cannot_target_self');
+  }
+  if (isActiveAdmin(state) && command.otherActiveAdmins === 0) {
+    throw errors.conflict(`This is the last active admin: it cannot be ${what === 'demote' ? 'demoted' : `${what}d`}; make another admin first.`, 'last_admin');
+  }
+}
 
 const notFound = () => errors.notFound('No such user.', 'user_not_found');
 
@@ -84,15 +107,19 @@ export function decideUser(command: UserCommand, state: UserState): UserEvent[] 
       }];
     }
     case 'DisableUser':
+      if (state.disabled) return [];
+      checkAdminRemoval(state, command, 'disable');
       return state.disabled ? [] : [{ type: 'UserDisabled', data: { userId, ...(command.reason ? { reason: command.reason } : {}) } }];
     case 'EnableUser':
       return state.disabled ? [{ type: 'UserEnabled', data: { userId } }] : [];
     case 'DeleteUser':
+      checkAdminRemoval(state, command, 'delete');
       return [{ type: 'UserDeleted', data: { userId } }];
     case 'GrantRole':
       return state.roles.includes(command.role) ? [] : [{ type: 'RoleGranted', data: { userId, role: command.role } }];
     case 'RevokeRole':
       if (command.role === 'user') throw errors.badRequest('The user role cannot be revoked.', 'role_not_revocable');
+      if (command.role === 'admin' && state.roles.includes('admin')) checkAdminRemoval(state, command, 'demote');
       return state.roles.includes(command.role) ? [{ type: 'RoleRevoked', data: { userId, role: command.role } }] : [];
   }
 }

@@ -7,6 +7,8 @@
  *   request, on every process) and revokes all its API keys, at once (ASVS 7.4.2);
  * - revoking the admin role ends the user's sessions too: roles live in access tokens, and a
  *   demoted admin must not keep admin tokens until they expire;
+ * - deleting, disabling or demoting an active admin is decided under the admin-removal lock with
+ *   the count of the other active admins (admins.ts): never the last one, never oneself;
  * - an e-mail change moves the uniqueness reservation (new one first; released if the change fails).
  */
 import type { Services } from '../../services';
@@ -23,6 +25,7 @@ import { loadUser as loadUserStream, runUserCommand as runOnUserStream } from '.
 import { endAllSessionsOfUser, type Gate } from './sessions';
 import { unlinkAllForDeletion } from '../oauth/handlers';
 import { shredUserDataKeys } from '../oauth/data-keys';
+import { guardAdminRemoval } from './admins';
 
 export interface UserResult {
   state: UserState;
@@ -97,7 +100,8 @@ export async function updateUserProfile(
 }
 
 export async function disableUser(services: Services, userId: string, reason: string | undefined, metadata: EventMetadata, gate?: Gate): Promise<UserResult> {
-  const r = await runUserCommand(services, userId, { type: 'DisableUser', reason }, metadata);
+  const r = await guardAdminRemoval(services, userId, (otherActiveAdmins) =>
+    runUserCommand(services, userId, { type: 'DisableUser', reason, actorUserId: metadata.actorUserId, otherActiveAdmins }, metadata));
   // Also when already disabled: a retry after a partial failure finishes the job.
   await killAllAccess(services, userId, 'user_disabled', metadata, gate);
   return r;
@@ -108,7 +112,8 @@ export async function enableUser(services: Services, userId: string, metadata: E
 }
 
 export async function deleteUser(services: Services, userId: string, metadata: EventMetadata, gate?: Gate): Promise<void> {
-  const { state } = await runUserCommand(services, userId, { type: 'DeleteUser' }, metadata);
+  const { state } = await guardAdminRemoval(services, userId, (otherActiveAdmins) =>
+    runUserCommand(services, userId, { type: 'DeleteUser', actorUserId: metadata.actorUserId, otherActiveAdmins }, metadata));
   await killAllAccess(services, userId, 'user_deleted', metadata, gate);
   // Crypto-shredding (issue 13): linked identities are unlinked and every data key of the user is
   // destroyed, so the provider tokens in the log (ciphertext only) can never be read again.
@@ -121,7 +126,10 @@ export async function grantRole(services: Services, userId: string, role: Role, 
 }
 
 export async function revokeRole(services: Services, userId: string, role: Role, metadata: EventMetadata, gate?: Gate): Promise<UserResult> {
-  const r = await runUserCommand(services, userId, { type: 'RevokeRole', role }, metadata);
+  const r = role === 'admin'
+    ? await guardAdminRemoval(services, userId, (otherActiveAdmins) =>
+      runUserCommand(services, userId, { type: 'RevokeRole', role, actorUserId: metadata.actorUserId, otherActiveAdmins }, metadata))
+    : await runUserCommand(services, userId, { type: 'RevokeRole', role }, metadata);
   if (r.appended.length) await endAllSessionsOfUser(services, userId, 'admin', metadata, gate);
   return r;
 }
