@@ -11,6 +11,7 @@ import { createPool, ensureDatabase, migrate } from './infra/db';
 import { createEventStore } from './infra/event-store';
 import { connectRedis, createRedis } from './infra/redis';
 import { createLogger } from './infra/logger';
+import { createInlineProjections, type InlineProjections } from './projections/inline';
 import { countAppends } from './infra/metrics';
 
 export interface Services {
@@ -21,6 +22,8 @@ export interface Services {
   store: EventStore;
   /** Redis key prefix: every key this process writes starts with it. */
   prefix: string;
+  /** The inline projections the command runner applies, and the local caches they invalidate. */
+  inline: InlineProjections;
   close(): Promise<void>;
 }
 
@@ -41,6 +44,7 @@ export async function createServices(config: Config, opts: { log?: Logger; migra
     redis,
     store,
     prefix: config.REDIS_PREFIX,
+    inline: createInlineProjections(config),
     async close() {
       await store.close().catch(() => undefined);
       redis.disconnect();

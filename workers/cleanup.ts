@@ -13,6 +13,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Config } from '../src/config';
 import { WrongExpectedVersionError, type EventStore } from '../src/events/store';
+import type { InlineProjections } from '../src/projections/inline';
 import { loadSession, runSessionCommand } from '../src/commands/identity/service';
 import { sessionKey, userSessionsKey } from '../src/projections/session-state';
 import { expireDueApiKeys } from '../src/commands/api-keys/handlers';
@@ -28,6 +29,8 @@ export interface CleanupDeps {
   redis: Redis;
   prefix: string;
   store: EventStore;
+  /** The inline projections of the commands the jobs run (`services.inline`). */
+  inline: InlineProjections;
 }
 
 export const CLEANUP_JOBS = ['expire-sessions', 'expire-api-keys', 'fold-api-key-usage', 'prune-email-tokens', 'anchor-log'] as const;

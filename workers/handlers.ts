@@ -11,6 +11,7 @@ import type { Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Config } from '../src/config';
+import type { InlineProjections } from '../src/projections/inline';
 import type { EventStore } from '../src/events/store';
 import { streams } from '../src/events/streams';
 import type { UserState } from '../src/events/user';
@@ -30,6 +31,8 @@ export interface HandlerDeps {
   store: EventStore;
   redis: Redis;
   prefix: string;
+  /** The inline projections of the commands the jobs run (`services.inline`). */
+  inline: InlineProjections;
   mailer: Mailer;
 }
 

@@ -39,9 +39,9 @@ export async function startWorkers(services: Services, opts: WorkerOptions = {})
   const { config, log } = services;
   const queues = createQueues(services);
   const mailer = createMailer(config, log);
-  const deps: HandlerDeps = { config, log, store: services.store, redis: services.redis, prefix: services.prefix, mailer };
+  const deps: HandlerDeps = { config, log, store: services.store, redis: services.redis, prefix: services.prefix, inline: services.inline, mailer };
   const mail = mailProcessor(deps);
-  const cleanup = cleanupProcessor({ config, log, pool: services.pool, redis: services.redis, prefix: services.prefix, store: services.store });
+  const cleanup = cleanupProcessor({ config, log, pool: services.pool, redis: services.redis, prefix: services.prefix, store: services.store, inline: services.inline });
   const cleanupNames = new Set<string>(CLEANUP_JOBS);
   const processor: Processor = opts.processor ?? (async (job) => (cleanupNames.has(job.name) ? cleanup(job) : mail(job)));
 

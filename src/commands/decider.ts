@@ -18,7 +18,7 @@
  *   and the position of the last appended event (for read-your-writes at the HTTP edge).
  */
 import { WrongExpectedVersionError, type EventMetadata, type EventStore, type Position, type RecordedEvent } from '../events/store';
-import { inlineProjectionsFor, type InlineDeps } from '../projections/inline';
+import type { InlineDeps } from '../projections/inline';
 import { inlineProjectionFailures } from '../infra/metrics';
 
 /** The one way to say "no stream" on the write side. */
@@ -168,7 +168,7 @@ export async function runInline(
     schemaVersion: 1,
   }) as unknown as RecordedEvent);
   let ok = true;
-  for (const { projection, events } of inlineProjectionsFor(deps.config, recorded)) {
+  for (const { projection, events } of deps.inline.for(recorded)) {
     try {
       await projection.applyInline(deps, events);
     } catch (err) {

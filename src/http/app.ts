@@ -18,7 +18,7 @@ import { leasedRateLimitStore } from './rate-limit-store';
 import type { Services } from '../services';
 import { errors } from '../errors';
 import { errorHandler, sendProblem, toDomainError } from './problem';
-import { configPlugin, eventStorePlugin, pgPlugin, redisPlugin } from './plugins/infra';
+import { configPlugin, eventStorePlugin, inlineProjectionsPlugin, pgPlugin, redisPlugin } from './plugins/infra';
 import { metricsPlugin } from './plugins/metrics';
 import { securityHeaders } from './security-headers';
 import { withConsistencyDocs } from './read-your-writes';
@@ -147,6 +147,7 @@ export async function buildHttpApp(services: Services, registerRoutes: RegisterR
   await app.register(pgPlugin, { pool: services.pool });
   await app.register(redisPlugin, { redis: services.redis, prefix: services.prefix });
   await app.register(eventStorePlugin, { store: services.store });
+  await app.register(inlineProjectionsPlugin, { inline: services.inline });
   await app.register(metricsPlugin);
 
   const origins = config.CORS_ORIGINS.trim();

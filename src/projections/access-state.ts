@@ -15,6 +15,7 @@
 import type { ChainableCommander, Redis } from 'ioredis';
 import type { RedisProjection } from './types';
 import { fieldGuardLua } from './session-state';
+import type { LocalCache, LocalCacheRegistry } from './local-caches';
 
 export const CACHE_TTL_MS = 30_000;
 const CACHE_MAX_ENTRIES = 100_000;
@@ -104,9 +105,6 @@ export function queueAccessWrites(target: ChainableCommander, prefix: string, wr
   }
 }
 
-/** The caches of this process, so a command here invalidates them before it answers. */
-const localCaches = new Set<AccessStateCache>();
-
 const messageOf = (w: AccessStateWrite) => (w.kind === 'key' ? `k:${w.keyId}` : `f:${w.name}`);
 
 /**
@@ -114,7 +112,7 @@ const messageOf = (w: AccessStateWrite) => (w.kind === 'key' ? `k:${w.keyId}` : 
  * from this process's caches at once — the pub/sub message reaches the other processes (and this
  * one again) a moment later, so the command's own next request is never answered from a stale entry.
  */
-export async function applyAccessWrites(redis: Redis, prefix: string, writes: readonly AccessStateWrite[]): Promise<void> {
+export async function applyAccessWrites(redis: Redis, prefix: string, writes: readonly AccessStateWrite[], localCaches?: LocalCacheRegistry): Promise<void> {
   if (!writes.length) return;
   const multi = redis.multi();
   queueAccessWrites(multi, prefix, writes);
@@ -123,12 +121,8 @@ export async function applyAccessWrites(redis: Redis, prefix: string, writes: re
     const failed = result?.find(([err]) => err);
     if (failed) throw failed[0];
   } finally {
-    invalidateLocal(prefix, writes);
+    localCaches?.invalidate(prefix, writes.map(messageOf));
   }
-}
-
-function invalidateLocal(prefix: string, writes: readonly AccessStateWrite[]): void {
-  for (const cache of localCaches) if (cache.prefix === prefix) for (const w of writes) cache.invalidate(messageOf(w));
 }
 
 /** Ids of every key ever issued to a user (for revoking them all). */
@@ -176,9 +170,10 @@ type Entry<T> = { value: T; at: number };
 
 /**
  * Per-process cache of key and feature state, invalidated through Redis pub/sub. One per API
- * process (the access routes create it and close it with the app).
+ * process (the access routes create it and close it with the app); it joins the process's
+ * LocalCacheRegistry so this process's commands drop its entries at once.
  */
-export class AccessStateCache {
+export class AccessStateCache implements LocalCache {
   private readonly keys = new Map<string, Entry<KeyRecord | null>>();
   private readonly features = new Map<string, Entry<FeatureRecord>>();
   /** Bumped on every invalidation: a read that raced one is not cached. */
@@ -190,13 +185,14 @@ export class AccessStateCache {
     private readonly redis: Redis,
     private readonly sub: Redis,
     readonly prefix: string,
+    private readonly registry: LocalCacheRegistry,
   ) {}
 
-  static async start(redis: Redis, prefix: string): Promise<AccessStateCache> {
+  static async start(redis: Redis, prefix: string, registry: LocalCacheRegistry): Promise<AccessStateCache> {
     const sub = redis.duplicate({ enableOfflineQueue: true, lazyConnect: true });
     sub.on('error', () => undefined);
-    const cache = new AccessStateCache(redis, sub, prefix);
-    localCaches.add(cache);
+    const cache = new AccessStateCache(redis, sub, prefix, registry);
+    registry.add(cache);
     const channel = accessKeys.channel(prefix);
     sub.on('message', (ch: string, msg: string) => {
       if (ch === channel) cache.invalidate(msg);
@@ -273,7 +269,7 @@ export class AccessStateCache {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    localCaches.delete(this);
+    this.registry.delete(this);
     this.live = false;
     this.clear();
     this.sub.disconnect();
@@ -292,8 +288,8 @@ export const accessStateProjection: RedisProjection = {
   async apply(events, { multi, key }) {
     queueAccessWrites(multi, key(''), writesOf(events));
   },
-  afterInline(events, prefix) {
-    invalidateLocal(prefix, writesOf(events));
+  afterInline(events, { prefix, localCaches }) {
+    localCaches.invalidate(prefix, writesOf(events).map(messageOf));
   },
 };
 

@@ -4,6 +4,9 @@
  * the same projection objects the projector runs (src/projections/index.ts), so each read model
  * has one writer; revisions make the two applications idempotent in any order. Register a
  * projection here only when its readers must see a command's effect before the command answers.
+ * No module state: `createInlineProjections(config)` builds this process's set (with its
+ * LocalCacheRegistry) once, where the Services are composed (src/services.ts), and the runner
+ * gets it through its deps (`deps.inline`).
  */
 import type { Redis } from 'ioredis';
 import type { Config } from '../config';
@@ -11,12 +14,23 @@ import type { RecordedEvent } from '../events/store';
 import { accessStateProjection } from './access-state';
 import { sessionStateProjection, userProfilesProjection } from './session-state';
 import type { RedisProjection } from './types';
+import { LocalCacheRegistry } from './local-caches';
 
 export interface InlineDeps {
   config: Config;
   redis: Redis;
   /** Redis key prefix of the deployment. */
   prefix: string;
+  /** This process's inline projections and local caches (a `Services` has them). */
+  inline: InlineProjections;
+}
+
+/** The inline projections of one process, and the local caches they invalidate. */
+export interface InlineProjections {
+  readonly projections: readonly InlineProjection[];
+  readonly localCaches: LocalCacheRegistry;
+  /** The inline projections that handle some of `events`, each with the events it handles. */
+  for(events: RecordedEvent[]): { projection: InlineProjection; events: RecordedEvent[] }[];
 }
 
 export interface InlineProjection {
@@ -26,7 +40,7 @@ export interface InlineProjection {
 }
 
 /** A Redis projection applied inline: its writes on one MULTI (no checkpoint: the projector keeps that). */
-function inlineRedis(projection: RedisProjection): InlineProjection {
+function inlineRedis(projection: RedisProjection, localCaches: LocalCacheRegistry): InlineProjection {
   return {
     name: projection.name,
     handles: projection.handles,
@@ -38,30 +52,25 @@ function inlineRedis(projection: RedisProjection): InlineProjection {
         const failed = result?.find(([err]) => err);
         if (failed) throw failed[0];
       } finally {
-        projection.afterInline?.(events, deps.prefix);
+        projection.afterInline?.(events, { prefix: deps.prefix, localCaches });
       }
     },
   };
 }
 
-const registered = new Map<number, InlineProjection[]>();
-
-/** Every inline projection, built for this configuration (memoised by TTL: the only config they read). */
-export function inlineProjections(config: Pick<Config, 'ACCESS_TOKEN_TTL'>): InlineProjection[] {
-  let list = registered.get(config.ACCESS_TOKEN_TTL);
-  if (!list) {
-    list = [sessionStateProjection(config), userProfilesProjection, accessStateProjection].map(inlineRedis);
-    registered.set(config.ACCESS_TOKEN_TTL, list);
-  }
-  return list;
-}
-
-/** The inline projections that handle some of `events`, each with the events it handles. */
-export function inlineProjectionsFor(config: Pick<Config, 'ACCESS_TOKEN_TTL'>, events: RecordedEvent[]): { projection: InlineProjection; events: RecordedEvent[] }[] {
-  const out: { projection: InlineProjection; events: RecordedEvent[] }[] = [];
-  for (const projection of inlineProjections(config)) {
-    const handled = events.filter((e) => projection.handles.includes(e.type));
-    if (handled.length) out.push({ projection, events: handled });
-  }
-  return out;
+/** Every inline projection, built for this configuration (the access-token TTL is the only key they read). */
+export function createInlineProjections(config: Pick<Config, 'ACCESS_TOKEN_TTL'>, localCaches = new LocalCacheRegistry()): InlineProjections {
+  const projections = [sessionStateProjection(config), userProfilesProjection, accessStateProjection].map((p) => inlineRedis(p, localCaches));
+  return {
+    projections,
+    localCaches,
+    for(events) {
+      const out: { projection: InlineProjection; events: RecordedEvent[] }[] = [];
+      for (const projection of projections) {
+        const handled = events.filter((e) => projection.handles.includes(e.type));
+        if (handled.length) out.push({ projection, events: handled });
+      }
+      return out;
+    },
+  };
 }

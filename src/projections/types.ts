@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import type { Redis, ChainableCommander } from 'ioredis';
 import type { RecordedEvent } from '../events/store';
+import type { LocalCacheRegistry } from './local-caches';
 
 /** Context handed to a PostgreSQL projection for one batch, inside the checkpoint's transaction. */
 export interface PgProjectionContext {
@@ -36,7 +37,7 @@ export interface RedisProjection {
   handles: readonly string[];
   apply(events: RecordedEvent[], ctx: { redis: Redis; multi: ChainableCommander; key(suffix: string): string }): Promise<void>;
   /** After the inline application in a command's process (src/commands/decider.ts): process-local effects. */
-  afterInline?(events: RecordedEvent[], prefix: string): void;
+  afterInline?(events: RecordedEvent[], ctx: { prefix: string; localCaches: LocalCacheRegistry }): void;
 }
 
 export type Projection = PgProjection | RedisProjection;

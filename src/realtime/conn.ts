@@ -3,6 +3,7 @@ import type uWS from 'uWebSockets.js';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Config } from '../config';
+import type { InlineProjections } from '../projections/inline';
 import type { EventStore } from '../events/store';
 import type { Role } from '../events/common';
 import type { TicketClaims } from './state';
@@ -34,6 +35,8 @@ export interface HubOptions {
   redis: Redis;
   prefix: string;
   store: EventStore;
+  /** The inline projections of the commands the hub runs (`services.inline`). */
+  inline: InlineProjections;
   log: Logger;
   host?: string;
   port?: number;

@@ -28,6 +28,7 @@ export async function startRealtime(
     redis: services.redis,
     prefix: services.prefix,
     store: services.store,
+    inline: services.inline,
     log: services.log,
     verifyAccessToken: async (token) => {
       const a = await verifier.verify(token);

@@ -2,6 +2,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testServices, type TestServices } from '../helpers/app';
 import { AccessStateCache, accessKeys, accessWritesFor, applyAccessWrites } from '../../src/projections/access-state';
 import { AccessMeter } from '../../src/queries/api-keys/meter';
+import { LocalCacheRegistry } from '../../src/projections/local-caches';
+import { createInlineProjections } from '../../src/projections/inline';
+import type { RecordedEvent } from '../../src/events/store';
 
 const issued = (keyId: string, revision = 0n) => accessWritesFor({
   type: 'ApiKeyIssued', revision,
@@ -21,7 +24,7 @@ describe('access state in Redis and the per-process cache', () => {
   let cache: AccessStateCache;
   beforeAll(async () => {
     s = await testServices('access-state');
-    cache = await AccessStateCache.start(s.redis, s.prefix);
+    cache = await AccessStateCache.start(s.redis, s.prefix, s.inline.localCaches);
   });
   afterAll(async () => {
     await cache.close();
@@ -29,15 +32,15 @@ describe('access state in Redis and the per-process cache', () => {
   });
 
   it('ignores writes older than what is stored (inline write and projection in any order)', async () => {
-    await applyAccessWrites(s.redis, s.prefix, [issued('k1'), revoked('k1')]);
-    await applyAccessWrites(s.redis, s.prefix, [issued('k1')]); // a late replay of revision 0
+    await applyAccessWrites(s.redis, s.prefix, [issued('k1'), revoked('k1')], s.inline.localCaches);
+    await applyAccessWrites(s.redis, s.prefix, [issued('k1')], s.inline.localCaches); // a late replay of revision 0
     expect((await cache.key('k1'))?.status).toBe('revoked');
     expect(await s.redis.hget(accessKeys.key(s.prefix, 'k1'), 'rev')).toBe('1');
   });
 
   it('serves from memory and drops the entry on the invalidation message', async () => {
     expect(cache.isLive).toBe(true);
-    await applyAccessWrites(s.redis, s.prefix, [issued('k2')]);
+    await applyAccessWrites(s.redis, s.prefix, [issued('k2')], s.inline.localCaches);
     await new Promise((r) => setTimeout(r, 200)); // let the write's own invalidation message pass first
     expect((await cache.key('k2'))?.status).toBe('active');
     // A change behind the cache's back (no message) is not seen: the entry is in memory…
@@ -49,7 +52,7 @@ describe('access state in Redis and the per-process cache', () => {
   });
 
   it('bypasses the cache while its subscription is down (fail closed), and recovers', async () => {
-    await applyAccessWrites(s.redis, s.prefix, [issued('k3')]);
+    await applyAccessWrites(s.redis, s.prefix, [issued('k3')], s.inline.localCaches);
     await new Promise((r) => setTimeout(r, 200));
     expect((await cache.key('k3'))?.status).toBe('active');
     const sub = (cache as unknown as { sub: { disconnect(): void; connect(): Promise<void> } }).sub;
@@ -69,6 +72,46 @@ describe('access state in Redis and the per-process cache', () => {
   it('unknown keys and features read as absent', async () => {
     expect(await cache.key('nope')).toBeNull();
     expect(await cache.feature('nope')).toEqual({ exists: false, enabled: false });
+  });
+});
+
+describe('the local cache registry (one per Services, no module state)', () => {
+  let s: TestServices;
+  beforeAll(async () => {
+    s = await testServices('access-registry');
+  });
+  afterAll(async () => s.close());
+
+  const spy = (prefix: string) => ({ prefix, seen: [] as string[], invalidate(m: string) { this.seen.push(m); } });
+  const revokedEvent = (keyId: string) => ({ type: 'ApiKeyRevoked', revision: 1n, streamName: `apikey-${keyId}`, data: { keyId, userId: 'u1' } }) as unknown as RecordedEvent;
+
+  it('an inline application drops entries from the caches of its own registry only, of its own prefix', async () => {
+    const mine = createInlineProjections(s.config, new LocalCacheRegistry());
+    const other = new LocalCacheRegistry();
+    const here = spy(s.prefix);
+    const elsewhere = spy(`${s.prefix}other:`);
+    const otherProcess = spy(s.prefix);
+    mine.localCaches.add(here);
+    mine.localCaches.add(elsewhere);
+    other.add(otherProcess);
+    for (const { projection, events } of mine.for([revokedEvent('r1')])) {
+      await projection.applyInline({ config: s.config, redis: s.redis, prefix: s.prefix, inline: mine }, events);
+    }
+    expect(here.seen).toEqual(['k:r1']);
+    expect(elsewhere.seen).toEqual([]);
+    expect(otherProcess.seen).toEqual([]);
+    mine.localCaches.delete(here);
+    mine.localCaches.invalidate(s.prefix, ['k:r2']);
+    expect(here.seen).toEqual(['k:r1']);
+  });
+
+  it('a closed AccessStateCache leaves its registry', async () => {
+    const registry = new LocalCacheRegistry();
+    const cache = await AccessStateCache.start(s.redis, s.prefix, registry);
+    const members = (registry as unknown as { caches: Set<unknown> }).caches;
+    expect(members.has(cache)).toBe(true);
+    await cache.close();
+    expect(members.has(cache)).toBe(false);
   });
 });
 

@@ -278,8 +278,9 @@ describe('API keys, features and the access check', () => {
     });
   });
 
-  // A second app instance in this process (its own caches and Redis connections; commands here also
-  // invalidate it directly). The real second process is test/api-keys/second-process.e2e.test.ts.
+  // A second app instance in this process (its own Services: caches, local cache registry and Redis
+  // connections, so it hears of commands here through pub/sub only, like another process). The real
+  // second process is test/api-keys/second-process.e2e.test.ts.
   describe('revocation on a second app instance', () => {
     let second: { app: FastifyInstance; services: Services };
     beforeAll(async () => {

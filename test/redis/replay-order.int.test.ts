@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import type { RecordedEvent } from '../../src/events/store';
-import { inlineProjections } from '../../src/projections/inline';
+import { createInlineProjections } from '../../src/projections/inline';
 import { REDIS_BASE, testRedisPrefix } from '../helpers/db';
 import { testConfig } from '../helpers/app';
 
@@ -54,9 +54,11 @@ const scenarios: Record<string, RecordedEvent[]> = {
   ],
 };
 
+const inline = createInlineProjections(config);
+
 async function apply(prefix: string, e: RecordedEvent): Promise<void> {
-  for (const p of inlineProjections(config)) {
-    if (p.handles.includes(e.type)) await p.applyInline({ config, redis, prefix }, [e]);
+  for (const p of inline.projections) {
+    if (p.handles.includes(e.type)) await p.applyInline({ config, redis, prefix, inline }, [e]);
   }
 }
 

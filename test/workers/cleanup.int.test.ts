@@ -30,7 +30,7 @@ beforeAll(async () => {
   app = t.app;
   s = t.services;
   close = t.close;
-  deps = { config: s.config, log: s.log, pool: s.pool, redis: s.redis, prefix: s.prefix, store: s.store };
+  deps = { config: s.config, log: s.log, pool: s.pool, redis: s.redis, prefix: s.prefix, store: s.store, inline: s.inline };
 });
 afterAll(async () => close?.());
 

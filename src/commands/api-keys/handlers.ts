@@ -83,7 +83,7 @@ export async function revokeAllApiKeysOfUser(services: Services, userId: string,
  * check already refuses them by their expiry time, so this only makes it visible in the log and
  * read models). The read model only nominates candidates; each is decided on its own stream.
  */
-export async function expireDueApiKeys(services: Pick<Services, 'config' | 'pool' | 'store' | 'redis' | 'prefix'>, now = new Date(), limit = 1000): Promise<number> {
+export async function expireDueApiKeys(services: Pick<Services, 'config' | 'pool' | 'store' | 'redis' | 'prefix' | 'inline'>, now = new Date(), limit = 1000): Promise<number> {
   const { rows } = await services.pool.query<{ key_id: string }>(
     `SELECT key_id FROM api_keys WHERE status = 'active' AND expires_at IS NOT NULL AND expires_at <= $1 ORDER BY expires_at LIMIT $2`,
     [now, limit],

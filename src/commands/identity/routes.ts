@@ -59,7 +59,7 @@ export async function identityCommandRoutes(app: FastifyInstance): Promise<void>
   const r = app.withTypeProvider<ZodTypeProvider>();
   const { config } = app;
   const deps: IdentityDeps = {
-    config, store: app.eventStore, redis: app.redis, prefix: app.redisPrefix, pool: app.pg, keys: app.keys, gate: app.sessionGate, log: app.log,
+    config, store: app.eventStore, redis: app.redis, prefix: app.redisPrefix, inline: app.inlineProjections, pool: app.pg, keys: app.keys, gate: app.sessionGate, log: app.log,
   };
   const authLimit: FastifyContextConfig = config.RATE_LIMIT_AUTH_PER_MINUTE > 0
     ? { rateLimit: { max: config.RATE_LIMIT_AUTH_PER_MINUTE, timeWindow: '1 minute' } }

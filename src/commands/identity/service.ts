@@ -17,6 +17,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type pg from 'pg';
 import type { Config } from '../../config';
+import type { InlineProjections } from '../../projections/inline';
 import { domainError, errors } from '../../errors';
 import type { Role } from '../../events/common';
 import { evolveSession, initialSessionState, type SessionRevokedReason, type SessionState } from '../../events/session';
@@ -45,6 +46,8 @@ export interface SessionDeps {
   store: EventStore;
   redis: Redis;
   prefix: string;
+  /** The inline projections the runner applies (a `Services` has them: `services.inline`). */
+  inline: InlineProjections;
   pool?: pg.Pool;
   /** This process's session gate: told first when a session ends here. */
   gate?: { markEnded(sessionId: string): void; expectEnded?(sessionId: string): { done: Promise<void>; cancel(): void } };

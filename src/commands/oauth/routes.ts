@@ -37,7 +37,7 @@ export async function oauthCommandRoutes(app: FastifyInstance): Promise<void> {
   const allowlist = redirectAllowlist(publicUrl, config.OAUTH_REDIRECT_ALLOWLIST);
   const errorRedirect = config.OAUTH_ERROR_REDIRECT ?? `${publicUrl}/console/`;
   const deps: IdentityDeps & OAuthDeps = {
-    config, store: app.eventStore, redis: app.redis, prefix: app.redisPrefix, pool: app.pg, keys: app.keys, gate: app.sessionGate, dataKeys: app.dataKeys,
+    config, store: app.eventStore, redis: app.redis, prefix: app.redisPrefix, inline: app.inlineProjections, pool: app.pg, keys: app.keys, gate: app.sessionGate, dataKeys: app.dataKeys,
   };
   const authLimit: FastifyContextConfig = config.RATE_LIMIT_AUTH_PER_MINUTE > 0
     ? { rateLimit: { max: config.RATE_LIMIT_AUTH_PER_MINUTE, timeWindow: '1 minute' } }

@@ -9,7 +9,7 @@ export type Gate = { markEnded(sessionId: string): void } | undefined;
 
 export async function endAllSessionsOfUser(services: Services, userId: string, reason: SessionRevokedReason, metadata: EventMetadata, gate?: Gate): Promise<number> {
   return revokeUserSessions(
-    { config: services.config, store: services.store, redis: services.redis, prefix: services.prefix, pool: services.pool, gate },
+    { config: services.config, store: services.store, redis: services.redis, prefix: services.prefix, inline: services.inline, pool: services.pool, gate },
     userId, reason, undefined, metadata,
   );
 }

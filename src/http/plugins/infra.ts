@@ -7,6 +7,7 @@ import type pg from 'pg';
 import type { Redis } from 'ioredis';
 import type { Config } from '../../config';
 import type { EventStore } from '../../events/store';
+import type { InlineProjections } from '../../projections/inline';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -16,6 +17,8 @@ declare module 'fastify' {
     eventStore: EventStore;
     /** Redis key prefix of this deployment. */
     redisPrefix: string;
+    /** The inline projections the command runner applies (and the local caches they invalidate). */
+    inlineProjections: InlineProjections;
   }
 }
 
@@ -35,3 +38,7 @@ export const redisPlugin = fp<{ redis: Redis; prefix: string }>(async (app, opts
 export const eventStorePlugin = fp<{ store: EventStore }>(async (app, opts) => {
   app.decorate('eventStore', opts.store);
 }, { name: 'event-store', dependencies: ['pg'] });
+
+export const inlineProjectionsPlugin = fp<{ inline: InlineProjections }>(async (app, opts) => {
+  app.decorate('inlineProjections', opts.inline);
+}, { name: 'inline-projections' });

@@ -44,7 +44,7 @@ export async function accessRoutes(app: FastifyInstance, services: Services): Pr
   hot.on('error', () => undefined);
   // Bounded: with Redis down the app still starts; checks answer 503 until it is back (fail closed).
   await connectRedis(hot, 3000).catch(() => undefined);
-  const cache = await AccessStateCache.start(hot, services.prefix);
+  const cache = await AccessStateCache.start(hot, services.prefix, services.inline.localCaches);
   const meter = new AccessMeter(hot, services.prefix, services.config.API_KEY_RATE_LIMIT_PER_MINUTE);
   app.addHook('onClose', async () => {
     await meter.close();
