@@ -17,7 +17,7 @@ import { adminLogin, bearer, type LoggedIn } from '../helpers/auth';
 import { buildHttpApp } from '../../src/http/app';
 import { registerRoutes } from '../../src/compose';
 import { projectionsFor } from '../../src/projections/index';
-import { inlineProjections } from '../../src/projections/inline';
+import { createInlineProjections } from '../../src/projections/inline';
 import { startProjector, type ProjectorHandle } from '../../src/projections/runtime';
 
 const tracing = new AsyncLocalStorage<string[]>();
@@ -97,7 +97,7 @@ describe('query routes declare the read models they read', () => {
   }
 
   it('every Redis read model is applied inline (so its readers read their own writes without a declaration)', () => {
-    const inline = new Set(inlineProjections({ ACCESS_TOKEN_TTL: 900 }).map((p) => p.name));
+    const inline = new Set(createInlineProjections({ ACCESS_TOKEN_TTL: 900 }).projections.map((p) => p.name));
     const redis = projectionsFor({ ACCESS_TOKEN_TTL: 900 }).filter((p) => p.kind === 'redis').map((p) => p.name);
     expect(redis.filter((n) => !inline.has(n))).toEqual([]);
   });
