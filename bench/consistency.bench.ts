@@ -98,7 +98,9 @@ async function main(): Promise<void> {
     for (const mode of ['write', 'ryw', 'poll']) acc[mode]!.push(await runClient(on.base, mode, writers, pollers));
     for (const route of ROUTES.filter((r) => r.id !== 'me')) {
       const h = (hot[route.id] ??= { on: [], off: [], p99on: [], p99off: [] });
-      for (const [which, p] of [['on', pOn], ['off', pOff]] as const) {
+      // Alternate which server goes first, so neither always runs on a warmer machine.
+      const order = [['on', pOn], ['off', pOff]] as const;
+      for (const [which, p] of round % 2 ? [order[1], order[0]] : order) {
         const s = route.spec(p);
         const r = await load({ url: s.url, method: s.method, headers: s.headers, seconds: SECONDS, connections: 64, pid: p.server.pid });
         h[which].push(r.rps);

@@ -5,6 +5,7 @@ import { testApp } from '../helpers/app';
 import { bootstrapAdminFromConfig, ensureAdmin, ensureFirstAdmin, grantAdminByEmail } from '../../src/commands/users/bootstrap';
 import { runStartup } from '../../src/compose';
 import { bearer, login, strongPassword } from '../helpers/users';
+import { startProjector, type ProjectorHandle } from '../../src/projections/runtime';
 
 const run = promisify(execFile);
 
@@ -12,10 +13,17 @@ describe('the first admin', () => {
   const email = `root-${Date.now()}@example.com`;
   const password = strongPassword();
   let t: Awaited<ReturnType<typeof testApp>>;
+  // As in production: the projector runs, so the admin's first query after its login
+  // (read-your-writes) finds the users read model past it.
+  let projector: ProjectorHandle | undefined;
   beforeAll(async () => {
     t = await testApp('bootstrap', { ADMIN_EMAIL: email, ADMIN_PASSWORD: password });
+    projector = startProjector(t.services);
   });
-  afterAll(async () => t.close());
+  afterAll(async () => {
+    await projector?.stop();
+    await t?.close();
+  });
 
   it('is created at start from ADMIN_EMAIL / ADMIN_PASSWORD and can use admin routes', async () => {
     const token = await login(t.app, email, password);
