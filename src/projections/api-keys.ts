@@ -1,8 +1,27 @@
 /** Read model `api_keys`: one row per key ever issued (never the key, not even its hash). */
 import type { PgProjection } from './types';
+import { tableLayout } from './columns';
 import { applyFold, older, type RowFold } from './fold';
 
 type D = Record<string, unknown>;
+
+export const apiKeysTable = tableLayout(
+  {
+    key_id: 'text PRIMARY KEY',
+    user_id: 'text NOT NULL',
+    name: 'text NOT NULL',
+    prefix: 'text NOT NULL',
+    features: 'jsonb NOT NULL',
+    created_at: 'timestamptz NOT NULL',
+    expires_at: 'timestamptz',
+    revoked_at: 'timestamptz',
+    revoke_reason: 'text',
+    expired_at: 'timestamptz',
+    status: 'text NOT NULL',
+    revision: 'bigint NOT NULL',
+  },
+  { indexes: ['CREATE INDEX {{table}}_user_idx ON {{table}} (user_id, created_at, key_id)', 'CREATE INDEX {{table}}_created_idx ON {{table}} (created_at, key_id)'] },
+);
 
 export const apiKeysProjection: PgProjection = {
   kind: 'postgres',
@@ -10,22 +29,7 @@ export const apiKeysProjection: PgProjection = {
   version: 1,
   handles: ['ApiKeyIssued', 'ApiKeyRevoked', 'ApiKeyExpired'],
   tables: {
-    api_keys: `CREATE TABLE {{table}} (
-      key_id        text PRIMARY KEY,
-      user_id       text NOT NULL,
-      name          text NOT NULL,
-      prefix        text NOT NULL,
-      features      jsonb NOT NULL,
-      created_at    timestamptz NOT NULL,
-      expires_at    timestamptz,
-      revoked_at    timestamptz,
-      revoke_reason text,
-      expired_at    timestamptz,
-      status        text NOT NULL,
-      revision      bigint NOT NULL
-    );
-    CREATE INDEX {{table}}_user_idx ON {{table}} (user_id, created_at, key_id);
-    CREATE INDEX {{table}}_created_idx ON {{table}} (created_at, key_id);`,
+    api_keys: apiKeysTable.ddl,
   },
   apply(events, ctx) {
     return applyFold(apiKeysFold, events, ctx);
@@ -39,10 +43,7 @@ export const apiKeysProjection: PgProjection = {
 const apiKeysFold: RowFold = {
   table: 'api_keys',
   key: 'key_id',
-  columns: {
-    key_id: 'text', user_id: 'text', name: 'text', prefix: 'text', features: 'jsonb', created_at: 'timestamptz', expires_at: 'timestamptz',
-    revoked_at: 'timestamptz', revoke_reason: 'text', expired_at: 'timestamptz', status: 'text', revision: 'bigint',
-  },
+  columns: apiKeysTable.columns,
   keyOf: (e) => (e.data as D).keyId as string | undefined,
   apply(row, e) {
     const d = e.data as D;

@@ -1,8 +1,21 @@
 /** Read model `features`: the registered features (deleted ones are removed). */
 import type { PgProjection } from './types';
+import { tableLayout } from './columns';
 import { applyFold, older, type RowFold } from './fold';
 
 type D = { name: string; description?: string };
+
+export const featuresTable = tableLayout(
+  {
+    name: 'text PRIMARY KEY',
+    description: 'text NOT NULL',
+    enabled: 'boolean NOT NULL',
+    created_at: 'timestamptz NOT NULL',
+    updated_at: 'timestamptz NOT NULL',
+    revision: 'bigint NOT NULL',
+  },
+  { },
+);
 
 export const featuresProjection: PgProjection = {
   kind: 'postgres',
@@ -10,14 +23,7 @@ export const featuresProjection: PgProjection = {
   version: 1,
   handles: ['FeatureRegistered', 'FeatureUpdated', 'FeatureDisabled', 'FeatureEnabled', 'FeatureDeleted'],
   tables: {
-    features: `CREATE TABLE {{table}} (
-      name        text PRIMARY KEY,
-      description text NOT NULL,
-      enabled     boolean NOT NULL,
-      created_at  timestamptz NOT NULL,
-      updated_at  timestamptz NOT NULL,
-      revision    bigint NOT NULL
-    );`,
+    features: featuresTable.ddl,
   },
   apply(events, ctx) {
     return applyFold(featuresFold, events, ctx);
@@ -31,7 +37,7 @@ export const featuresProjection: PgProjection = {
 const featuresFold: RowFold = {
   table: 'features',
   key: 'name',
-  columns: { name: 'text', description: 'text', enabled: 'boolean', created_at: 'timestamptz', updated_at: 'timestamptz', revision: 'bigint' },
+  columns: featuresTable.columns,
   keyOf: (e) => (e.data as D).name,
   apply(row, e) {
     const d = e.data as D;

@@ -15,7 +15,8 @@ import pg from 'pg';
 import type { RecordedEvent } from '../events/store';
 import type { PgProjectionContext } from './types';
 
-export type ColumnType = 'text' | 'text[]' | 'boolean' | 'integer' | 'bigint' | 'timestamptz' | 'jsonb';
+import type { ColumnType } from './columns';
+export type { ColumnType } from './columns';
 
 /** A row in memory: bigint columns as bigint, timestamptz as Date or text, jsonb as JSON text. */
 export type Row = Record<string, unknown>;
@@ -25,7 +26,7 @@ export interface RowFold {
   table: string;
   /** Primary key column (text). */
   key: string;
-  /** Every column of the table, key included, with its type. */
+  /** Every column of the table, key included, with its type (the table's `tableLayout(…).columns`). */
   columns: Record<string, ColumnType>;
   /** The row an event is about (undefined: the event touches no row). */
   keyOf(e: RecordedEvent): string | undefined;

@@ -13,6 +13,7 @@ import type { RecordedEvent } from '../events/store';
 import { normaliseEmail, userEvents } from '../events/user';
 import { sessionStateProjection, userProfilesProjection, type SessionStateConfig } from './session-state';
 import type { PgProjection, Projection } from './types';
+import { tableLayout } from './columns';
 import { applyFold, older, type RowFold } from './fold';
 
 const USER_TYPES = userEvents.map((d) => d.type).filter((t) => t !== 'EmailReserved' && t !== 'EmailReleased');
@@ -20,31 +21,56 @@ const SESSION_TYPES = sessionEvents.map((d) => d.type);
 
 type D = Record<string, unknown>;
 
+export const sessionsTable = tableLayout(
+  {
+    id: 'text PRIMARY KEY',
+    user_id: 'text NOT NULL',
+    device_name: 'text',
+    ip: 'text',
+    user_agent: 'text',
+    last_ip: 'text',
+    last_user_agent: 'text',
+    status: 'text NOT NULL',
+    end_reason: 'text',
+    created_at: 'timestamptz NOT NULL',
+    last_rotated_at: 'timestamptz',
+    expires_at: 'timestamptz NOT NULL',
+    ended_at: 'timestamptz',
+    rotations: 'integer NOT NULL DEFAULT 0',
+    reuse_detected_at: 'timestamptz',
+    revision: 'bigint NOT NULL',
+  },
+  { indexes: ['CREATE INDEX ON {{table}} (user_id, status)'] },
+);
+
+export const usersTable = tableLayout(
+  {
+    id: 'text PRIMARY KEY',
+    email: 'text NOT NULL',
+    email_normalized: 'text NOT NULL',
+    name: 'text NOT NULL',
+    roles: 'text[] NOT NULL DEFAULT \'{user}\'',
+    email_verified: 'boolean NOT NULL DEFAULT false',
+    disabled: 'boolean NOT NULL DEFAULT false',
+    deleted: 'boolean NOT NULL DEFAULT false',
+    source: 'text NOT NULL',
+    failed_logins: 'integer NOT NULL DEFAULT 0',
+    locked_until: 'timestamptz',
+    password_changed_at: 'timestamptz',
+    created_at: 'timestamptz NOT NULL',
+    updated_at: 'timestamptz NOT NULL',
+    revision: 'bigint NOT NULL',
+  },
+  { indexes: ['CREATE INDEX ON {{table}} (email_normalized)', 'CREATE INDEX ON {{table}} (created_at, id)'] },
+);
+
 export const usersProjection: PgProjection = {
   kind: 'postgres',
   name: 'users',
   version: 1,
   handles: USER_TYPES,
   tables: {
-    users: `CREATE TABLE {{table}} (
-      id                  text PRIMARY KEY,
-      email               text NOT NULL,
-      email_normalized    text NOT NULL,
-      name                text NOT NULL,
-      roles               text[] NOT NULL DEFAULT '{user}',
-      email_verified      boolean NOT NULL DEFAULT false,
-      disabled            boolean NOT NULL DEFAULT false,
-      deleted             boolean NOT NULL DEFAULT false,
-      source              text NOT NULL,
-      failed_logins       integer NOT NULL DEFAULT 0,
-      locked_until        timestamptz,
-      password_changed_at timestamptz,
-      created_at          timestamptz NOT NULL,
-      updated_at          timestamptz NOT NULL,
-      revision            bigint NOT NULL
-    );
-    CREATE INDEX ON {{table}} (email_normalized);
-    CREATE INDEX ON {{table}} (created_at, id);`,
+    users: usersTable.ddl,
   },
   apply(events: RecordedEvent[], ctx) {
     return applyFold(usersFold, events, ctx);
@@ -59,11 +85,7 @@ export const usersProjection: PgProjection = {
 const usersFold: RowFold = {
   table: 'users',
   key: 'id',
-  columns: {
-    id: 'text', email: 'text', email_normalized: 'text', name: 'text', roles: 'text[]', email_verified: 'boolean',
-    disabled: 'boolean', deleted: 'boolean', source: 'text', failed_logins: 'integer', locked_until: 'timestamptz',
-    password_changed_at: 'timestamptz', created_at: 'timestamptz', updated_at: 'timestamptz', revision: 'bigint',
-  },
+  columns: usersTable.columns,
   keyOf: (e) => (e.data as D).userId as string | undefined,
   apply(row, e) {
     const d = e.data as D;
@@ -136,25 +158,7 @@ export const sessionsProjection: PgProjection = {
   version: 1,
   handles: SESSION_TYPES,
   tables: {
-    sessions: `CREATE TABLE {{table}} (
-      id                text PRIMARY KEY,
-      user_id           text NOT NULL,
-      device_name       text,
-      ip                text,
-      user_agent        text,
-      last_ip           text,
-      last_user_agent   text,
-      status            text NOT NULL,
-      end_reason        text,
-      created_at        timestamptz NOT NULL,
-      last_rotated_at   timestamptz,
-      expires_at        timestamptz NOT NULL,
-      ended_at          timestamptz,
-      rotations         integer NOT NULL DEFAULT 0,
-      reuse_detected_at timestamptz,
-      revision          bigint NOT NULL
-    );
-    CREATE INDEX ON {{table}} (user_id, status);`,
+    sessions: sessionsTable.ddl,
   },
   apply(events: RecordedEvent[], ctx) {
     return applyFold(sessionsFold, events, ctx);
@@ -169,11 +173,7 @@ export const sessionsProjection: PgProjection = {
 const sessionsFold: RowFold = {
   table: 'sessions',
   key: 'id',
-  columns: {
-    id: 'text', user_id: 'text', device_name: 'text', ip: 'text', user_agent: 'text', last_ip: 'text', last_user_agent: 'text',
-    status: 'text', end_reason: 'text', created_at: 'timestamptz', last_rotated_at: 'timestamptz', expires_at: 'timestamptz',
-    ended_at: 'timestamptz', rotations: 'integer', reuse_detected_at: 'timestamptz', revision: 'bigint',
-  },
+  columns: sessionsTable.columns,
   keyOf: (e) => (e.data as D).sessionId as string | undefined,
   apply(row, e) {
     const d = e.data as D;

@@ -11,6 +11,24 @@
 import { allEvents } from '../events/index';
 import type { RecordedEvent } from '../events/store';
 import type { PgProjection } from './types';
+import { tableLayout } from './columns';
+
+export const userStreamsTable = tableLayout(
+  {
+    user_id: 'text NOT NULL',
+    stream_name: 'text NOT NULL',
+    first_commit: 'bigint NOT NULL',
+    first_prepare: 'bigint NOT NULL',
+    last_commit: 'bigint NOT NULL',
+    last_prepare: 'bigint NOT NULL',
+    // created_at of the first and last of these events, widened to whole milliseconds (the
+    // precision the projection sees) so the window always covers them.
+    first_at: 'timestamptz NOT NULL',
+    last_at: 'timestamptz NOT NULL',
+    events: 'bigint NOT NULL',
+  },
+  { constraints: ['PRIMARY KEY (user_id, stream_name)'] },
+);
 
 /** Event types whose data has a `userId` field. */
 export const userEventTypes: readonly string[] = allEvents
@@ -38,20 +56,7 @@ export const userStreamsProjection: PgProjection = {
   version: 2,
   handles: userEventTypes,
   tables: {
-    user_streams: `CREATE TABLE {{table}} (
-      user_id        text   NOT NULL,
-      stream_name    text   NOT NULL,
-      first_commit   bigint NOT NULL,
-      first_prepare  bigint NOT NULL,
-      last_commit    bigint NOT NULL,
-      last_prepare   bigint NOT NULL,
-      -- created_at of the first and last of these events, widened to whole milliseconds (the
-      -- precision the projection sees) so the window always covers them.
-      first_at       timestamptz NOT NULL,
-      last_at        timestamptz NOT NULL,
-      events         bigint NOT NULL,
-      PRIMARY KEY (user_id, stream_name)
-    )`,
+    user_streams: userStreamsTable.ddl,
   },
   async apply(events: RecordedEvent[], ctx) {
     const byKey = new Map<string, Entry>();
