@@ -58,6 +58,15 @@ const hostileJson: fc.Arbitrary<unknown> = fc.letrec((tie) => ({
     fc.array(tie('value'), { maxLength: 3 }), fc.dictionary(hostileString, tie('value'), { maxKeys: 3 })),
 })).value;
 
+/** A valid value for a field or parameter, so that a hostile neighbour gets past the first check. */
+function plausibleFor(name: string, adminId: () => string): fc.Arbitrary<unknown> {
+  if (/email|username/.test(name)) return fc.integer({ min: 0, max: 2 ** 31 }).map((h) => `prop.${h.toString(16)}@example.test`);
+  if (/password/.test(name)) return fc.constant('correct horse battery staple 42');
+  if (/^(id|user_id|actor)$/.test(name)) return fc.oneof(fc.uuid(), fc.constant(adminId()));
+  if (/features/.test(name)) return fc.constant('*');
+  return fc.constantFrom('Eve', 'okname', 'x');
+}
+
 interface Operation { method: string; path: string; params: { name: string; in: string; schema?: { type?: string; format?: string } }[]; body?: { properties?: Record<string, unknown> } }
 
 describe('property: hostile input on every route of the OpenAPI document (§5)', () => {
@@ -92,9 +101,9 @@ describe('property: hostile input on every route of the OpenAPI document (§5)',
     for (const op of operations) {
       const fields = Object.keys(op.body?.properties ?? {});
       const arb = fc.record({
-        params: fc.tuple(...op.params.map((p) => fc.option(hostileFor(p.name, p.schema), { nil: undefined, freq: 4 }))),
+        params: fc.tuple(...op.params.map((p) => fc.option(fc.oneof(hostileFor(p.name, p.schema), plausibleFor(p.name, () => admin.userId).map(String)), { nil: undefined, freq: 4 }))),
         body: fc.oneof(
-          fc.tuple(...fields.map((f) => fc.option(/password/.test(f) ? hostileString : fc.oneof(hostileJson, hostileFor(f)), { nil: undefined, freq: 4 }))).map((vs) =>
+          fc.tuple(...fields.map((f) => fc.option(fc.oneof(plausibleFor(f, () => admin.userId), plausibleFor(f, () => admin.userId), hostileJson, hostileFor(f)), { nil: undefined, freq: 4 }))).map((vs) =>
             Object.fromEntries(fields.map((f, i) => [f, vs[i]]).filter(([, v]) => v !== undefined))),
           hostileJson,
         ),
