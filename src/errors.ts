@@ -114,6 +114,7 @@ export const CATALOG = {
 
   // the http edge (issue 20)
   cross_origin_request: { kind: 'permission_denied' },
+  client_closed_request: { kind: 'invalid_argument' },
   credentials_in_url: { kind: 'invalid_argument' },
   client_auth_required: { kind: 'unauthenticated' },
   introspect_scope_required: { kind: 'permission_denied' },

@@ -127,7 +127,20 @@ export function sendProblem(reply: FastifyReply, request: FastifyRequest, err: D
   return reply.code(statusOf(err)).type('application/problem+json').serializer(JSON.stringify).send(problemOf(err, request));
 }
 
+/**
+ * The client went away mid-request (Node's `aborted` ECONNRESET while the body was read, or a
+ * destroyed socket): its fault, not a dependency's — never a 503 "request failed" (issue 20 §5).
+ */
+function clientAborted(error: unknown, request: FastifyRequest): boolean {
+  const e = error as { code?: string; message?: string } | undefined;
+  return (e?.code === 'ECONNRESET' && e.message === 'aborted') || request.raw.readableAborted === true;
+}
+
 export function errorHandler(error: unknown, request: FastifyRequest, reply: FastifyReply) {
+  if (clientAborted(error, request) && !(error instanceof DomainError)) {
+    request.log.info({ code: 'client_closed_request' }, 'client closed the request');
+    return sendProblem(reply, request, domainError('client_closed_request', 'The client closed the request.'));
+  }
   const err = toDomainError(error);
   const status = statusOf(err);
   if (status >= 500) request.log.error({ err: error, code: err.code, detail: err.detail }, 'request failed');
