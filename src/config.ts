@@ -102,6 +102,8 @@ export const configSchema = z.object({
   REFRESH_IDLE_TTL: duration.default(3 * 86400).describe('A session not refreshed for this long expires.'),
   REFRESH_REUSE_GRACE_SECONDS: int(0, 300).default(0)
     .describe('Window in which the just-rotated refresh token may be presented once more without being treated as reuse. 0 = strict (recommended).'),
+  REAUTH_MAX_AGE_SECONDS: int(0, 86_400).default(300)
+    .describe('Changing one\'s own e-mail without the current password is allowed only this long after the session\'s last login (its authentication, not the access token\'s issue time: refreshing does not count). 0 = always ask for the password.'),
   REFRESH_FAILURE_LIMIT: int(1, 1000).default(10)
     .describe('Refresh tokens of one session presented with a secret the session never issued (guesses; not reuse: the session is untouched) before more such guesses are refused with 429 for REFRESH_FAILURE_WINDOW_SECONDS.'),
   REFRESH_FAILURE_WINDOW_SECONDS: int(1, 86_400).default(900)

@@ -12,12 +12,13 @@
  * - an e-mail change moves the uniqueness reservation (new one first; released if the change fails).
  */
 import type { Services } from '../../services';
-import { errors } from '../../errors';
+import { domainError, errors } from '../../errors';
 import type { Role } from '../../events/common';
 import { WrongExpectedVersionError, type EventMetadata } from '../../events/store';
 import { normaliseEmail, type UserEvent, type UserState } from '../../events/user';
 import { revokeAllApiKeysOfUser } from '../api-keys/handlers';
-import { signup } from '../identity/service';
+import { loadSession, signup } from '../identity/service';
+import { verifyPassword } from '../identity/passwords';
 import { NO_STREAM } from '../decider';
 import type { UserCommand } from './decide';
 import { releaseEmail, reserveEmail } from './email';
@@ -69,14 +70,43 @@ export async function createUser(services: Services, input: NewUser, metadata: E
   return loadUser(services, user.id);
 }
 
-/** PATCH: name and/or e-mail, optionally only on revision `ifMatch` (412 otherwise). */
+/**
+ * Re-authentication for a change of one's own e-mail (issue 20 §2): the current password, or a
+ * session whose last authentication (its SessionStarted, not the access token's issue time: a
+ * refresh does not authenticate anyone) is at most REAUTH_MAX_AGE_SECONDS old.
+ */
+export interface Reauth {
+  sessionId: string;
+  currentPassword?: string;
+}
+
+export async function checkReauth(services: Services, state: UserState, reauth: Reauth, now = new Date()): Promise<void> {
+  if (reauth.currentPassword !== undefined) {
+    if (!(await verifyPassword(services.config, reauth.currentPassword, state.passwordHash))) {
+      throw errors.forbidden('The current password is incorrect.', 'wrong_password');
+    }
+    return;
+  }
+  const { state: session } = await loadSession(services.store, reauth.sessionId);
+  const authenticatedAt = Date.parse(session.startedAt);
+  if (session.status !== 'active' || session.userId !== state.userId || !(now.getTime() - authenticatedAt <= services.config.REAUTH_MAX_AGE_SECONDS * 1000)) {
+    throw domainError('reauth_required', 'Confirm with your current password (current_password), or log in again, to change this.');
+  }
+}
+
+/**
+ * PATCH: name and/or e-mail, optionally only on revision `ifMatch` (412 otherwise). With `reauth`
+ * (the owner editing itself), an e-mail change needs a re-authentication; an admin editing someone
+ * else passes none (the event carries the admin as actor).
+ */
 export async function updateUserProfile(
-  services: Services, userId: string, changes: { name?: string; email?: string }, ifMatch: bigint | undefined, metadata: EventMetadata,
+  services: Services, userId: string, changes: { name?: string; email?: string }, ifMatch: bigint | undefined, metadata: EventMetadata, reauth?: Reauth,
 ): Promise<UserResult> {
   const { state, revision } = await loadUser(services, userId);
   if (ifMatch !== undefined && ifMatch !== revision) throw errors.preconditionFailed();
   const email = changes.email?.trim();
   const emailChanges = email !== undefined && normaliseEmail(email) !== normaliseEmail(state.email);
+  if (emailChanges && reauth) await checkReauth(services, state, reauth);
   const command: UserCommand = { type: 'UpdateProfile', name: changes.name, email: email !== undefined && (emailChanges || email !== state.email) ? email : undefined };
   if (emailChanges) await reserveEmail(services, email!, userId, metadata);
   let result;

@@ -83,13 +83,22 @@ export async function userCommandRoutes(app: FastifyInstance, services: Services
       security: [{ bearer: [] }],
       params: idParams,
       headers: z.object({ 'if-match': text(100).optional() }).passthrough(),
-      body: z.object({ name: name.optional(), email: email.optional() }).strict(),
+      body: z.object({
+        name: name.optional(),
+        email: email.optional(),
+        current_password: z.string().max(1024).optional()
+          .describe('Changing one\'s own e-mail needs it, unless the session logged in within REAUTH_MAX_AGE_SECONDS'),
+      }).strict(),
       response: { 200: userOut, ...problems(400, 401, 403, 404, 409, 412) },
     },
   }, async (request, reply) => {
     selfOrAdmin(request, request.params.id);
     const ifMatch = parseIfMatch(request.headers['if-match']);
-    const { state, revision } = await updateUserProfile(services, request.params.id, request.body, ifMatch, metadataFrom(request));
+    const auth = request.auth!;
+    const { current_password: currentPassword, ...changes } = request.body;
+    // The owner re-authenticates (issue 20 §2); an admin editing someone else does not.
+    const reauth = auth.userId === request.params.id ? { sessionId: auth.sessionId, currentPassword } : undefined;
+    const { state, revision } = await updateUserProfile(services, request.params.id, changes, ifMatch, metadataFrom(request), reauth);
     reply.header('etag', etagOf(revision));
     return view(state, revision);
   });
