@@ -11,6 +11,7 @@
 import fs from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
 import { z } from 'zod';
+import type { EventRegistry } from './registry';
 
 export const lineSchema = z.object({
   position: z.string().regex(/^\d+$/).optional(),
@@ -34,6 +35,38 @@ export class ImportError extends Error {
     super(line ? `line ${line}: ${message}` : message);
     this.name = 'ImportError';
   }
+}
+
+/**
+ * One line of an NDJSON archive, checked the same way by every adapter: JSON, the line schema,
+ * and an event the registry can decode. Throws ImportError naming the line.
+ */
+export function parseEventLine(text: string, lineNo: number, registry: Pick<EventRegistry, 'decode'>): EventLine {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    throw new ImportError('not valid JSON', lineNo);
+  }
+  const parsed = lineSchema.safeParse(raw);
+  if (!parsed.success) throw new ImportError(`not an event line: ${z.prettifyError(parsed.error)}`, lineNo);
+  try {
+    registry.decode(parsed.data.type, parsed.data.version, parsed.data.data);
+  } catch (err) {
+    throw new ImportError((err as Error).message, lineNo);
+  }
+  return parsed.data;
+}
+
+/** The broken links a verification walk finds: the first one and how many. */
+export function brokenLinks() {
+  const found = { count: 0, first: undefined as BrokenLink | undefined };
+  return Object.assign(found, {
+    add(b: BrokenLink) {
+      found.count++;
+      found.first ??= b;
+    },
+  });
 }
 
 export type Since = { position: bigint } | { time: Date };

@@ -19,13 +19,12 @@
 import readline from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
 import { FORWARDS, NO_STREAM, START as ESDB_START, StreamNotFoundError, jsonEvent, type EventStoreDBClient, type JSONType, type ReadPosition } from '@eventstore/db-client';
-import { z } from 'zod';
 import {
   ImportError,
   formatLine,
-  lineSchema,
+  parseEventLine,
   write,
-  type BrokenLink,
+  brokenLinks,
   type EventLine,
   type ExportOptions,
   type ExportReport,
@@ -137,12 +136,8 @@ export class EsdbArchive {
   async verifyLog(opts: VerifyOptions = {}): Promise<VerifyReport> {
     const heads = new Map<string, { revision: bigint; hash: string }>();
     let checked = 0;
-    let brokenCount = 0;
-    let firstBroken: BrokenLink | undefined;
-    const broken = (b: BrokenLink) => {
-      brokenCount++;
-      firstBroken ??= b;
-    };
+    const links = brokenLinks();
+    const broken = links.add;
     opts.onProgress?.(0, 0);
     await this.scan(undefined, (e) => {
       if (opts.streams && !opts.streams(e.streamId)) return;
@@ -169,7 +164,7 @@ export class EsdbArchive {
       if (checked % 5000 === 0) opts.onProgress?.(checked, checked);
     });
     opts.onProgress?.(checked, checked);
-    return { ok: brokenCount === 0, events: checked, streams: heads.size, firstBroken, brokenCount };
+    return { ok: links.count === 0, events: checked, streams: heads.size, firstBroken: links.first, brokenCount: links.count };
   }
 
   /** A stream's stored events (raw), [] when it does not exist. */
@@ -194,21 +189,8 @@ export class EsdbArchive {
     for await (const text of lines) {
       lineNo++;
       if (!text.trim()) continue;
-      let raw: unknown;
-      try {
-        raw = JSON.parse(text);
-      } catch {
-        throw new ImportError('not valid JSON', lineNo);
-      }
-      const parsed = lineSchema.safeParse(raw);
-      if (!parsed.success) throw new ImportError(`not an event line: ${z.prettifyError(parsed.error)}`, lineNo);
-      const e = parsed.data;
+      const e = parseEventLine(text, lineNo, this.d.registry);
       if (jsonbText(ownMetadata(e.metadata)) !== jsonbText(e.metadata)) throw new ImportError('metadata values must be non-empty strings', lineNo);
-      try {
-        this.d.registry.decode(e.type, e.version, e.data);
-      } catch (err) {
-        throw new ImportError((err as Error).message, lineNo);
-      }
       let list = byStream.get(e.stream);
       if (!list) byStream.set(e.stream, (list = []));
       list.push({ line: lineNo, e });

@@ -17,9 +17,8 @@ import fs from 'node:fs';
 import readline from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
 import type pg from 'pg';
-import { z } from 'zod';
 import type { EventRegistry } from '../registry';
-import { ImportError, lineSchema, type EventLine, type ExportReport, type ImportReport, type Since } from '../archive';
+import { ImportError, parseEventLine, type EventLine, type ExportReport, type ImportReport, type Since } from '../archive';
 import { NOTIFY_CHANNEL } from './rows';
 
 export { lineSchema, ImportError, parseSince, latestBackup, backupFileName, type EventLine, type Since, type ExportReport, type ImportReport } from '../archive';
@@ -230,20 +229,7 @@ export async function importEvents(
     for await (const text of lines) {
       lineNo++;
       if (!text.trim()) continue;
-      let raw: unknown;
-      try {
-        raw = JSON.parse(text);
-      } catch {
-        throw new ImportError('not valid JSON', lineNo);
-      }
-      const parsed = lineSchema.safeParse(raw);
-      if (!parsed.success) throw new ImportError(`not an event line: ${z.prettifyError(parsed.error)}`, lineNo);
-      const e = parsed.data;
-      try {
-        registry.decode(e.type, e.version, e.data);
-      } catch (err) {
-        throw new ImportError((err as Error).message, lineNo);
-      }
+      const e = parseEventLine(text, lineNo, registry);
       batch.push({ line: lineNo, e });
       report.read++;
       if (batch.length >= batchSize) {

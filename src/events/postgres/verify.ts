@@ -14,7 +14,7 @@
 import { chainHash } from '../hash';
 import { verifyCheckpoints } from './checkpoints';
 import type pg from 'pg';
-import type { BrokenLink, VerifyOptions, VerifyReport } from '../archive';
+import { brokenLinks, type VerifyOptions, type VerifyReport } from '../archive';
 
 export type { BrokenLink, VerifyReport } from '../archive';
 
@@ -52,12 +52,8 @@ export async function verifyLog(
   const client = await pool.connect();
   const heads = new Map<string, { revision: bigint; hash: Buffer }>();
   let checked = 0;
-  let brokenCount = 0;
-  let firstBroken: BrokenLink | undefined;
-  const broken = (b: BrokenLink) => {
-    brokenCount++;
-    firstBroken ??= b;
-  };
+  const links = brokenLinks();
+  const broken = links.add;
   try {
     await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
     const { rows: countRows } = await client.query<{ n: string }>('SELECT count(*)::text AS n FROM events');
@@ -128,7 +124,7 @@ export async function verifyLog(
         }
       }
     }
-    return { ok: brokenCount === 0, events: checked, streams: heads.size, firstBroken, brokenCount };
+    return { ok: links.count === 0, events: checked, streams: heads.size, firstBroken: links.first, brokenCount: links.count };
   } catch (err) {
     await client.query('ROLLBACK').catch(() => undefined);
     throw err;
