@@ -3,21 +3,11 @@
  * started with `node --import tsx src/main.ts` against the same database and Redis prefix.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testApp } from '../helpers/app';
 import { bearer, newAdmin, newUser, type TestUser } from '../helpers/users';
+import { freePort } from '../server/helpers';
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 describe('a second API process', () => {
   let t: Awaited<ReturnType<typeof testApp>>;

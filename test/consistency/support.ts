@@ -1,18 +1,8 @@
 /** A real HTTP client over ONE keep-alive connection, and the chained command → query pairs. */
 import http from 'node:http';
-import net from 'node:net';
 import { expect } from 'vitest';
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
+export { freePort } from '../server/helpers';
 
 export interface Res {
   status: number;
