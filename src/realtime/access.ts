@@ -4,9 +4,9 @@
  * the hub (upgrade, /join, group listing) and by the API's realtime routes.
  */
 import { clientDecider, groupDecider, type Actor } from '../commands/realtime/decide';
-import { loadStream, runCommand, type CommandDeps } from '../commands/decider';
+import { loadStream, runCommand, type CommandDeps, type Loaded } from '../commands/decider';
 import { loadUser } from '../commands/users/stream';
-import { mayJoin, type RealtimeGroupState } from '../events/realtime';
+import { mayJoin, type RealtimeClientState, type RealtimeGroupState } from '../events/realtime';
 import type { EventMetadata } from '../events/store';
 import type { Role } from '../events/common';
 import { streams } from '../events/streams';
@@ -48,9 +48,22 @@ async function userExists(deps: Pick<CommandDeps, 'store'>, userId: string): Pro
  */
 export async function claimClientId(deps: CommandDeps, clientId: string, userId: string, metadata: EventMetadata = {}): Promise<void> {
   const stream = streams.realtimeClient(clientId);
-  const current = (await loadStream(deps.store, stream, clientDecider)).state.userId;
+  // Loaded once: the owner check needs the state before deciding, and the runner's first attempt
+  // decides on this same read (a retry after a conflict reads again).
+  let first: Loaded<RealtimeClientState> | undefined = await loadStream(deps.store, stream, clientDecider);
+  const current = first.state.userId;
   const ownerExists = current !== null && current !== userId ? await userExists(deps, current) : true;
-  await runCommand(deps, { stream, decider: clientDecider, command: { type: 'ClaimClientId', clientId, userId, ownerExists }, metadata: { actorUserId: userId, ...metadata } });
+  await runCommand(deps, {
+    stream,
+    decider: clientDecider,
+    command: { type: 'ClaimClientId', clientId, userId, ownerExists },
+    metadata: { actorUserId: userId, ...metadata },
+    load: async (store, s) => {
+      const loaded = first ?? (await loadStream(store, s, clientDecider));
+      first = undefined;
+      return loaded;
+    },
+  });
 }
 
 export async function releaseClientId(deps: CommandDeps, clientId: string, actor: Actor): Promise<{ userId: string }> {
