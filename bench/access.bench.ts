@@ -5,8 +5,8 @@
  * The hot path: cached token verification (identity) + cached key/feature state (invalidated by
  * pub/sub) + the per-key limiter (budget slices leased from Redis, spent in memory) + usage counted
  * in memory and flushed to Redis each second. No event, no database row.
- * IN-PROCESS figures: autocannon shares this process's event loop with the app and the baseline,
- * and the app logs nothing (bench/app.ts), so the ratios are inflated; the figures users get are
+ * IN-PROCESS server: the app runs in this process and logs nothing (bench/app.ts), so the ratios
+ * are higher than users get (autocannon itself runs as a child process, bench/lib.ts `load`); the figures users get are
  * `npm run bench http` (wrk from outside against `npm start`, docs/performance.md).
  */
 import { randomBytes } from 'node:crypto';

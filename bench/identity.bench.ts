@@ -6,8 +6,8 @@
  * - POST /api/v1/auth/refresh (every request rotates, so each worker carries its own session):
  *   req/s and p99, beside the raw single-row INSERT rate of the same database.
  * Baselines and subjects are interleaved in short rounds (the machine is shared); medians reported.
- * IN-PROCESS figures: autocannon shares this process's event loop with the app and the baseline,
- * and the app logs nothing (bench/app.ts), so the ratios are inflated; the figures users get are
+ * IN-PROCESS server: the app runs in this process and logs nothing (bench/app.ts), so the ratios
+ * are higher than users get (autocannon itself runs as a child process, bench/lib.ts `load`); the figures users get are
  * `npm run bench http` (wrk from outside against `npm start`, docs/performance.md).
  */
 import { randomBytes } from 'node:crypto';

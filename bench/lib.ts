@@ -3,8 +3,10 @@
  * in the same run on the same machine (never absolute targets in tests).
  * BENCH_QUICK=1 shrinks every workload (for smoke runs while developing).
  */
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import Fastify from 'fastify';
-import autocannon from 'autocannon';
 
 export const QUICK = process.env.BENCH_QUICK === '1';
 export const scale = (full: number, quick: number) => (QUICK ? quick : full);
@@ -40,14 +42,28 @@ export interface LoadResult {
   non2xx: number;
 }
 
-/** autocannon against one URL; durations in seconds. */
-export async function load(opts: autocannon.Options): Promise<LoadResult> {
-  const result = await autocannon({ connections: 50, duration: scale(10, 3), ...opts });
-  return {
-    rps: result.requests.average,
-    p50: result.latency.p50,
-    p99: result.latency.p99,
-    errors: result.errors + result.timeouts,
-    non2xx: result.non2xx,
-  };
+export interface LoadOptions {
+  url: string;
+  method?: string;
+  headers?: Record<string, string>;
+  body?: string;
+  connections?: number;
+  /** Seconds. */
+  duration?: number;
+}
+
+const AUTOCANNON = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'node_modules', 'autocannon', 'autocannon.js');
+
+/**
+ * autocannon against one URL, run as a CHILD PROCESS (its JSON report parsed): the load
+ * generator never shares the event loop of the server or baseline under test.
+ */
+export async function load(opts: LoadOptions): Promise<LoadResult> {
+  const args = [AUTOCANNON, '-j', '-c', String(opts.connections ?? 50), '-d', String(opts.duration ?? scale(10, 3)), '-m', opts.method ?? 'GET'];
+  for (const [k, v] of Object.entries(opts.headers ?? {})) args.push('-H', `${k}=${v}`);
+  if (opts.body !== undefined) args.push('-b', opts.body);
+  const out = await new Promise<string>((resolve, reject) =>
+    execFile(process.execPath, [...args, opts.url], { maxBuffer: 16 * 1024 * 1024 }, (err, stdout) => (err ? reject(err) : resolve(stdout))));
+  const r = JSON.parse(out) as { requests: { average: number }; latency: { p50: number; p99: number }; errors: number; timeouts: number; non2xx: number };
+  return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, errors: r.errors + r.timeouts, non2xx: r.non2xx };
 }
