@@ -28,6 +28,9 @@ import { realtimeRoutes } from './realtime/routes';
 import { emailCommandRoutes } from './commands/email/routes';
 import { workerRoutes } from '../workers/routes';
 import { auditRoutes } from './queries/audit/routes';
+import { adminSqlRoutes } from './queries/admin-sql/routes';
+import { savedQueryCommandRoutes } from './commands/saved-queries/routes';
+import { ensureBrowserAccess } from './queries/admin-sql/role';
 import { ensureProjections } from './projections/tables';
 import { pgProjections } from './projections/index';
 import { ensureWorkerSchema } from '../workers/consumer';
@@ -71,6 +74,9 @@ export async function registerRoutes(app: FastifyInstance, services: Services): 
   await workerRoutes(app, services);
   // Audit trail, time travel and log search (issue 6).
   await auditRoutes(app, services);
+  // Read-model browser, saved queries and projection status (issue 16).
+  await adminSqlRoutes(app, services);
+  await savedQueryCommandRoutes(app, services);
 }
 
 /** The Fastify API with every route module. */
@@ -86,6 +92,7 @@ export const startupTasks: StartupTask[] = [
   { name: 'projections', run: (s) => ensureProjections(s.pool, pgProjections()) },
   { name: 'worker-tables', run: (s) => ensureWorkerSchema(s.pool, s.store) },
   { name: 'first-admin', run: bootstrapAdminFromConfig },
+  { name: 'read-model-browser', run: async (s) => { await ensureBrowserAccess(s.pool, s.config, s.log); } },
 ];
 
 export async function runStartup(services: Services): Promise<void> {

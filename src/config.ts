@@ -159,6 +159,13 @@ export const configSchema = z.object({
   REALTIME_MAX_BACKPRESSURE_BYTES: int(1024, 64 * 1024 * 1024).default(1024 * 1024)
     .describe('Bytes buffered for a slow consumer before its connection is closed.'),
 
+  // Read-model browser (issue 16): limits of the admins' read-only SQL box.
+  READ_MODEL_SQL_TIMEOUT_MS: int(100, 60_000).default(5000)
+    .describe('statement_timeout of a read-model browser query; the server also cancels the backend shortly after, whatever the statement did.'),
+  READ_MODEL_SQL_MAX_ROWS: int(1, 100_000).default(1000).describe('Rows a read-model browser query returns at most (the rest is cut; the answer says so).'),
+  READ_MODEL_SQL_MAX_BYTES: int(1024, 64 * 1024 * 1024).default(2 * 1024 * 1024)
+    .describe('Bytes of row data (PostgreSQL row size) a read-model browser query returns at most; measured in the database, so larger rows never leave it.'),
+
   // Social sign-in (issue 13): provider keys (src/commands/oauth/providers.ts) and the token key.
   ...oauthConfigShape,
   PROVIDER_TOKEN_KEY: z.string().max(2000).optional()

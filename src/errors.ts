@@ -112,6 +112,15 @@ export const CATALOG = {
   // audit
   audit_forbidden: { kind: 'permission_denied' },
 
+  // read-model browser (issue 16): refused statements, failed statements, saved queries
+  sql_refused: { kind: 'invalid_argument' },
+  sql_failed: { kind: 'invalid_argument' },
+  sql_timeout: { kind: 'invalid_argument' },
+  sql_row_too_large: { kind: 'invalid_argument' },
+  read_model_browser_unavailable: { kind: 'unavailable' },
+  saved_query_not_found: { kind: 'not_found' },
+  saved_queries_full: { kind: 'conflict' },
+
   // the http edge (issue 20)
   cross_origin_request: { kind: 'permission_denied' },
   client_closed_request: { kind: 'invalid_argument' },

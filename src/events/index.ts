@@ -7,8 +7,9 @@ import { featureEvents } from './feature';
 import { emailTokenEvents } from './email-token';
 import { externalIdentityEvents } from './external-identity';
 import { realtimeEvents } from './realtime';
+import { savedQueryEvents } from './saved-query';
 
-export const allEvents = [...userEvents, ...sessionEvents, ...refreshGuardEvents, ...apiKeyEvents, ...featureEvents, ...emailTokenEvents, ...externalIdentityEvents, ...realtimeEvents];
+export const allEvents = [...userEvents, ...sessionEvents, ...refreshGuardEvents, ...apiKeyEvents, ...featureEvents, ...emailTokenEvents, ...externalIdentityEvents, ...realtimeEvents, ...savedQueryEvents];
 
 export function createRegistry(): EventRegistry {
   return new EventRegistry(allEvents);

@@ -30,6 +30,8 @@ export const streams = {
   realtimeGroup: (group: string) => `rtgroup-${group}`,
   /** Which user a realtime client id belongs to. */
   realtimeClient: (clientId: string) => `rtclient-${clientId}`,
+  /** An admin's saved read-model browser queries (issue 16). */
+  savedQueries: (userId: string) => `savedqueries-${userId}`,
 } as const;
 
 export type StreamCategory = keyof typeof streams;

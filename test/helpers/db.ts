@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { ensureDatabase, migrate } from '../../src/infra/db';
+import { browserRoleName } from '../../src/queries/admin-sql/role';
 
 export const PG_BASE = process.env.TEST_DATABASE_BASE_URL ?? 'postgres://postgres:postgres@127.0.0.1:5432';
 export const REDIS_BASE = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379/0';
@@ -28,6 +29,8 @@ export async function createTestDatabase(label = 't'): Promise<TestDatabase> {
       await client.connect();
       try {
         await client.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(name)} WITH (FORCE)`);
+        // The read-model browser's role is cluster-wide (migration 1732200130000): drop it too.
+        await client.query(`DROP ROLE IF EXISTS ${pg.escapeIdentifier(browserRoleName(name))}`).catch(() => undefined);
       } finally {
         await client.end();
       }
