@@ -36,6 +36,11 @@ export default defineConfig(
     },
   },
   {
+    // The web console runs in the browser.
+    files: ['console/**'],
+    languageOptions: { globals: { ...globals.browser } },
+  },
+  {
     files: ['test/**', '**/*.test.ts', 'bench/**'],
     rules: { '@typescript-eslint/no-explicit-any': 'off' },
   },

@@ -15,6 +15,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
+import { buildConsole } from './build-console.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const outdir = path.join(root, 'dist');
@@ -75,6 +76,8 @@ const result = await esbuild.build({
   plugins: [importMetaUrlPlugin],
 });
 const assets = copyAssets();
+// The web console (issue 16) into dist/console, beside the server that serves it.
+await buildConsole();
 const outputs = Object.entries(result.metafile.outputs).filter(([f]) => f.endsWith('.js'));
 for (const [f, o] of outputs) console.log(`${f}  ${(o.bytes / 1024).toFixed(0)} KiB`);
 console.log(`${assets.length} assets copied; built in ${Math.round(performance.now() - t0)} ms`);

@@ -9,6 +9,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Services } from './services';
 import { systemRoutes } from './http/system-routes';
+import { consoleRoutes } from './http/console';
 import { registerProjectionHealth } from './projections/health';
 import { keysPlugin } from './http/plugins/keys';
 import { authPlugin } from './http/auth';
@@ -52,6 +53,8 @@ export async function registerRoutes(app: FastifyInstance, services: Services): 
   // Read-your-writes (issue 11): before every route module, so its onRoute hook sees them all.
   await app.register(readYourWritesPlugin, { services });
   await systemRoutes(app, services);
+  // The web console at /console/ and ReDoc's offline script (issue 16).
+  await consoleRoutes(app);
   // Identity and sessions (issue 4).
   await identityCommandRoutes(app);
   await identityQueryRoutes(app);

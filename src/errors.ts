@@ -67,6 +67,7 @@ export const CATALOG = {
   rate_limited: { kind: 'resource_exhausted' },
   service_unavailable: { kind: 'unavailable' },
   projection_behind: { kind: 'unavailable' },
+  console_not_built: { kind: 'unavailable' },
   internal_error: { kind: 'internal' },
 
   // identity: credentials, sessions, tokens

@@ -88,7 +88,7 @@ export async function startAuthledger(config: Config, log: Logger): Promise<Runn
         },
       });
       const base = `http://localhost:${port}`;
-      urls.push(`API:         ${base}/`, `Swagger UI:  ${base}/docs`, `ReDoc:       ${base}/redoc`, `OpenAPI:     ${base}/openapi.json`, `Readiness:   ${base}/ready`);
+      urls.push(`Console:     ${base}/console/`, `API:         ${base}/`, `Swagger UI:  ${base}/docs`, `ReDoc:       ${base}/redoc`, `OpenAPI:     ${base}/openapi.json`, `Readiness:   ${base}/ready`);
       if (config.METRICS_TOKEN && config.METRICS_PORT === undefined) urls.push(`Metrics:     ${base}/metrics (Authorization: Bearer METRICS_TOKEN)`);
     }
     if (config.METRICS_PORT !== undefined) {

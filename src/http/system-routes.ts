@@ -49,6 +49,15 @@ async function timed(check: ReadinessCheck, timeoutMs = 2000) {
   }
 }
 
+/** Whether an Accept header prefers an HTML page over JSON (a browser's navigation). */
+export function wantsHtml(accept: string | undefined): boolean {
+  if (!accept) return false;
+  const html = accept.indexOf('text/html');
+  if (html === -1) return false;
+  const json = accept.indexOf('application/json');
+  return json === -1 || html < json;
+}
+
 export async function systemRoutes(app: FastifyInstance, services: Services) {
   const r = app.withTypeProvider<ZodTypeProvider>();
   app.decorate('readinessChecks', new Map<string, ReadinessCheck>([
@@ -61,10 +70,18 @@ export async function systemRoutes(app: FastifyInstance, services: Services) {
     schema: {
       tags: ['system'],
       summary: 'Welcome and status',
-      response: { 200: z.object({ status: z.literal('ready'), name: z.string(), version: z.string(), docs: z.string() }) },
+      description: 'A browser (Accept: text/html before application/json) is redirected to the web console, /console/.',
+      response: {
+        200: z.object({ status: z.literal('ready'), name: z.string(), version: z.string(), docs: z.string() }),
+        302: z.null().describe('Accept: text/html: redirect to /console/'),
+      },
     },
     config: { rateLimit: false },
-  }, async () => ({ status: 'ready' as const, name: 'authledger', version: VERSION, docs: '/docs' }));
+  }, async (request, reply) => {
+    // A browser (Accept: text/html) goes to the console; API clients keep this JSON answer.
+    if (wantsHtml(request.headers.accept)) return reply.redirect('/console/', 302);
+    return { status: 'ready' as const, name: 'authledger', version: VERSION, docs: '/docs' };
+  });
 
   r.get('/health', {
     schema: { tags: ['system'], summary: 'Liveness: the process is up (no dependency checks)', response: { 200: z.object({ status: z.literal('ok') }) } },
@@ -117,7 +134,7 @@ export async function systemRoutes(app: FastifyInstance, services: Services) {
     return `<!doctype html><html><head><title>authledger API — ReDoc</title><meta charset="utf-8"/>
 <meta name="viewport" content="width=device-width, initial-scale=1"></head>
 <body><redoc spec-url="/openapi.json"></redoc>
-<script src="https://cdn.redoc.ly/redoc/v2.5.0/bundles/redoc.standalone.js"></script></body></html>`;
+<script src="/redoc/redoc.standalone.js"></script></body></html>`;
   });
 
   if (services.config.NODE_ENV === 'test') {

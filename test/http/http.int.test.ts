@@ -232,7 +232,12 @@ describe('HTTP server', () => {
     expect(redoc.statusCode).toBe(200);
     expect(redoc.body).toContain('spec-url="/openapi.json"');
     const csp = String(redoc.headers['content-security-policy']);
-    expect(csp).toContain('https://cdn.redoc.ly');
+    // ReDoc's script is the package's own bundle, served here (no CDN: works offline).
+    expect(redoc.body).toContain('src="/redoc/redoc.standalone.js"');
+    expect(csp).not.toContain('cdn.redoc.ly');
+    const script = await app.inject({ method: 'GET', url: '/redoc/redoc.standalone.js' });
+    expect(script.statusCode).toBe(200);
+    expect(script.headers['content-type']).toContain('javascript');
     expect(csp).toMatch(/worker-src[^;]*blob:/);
     const spec = await app.inject({ method: 'GET', url: '/openapi.json' });
     expect(spec.statusCode).toBe(200);
