@@ -32,6 +32,8 @@ import { auditRoutes } from './queries/audit/routes';
 import { adminSqlRoutes } from './queries/admin-sql/routes';
 import { savedQueryCommandRoutes } from './commands/saved-queries/routes';
 import { ensureBrowserAccess } from './queries/admin-sql/role';
+import { fileCommandRoutes } from './commands/files/routes';
+import { fileQueryRoutes } from './queries/files/routes';
 import { ensureProjections } from './projections/tables';
 import { pgProjections } from './projections/index';
 import { ensureWorkerSchema } from '../workers/consumer';
@@ -80,6 +82,9 @@ export async function registerRoutes(app: FastifyInstance, services: Services): 
   // Read-model browser, saved queries and projection status (issue 16).
   await adminSqlRoutes(app, services);
   await savedQueryCommandRoutes(app, services);
+  // File uploads (issue 15): multipart lives in the command routes' own scope.
+  await fileCommandRoutes(app, services);
+  await fileQueryRoutes(app, services);
 }
 
 /** The Fastify API with every route module. */

@@ -10,6 +10,7 @@
 import 'dotenv/config';
 import { z } from 'zod';
 import { oauthConfigShape } from './commands/oauth/providers';
+import { uploadConfigShape } from './infra/blobs/config';
 
 const bool = z
   .union([z.boolean(), z.enum(['true', 'false', '1', '0', 'yes', 'no', ''])])
@@ -170,6 +171,9 @@ export const configSchema = z.object({
   ...oauthConfigShape,
   PROVIDER_TOKEN_KEY: z.string().max(2000).optional()
     .describe('Server key(s) wrapping the per-user data keys of provider tokens: 32 bytes as 64 hex digits or 43 base64url chars; several comma-separated for rotation (the first wraps, all unwrap). Without it a dev key is generated once into DATA_DIR (refused in production when a provider is configured).'),
+
+  // File uploads (issue 15): limits, the blob store (disk or S3), share links.
+  ...uploadConfigShape,
 });
 
 export type Config = z.infer<typeof configSchema>;
@@ -195,6 +199,8 @@ export function crossFieldIssues(config: Config): string[] {
   const out: string[] = [];
   // SameSite=None cookies are dropped by browsers unless Secure; Lax/None widen who gets the cookie, so never over plain http.
   if (config.COOKIE_SAMESITE !== 'strict' && !config.COOKIE_SECURE) out.push(`COOKIE_SAMESITE: ${config.COOKIE_SAMESITE} needs COOKIE_SECURE=true`);
+  if (config.UPLOAD_STORE === 's3' && !config.S3_BUCKET) out.push('UPLOAD_STORE: s3 needs S3_BUCKET');
+  if (!!config.S3_ACCESS_KEY_ID !== !!config.S3_SECRET_ACCESS_KEY) out.push('S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY go together');
   if (config.TOKEN_CLIENTS !== undefined) {
     try {
       parseTokenClients(config.TOKEN_CLIENTS);

@@ -122,6 +122,15 @@ export const CATALOG = {
   saved_query_not_found: { kind: 'not_found' },
   saved_queries_full: { kind: 'conflict' },
 
+  // file uploads (issue 15)
+  content_mismatch: { kind: 'unsupported_media_type' },
+  file_too_large: { kind: 'too_large' },
+  too_many_files: { kind: 'too_large' },
+  quota_exceeded: { kind: 'too_large' },
+  upload_empty: { kind: 'invalid_argument' },
+  file_not_found: { kind: 'not_found' },
+  file_link_invalid: { kind: 'not_found' },
+
   // the http edge (issue 20)
   cross_origin_request: { kind: 'permission_denied' },
   client_closed_request: { kind: 'invalid_argument' },

@@ -8,8 +8,9 @@ import { emailTokenEvents } from './email-token';
 import { externalIdentityEvents } from './external-identity';
 import { realtimeEvents } from './realtime';
 import { savedQueryEvents } from './saved-query';
+import { fileEvents } from './file';
 
-export const allEvents = [...userEvents, ...sessionEvents, ...refreshGuardEvents, ...apiKeyEvents, ...featureEvents, ...emailTokenEvents, ...externalIdentityEvents, ...realtimeEvents, ...savedQueryEvents];
+export const allEvents = [...userEvents, ...sessionEvents, ...refreshGuardEvents, ...apiKeyEvents, ...featureEvents, ...emailTokenEvents, ...externalIdentityEvents, ...realtimeEvents, ...savedQueryEvents, ...fileEvents];
 
 export function createRegistry(): EventRegistry {
   return new EventRegistry(allEvents);

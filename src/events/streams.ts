@@ -32,6 +32,10 @@ export const streams = {
   realtimeClient: (clientId: string) => `rtclient-${clientId}`,
   /** An admin's saved read-model browser queries (issue 16). */
   savedQueries: (userId: string) => `savedqueries-${userId}`,
+  /** One owner's files: uploads and deletions, quota and dedupe decided here (issue 15). */
+  userFiles: (userId: string) => `files-${userId}`,
+  /** One share link of a file (created, and used when single-use). */
+  fileLink: (linkId: string) => `filelink-${linkId}`,
 } as const;
 
 export type StreamCategory = keyof typeof streams;

@@ -6,6 +6,7 @@ import { featuresProjection } from './features';
 import { accessStateProjection } from './access-state';
 import { userStreamsProjection } from './user-streams';
 import { identityProjections } from './identity';
+import { filesProjection } from './files';
 
 export const projectionsFor = (config: Pick<Config, 'ACCESS_TOKEN_TTL'>): Projection[] => [
   ...identityProjections(config),
@@ -13,6 +14,7 @@ export const projectionsFor = (config: Pick<Config, 'ACCESS_TOKEN_TTL'>): Projec
   featuresProjection,
   accessStateProjection,
   userStreamsProjection,
+  filesProjection,
 ];
 
 /** The PostgreSQL ones (their tables do not depend on configuration). */

@@ -117,6 +117,10 @@ describe('query routes declare the read models they read', () => {
       '/feature/access/:feature_name': feature,
       ':provider': 'github',
       ':group': 'g1',
+      '/api/v1/files/:id': '00000000-0000-4000-8000-000000000000',
+      ':category': 'images',
+      ':storedName': '00000000-0000-4000-8000-000000000000.png',
+      ':linkId': '00000000-0000-4000-8000-000000000000',
     };
     // Query routes answered by POST (the rest of the non-GET routes are commands).
     const queryPosts: Record<string, unknown> = {

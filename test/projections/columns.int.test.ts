@@ -14,9 +14,10 @@ import { apiKeysTable } from '../../src/projections/api-keys';
 import { featuresTable } from '../../src/projections/features';
 import { sessionsTable, usersTable } from '../../src/projections/identity';
 import { userStreamsTable } from '../../src/projections/user-streams';
+import { filesTable } from '../../src/projections/files';
 
 const LAYOUTS: Record<string, TableLayout> = {
-  api_keys: apiKeysTable, features: featuresTable, users: usersTable, sessions: sessionsTable, user_streams: userStreamsTable,
+  api_keys: apiKeysTable, features: featuresTable, users: usersTable, sessions: sessionsTable, user_streams: userStreamsTable, files: filesTable,
 };
 const UDT: Record<string, ColumnType> = { text: 'text', _text: 'text[]', bool: 'boolean', int4: 'integer', int8: 'bigint', timestamptz: 'timestamptz', jsonb: 'jsonb' };
 
