@@ -43,4 +43,11 @@ export const routes: RouteDef[] = [
   { path: '/history', title: 'My history', access: 'user', component: lazy(() => import('./pages/history')), nav: { label: 'My history', section: 'me' } },
   // MFA (pages/mfa/*)
   // Admin (pages/admin/*, pages/realtime/*)
+  { path: '/realtime', title: 'Realtime', access: 'user', component: lazy(() => import('./pages/realtime/index')), nav: { label: 'Realtime', section: 'me' } },
+  { path: '/admin/users', title: 'Users', access: 'admin', component: lazy(() => import('./pages/admin/users')), nav: { label: 'Users', section: 'admin' } },
+  { path: '/admin/features', title: 'Manage features', access: 'admin', component: lazy(() => import('./pages/admin/features')), nav: { label: 'Features', section: 'admin' } },
+  { path: '/admin/events', title: 'Event search', access: 'admin', component: lazy(() => import('./pages/admin/events')), nav: { label: 'Event search', section: 'admin' } },
+  { path: '/admin/live', title: 'Live audit feed', access: 'admin', component: lazy(() => import('./pages/admin/live')), nav: { label: 'Live audit feed', section: 'admin' } },
+  { path: '/admin/projections', title: 'Projections and queues', access: 'admin', component: lazy(() => import('./pages/admin/projections')), nav: { label: 'Projections and queues', section: 'admin' } },
+  { path: '/admin/read-models', title: 'Read-model browser', access: 'admin', component: lazy(() => import('./pages/admin/read-models')), nav: { label: 'Read-model browser', section: 'admin' } },
 ];

@@ -72,7 +72,7 @@ describe('console admin and realtime screens', () => {
     await admin.getByRole('button', { name: 'Search' }).click();
     await admin.getByRole('button', { name: `Disable ${email}` }).click();
     await admin.getByText(`${email} disabled`).waitFor();
-    await expect.poll(() => admin.locator(`tr[data-user="${email}"] .badge`).textContent()).toBe('disabled');
+    await expect.poll(() => admin.locator(`tr[data-user="${email}"] td[data-status]`).textContent()).toBe('disabled');
 
     // The other context hears it from the hub at once, says why, and ends up signed out.
     await user.getByText('Your session ended: an administrator disabled your account.').first().waitFor();
@@ -82,7 +82,7 @@ describe('console admin and realtime screens', () => {
 
     // Enabled again from the same screen.
     await admin.getByRole('button', { name: `Enable ${email}` }).click();
-    await expect.poll(() => admin.locator(`tr[data-user="${email}"] .badge`).textContent()).toBe('active');
+    await expect.poll(() => admin.locator(`tr[data-user="${email}"] td[data-status]`).textContent()).toBe('active');
   });
 
   it('two browser contexts chat in a group, see each other as members and send direct messages', async () => {
@@ -102,7 +102,7 @@ describe('console admin and realtime screens', () => {
     await c.getByTestId('messages').getByText(`[${group}] alice-${tag}: hello from alice`).waitFor();
 
     await c.getByLabel('To client id').fill(`alice-${tag}`);
-    await c.getByLabel('Direct message').fill('just for you');
+    await c.getByLabel('Direct message', { exact: true }).fill('just for you');
     await c.getByRole('button', { name: 'Send direct' }).click();
     await a.getByTestId('messages').getByText(`carol-${tag} → alice-${tag}: just for you`).waitFor();
     await expectAccessible(a, 'realtime connected');

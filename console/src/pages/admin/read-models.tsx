@@ -19,7 +19,8 @@ const cell = (v: unknown) => (v === null || v === undefined ? '' : typeof v === 
 
 function ResultTable({ columns, rows, caption }: { columns: Column[]; rows: unknown[][]; caption: string }) {
   return (
-    <div class="table-wrap" style={{ maxHeight: '420px', overflowY: 'auto' }}>
+    // Scrolls on its own: focusable, so a keyboard can scroll it too.
+    <div class="table-wrap" style={{ maxHeight: '420px', overflowY: 'auto' }} tabIndex={0} role="region" aria-label={caption}>
       <table>
         <caption class="muted" style={{ textAlign: 'left' }}>{caption}</caption>
         <thead><tr>{columns.map((c, i) => <th scope="col" key={i}>{c.name} <span class="muted">{c.type}</span></th>)}</tr></thead>

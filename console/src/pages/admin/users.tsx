@@ -48,7 +48,7 @@ export default function AdminUsers() {
                   <tr key={u.id} data-user={u.email}>
                     <td><strong>{u.name}</strong><br /><span class="muted">{u.email}</span>{u.email_verified ? '' : <> <span class="badge warn">unverified</span></>}</td>
                     <td>{u.roles.join(', ')}</td>
-                    <td>{u.disabled ? <span class="badge bad">disabled</span> : <span class="badge ok">active</span>}</td>
+                    <td data-status>{u.disabled ? <span class="badge bad">disabled</span> : <span class="badge ok">active</span>}</td>
                     <td><Time iso={u.created_at} /></td>
                     <td>
                       <div class="row" style={{ gap: '6px' }}>

@@ -150,7 +150,7 @@ export default function Realtime() {
             {current && <button type="button" class="secondary small" onClick={() => send({ type: 'leave' })}>Leave group</button>}
           </div>
           <form class="panel stack" style={{ flex: '1 1 260px' }} aria-labelledby="rt-dm" onSubmit={(e) => { e.preventDefault(); if (to.trim() && dm.trim()) { send({ type: 'send_to', to: to.trim(), text: dm }); setDm(''); } }}>
-            <h2 id="rt-dm">Direct message</h2>
+            <h2 id="rt-dm">Direct messages</h2>
             <Field label="To client id" value={to} onValue={setTo} maxLength={64} />
             <Field label="Direct message" value={dm} onValue={setDm} maxLength={4000} />
             <div><button type="submit">Send direct</button></div>
@@ -161,7 +161,7 @@ export default function Realtime() {
       <section class="panel" aria-labelledby="rt-log">
         <h2 id="rt-log">Messages</h2>
         {lines.length === 0 ? <p class="muted">Nothing yet.</p> : (
-          <ol class="rt-log" aria-live="polite" data-testid="messages" style={{ listStyle: 'none', padding: 0, margin: 0, maxHeight: '360px', overflowY: 'auto' }}>
+          <ol class="rt-log" aria-live="polite" aria-labelledby="rt-log" tabIndex={0} data-testid="messages" style={{ listStyle: 'none', padding: 0, margin: 0, maxHeight: '360px', overflowY: 'auto' }}>
             {lines.map((l) => <li key={l.n} class={l.kind === 'error' ? 'field-error' : l.kind === 'system' ? 'muted' : undefined}>{l.text}</li>)}
           </ol>
         )}
