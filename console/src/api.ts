@@ -6,7 +6,8 @@
  *   POST /api/v1/auth/refresh and let the browser attach it (the API checks our Origin);
  * - one refresh at a time, across tabs too (Web Locks), because a rotated refresh token
  *   presented twice revokes the whole session (reuse detection);
- * - a 401 on an authenticated call refreshes once and retries once; a second 401 signs out;
+ * - a 401 about our token (invalid_token, session_ended) refreshes once and retries once; a
+ *   second one signs out; other 401s (reauth_required, a bad API key) are plain answers;
  * - errors are the API's problem+json, thrown as ApiError with its stable `code`.
  */
 
@@ -108,6 +109,12 @@ export interface CallOptions {
   auth?: boolean;
   signal?: AbortSignal;
   headers?: Record<string, string>;
+  /**
+   * Whether a 401 means "our access token": refresh once, retry, and sign out if it stays 401
+   * (default true). False where a 401 is about another credential the call carries (the access
+   * tester's API key): that 401 is the answer, not a reason to sign out.
+   */
+  sessionOn401?: boolean;
 }
 
 async function send(method: string, path: string, body: unknown, opts: CallOptions): Promise<Response> {
@@ -123,15 +130,26 @@ async function send(method: string, path: string, body: unknown, opts: CallOptio
   });
 }
 
+/**
+ * The 401 codes that mean our access token or its session (src/http/auth.ts); other 401s are
+ * answers about something else (reauth_required: confirm the password; api_key_*: the key sent).
+ */
+const TOKEN_401 = new Set(['invalid_token', 'session_ended', 'unauthorized']);
+
+async function isAboutOurToken(res: Response): Promise<boolean> {
+  const body = (await res.clone().json().catch(() => ({}))) as { code?: string };
+  return body.code === undefined || TOKEN_401.has(body.code);
+}
+
 /** Calls the API and returns its JSON (undefined for 204). Throws ApiError on a problem answer. */
 export async function api<T = unknown>(method: string, path: string, body?: unknown, opts: CallOptions = {}): Promise<T> {
   const authed = opts.auth !== false;
   // An expired token is refreshed before the call instead of after a 401 (one round trip less).
   if (authed && (!state.token || state.expiresAt - Date.now() < 5_000)) await refreshAccessToken();
   let res = await send(method, path, body, opts);
-  if (res.status === 401 && authed) {
+  if (res.status === 401 && authed && opts.sessionOn401 !== false && (await isAboutOurToken(res))) {
     if (await refreshAccessToken()) res = await send(method, path, body, opts);
-    if (res.status === 401) {
+    if (res.status === 401 && (await isAboutOurToken(res))) {
       clearAccessToken();
       for (const fn of listeners) fn();
     }

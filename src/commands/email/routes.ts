@@ -4,7 +4,9 @@
  * - POST /password-reset/request {email} → always 202, whether or not the address is known, in
  *   the same time (the work runs after the answer);
  * - POST /password-reset/confirm {token, new_password} → 200, `PasswordReset`, every session revoked;
- * - GET /verify-email, GET /password-reset: the pages the mailed links open.
+ * - GET /verify-email, GET /password-reset: the URLs the mailed links open, redirected (302) to the
+ *   console's landing pages (/console/verify-email, /console/reset-password); the browser keeps
+ *   the #token fragment across the redirect, so the token still never reaches a server.
  * Per-IP limit RATE_LIMIT_AUTH_PER_MINUTE on every POST. Tokens are never logged: they travel in
  * bodies (not URLs) and the links carry them in the fragment.
  */
@@ -16,7 +18,6 @@ import type { Services } from '../../services';
 import { metadataFrom } from '../../http/metadata';
 import { problems } from '../../http/schemas';
 import { confirmPasswordReset, requestPasswordReset, resendVerification, verifyEmail } from './handlers';
-import { passwordResetPage, verifyEmailPage } from './pages';
 
 const tokenField = secret(200).min(1).describe('The token from the mailed link (after #token=)');
 const accepted = z.object({ status: z.literal('accepted') });
@@ -83,10 +84,8 @@ export async function emailCommandRoutes(app: FastifyInstance, services: Service
     return { status: 'password_reset' as const, sessions_revoked: r2.sessionsRevoked };
   });
 
-  for (const [url, html] of [['/api/v1/auth/verify-email', verifyEmailPage], ['/api/v1/auth/password-reset', passwordResetPage]] as const) {
-    app.get(url, { schema: { hide: true } }, async (_request, reply) => {
-      reply.type('text/html; charset=utf-8');
-      return html();
-    });
+  // The mailed links' URLs (workers/mail/templates.ts) stay valid: they lead to the console.
+  for (const [url, page] of [['/api/v1/auth/verify-email', '/console/verify-email'], ['/api/v1/auth/password-reset', '/console/reset-password']] as const) {
+    app.get(url, { schema: { hide: true } }, async (_request, reply) => reply.redirect(page, 302));
   }
 }
