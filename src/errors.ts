@@ -137,6 +137,7 @@ export const CATALOG = {
   credentials_in_url: { kind: 'invalid_argument' },
   client_auth_required: { kind: 'unauthenticated' },
   introspect_scope_required: { kind: 'permission_denied' },
+  identities_token_scope_required: { kind: 'permission_denied' },
   not_token_holder: { kind: 'permission_denied' },
   metrics_token_required: { kind: 'unauthenticated' },
 

@@ -20,8 +20,10 @@ import { apiKeyMatches, parseApiKey } from '../credentials/api-key-format';
 import { loadKeyRecord } from '../projections/access-state';
 
 export const INTROSPECT_SCOPE = 'tokens:introspect';
+/** GET /api/v1/auth/identities/{id}/token for the key's own user (issue 13): provider tokens for back ends. */
+export const IDENTITIES_TOKEN_SCOPE = 'identities:token';
 /** Every API-key scope there is (stored among the key's features). */
-export const API_KEY_SCOPES = [INTROSPECT_SCOPE] as const;
+export const API_KEY_SCOPES = [INTROSPECT_SCOPE, IDENTITIES_TOKEN_SCOPE] as const;
 
 export type TokenClient = { kind: 'basic'; clientId: string } | { kind: 'api_key'; keyId: string; userId: string };
 
@@ -92,4 +94,24 @@ export async function requireTokenClient(request: FastifyRequest): Promise<Token
   const client = await tokenClientOf(request);
   if (!client) throw badClient();
   return client;
+}
+
+/**
+ * The user of a request's API key (X-API-Key / API-Key) when that key is valid and carries the
+ * `identities:token` scope; undefined when no key is presented. 401 api_key_invalid for a bad key,
+ * 403 identities_token_scope_required for a key without the scope.
+ */
+export async function identitiesTokenKeyOwner(request: FastifyRequest): Promise<{ keyId: string; userId: string } | undefined> {
+  const key = request.headers['x-api-key'] ?? request.headers['api-key'];
+  if (key === undefined) return undefined;
+  const invalid = () => errors.unauthorized('The API key is not valid.', 'api_key_invalid');
+  if (typeof key !== 'string' || !key) throw invalid();
+  const parsed = parseApiKey(key.trim());
+  if (!parsed.ok) throw invalid();
+  const rec = await loadKeyRecord(request.server.redis, request.server.redisPrefix, parsed.keyId);
+  if (!rec || !apiKeyMatches(key.trim(), rec.hash) || rec.status !== 'active' || (rec.expiresAt !== null && rec.expiresAt <= Date.now())) throw invalid();
+  if (rec.features === '*' || !rec.features.has(IDENTITIES_TOKEN_SCOPE)) {
+    throw errors.forbidden('This API key lacks the identities:token scope.', 'identities_token_scope_required');
+  }
+  return { keyId: parsed.keyId, userId: rec.userId };
 }

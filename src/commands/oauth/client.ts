@@ -215,7 +215,7 @@ export interface OAuthClient {
   /** Finishes a browser sign-in from the callback's query parameters. */
   complete(name: string, input: { transactionId: string | undefined; params: URLSearchParams; expectedSubject?: string }): Promise<SignInResult & { data: Record<string, string> }>;
   /** Native/mobile apps that ran the redirect themselves (`POST /oauth/{provider}/token`). */
-  exchangeCode(name: string, input: { code: string; codeVerifier: string; redirectUri: string; nonce?: string; expectedSubject?: string }): Promise<SignInResult>;
+  exchangeCode(name: string, input: { code: string; codeVerifier?: string; redirectUri: string; nonce?: string; expectedSubject?: string }): Promise<SignInResult>;
   /** Refresh grant; keeps the old refresh token when the provider sends none (Kakao, Google). */
   refresh(name: string, input: { refreshToken: string; expectedSubject: string }): Promise<ProviderTokens & { refreshTokenKept: boolean }>;
 }
@@ -405,6 +405,8 @@ export function createOAuthClient(providers: ConfiguredProvider[], options: OAut
       const config = await configOf(p);
       const current = new URL(input.redirectUri);
       current.searchParams.set('code', input.code);
+      // RFC 9207: the app checked `iss` on its own redirect; the response we rebuild names the configured issuer.
+      if (config.serverMetadata().authorization_response_iss_parameter_supported) current.searchParams.set('iss', config.serverMetadata().issuer);
       let t;
       try {
         t = await oidc.authorizationCodeGrant(config, current, {

@@ -24,6 +24,19 @@ import { callbackUrl, publicProviderList } from './providers';
 import { checkRedirect, redirectAllowlist } from './redirects';
 import { loadAccount, signInWithProvider, unlinkIdentity, type OAuthDeps } from './handlers';
 import { TRANSACTION_TTL_SECONDS } from './client';
+import { oauthIdentityRoutes } from './identity-routes';
+
+/** What the routes of this folder share (identity-routes.ts). */
+export interface OAuthRouteContext {
+  deps: IdentityDeps & OAuthDeps;
+  authLimit: FastifyContextConfig;
+  publicUrl: string;
+  allowlist: ReturnType<typeof redirectAllowlist>;
+  txCookie: string;
+  txCookieOptions: { path: string; httpOnly: boolean; sameSite: 'lax'; secure: boolean };
+  known(name: string): void;
+  clientOf(request: FastifyRequest): { ip: string; userAgent?: string };
+}
 
 const providerParam = z.object({ provider: z.string().regex(/^[a-z][a-z0-9-]{1,39}$/) });
 const identity = z.object({
@@ -90,11 +103,14 @@ export async function oauthCommandRoutes(app: FastifyInstance): Promise<void> {
     schema: {
       tags: ['oauth'], summary: 'The provider\'s redirect back: sign in, start a session, 302 to redirect_to', params: providerParam,
       response: {
-        200: z.object({
-          access_token: z.string(), token_type: z.literal('bearer'), expires_in: z.number().int(), session_id: z.string(),
-          user: z.object({ id: z.string(), email: z.string(), name: z.string(), roles: z.array(z.string()), email_verified: z.boolean() }),
-          redirect_to: z.string(),
-        }).describe('JSON clients; browsers get a 302 to redirect_to'),
+        200: z.union([
+          z.object({
+            access_token: z.string(), token_type: z.literal('bearer'), expires_in: z.number().int(), session_id: z.string(),
+            user: z.object({ id: z.string(), email: z.string(), name: z.string(), roles: z.array(z.string()), email_verified: z.boolean() }),
+            redirect_to: z.string(),
+          }),
+          z.object({ linked: z.object({ id: z.string(), provider: z.string(), subject: z.string() }), redirect_to: z.string() }).describe('Link mode'),
+        ]).describe('JSON clients; browsers get a 302 to redirect_to (with ?linked=<provider> in link mode)'),
         ...problems(400, 401, 403, 404, 409, 429, 502, 503),
       },
     },
@@ -110,6 +126,14 @@ export async function oauthCommandRoutes(app: FastifyInstance): Promise<void> {
       const done = await app.oauth.complete(provider, { transactionId: request.cookies[txCookie], params });
       const redirectTo = checkRedirect(done.data.redirectTo, publicUrl, allowlist) ?? `${publicUrl}/console/`;
       const metadata = metadataFrom(request);
+      if (done.data.mode === 'link' && done.data.userId) {
+        // Link mode (POST /identities/{provider}/link): the user re-authenticated to start it; no new session.
+        const linked = await signInWithProvider(deps, { profile: done.profile, tokens: done.tokens, linkUserId: done.data.userId }, { ...metadata, actorUserId: done.data.userId });
+        if (wantsJson(request)) return reply.send({ linked: { id: linked.identityId, provider, subject: done.profile.subject }, redirect_to: redirectTo });
+        const to = new URL(redirectTo);
+        to.searchParams.set('linked', provider);
+        return reply.redirect(to.href, 302);
+      }
       const signedIn = await signInWithProvider(deps, { profile: done.profile, tokens: done.tokens }, metadata);
       const { state } = await loadAccount(deps.store, { userId: signedIn.userId });
       if (!state.user.exists || state.user.deleted || state.user.disabled) throw oauthError('oauth_account_unavailable');
@@ -160,4 +184,6 @@ export async function oauthCommandRoutes(app: FastifyInstance): Promise<void> {
   const unlinkSchema = { tags: ['identities'], params: z.object({ id: z.string().min(1).max(100) }), response: { 204: z.null().describe('Unlinked'), ...problems(401, 404, 409) } };
   r.delete(`${AUTH_PREFIX}/identities/:id`, { schema: { ...unlinkSchema, summary: 'Unlink an identity (refused when it is the last way in); shreds its tokens' }, preHandler: app.authenticate }, unlinkHandler as never);
   r.delete('/oauth/:id', { schema: { ...unlinkSchema, summary: 'Seed-001 alias of DELETE /api/v1/auth/identities/{id}' }, preHandler: app.authenticate }, unlinkHandler as never);
+
+  await oauthIdentityRoutes(app, { deps, authLimit, publicUrl, allowlist, txCookie, txCookieOptions, known, clientOf });
 }

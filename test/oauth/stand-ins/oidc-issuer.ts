@@ -37,7 +37,7 @@ export interface OidcIssuer {
   close(): Promise<void>;
 }
 
-export async function startOidcIssuer(options: { clients: IssuerClient[]; accounts: Record<string, IssuerAccount>; idTokenTtlSeconds?: number }): Promise<OidcIssuer> {
+export async function startOidcIssuer(options: { clients: IssuerClient[]; accounts: Record<string, IssuerAccount>; idTokenTtlSeconds?: number; accessTokenTtlSeconds?: number }): Promise<OidcIssuer> {
   const server = http.createServer();
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -63,7 +63,7 @@ export async function startOidcIssuer(options: { clients: IssuerClient[]; accoun
     scopes: ['openid', 'offline_access', 'email', 'profile'],
     features: { devInteractions: { enabled: true } },
     cookies: { keys: ['oidc-issuer-test-cookie-key'] },
-    ttl: { IdToken: options.idTokenTtlSeconds ?? 3600, AccessToken: 3600, AuthorizationCode: 60, RefreshToken: 86400, Interaction: 600, Session: 3600, Grant: 86400 },
+    ttl: { IdToken: options.idTokenTtlSeconds ?? 3600, AccessToken: options.accessTokenTtlSeconds ?? 3600, AuthorizationCode: 60, RefreshToken: 86400, Interaction: 600, Session: 3600, Grant: 86400 },
     // Rotate refresh tokens on use (RFC 9700 §4.14.2), so a replayed one is refused.
     rotateRefreshToken: true,
   });
