@@ -34,6 +34,8 @@ import { savedQueryCommandRoutes } from './commands/saved-queries/routes';
 import { ensureBrowserAccess } from './queries/admin-sql/role';
 import { fileCommandRoutes } from './commands/files/routes';
 import { fileQueryRoutes } from './queries/files/routes';
+import { mfaCommandRoutes } from './commands/mfa/routes';
+import { mfaQueryRoutes } from './queries/mfa/routes';
 import { ensureProjections } from './projections/tables';
 import { pgProjections } from './projections/index';
 import { ensureWorkerSchema } from '../workers/consumer';
@@ -63,6 +65,9 @@ export async function registerRoutes(app: FastifyInstance, services: Services): 
   // Social sign-in (issue 13).
   await app.register(oauthPlugin);
   await oauthCommandRoutes(app);
+  // Multi-factor and passwordless sign-in (issue 17; after oauthPlugin: TOTP secrets use app.dataKeys).
+  await mfaCommandRoutes(app);
+  await mfaQueryRoutes(app);
   registerProjectionHealth(app, services, { maxLagEvents: services.config.READY_MAX_PROJECTION_LAG });
   // API keys, features and the access check (issue 5).
   await featureCommandRoutes(app, services);

@@ -105,6 +105,19 @@ export const configSchema = z.object({
     .describe('Window in which the just-rotated refresh token may be presented once more without being treated as reuse. 0 = strict (recommended).'),
   REAUTH_MAX_AGE_SECONDS: int(0, 86_400).default(300)
     .describe('Changing one\'s own e-mail without the current password is allowed only this long after the session\'s last login (its authentication, not the access token\'s issue time: refreshing does not count). 0 = always ask for the password.'),
+  // Multi-factor sign-in (issue 17, docs/identity.md "MFA").
+  STEP_UP_MAX_AGE_SECONDS: int(0, 86_400).default(300)
+    .describe('Sensitive operations (e-mail/password change, removing a factor, new recovery codes, an API key with `*` features, admin role changes) by a user who has a second factor need one verified within this many seconds on the session (at its login or by POST /api/v1/auth/mfa/step-up), else 401 step_up_required.'),
+  MFA_REQUIRED_FOR_ROLES: z.string().max(200).default('')
+    .describe('Comma-separated roles (e.g. `admin`) whose users must enrol a second factor at their next password login before they get a session.'),
+  MFA_TOKEN_TTL_SECONDS: int(30, 900).default(300)
+    .describe('Lifetime of the mfa_token a password step answers with when a second factor is due (single use).'),
+  WEBAUTHN_RP_ID: z.string().max(253).default('localhost')
+    .describe('WebAuthn relying-party id: the registrable domain passkeys are bound to (e.g. example.com). Changing it orphans every registered passkey.'),
+  WEBAUTHN_RP_NAME: z.string().max(100).default('authledger')
+    .describe('Relying-party name shown by authenticators, and the issuer of TOTP otpauth URIs.'),
+  WEBAUTHN_ORIGINS: z.string().max(2000).optional()
+    .describe('Comma-separated origins WebAuthn ceremonies may come from (e.g. https://app.example.com). Default: the origin of PUBLIC_URL, or http://localhost:PORT.'),
   REFRESH_FAILURE_LIMIT: int(1, 1000).default(10)
     .describe('Refresh tokens of one session presented with a secret the session never issued (guesses; not reuse: the session is untouched) before more such guesses are refused with 429 for REFRESH_FAILURE_WINDOW_SECONDS.'),
   REFRESH_FAILURE_WINDOW_SECONDS: int(1, 86_400).default(900)

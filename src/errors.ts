@@ -186,6 +186,19 @@ export const CATALOG = {
   oauth_account_unavailable: { kind: 'permission_denied', message: 'This account cannot sign in.' },
   /** Shared with issue 20 (e-mail / password changes): same code on purpose. */
   reauth_required: { kind: 'unauthenticated', message: 'Confirm your password or sign in again to do this.' },
+  // multi-factor sign-in (issue 17)
+  mfa_token_invalid: { kind: 'unauthenticated' },
+  mfa_code_invalid: { kind: 'unauthenticated' },
+  step_up_required: { kind: 'unauthenticated' },
+  mfa_locked: { kind: 'resource_exhausted' },
+  totp_already_enrolled: { kind: 'conflict' },
+  totp_enrolment_not_found: { kind: 'not_found' },
+  factor_not_found: { kind: 'not_found' },
+  webauthn_challenge_invalid: { kind: 'invalid_argument' },
+  webauthn_verification_failed: { kind: 'invalid_argument' },
+  passkey_already_registered: { kind: 'conflict' },
+  mfa_enrolment_required: { kind: 'permission_denied' },
+  no_second_factor: { kind: 'conflict' },
 } as const satisfies Record<string, Entry>;
 
 export type ErrorCode = keyof typeof CATALOG;

@@ -45,14 +45,14 @@ export interface IssuedAccessToken {
 export async function signAccessToken(
   keys: KeySet,
   config: Pick<Config, 'JWT_ISSUER' | 'JWT_AUDIENCE' | 'ACCESS_TOKEN_TTL'>,
-  claims: { userId: string; sessionId: string; roles: string[]; sessionExpiresAt?: string },
+  claims: { userId: string; sessionId: string; roles: string[]; sessionExpiresAt?: string; amr?: string[] },
   now = new Date(),
 ): Promise<IssuedAccessToken> {
   const iat = Math.floor(now.getTime() / 1000);
   let exp = iat + config.ACCESS_TOKEN_TTL;
   if (claims.sessionExpiresAt) exp = Math.min(exp, Math.floor(Date.parse(claims.sessionExpiresAt) / 1000));
   const jti = randomUUID();
-  const token = await new SignJWT({ sid: claims.sessionId, roles: claims.roles })
+  const token = await new SignJWT({ sid: claims.sessionId, roles: claims.roles, ...(claims.amr ? { amr: claims.amr, acr: acrOf(claims.amr) } : {}) })
     .setProtectedHeader({ alg: keys.signing.alg, kid: keys.signing.kid, typ: ACCESS_TOKEN_TYP })
     .setIssuer(config.JWT_ISSUER)
     .setAudience(config.JWT_AUDIENCE)
@@ -62,6 +62,21 @@ export async function signAccessToken(
     .setExpirationTime(exp)
     .sign(keys.signing.privateKey);
   return { token, expiresIn: Math.max(0, exp - iat), expiresAt: exp, jti };
+}
+
+/** Second-factor `amr` values (RFC 8176; `rec` is ours: a recovery code, a look-up secret). */
+export const SECOND_FACTOR_AMR = ['otp', 'hwk', 'swk', 'rec'] as const;
+
+/**
+ * The `acr` of a login (NIST SP 800-63B-4 authenticator assurance, docs/identity.md "MFA"): `aal2`
+ * for a password plus a second factor, or a passkey with user verification (a multi-factor
+ * cryptographic authenticator); `aal1` otherwise. Nothing here reaches AAL3 (no attestation).
+ */
+export function acrOf(amr: readonly string[]): 'aal1' | 'aal2' {
+  const second = amr.some((a) => (SECOND_FACTOR_AMR as readonly string[]).includes(a));
+  if (second && amr.includes('pwd')) return 'aal2';
+  if (amr.includes('hwk') && amr.includes('user')) return 'aal2';
+  return 'aal1';
 }
 
 export class AccessTokenVerifier {

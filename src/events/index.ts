@@ -9,8 +9,9 @@ import { externalIdentityEvents } from './external-identity';
 import { realtimeEvents } from './realtime';
 import { savedQueryEvents } from './saved-query';
 import { fileEvents } from './file';
+import { mfaEvents } from './mfa';
 
-export const allEvents = [...userEvents, ...sessionEvents, ...refreshGuardEvents, ...apiKeyEvents, ...featureEvents, ...emailTokenEvents, ...externalIdentityEvents, ...realtimeEvents, ...savedQueryEvents, ...fileEvents];
+export const allEvents = [...userEvents, ...sessionEvents, ...refreshGuardEvents, ...apiKeyEvents, ...featureEvents, ...emailTokenEvents, ...externalIdentityEvents, ...realtimeEvents, ...savedQueryEvents, ...fileEvents, ...mfaEvents];
 
 export function createRegistry(): EventRegistry {
   return new EventRegistry(allEvents);

@@ -17,7 +17,8 @@ const sessionStartedV1 = client.extend({
 export const SessionStarted = defineEvent(
   'SessionStarted',
   // `method` (issue 13): how the user signed in; absent means a password login.
-  sessionStartedV1.extend({ startedAt: isoTime.optional(), method: z.string().max(80).optional() }),
+  // `amr` (issue 17): RFC 8176 methods the login proved (absent: ['pwd'], or none for social sign-in).
+  sessionStartedV1.extend({ startedAt: isoTime.optional(), method: z.string().max(80).optional(), amr: z.array(z.string().max(20)).max(8).optional() }),
   [{ schema: sessionStartedV1 }],
   (v1) => v1,
 );
@@ -29,7 +30,7 @@ const sessionRotatedV1 = client.extend({ sessionId: id, userId: id, refreshToken
  */
 export const SessionRotated = defineEvent(
   'SessionRotated',
-  sessionRotatedV1.extend({ rotatedAt: isoTime.optional(), expiresAt: isoTime.optional(), viaGrace: z.boolean().optional() }),
+  sessionRotatedV1.extend({ rotatedAt: isoTime.optional(), expiresAt: isoTime.optional(), viaGrace: z.boolean().optional(), amr: z.array(z.string().max(20)).max(8).optional() }),
   [{ schema: sessionRotatedV1 }],
   (v1) => v1,
 );
@@ -100,6 +101,8 @@ export interface SessionState {
   lastClient: { ip?: string; userAgent?: string };
   lastRotationViaGrace: boolean;
   endReason?: string;
+  /** What the login proved (SessionStarted.amr, copied along by SessionRotated; issue 17). */
+  amr?: string[];
   /**
    * Every refresh-token hash of the folded events (the family: issued, then rotated away). Complete
    * only when the whole stream was folded (loadStream); the first/last-event loader sees a subset,
@@ -129,7 +132,7 @@ export function evolveSession(state: SessionState, event: { type: string; data: 
         status: 'active', sessionId: e.data.sessionId, userId: e.data.userId, deviceName: e.data.deviceName,
         tokenHash: e.data.refreshTokenHash, previousTokenHash: undefined, startedAt: at,
         lastUsedAt: state.lastUsedAt && state.lastUsedAt > at ? state.lastUsedAt : at, expiresAt: e.data.expiresAt,
-        lastClient: { ip: e.data.ip, userAgent: e.data.userAgent }, lastRotationViaGrace: false,
+        lastClient: { ip: e.data.ip, userAgent: e.data.userAgent }, lastRotationViaGrace: false, amr: e.data.amr,
       };
     }
     case 'SessionRotated':
@@ -141,6 +144,7 @@ export function evolveSession(state: SessionState, event: { type: string; data: 
         tokenHash: e.data.refreshTokenHash, previousTokenHash: e.data.previousTokenHash,
         lastUsedAt: e.data.rotatedAt ?? state.lastUsedAt, expiresAt: e.data.expiresAt ?? state.expiresAt,
         lastClient: { ip: e.data.ip, userAgent: e.data.userAgent }, lastRotationViaGrace: e.data.viaGrace ?? false,
+        amr: e.data.amr ?? state.amr,
       };
     case 'RefreshTokenReuseDetected':
       return state;

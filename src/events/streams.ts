@@ -36,6 +36,8 @@ export const streams = {
   userFiles: (userId: string) => `files-${userId}`,
   /** One share link of a file (created, and used when single-use). */
   fileLink: (linkId: string) => `filelink-${linkId}`,
+  /** A user's second factors and their uses (issue 17). */
+  mfa: (userId: string) => `mfa-${userId}`,
 } as const;
 
 export type StreamCategory = keyof typeof streams;

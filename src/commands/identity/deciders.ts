@@ -39,6 +39,8 @@ export type SessionCommand =
       deviceName?: string; client: Client;
       /** How the user signed in, when not by password (`oauth:<provider>`). */
       method?: string;
+      /** What the login proved (RFC 8176 values; issue 17). */
+      amr?: string[];
     }
   | {
       type: 'Refresh'; presentedHash: string; newHash: string; now: Date; client: Client;
@@ -67,7 +69,7 @@ export function decideSession(command: SessionCommand, state: SessionState): (Se
       return [{
         type: 'SessionStarted',
         data: {
-          sessionId, userId, refreshTokenHash, deviceName, ...client, ...(command.method ? { method: command.method } : {}),
+          sessionId, userId, refreshTokenHash, deviceName, ...client, ...(command.method ? { method: command.method } : {}), ...(command.amr ? { amr: command.amr } : {}),
           startedAt: now.toISOString(), expiresAt: new Date(now.getTime() + command.ttlSeconds * 1000).toISOString(),
         },
       }];
@@ -96,7 +98,7 @@ export function decideSession(command: SessionCommand, state: SessionState): (Se
         type: 'SessionRotated',
         data: {
           sessionId, userId, refreshTokenHash: command.newHash, previousTokenHash: state.tokenHash, ...command.client,
-          rotatedAt: command.now.toISOString(), expiresAt: state.expiresAt, ...(viaGrace ? { viaGrace: true } : {}),
+          rotatedAt: command.now.toISOString(), expiresAt: state.expiresAt, ...(viaGrace ? { viaGrace: true } : {}), ...(state.amr ? { amr: state.amr } : {}),
         },
       });
       if (sameHash(command.presentedHash, state.tokenHash)) return [rotate(false)];

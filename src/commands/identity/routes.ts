@@ -40,6 +40,14 @@ const tokenResponse = z.object({
   refresh_token: z.string().optional().describe('Only with return_refresh_in_body=true, a body-presented refresh token, or REFRESH_COOKIE=false'),
 });
 const loginResponse = tokenResponse.extend({ user: loginUser });
+/** Issue 17: a second factor is due (no session yet; the mfa_token is not an access token). */
+const mfaRequiredResponse = z.object({
+  mfa_required: z.literal(true),
+  mfa_token: z.string().describe('Single use, short-lived; only for POST /api/v1/auth/mfa/verify (or the enrolment routes when mfa_enrolment_required)'),
+  expires_in: z.number().int(),
+  methods: z.array(z.enum(['totp', 'passkey', 'recovery_code'])),
+  mfa_enrolment_required: z.boolean().describe('MFA_REQUIRED_FOR_ROLES: enrol TOTP or a passkey with this mfa_token to finish signing in'),
+});
 const loginBody = z
   .object({
     email: text(320).min(1).optional(),
@@ -96,14 +104,19 @@ export async function identityCommandRoutes(app: FastifyInstance): Promise<void>
       'Answers are identical for an unknown e-mail and a wrong password. Refresh token in an HttpOnly cookie ' +
       '(and in the body with return_refresh_in_body=true). 429 while the account is locked.',
     body: loginBody,
-    response: { 200: loginResponse, ...problems(400, 401, 403, 429) },
+    response: { 200: z.union([loginResponse, mfaRequiredResponse]), ...problems(400, 401, 403, 429) },
   };
   const loginHandler = async (request: FastifyRequest<{ Body: z.infer<typeof loginBody> }>, reply: FastifyReply) => {
     const b = request.body;
     const result = await login(deps, { email: (b.email ?? b.username)!, password: b.password, deviceName: b.device_name }, clientOf(request), metadataFrom(request));
+    reply.header('cache-control', 'no-store');
+    if ('mfaRequired' in result) {
+      return reply.send({
+        mfa_required: true as const, mfa_token: result.mfaToken, expires_in: result.expiresIn, methods: result.methods, mfa_enrolment_required: result.enrolmentRequired,
+      });
+    }
     const inBody = b.return_refresh_in_body === true || !config.REFRESH_COOKIE;
     if (config.REFRESH_COOKIE) setRefreshCookie(reply, result.refreshToken);
-    reply.header('cache-control', 'no-store');
     return reply.send({
       access_token: result.accessToken.token,
       token_type: 'bearer' as const,

@@ -38,6 +38,8 @@ import {
 import { FAILURE_WINDOW_MS, isLocked, progressiveDelayMs, UNKNOWN_LOGIN_FAILURE } from './lockout';
 import { checkPasswordPolicy, hashPassword, needsRehash, verifyPassword } from './passwords';
 import { signAccessToken, type IssuedAccessToken } from '../../credentials/access-tokens';
+import { secondStepOf, type MfaChallenge } from '../mfa/login-gate';
+import { requireStepUp } from '../mfa/step-up';
 import { newRefreshToken, parseRefreshToken } from '../../credentials/refresh-tokens';
 
 /** What the session commands need; a `Services` object fits. */
@@ -199,7 +201,7 @@ export async function login(
   input: { email: string; password: string; deviceName?: string },
   client: Client,
   metadata: EventMetadata = {},
-): Promise<LoginResult> {
+): Promise<LoginResult | MfaChallenge> {
   const { config } = deps;
   const policy = { threshold: config.LOCKOUT_THRESHOLD, minutes: config.LOCKOUT_MINUTES };
   const normalised = normaliseEmail(input.email);
@@ -241,16 +243,28 @@ export async function login(
     throw errors.forbidden('This account is disabled.', 'account_disabled');
   }
 
-  const result = await startSession(deps, user, client, metadata, { deviceName: input.deviceName, now });
+  // A second factor (or a required enrolment) comes before any session (issue 17).
+  const challenge = await secondStepOf(deps, user, { deviceName: input.deviceName, now });
+  if (challenge) {
+    await clearFailuresAndRehash(deps, user, input.password, metadata);
+    return challenge;
+  }
+  const result = await startSession(deps, user, client, metadata, { deviceName: input.deviceName, now, amr: ['pwd'] });
+  await clearFailuresAndRehash(deps, user, input.password, metadata, result.sessionId);
+  return result;
+}
+
+/** After a right password: the failure counter starts again, and a legacy hash is stored again (once). */
+async function clearFailuresAndRehash(deps: IdentityDeps, user: UserState, password: string, metadata: EventMetadata, sessionId?: string): Promise<void> {
+  const { config } = deps;
   if (user.failures > 0 || user.lockedUntil) {
-    await executeUserCommand(deps, user.userId, { type: 'ClearLoginFailures', sessionId: result.sessionId }, metadata).catch(() => undefined);
+    await executeUserCommand(deps, user.userId, { type: 'ClearLoginFailures', sessionId }, metadata).catch(() => undefined);
   }
   if (needsRehash(config, user.passwordHash)) {
     // Legacy scheme (imported plain bcrypt) or a cost below BCRYPT_COST: store it again, once.
-    const passwordHash = await hashPassword(config, input.password);
+    const passwordHash = await hashPassword(config, password);
     await executeUserCommand(deps, user.userId, { type: 'RehashPassword', passwordHash, previousHash: user.passwordHash }, metadata).catch(() => undefined);
   }
-  return result;
 }
 
 /**
@@ -263,21 +277,21 @@ export async function startSession(
   user: Pick<UserState, 'userId' | 'email' | 'name' | 'roles' | 'emailVerified'>,
   client: Client,
   metadata: EventMetadata,
-  opts: { deviceName?: string; method?: string; now?: Date } = {},
+  opts: { deviceName?: string; method?: string; now?: Date; amr?: string[] } = {},
 ): Promise<LoginResult> {
   const now = opts.now ?? new Date();
   const sessionId = randomUUID();
   const refresh = newRefreshToken(sessionId);
   const { appended: started } = await runSessionCommand(
     deps, sessionId,
-    { type: 'StartSession', sessionId, userId: user.userId, refreshTokenHash: refresh.hash, now, ttlSeconds: deps.config.REFRESH_TOKEN_TTL, deviceName: opts.deviceName, client, method: opts.method },
+    { type: 'StartSession', sessionId, userId: user.userId, refreshTokenHash: refresh.hash, now, ttlSeconds: deps.config.REFRESH_TOKEN_TTL, deviceName: opts.deviceName, client, method: opts.method, amr: opts.amr },
     { ...metadata, actorUserId: user.userId },
     { loaded: { state: initialSessionState(), revision: NO_STREAM } },
   );
   // The new session's first query reads this write (read-your-writes, src/http/read-your-writes.ts).
   noteSessionOf(sessionId);
   const expiresAt = (started[0]!.data as { expiresAt: string }).expiresAt;
-  const accessToken = await signAccessToken(deps.keys, deps.config, { userId: user.userId, sessionId, roles: user.roles, sessionExpiresAt: expiresAt }, now);
+  const accessToken = await signAccessToken(deps.keys, deps.config, { userId: user.userId, sessionId, roles: user.roles, sessionExpiresAt: expiresAt, amr: opts.amr }, now);
   return {
     accessToken,
     refreshToken: refresh.token,
@@ -374,7 +388,7 @@ export async function refresh(
     throw err;
   }
   noteSessionOf(sessionId); // the refreshed session's next query reads this rotation
-  const accessToken = await signAccessToken(deps.keys, deps.config, { userId: state.userId, sessionId, roles: user.roles, sessionExpiresAt: state.expiresAt }, now);
+  const accessToken = await signAccessToken(deps.keys, deps.config, { userId: state.userId, sessionId, roles: user.roles, sessionExpiresAt: state.expiresAt, amr: state.amr }, now);
   return { accessToken, refreshToken: next.token, sessionId, userId: state.userId };
 }
 
@@ -467,6 +481,7 @@ export async function changePassword(
   if (!(await verifyPassword(deps.config, input.currentPassword, state.passwordHash))) {
     throw errors.forbidden('The current password is incorrect.', 'wrong_password');
   }
+  await requireStepUp(deps, caller); // a second factor, when the user has one (issue 17)
   await checkPasswordPolicy(deps.config, input.newPassword, [normaliseEmail(state.email), state.name], 'new_password');
   const passwordHash = await hashPassword(deps.config, input.newPassword);
   await executeUserCommand(deps, caller.userId, { type: 'ChangePassword', passwordHash, keepSessionId: caller.sessionId }, metadata);

@@ -11,6 +11,7 @@
  *   the count of the other active admins (admins.ts): never the last one, never oneself;
  * - an e-mail change moves the uniqueness reservation (new one first; released if the change fails).
  */
+import { requireStepUp } from '../mfa/step-up';
 import type { Services } from '../../services';
 import { domainError, errors } from '../../errors';
 import type { Role } from '../../events/common';
@@ -106,7 +107,10 @@ export async function updateUserProfile(
   if (ifMatch !== undefined && ifMatch !== revision) throw errors.preconditionFailed();
   const email = changes.email?.trim();
   const emailChanges = email !== undefined && normaliseEmail(email) !== normaliseEmail(state.email);
-  if (emailChanges && reauth) await checkReauth(services, state, reauth);
+  if (emailChanges && reauth) {
+    await checkReauth(services, state, reauth);
+    await requireStepUp(services, { userId, sessionId: reauth.sessionId }); // issue 17
+  }
   const command: UserCommand = { type: 'UpdateProfile', name: changes.name, email: email !== undefined && (emailChanges || email !== state.email) ? email : undefined };
   if (emailChanges) await reserveEmail(services, email!, userId, metadata);
   let result;

@@ -4,6 +4,7 @@
  * - updating and deleting an account is for its owner or an admin (others get 403);
  * - PATCH honours `If-Match: <revision>` (412 when stale) and answers with an `ETag`.
  */
+import { requireStepUp } from '../mfa/step-up';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
@@ -161,6 +162,7 @@ export async function userCommandRoutes(app: FastifyInstance, services: Services
       response: { 200: userOut, ...problems(400, 401, 403, 404) },
     },
   }, async (request, reply) => {
+    await requireStepUp(services, request.auth!); // issue 17: the admin's second factor, when it has one
     const { state, revision } = await grantRole(services, request.params.id, request.body.role, metadataFrom(request));
     reply.header('etag', etagOf(revision));
     return view(state, revision);
@@ -177,6 +179,7 @@ export async function userCommandRoutes(app: FastifyInstance, services: Services
     },
   }, async (request, reply) => {
     if (request.params.role === 'admin') notSelf(request, request.params.id, 'demote');
+    await requireStepUp(services, request.auth!); // issue 17
     const { state, revision } = await revokeRole(services, request.params.id, request.params.role, metadataFrom(request), app.sessionGate);
     reply.header('etag', etagOf(revision));
     return view(state, revision);
