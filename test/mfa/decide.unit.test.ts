@@ -53,10 +53,8 @@ describe('MFA decider', () => {
   });
 
   it('a passkey counter must grow; removing the last factor removes the recovery codes', () => {
-    const pk: MfaEvent = {
-      type: 'PasskeyRegistered',
-      data: { userId, factorId: 'p1', name: 'key', credentialId: 'cred', publicKey: 'pk', counter: 5, transports: [], deviceType: 'singleDevice', backedUp: false, userVerified: true, aaguid: '0', at },
-    };
+    const passkey = { factorId: 'p1', name: 'key', credentialId: 'cred', publicKey: 'pk', counter: 5, transports: [], deviceType: 'singleDevice' as const, backedUp: false, userVerified: true, aaguid: '0' };
+    const pk: MfaEvent = { type: 'PasskeyRegistered', data: { userId, ...passkey, at } };
     const usePk = (counter: number): MfaCommand => ({ type: 'VerifySecondFactor', userId, purpose: 'passwordless', client, now, outcome: { method: 'passkey', factorId: 'p1', counter, backedUp: false, userVerified: true }, policy });
     spec(mfaDecider).given([pk]).when(usePk(5)).then([{ type: 'SecondFactorFailed', data: { userId, method: 'passkey', consecutiveFailures: 1, at, ...client } }]);
     spec(mfaDecider).given([pk]).when(usePk(6)).then([{
@@ -67,7 +65,7 @@ describe('MFA decider', () => {
       { type: 'SecondFactorRemoved', data: { userId, factorId: 'r1', method: 'recovery_code' } },
     ]);
     spec(mfaDecider).given([pk]).when({ type: 'RemoveFactor', userId, factorId: 'nope' }).thenThrows('factor_not_found');
-    spec(mfaDecider).given([pk]).when({ type: 'RegisterPasskey', userId, passkey: { ...(pk.data as never), factorId: 'p2' }, now }).thenThrows('passkey_already_registered');
+    spec(mfaDecider).given([pk]).when({ type: 'RegisterPasskey', userId, passkey: { ...passkey, factorId: 'p2' }, now }).thenThrows('passkey_already_registered');
   });
 
   it('an admin reset removes everything once', () => {
