@@ -5,6 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import zlib from 'node:zlib';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const src = path.join(root, 'console');
@@ -19,6 +20,19 @@ function newestMtime(dir) {
     newest = Math.max(newest, e.isDirectory() ? newestMtime(p) : fs.statSync(p).mtimeMs);
   }
   return newest;
+}
+
+/**
+ * .gz and .br beside every script and stylesheet: the API serves them to browsers that accept
+ * them (@fastify/static preCompressed), so nothing is compressed per request.
+ */
+function precompress(dir) {
+  for (const f of fs.readdirSync(dir)) {
+    if (!/\.(js|css|svg)$/.test(f)) continue;
+    const body = fs.readFileSync(path.join(dir, f));
+    fs.writeFileSync(path.join(dir, `${f}.gz`), zlib.gzipSync(body, { level: 9 }));
+    fs.writeFileSync(path.join(dir, `${f}.br`), zlib.brotliCompressSync(body, { params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 11 } }));
+  }
 }
 
 export function consoleIsStale() {
@@ -71,6 +85,7 @@ async function viteBuild() {
   const t0 = performance.now();
   const { build } = await import('vite');
   await build({ configFile: path.join(src, 'vite.config.ts'), logLevel: 'warn' });
+  precompress(path.join(out, 'assets'));
   fs.writeFileSync(stamp, `${new Date().toISOString()}\n`);
   console.log(`console built into dist/console in ${Math.round(performance.now() - t0)} ms`);
 }

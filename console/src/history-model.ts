@@ -67,8 +67,16 @@ const REVOKE_REASONS: Record<string, string> = {
   user_disabled: 'ended: the account was disabled', user_deleted: 'ended: the account was deleted',
 };
 
+/** Names of API keys by id, from their ApiKeyIssued events (so "revoked" can name the key). */
+export function keyNames(events: AuditEvent[]): Map<string, string> {
+  const m = new Map<string, string>();
+  for (const e of events) if (e.type === 'ApiKeyIssued' && typeof e.data.keyId === 'string' && typeof e.data.name === 'string') m.set(e.data.keyId, e.data.name);
+  return m;
+}
+
 /** One plain sentence for an event (what a person would say happened). */
-export function describe(e: AuditEvent): string {
+export function describe(e: AuditEvent, names: Map<string, string> = new Map()): string {
+  const keyRef = (id: unknown) => (typeof id === 'string' && names.has(id) ? `“${names.get(id)}”` : str(id) ?? '');
   const d = e.data;
   const client = (d.client ?? d) as Record<string, unknown>;
   const where = str(client.ip) ?? e.metadata.ip ?? undefined;
@@ -102,8 +110,8 @@ export function describe(e: AuditEvent): string {
       const f = d.features === '*' ? 'all features' : Array.isArray(d.features) ? d.features.join(', ') : '';
       return `API key “${str(d.name) ?? ''}” created${f ? ` for ${f}` : ''}`;
     }
-    case 'ApiKeyRevoked': return `API key ${str(d.keyId) ?? ''} revoked`;
-    case 'ApiKeyExpired': return `API key ${str(d.keyId) ?? ''} expired`;
+    case 'ApiKeyRevoked': return `API key ${keyRef(d.keyId)} revoked`;
+    case 'ApiKeyExpired': return `API key ${keyRef(d.keyId)} expired`;
     case 'RoleGranted': return `Role ${str(d.role) ?? ''} granted`;
     case 'RoleRevoked': return `Role ${str(d.role) ?? ''} revoked`;
     case 'UserDisabled': return `Account disabled${str(d.reason) ? `: ${d.reason}` : ''}`;
@@ -115,6 +123,7 @@ export function describe(e: AuditEvent): string {
   }
 }
 
+const MIN_BUCKETS = 24;
 const STEPS = [60, 300, 900, 3600, 3 * 3600, 6 * 3600, 86_400, 7 * 86_400, 30 * 86_400];
 
 /** A bucket size (seconds) giving at most `maxBuckets` buckets over [from, to] (seconds). */
@@ -136,7 +145,8 @@ export function bucketize(events: AuditEvent[], nowMs = Date.now()): Buckets {
   const first = events.length ? Date.parse(events[0]!.time) / 1000 : nowMs / 1000 - 3600;
   const last = Math.max(nowMs / 1000, events.length ? Date.parse(events.at(-1)!.time) / 1000 : 0);
   const size = bucketSize(first, last);
-  const start = Math.floor(first / size) * size;
+  // At least MIN_BUCKETS bars wide, ending now: a young account's first minutes are not one huge bar.
+  const start = Math.min(Math.floor(first / size) * size, (Math.floor(last / size) - (MIN_BUCKETS - 1)) * size);
   const n = Math.floor((last - start) / size) + 1;
   const x = Array.from({ length: n }, (_, i) => start + i * size);
   const counts: Record<string, number[]> = Object.fromEntries(CATEGORIES.map((c) => [c.id, new Array<number>(n).fill(0)]));

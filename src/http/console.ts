@@ -1,6 +1,7 @@
 /**
  * The web console (issue 16) and the offline ReDoc page's script, served by the API:
- * - `/console/assets/*`: the built, content-hashed files (dist/console/assets), cached a year;
+ * - `/console/assets/*`: the built, content-hashed files (dist/console/assets), cached a year,
+ *   brotli or gzip when the browser accepts it (compressed once at build time);
  * - `/console/` and every other `/console/...` path: the SPA's index.html (its router picks the
  *   screen), never cached, so a rebuild is picked up on the next load;
  * - `/redoc/redoc.standalone.js`: the `redoc` package's own bundle (no CDN: /redoc works offline);
@@ -39,6 +40,8 @@ export async function consoleRoutes(app: FastifyInstance): Promise<void> {
     index: false,
     // Names carry a content hash: a changed file is a new name.
     immutable: true,
+    // .br / .gz written by the build (scripts/build-console.mjs), sent when the browser accepts them.
+    preCompressed: true,
     maxAge: '365d',
     schemaHide: true,
   } as never);

@@ -89,6 +89,7 @@ describe('console: the whole flow of a new user', () => {
     await expectAccessible(page, 'api-keys');
     await row.getByRole('button', { name: /Usage/ }).click();
     await page.getByRole('img', { name: /Calls per day of key nightly export/ }).waitFor();
+    await page.evaluate(() => window.scrollTo(0, 0));
     await shot(page, 'api-keys');
   });
 
@@ -165,8 +166,10 @@ describe('console: the whole flow of a new user', () => {
     if (SHOTS) {
       await page.locator('li.event[data-type="ApiKeyIssued"]').getByRole('button', { name: /State here/ }).click();
       await expect.poll(() => page.getByTestId('state-keys').textContent()).toContain(KEY_NAME);
+      await page.setViewportSize({ width: 1100, height: 1250 });
       await page.evaluate(() => window.scrollTo(0, 0));
       await shot(page, 'history');
+      await page.setViewportSize({ width: 1100, height: 760 });
     }
   });
 

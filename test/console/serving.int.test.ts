@@ -44,6 +44,25 @@ describe('console serving', () => {
     expect(missing.headers['content-type']).toContain('application/problem+json');
   });
 
+  it('the first load (entry script, its static imports, the stylesheet) is under 200 KB gzipped, and sent compressed', async () => {
+    const html = (await t.app.inject({ method: 'GET', url: '/console/' })).body;
+    // What the browser fetches before the first screen: the module entry, its modulepreloads, the CSS.
+    const initial = [...html.matchAll(/<(?:script[^>]*src|link[^>]*href)="(\/console\/assets\/[^"]+\.(?:js|css))"/g)].map((m) => m[1]!);
+    expect(initial.some((u) => u.endsWith('.js'))).toBe(true);
+    let gz = 0;
+    let raw = 0;
+    for (const url of initial) {
+      const res = await t.app.inject({ method: 'GET', url, headers: { 'accept-encoding': 'gzip' } });
+      expect(res.headers['content-encoding'], url).toBe('gzip');
+      gz += res.rawPayload.length;
+      raw += fs.statSync(path.join(consoleDir(), url.replace('/console/', ''))).size;
+    }
+    console.log(`console first load: ${initial.length} files, ${(raw / 1024).toFixed(1)} KB, ${(gz / 1024).toFixed(1)} KB gzipped`);
+    expect(gz).toBeLessThan(200 * 1024);
+    const br = await t.app.inject({ method: 'GET', url: initial[0]!, headers: { 'accept-encoding': 'br, gzip' } });
+    expect(br.headers['content-encoding']).toBe('br');
+  });
+
   it('GET / redirects a browser to /console/ and keeps the JSON answer for API clients', async () => {
     const browser = await t.app.inject({ method: 'GET', url: '/', headers: { accept: 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8' } });
     expect(browser.statusCode).toBe(302);

@@ -15,7 +15,7 @@ import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { useLocation } from 'preact-iso';
 import { ApiError, get, qs } from '../api';
 import { Chart, bars, type uPlot } from '../chart';
-import { CATEGORIES, bucketize, categoryOf, describe, diffStates, eventsUpTo, type AuditEvent, type Change, type StateAt } from '../history-model';
+import { CATEGORIES, bucketize, categoryOf, describe as describeWith, diffStates, eventsUpTo, keyNames, type AuditEvent, type Change, type StateAt } from '../history-model';
 import { useSession } from '../session';
 import { ErrorNotice, Notice, Page, Spinner, fmtDate, useLoad } from '../ui';
 import { browserOf } from './sessions';
@@ -23,6 +23,9 @@ import { browserOf } from './sessions';
 const MAX_PAGES = 25;
 const PAGE = 200;
 const CAT = Object.fromEntries(CATEGORIES.map((c) => [c.id, c]));
+// Key names for the sentences (set when the log is loaded; one user's log per page).
+let names = new Map<string, string>();
+const describe = (e: AuditEvent) => describeWith(e, names);
 
 async function loadAllEvents(userId: string): Promise<{ events: AuditEvent[]; truncated: boolean }> {
   const events: AuditEvent[] = [];
@@ -196,11 +199,12 @@ function Timeline({ events, at, atB, onPick }: { events: AuditEvent[]; at: strin
   const used = CATEGORIES.filter((c) => b.counts[c.id]!.some((n) => n > 0));
   const { data, raw } = useMemo(() => {
     const raw = used.map((c) => b.counts[c.id]!);
-    const stacked = raw.map((_, i) => b.x.map((__, j) => raw.slice(i).reduce((s, r) => s + r[j]!, 0)));
+    // A zero draws nothing (null), not a hairline on the axis.
+    const stacked = raw.map((_, i) => b.x.map((__, j) => (raw[i]![j] ? raw.slice(i).reduce((s, r) => s + r[j]!, 0) : null)));
     return { data: [b.x, ...stacked] as uPlot.AlignedData, raw };
   }, [b, used.map((c) => c.id).join()]);
   const options = useMemo(() => ({
-    scales: { x: { time: true }, y: { range: (_u: uPlot, _min: number, max: number): [number, number] => [0, Math.max(3, Math.ceil(max * 1.1))] } },
+    scales: { x: { time: true, range: (): [number, number] => [b.x[0]! - b.size / 2, b.x.at(-1)! + b.size / 2] }, y: { range: (_u: uPlot, _min: number, max: number): [number, number] => [0, Math.max(3, Math.ceil(max * 1.1))] } },
     axes: [{ stroke: 'currentColor', grid: { show: false } }, { stroke: 'currentColor', size: 36, grid: { stroke: 'rgba(128,128,128,.2)' } }],
     cursor: { drag: { x: false, y: false }, points: { show: false } },
     legend: { live: true },
@@ -338,6 +342,7 @@ export default function History() {
   const { query, path, route } = useLocation();
   const log = useLoad(() => loadAllEvents(userId), [userId]);
   const events = log.data?.events ?? [];
+  names = useMemo(() => keyNames(events), [events]);
   const [at, setAtRaw] = useState<string>(query.at && !Number.isNaN(Date.parse(query.at)) ? new Date(query.at).toISOString() : new Date().toISOString());
   const [atB, setAtBRaw] = useState<string | null>(query.b && !Number.isNaN(Date.parse(query.b)) ? new Date(query.b).toISOString() : null);
   const sync = (a: string, b: string | null) => route(`${path}${qs({ at: a, b })}`, true);
