@@ -27,6 +27,7 @@ import { userCommandRoutes } from './commands/users/routes';
 import { userQueryRoutes } from './queries/users/routes';
 import { realtimeRoutes } from './realtime/routes';
 import { emailCommandRoutes } from './commands/email/routes';
+import { emailChangeRoutes } from './commands/email/change-routes';
 import { workerRoutes } from '../workers/routes';
 import { auditRoutes } from './queries/audit/routes';
 import { adminSqlRoutes } from './queries/admin-sql/routes';
@@ -81,6 +82,7 @@ export async function registerRoutes(app: FastifyInstance, services: Services): 
   await realtimeRoutes(app, services);
   // E-mail verification / password reset commands, Bull Board and queue metrics (issue 7).
   await emailCommandRoutes(app, services);
+  await emailChangeRoutes(app, services);
   await workerRoutes(app, services);
   // Audit trail, time travel and log search (issue 6).
   await auditRoutes(app, services);

@@ -152,6 +152,10 @@ export const configSchema = z.object({
     .describe('Server secret (≥32 chars) from which mailed verification/reset tokens are derived (HMAC). Defaults to a key derived from PASSWORD_PEPPER.'),
   EMAIL_VERIFICATION_TTL: duration.default(86400).describe('Lifetime of an e-mail verification token.'),
   PASSWORD_RESET_TTL: duration.default(1800).describe('Lifetime of a password-reset token (short: 30 min by default).'),
+  EMAIL_CHANGE_TTL: duration.default(86400)
+    .describe('Lifetime of the link mailed to the new address to confirm one\'s own e-mail change (the change stays pending until then).'),
+  EMAIL_CHANGE_CANCEL_TTL: duration.default(7 * 86400)
+    .describe('Lifetime of the cancel link mailed to the old address on an e-mail change; until then it can also revert a confirmed change, and the old address stays reserved.'),
   WORKER_CONCURRENCY: int(1, 1000).default(10).describe('Jobs each BullMQ worker (one per queue) runs at once in this process.'),
   WORKER_LOCK_DURATION_MS: int(1000, 600_000).default(30_000)
     .describe('BullMQ job lock: a job whose worker died is retried after about this long (stalled-job detection).'),

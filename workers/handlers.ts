@@ -19,7 +19,8 @@ import type { EmailTokenKind } from '../src/events/email-token';
 import { loadStream, runCommand } from '../src/commands/decider';
 import { emailTokenDecider } from '../src/commands/email/decide';
 import { loadUser as loadUserStream } from '../src/commands/users/stream';
-import { emailToken, emailTokenKey, hashEmailToken } from '../src/credentials/email-tokens';
+import { emailChangeToken, emailToken, emailTokenKey, hashEmailToken } from '../src/credentials/email-tokens';
+import { pendingEmailChange } from '../src/events/email-change';
 import type { IssueVerificationJobData, MailJobData } from './jobs';
 import { deliverOnce } from './mail/deliver';
 import type { Mailer } from './mail/mailer';
@@ -137,6 +138,30 @@ export async function sendMail(deps: HandlerDeps, data: MailJobData): Promise<st
       break;
     case 'password-changed':
       mail = templates.passwordChanged(ctx, { when, viaReset: data.viaReset, ip: data.ip });
+      break;
+    case 'email-change-confirm':
+    case 'email-change-notice': {
+      const r = user.emailChange.requests.find((x) => x.requestId === data.tokenId);
+      if (!r) return 'skipped: no such request';
+      const key = emailTokenKey(deps.config);
+      if (data.kind === 'email-change-confirm') {
+        // Only the newest pending request can be confirmed: no link for a superseded one.
+        if (pendingEmailChange(user.emailChange) !== r) return 'skipped: request no longer pending';
+        if (Date.parse(r.expiresAt) <= Date.now()) return 'skipped: request expired';
+        to = r.email;
+        mail = templates.emailChangeConfirm(ctx, { token: emailChangeToken(key, 'email-change-confirm', r.requestId, data.userId), expiresAt: r.expiresAt });
+      } else {
+        // Always sent while its link works, whatever happened since: the owner must hear of it.
+        if (r.cancelUsed || Date.parse(r.cancelUntil) <= Date.now()) return 'skipped: cancel link spent or expired';
+        to = r.previousEmail;
+        mail = templates.emailChangeNotice(ctx, { token: emailChangeToken(key, 'email-change-cancel', r.requestId, data.userId), newEmail: r.email, when, ip: data.ip, cancelUntil: r.cancelUntil });
+      }
+      break;
+    }
+    case 'email-changed':
+    case 'email-changed-new':
+      to = data.to ?? '';
+      mail = templates.emailChanged(ctx, { when, newEmail: data.newEmail ?? '', byAdmin: data.byAdmin, toNew: data.kind === 'email-changed-new' });
       break;
   }
   if (!to) return 'skipped: no address';

@@ -4,12 +4,13 @@
  * - a job's id is derived from the id of the event that caused it (`<job name>-<event id>`), so
  *   enqueuing the same event twice (replay, restart, a second consumer) adds nothing;
  * - job data never holds a secret: mailed tokens are rebuilt by the worker from their tokenId;
- * - priorities: security notices and password resets `high`, verification `default`, bulk `low`.
+ * - priorities: security notices, password resets and e-mail changes `high`, verification `default`, bulk `low`.
  */
 import type { RecordedEvent } from '../src/events/store';
 import type { QueueName } from './queues';
 
-export type MailKind = 'verification' | 'password-reset' | 'new-device' | 'api-key-created' | 'refresh-reuse' | 'password-changed';
+export type MailKind = 'verification' | 'password-reset' | 'new-device' | 'api-key-created' | 'refresh-reuse' | 'password-changed'
+  | 'email-change-confirm' | 'email-change-notice' | 'email-changed' | 'email-changed-new';
 
 export interface MailJobData {
   kind: MailKind;
@@ -28,6 +29,9 @@ export interface MailJobData {
   keyPrefix?: string;
   sessionId?: string;
   viaReset?: boolean;
+  /** E-mail change notices: the new address, and whether an admin (not the user) changed it. */
+  newEmail?: string;
+  byAdmin?: boolean;
 }
 
 export interface IssueVerificationJobData {
@@ -44,7 +48,7 @@ export type JobSpec =
 /** Event types the consumer reads (and `routeEvent` maps to jobs). */
 export const ROUTED_EVENTS = [
   'UserRegistered', 'UserProfileUpdated', 'EmailVerificationRequested', 'PasswordResetRequested', 'SessionStarted',
-  'ApiKeyIssued', 'RefreshTokenReuseDetected', 'PasswordChanged', 'PasswordReset',
+  'ApiKeyIssued', 'RefreshTokenReuseDetected', 'PasswordChanged', 'PasswordReset', 'EmailChangeRequested',
 ] as const;
 
 type D = Record<string, unknown>;
@@ -62,6 +66,21 @@ function mail(queue: QueueName, kind: MailKind, e: RecordedEvent, extra: Partial
   };
 }
 
+/**
+ * A changed address (issue 20 §2): the old address is always told; when someone other than the
+ * user (an admin) changed it, the new one is told too (its verification mail follows separately).
+ */
+function emailChangedNotices(e: RecordedEvent, newEmail: string): JobSpec[] {
+  const d = e.data as D;
+  const actor = e.metadata.actorUserId;
+  const byAdmin = actor !== undefined && actor !== d.userId;
+  const previous = str(d.previousEmail);
+  return [
+    ...(previous ? [mail('high', 'email-changed', e, { to: previous, newEmail, byAdmin })] : []),
+    ...(byAdmin ? [mail('high', 'email-changed-new', e, { to: newEmail, newEmail, byAdmin })] : []),
+  ];
+}
+
 export function routeEvent(e: RecordedEvent): JobSpec[] {
   const d = e.data as D;
   switch (e.type) {
@@ -75,7 +94,16 @@ export function routeEvent(e: RecordedEvent): JobSpec[] {
     case 'UserProfileUpdated':
       // A new address must be verified again.
       if (typeof d.email !== 'string' || d.email === d.previousEmail) return [];
-      return [{ queue: 'default', name: 'issue-verification', jobId: jobIdFor('issue-verification', e.id), data: { userId: String(d.userId), email: d.email, eventId: e.id, reason: 'email_changed' } }];
+      return [
+        { queue: 'default', name: 'issue-verification', jobId: jobIdFor('issue-verification', e.id), data: { userId: String(d.userId), email: d.email, eventId: e.id, reason: 'email_changed' } },
+        ...emailChangedNotices(e, d.email),
+      ];
+    case 'EmailChangeRequested':
+      // The new address confirms; the old one is told, with a link that cancels and signs out everywhere.
+      return [
+        mail('high', 'email-change-confirm', e, { to: str(d.email), tokenId: str(d.requestId), expiresAt: str(d.expiresAt) }),
+        mail('high', 'email-change-notice', e, { to: str(d.previousEmail), tokenId: str(d.requestId), newEmail: str(d.email), expiresAt: str(d.cancelUntil), ip: e.metadata.ip, userAgent: e.metadata.userAgent }),
+      ];
     case 'EmailVerificationRequested':
       return [mail('default', 'verification', e, { to: str(d.email), tokenId: str(d.tokenId), expiresAt: str(d.expiresAt) })];
     case 'PasswordResetRequested':

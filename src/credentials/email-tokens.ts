@@ -64,3 +64,23 @@ export function tokenMatches(presented: string, storedHash: string): boolean {
   const b = Buffer.from(storedHash);
   return a.length === b.length && timingSafeEqual(a, b);
 }
+
+/**
+ * E-mail change links (issue 20 §2): `<requestId>.<HMAC(key, link|requestId|userId)>.<userId>`.
+ * The user id rides in the token so the link finds its user's stream without a lookup; the MAC
+ * covers it, so it cannot be swapped. Confirm and cancel links of one request differ by `link`.
+ */
+export type EmailChangeLink = 'email-change-confirm' | 'email-change-cancel';
+
+export function emailChangeToken(key: Buffer, link: EmailChangeLink, requestId: string, userId: string): string {
+  const mac = createHmac('sha256', key).update(`${link}|${requestId}|${userId}`).digest('base64url');
+  return `${requestId}.${mac}.${userId}`;
+}
+
+const CHANGE_TOKEN = /^([0-9a-f-]{36})\.([A-Za-z0-9_-]{43})\.([A-Za-z0-9._:@-]{1,100})$/;
+
+/** The request and user of a well-formed e-mail change token, or undefined. */
+export function parseEmailChangeToken(token: string): { requestId: string; userId: string } | undefined {
+  const m = CHANGE_TOKEN.exec(token);
+  return m ? { requestId: m[1]!, userId: m[3]! } : undefined;
+}

@@ -5,13 +5,14 @@ import { refreshGuardEvents, sessionEvents } from './session';
 import { apiKeyEvents } from './api-key';
 import { featureEvents } from './feature';
 import { emailTokenEvents } from './email-token';
+import { emailHoldEvents } from './email-change';
 import { externalIdentityEvents } from './external-identity';
 import { realtimeEvents } from './realtime';
 import { savedQueryEvents } from './saved-query';
 import { fileEvents } from './file';
 import { mfaEvents } from './mfa';
 
-export const allEvents = [...userEvents, ...sessionEvents, ...refreshGuardEvents, ...apiKeyEvents, ...featureEvents, ...emailTokenEvents, ...externalIdentityEvents, ...realtimeEvents, ...savedQueryEvents, ...fileEvents, ...mfaEvents];
+export const allEvents = [...userEvents, ...sessionEvents, ...refreshGuardEvents, ...apiKeyEvents, ...featureEvents, ...emailTokenEvents, ...emailHoldEvents, ...externalIdentityEvents, ...realtimeEvents, ...savedQueryEvents, ...fileEvents, ...mfaEvents];
 
 export function createRegistry(): EventRegistry {
   return new EventRegistry(allEvents);

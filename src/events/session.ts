@@ -63,6 +63,7 @@ export const refreshGuardEvents = [RefreshTokenRejected, RefreshFailureLimitReac
 
 export const sessionRevokedReason = z.enum([
   'logout', 'logout_all', 'user_revoked', 'admin', 'password_changed', 'password_reset', 'reuse_detected', 'user_disabled', 'user_deleted', 'token_revoked',
+  'email_change_cancelled',
 ]);
 export const SessionRevoked = defineEvent('SessionRevoked', z.object({ sessionId: id, userId: id, reason: sessionRevokedReason }));
 export const SessionExpired = defineEvent('SessionExpired', z.object({ sessionId: id, userId: id, reason: z.enum(['idle', 'absolute']) }));

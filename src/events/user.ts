@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { defineEvent } from './registry';
 import { client, id, isoTime, role, type Role } from './common';
+import { emailChangeEvents, endPending, evolveEmailChange, initialEmailChangeState, type EmailChangeCancelled, type EmailChangeConfirmed, type EmailChangeRequested, type EmailChangeState } from './email-change';
 
 /** v1 (stored by early builds): no `source`. Upcast: such users signed themselves up. */
 const userRegisteredV1 = z.object({
@@ -55,6 +56,8 @@ export const userEvents = [
   UserRegistered, EmailReserved, EmailReleased, EmailVerified, UserProfileUpdated, PasswordChanged, PasswordReset,
   UserDisabled, UserEnabled, UserDeleted, RoleGranted, RoleRevoked, LoginFailed, AccountLocked, AccountUnlocked,
   LoginFailuresCleared, PasswordRehashed,
+  // On the user stream too (their schemas live in email-change.ts): read models move the revision.
+  ...emailChangeEvents,
 ];
 
 
@@ -68,7 +71,8 @@ export type UserEvent =
   | Ev<typeof UserRegistered> | Ev<typeof EmailVerified> | Ev<typeof UserProfileUpdated> | Ev<typeof PasswordChanged>
   | Ev<typeof PasswordReset> | Ev<typeof UserDisabled> | Ev<typeof UserEnabled> | Ev<typeof UserDeleted>
   | Ev<typeof RoleGranted> | Ev<typeof RoleRevoked> | Ev<typeof LoginFailed> | Ev<typeof AccountLocked>
-  | Ev<typeof AccountUnlocked> | Ev<typeof LoginFailuresCleared> | Ev<typeof PasswordRehashed>;
+  | Ev<typeof AccountUnlocked> | Ev<typeof LoginFailuresCleared> | Ev<typeof PasswordRehashed>
+  | Ev<typeof EmailChangeRequested> | Ev<typeof EmailChangeConfirmed> | Ev<typeof EmailChangeCancelled>;
 
 /** The user aggregate as deciders see it (folded from the `user-<id>` stream). */
 export interface UserState {
@@ -88,11 +92,13 @@ export interface UserState {
   lockedUntil?: string;
   /** ISO time of the last counted failure. */
   lastFailureAt?: string;
+  /** Own e-mail changes waiting for (or past) confirmation (src/events/email-change.ts). */
+  emailChange: EmailChangeState;
 }
 
 export const initialUserState = (): UserState => ({
   exists: false, userId: '', email: '', name: '', passwordHash: '', source: '', roles: [],
-  emailVerified: false, disabled: false, deleted: false, failures: 0,
+  emailVerified: false, disabled: false, deleted: false, failures: 0, emailChange: initialEmailChangeState(),
 });
 
 /** Pure: the state after one more event. Unknown event types leave the state unchanged. */
@@ -105,7 +111,11 @@ export function evolveUser(state: UserState, event: { type: string; data: unknow
       return e.data.email === state.email ? { ...state, emailVerified: true } : state;
     case 'UserProfileUpdated': {
       const emailChanged = e.data.email !== undefined && e.data.email !== state.email;
-      return { ...state, name: e.data.name ?? state.name, email: e.data.email ?? state.email, emailVerified: emailChanged ? false : state.emailVerified };
+      // An address set otherwise (an admin, a confirm, a revert) ends any pending change.
+      return {
+        ...state, name: e.data.name ?? state.name, email: e.data.email ?? state.email, emailVerified: emailChanged ? false : state.emailVerified,
+        emailChange: emailChanged ? endPending(state.emailChange) : state.emailChange,
+      };
     }
     case 'PasswordChanged':
     case 'PasswordReset':
@@ -130,6 +140,10 @@ export function evolveUser(state: UserState, event: { type: string; data: unknow
     case 'AccountUnlocked':
     case 'LoginFailuresCleared':
       return { ...state, failures: 0, lockedUntil: undefined, lastFailureAt: undefined };
+    case 'EmailChangeRequested':
+    case 'EmailChangeConfirmed':
+    case 'EmailChangeCancelled':
+      return { ...state, emailChange: evolveEmailChange(state.emailChange, e) };
     default:
       return state;
   }

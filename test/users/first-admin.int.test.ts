@@ -15,6 +15,7 @@ import { reserveEmail } from '../../src/commands/users/email';
 import { activeAdminIds } from '../../src/commands/users/admins';
 import { streams } from '../../src/events/streams';
 import { normaliseEmail } from '../../src/events/user';
+import { confirmPendingEmailChange } from '../helpers/email-change';
 import { bearer, login, signup, uniqueEmail, makeAdmin, type LoggedIn } from '../helpers/auth';
 import { strongPassword } from '../helpers/users';
 
@@ -37,7 +38,7 @@ describe('the first admin: only when no admin exists, never someone else’s acc
   let t: T;
   const adminPassword = strongPassword();
   beforeAll(async () => {
-    t = await testApp('secb2admin');
+    t = await testApp('secb2admin', { EMAIL_CHANGE_CANCEL_TTL: '1' });
   });
   afterAll(async () => t.close());
 
@@ -70,6 +71,9 @@ describe('the first admin: only when no admin exists, never someone else’s acc
   it('a freed ADMIN_EMAIL taken by someone else is not promoted at the next start (e-mail changed)', async () => {
     const moved = await api(t, admin, 'PATCH', `/api/v1/users/${admin.userId}`, { email: uniqueEmail('root-moved') });
     expect(moved.statusCode, moved.body).toBe(200);
+    // Pending until confirmed; then the old address is held for a revert until the cancel link expires (1 s here).
+    await confirmPendingEmailChange(t.app, t.services, admin.userId);
+    await new Promise((r) => setTimeout(r, 1100));
     await signup(t.app, { email: adminEmail }); // the attacker takes the freed address
     const before = (await t.services.store.readAll({ filter: { eventTypes: ['RoleGranted'] } })).length;
     await start(t, adminEmail, adminPassword);

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testApp } from '../helpers/app';
 import { streams } from '../../src/events/streams';
 import { adminLogin, bearer, DEFAULT_PASSWORD, login, signupAndLogin, uniqueEmail } from '../helpers/auth';
+import { confirmPendingEmailChange } from '../helpers/email-change';
 
 type T = Awaited<ReturnType<typeof testApp>>;
 const patch = (t: T, token: string, id: string, payload: object) =>
@@ -47,6 +48,8 @@ describe('changing one’s own e-mail needs a re-authentication', () => {
     const next = uniqueEmail('moved');
     const ok = await patch(t, s.accessToken, s.userId, { email: next, current_password: DEFAULT_PASSWORD });
     expect(ok.statusCode, ok.body).toBe(200);
+    expect(ok.json().pending_email).toBe(next); // pending until the new address confirms (email-change.int.test.ts)
+    await confirmPendingEmailChange(t.app, t.services, s.userId);
     const again = await login(t.app, { email: next });
     const ok2 = await patch(t, again.accessToken, s.userId, { email: uniqueEmail('moved-again') });
     expect(ok2.statusCode, ok2.body).toBe(200);

@@ -101,11 +101,17 @@ describe('users (admin and self)', () => {
 
   it('an e-mail change moves the reservation: the new one is taken, the old one is free', async () => {
     const newEmail = `carol-new-${Date.now()}@example.com`;
-    const taken = await app.inject({ method: 'PATCH', url: `/api/v1/users/${carol.id}`, headers: bearer(carol.token), payload: { email: dave.email } });
+    // The owner's own change is pending until the new address confirms it (issue 20 §2; test/users/email-change.int.test.ts).
+    const pending = await app.inject({ method: 'PATCH', url: `/api/v1/users/${carol.id}`, headers: bearer(carol.token), payload: { email: newEmail } });
+    expect(pending.statusCode, pending.body).toBe(200);
+    expect(pending.json()).toMatchObject({ email: carol.email, pending_email: newEmail });
+    // An admin's edit is immediate and moves the reservation.
+    const taken = await app.inject({ method: 'PATCH', url: `/api/v1/users/${carol.id}`, headers: bearer(admin.token), payload: { email: dave.email } });
     expect(taken.statusCode).toBe(409);
-    const moved = await app.inject({ method: 'PATCH', url: `/api/v1/users/${carol.id}`, headers: bearer(carol.token), payload: { email: newEmail } });
+    const moved = await app.inject({ method: 'PATCH', url: `/api/v1/users/${carol.id}`, headers: bearer(admin.token), payload: { email: newEmail } });
     expect(moved.statusCode, moved.body).toBe(200);
     expect(moved.json().email).toBe(newEmail);
+    expect(moved.json().pending_email).toBeUndefined();
     const reuse = await app.inject({ method: 'POST', url: '/api/v1/auth/signup', payload: { email: carol.email, password: strongPassword(), name: 'Reuse' } });
     expect(reuse.statusCode, reuse.body).toBe(201);
     carol = { ...carol, email: newEmail };

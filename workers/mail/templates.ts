@@ -42,6 +42,8 @@ const validity = (iso: string) => {
 
 export const verifyLink = (baseUrl: string, token: string) => `${baseUrl}/api/v1/auth/verify-email#token=${token}`;
 export const resetLink = (baseUrl: string, token: string) => `${baseUrl}/api/v1/auth/password-reset#token=${token}`;
+export const emailChangeConfirmLink = (baseUrl: string, token: string) => `${baseUrl}/api/v1/auth/email-change/confirm#token=${token}`;
+export const emailChangeCancelLink = (baseUrl: string, token: string) => `${baseUrl}/api/v1/auth/email-change/cancel#token=${token}`;
 
 export const templates = {
   verification(ctx: MailContext, p: { token: string; expiresAt: string }): RenderedMail {
@@ -101,6 +103,39 @@ export const templates = {
       subject,
       text: `${hello(ctx.name)}\n\nYour password was ${how} at ${p.when} (IP address ${p.ip ?? 'unknown'}). Other sessions were signed out.\n\nIf this was not you, reset your password now and contact support.\n`,
       html: layout(subject, `<p>${esc(hello(ctx.name))}</p><p>Your password was ${esc(how)} at ${esc(p.when)} (IP address ${esc(p.ip ?? 'unknown')}). Other sessions were signed out.</p><p>If this was not you, reset your password now and contact support.</p>`),
+    };
+  },
+
+  emailChangeConfirm(ctx: MailContext, p: { token: string; expiresAt: string }): RenderedMail {
+    const link = emailChangeConfirmLink(ctx.baseUrl, p.token);
+    const subject = 'Confirm your new e-mail address';
+    return {
+      subject,
+      text: `${hello(ctx.name)}\n\nYou asked to use this address for your account. Open this link within ${validity(p.expiresAt)} to confirm; until then your account keeps its old address:\n\n${link}\n\nIf you did not ask for this, ignore this message.\n`,
+      html: layout(subject, `<p>${esc(hello(ctx.name))}</p><p>You asked to use this address for your account. Confirm within ${validity(p.expiresAt)}; until then your account keeps its old address.</p>${button(link, 'Confirm new address')}<p>If you did not ask for this, ignore this message.</p>`),
+    };
+  },
+
+  emailChangeNotice(ctx: MailContext, p: { token: string; newEmail: string; when: string; ip?: string; cancelUntil: string }): RenderedMail {
+    const link = emailChangeCancelLink(ctx.baseUrl, p.token);
+    const subject = 'Your e-mail address is being changed';
+    const lines = [`New address: ${p.newEmail}`, `Time: ${p.when}`, `IP address: ${p.ip ?? 'unknown'}`];
+    return {
+      subject,
+      text: `${hello(ctx.name)}\n\nSomeone signed in to your account asked to move it to another e-mail address:\n\n${lines.join('\n')}\n\nIf this was you, nothing to do. If not, open this link (valid for ${validity(p.cancelUntil)}, even after the change was confirmed): it cancels the change, or puts your address back, and signs out every session.\n\n${link}\n\nThen reset your password.\n`,
+      html: layout(subject, `<p>${esc(hello(ctx.name))}</p><p>Someone signed in to your account asked to move it to another e-mail address:</p><ul>${lines.map((l) => `<li>${esc(l)}</li>`).join('')}</ul><p>If this was you, nothing to do. If not, this link (valid for ${validity(p.cancelUntil)}, even after the change was confirmed) cancels the change, or puts your address back, and signs out every session.</p>${button(link, 'Cancel the change and sign out everywhere')}<p>Then reset your password.</p>`),
+    };
+  },
+
+  emailChanged(ctx: MailContext, p: { when: string; newEmail: string; byAdmin?: boolean; toNew?: boolean }): RenderedMail {
+    const subject = 'Your e-mail address was changed';
+    const who = p.byAdmin ? 'by an administrator' : 'after the new address confirmed it';
+    const what = p.toNew ? 'This is now your account’s e-mail address' : `Your account’s e-mail address is now ${p.newEmail}`;
+    const tail = p.toNew ? 'If you do not know this account, contact support.' : (p.byAdmin ? 'If you did not expect this, contact support.' : 'If this was not you, use the cancel link of the earlier message about this change.');
+    return {
+      subject,
+      text: `${hello(ctx.name)}\n\n${what} (changed ${who} at ${p.when}).\n\n${tail}\n`,
+      html: layout(subject, `<p>${esc(hello(ctx.name))}</p><p>${esc(what)} (changed ${esc(who)} at ${esc(p.when)}).</p><p>${esc(tail)}</p>`),
     };
   },
 };

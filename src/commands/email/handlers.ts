@@ -38,7 +38,7 @@ async function loadToken(services: Services, kind: EmailTokenKind, tokenId: stri
 }
 
 /** Fixed-window counter; true while under `limit` per hour. */
-async function underHourlyLimit(services: Services, what: string, id: string, limit: number): Promise<boolean> {
+export async function underHourlyLimit(services: Services, what: string, id: string, limit: number): Promise<boolean> {
   const key = `${services.prefix}mail:throttle:${what}:${createHash('sha256').update(id).digest('base64url')}`;
   const n = await services.redis.incr(key);
   if (n === 1) await services.redis.expire(key, 3600);

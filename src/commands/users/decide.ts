@@ -13,12 +13,15 @@
  * - an admin can neither delete, disable nor demote itself (`actorUserId` is the target);
  * - the last active admin is never removed: deleting, disabling or demoting an active admin when
  *   the handler counted no other active admin (`otherActiveAdmins: 0`) is refused (issue 20 §1);
- * - an account cannot be created twice.
+ * - an account cannot be created twice;
+ * - one's own e-mail change is pending until confirmed by the new address, cancellable from the
+ *   old one (decided in src/commands/email/change-decide.ts).
  */
 import { errors } from '../../errors';
 import type { Role } from '../../events/common';
 import { evolveUser, initialUserState, type UserEvent, type UserState } from '../../events/user';
 import { isLocked, nextFailure, type LockoutPolicy } from '../identity/lockout';
+import { decideEmailChange, type EmailChangeCommand } from '../email/change-decide';
 
 export interface Client {
   ip?: string;
@@ -39,7 +42,8 @@ export type UserCommand =
   | { type: 'EnableUser' }
   | ({ type: 'DeleteUser' } & AdminRemoval)
   | { type: 'GrantRole'; role: Role }
-  | ({ type: 'RevokeRole'; role: Role } & AdminRemoval);
+  | ({ type: 'RevokeRole'; role: Role } & AdminRemoval)
+  | EmailChangeCommand;
 
 /** What a command that may remove an admin carries (both optional: absent = not checked). */
 export interface AdminRemoval {
@@ -121,6 +125,10 @@ export function decideUser(command: UserCommand, state: UserState): UserEvent[] 
       if (command.role === 'user') throw errors.badRequest('The user role cannot be revoked.', 'role_not_revocable');
       if (command.role === 'admin' && state.roles.includes('admin')) checkAdminRemoval(state, command, 'demote');
       return state.roles.includes(command.role) ? [{ type: 'RoleRevoked', data: { userId, role: command.role } }] : [];
+    case 'RequestEmailChange':
+    case 'ConfirmEmailChange':
+    case 'CancelEmailChange':
+      return decideEmailChange(command, state);
   }
 }
 

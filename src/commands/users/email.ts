@@ -5,7 +5,11 @@
  *   race on optimistic concurrency and exactly one wins (the other: 409 `email_taken`);
  * - a reservation already held by the same user is kept (no event);
  * - a reservation is released by its holder only — or, when its user was never written (a crash
- *   between the two appends of a signup) for ORPHAN_RESERVATION_MS, by the next taker.
+ *   between the two appends of a signup) for ORPHAN_RESERVATION_MS, by the next taker;
+ * - an address left by a confirmed e-mail change is *held* (`EmailHeld`) for its former holder
+ *   until the change's cancel link expires, so a revert can always take it back: nobody else may
+ *   reserve it meanwhile, and nobody logs in or resets with it (`findUserIdByEmail` sees no holder);
+ *   after `until` the next taker releases it.
  */
 import { errors } from '../../errors';
 import { normaliseEmail } from '../../events/user';
@@ -19,21 +23,37 @@ export const ORPHAN_RESERVATION_MS = 60_000;
 interface ReservationState {
   holder?: string;
   heldSince?: Date;
+  /** Set while the address is only held for a revert (EmailHeld). */
+  heldUntil?: string;
 }
-type ReservationEvent = { type: 'EmailReserved' | 'EmailReleased'; data: { email: string; userId: string }; createdAt?: Date };
+type ReservationEvent =
+  | { type: 'EmailReserved' | 'EmailReleased'; data: { email: string; userId: string }; createdAt?: Date }
+  | { type: 'EmailHeld'; data: { email: string; userId: string; until: string }; createdAt?: Date };
 type ReservationCommand =
   | { type: 'Reserve'; email: string; userId: string; now: Date; holderWritten: (holder: string) => boolean }
-  | { type: 'Release'; email: string; userId: string };
+  | { type: 'Release'; email: string; userId: string }
+  | { type: 'Hold'; email: string; userId: string; until: string };
 
 const taken = () => errors.conflict('An account with this e-mail already exists.', 'email_taken');
 
 export const reservationDecider: Decider<ReservationState, ReservationCommand, ReservationEvent> = {
   initialState: () => ({}),
-  evolve: (s, e) => (e.type === 'EmailReserved' ? { holder: e.data.userId, heldSince: e.createdAt } : {}),
+  evolve: (s, e) => {
+    if (e.type === 'EmailReserved') return { holder: e.data.userId, heldSince: e.createdAt };
+    if (e.type === 'EmailHeld') return { ...s, holder: e.data.userId, heldUntil: e.data.until };
+    return {};
+  },
   decide(c, s) {
     if (c.type === 'Release') return s.holder === c.userId ? [{ type: 'EmailReleased', data: { email: c.email, userId: c.userId } }] : [];
+    if (c.type === 'Hold') return s.holder === c.userId && !s.heldUntil ? [{ type: 'EmailHeld', data: { email: c.email, userId: c.userId, until: c.until } }] : [];
     const reserve: ReservationEvent = { type: 'EmailReserved', data: { email: c.email, userId: c.userId } };
     if (!s.holder) return [reserve];
+    if (s.heldUntil) {
+      // Held for a revert: its holder takes it back; others only once the hold is over.
+      if (s.holder === c.userId) return [reserve];
+      if (Date.parse(s.heldUntil) > c.now.getTime()) throw taken();
+      return [{ type: 'EmailReleased', data: { email: c.email, userId: s.holder } }, reserve];
+    }
     if (s.holder === c.userId) return [];
     const orphan = !!s.heldSince && c.now.getTime() - s.heldSince.getTime() >= ORPHAN_RESERVATION_MS && !c.holderWritten(s.holder);
     if (!orphan) throw taken();
@@ -67,7 +87,13 @@ export async function releaseEmail(deps: CommandDeps, email: string, userId: str
   await runCommand(deps, { stream: streams.emailReservation(normalised), decider: reservationDecider, metadata, command: { type: 'Release', email: normalised, userId } });
 }
 
-/** The user id holding a normalised e-mail, if any. */
+/** Keeps `email` for its holder (no longer its address) until `until`: see the rules above. */
+export async function holdEmail(deps: CommandDeps, email: string, userId: string, until: string, metadata: EventMetadata): Promise<void> {
+  const normalised = normaliseEmail(email);
+  await runCommand(deps, { stream: streams.emailReservation(normalised), decider: reservationDecider, metadata, command: { type: 'Hold', email: normalised, userId, until } });
+}
+
+/** The user id whose address a normalised e-mail is, if any (an address only held for a revert has none). */
 export async function findUserIdByEmail(store: EventStore, normalisedEmail: string): Promise<string | undefined> {
   const [last] = await store.readStream(streams.emailReservation(normalisedEmail), { direction: 'backwards', maxCount: 1 });
   return last?.type === 'EmailReserved' ? (last.data as { userId: string }).userId : undefined;

@@ -9,7 +9,8 @@
  *   demoted admin must not keep admin tokens until they expire;
  * - deleting, disabling or demoting an active admin is decided under the admin-removal lock with
  *   the count of the other active admins (admins.ts): never the last one, never oneself;
- * - an e-mail change moves the uniqueness reservation (new one first; released if the change fails).
+ * - an admin's e-mail change moves the uniqueness reservation (new one first; released if the change
+ *   fails); the owner's own change is a pending request (src/commands/email/change.ts).
  */
 import { requireStepUp } from '../mfa/step-up';
 import type { Services } from '../../services';
@@ -28,6 +29,7 @@ import { endAllSessionsOfUser, type Gate } from './sessions';
 import { unlinkAllForDeletion } from '../oauth/handlers';
 import { shredUserDataKeys } from '../oauth/data-keys';
 import { guardAdminRemoval } from './admins';
+import { emailChangeRequest } from '../email/change';
 
 export interface UserResult {
   state: UserState;
@@ -111,14 +113,19 @@ export async function updateUserProfile(
     await checkReauth(services, state, reauth);
     await requireStepUp(services, { userId, sessionId: reauth.sessionId }); // issue 17
   }
-  const command: UserCommand = { type: 'UpdateProfile', name: changes.name, email: email !== undefined && (emailChanges || email !== state.email) ? email : undefined };
-  if (emailChanges) await reserveEmail(services, email!, userId, metadata);
+  // The owner's own change is only requested: pending until the new address confirms it (issue 20 §2).
+  const pending = emailChanges && reauth !== undefined;
+  const command: UserCommand = pending
+    ? await emailChangeRequest(services, state, email!, changes.name)
+    : { type: 'UpdateProfile', name: changes.name, email: email !== undefined && (emailChanges || email !== state.email) ? email : undefined };
+  const moves = emailChanges && !pending;
+  if (moves) await reserveEmail(services, email!, userId, metadata);
   let result;
   try {
     // Decided on the revision just read (the If-Match one, when given): a concurrent change is a 409/412.
     result = await runOnUserStream(services, userId, command, metadata, { expectedRevision: revision });
   } catch (err) {
-    if (emailChanges) await releaseEmail(services, email!, userId, metadata).catch(() => undefined);
+    if (moves) await releaseEmail(services, email!, userId, metadata).catch(() => undefined);
     if (err instanceof WrongExpectedVersionError) {
       if (ifMatch !== undefined) throw errors.preconditionFailed();
       throw errors.conflict('The user was changed concurrently; retry.', 'concurrent_modification');
@@ -126,10 +133,10 @@ export async function updateUserProfile(
     throw err;
   }
   if (!result.appended.length) {
-    if (emailChanges) await releaseEmail(services, email!, userId, metadata).catch(() => undefined);
+    if (moves) await releaseEmail(services, email!, userId, metadata).catch(() => undefined);
     return { state, revision };
   }
-  if (emailChanges) await releaseEmail(services, state.email, userId, metadata);
+  if (moves) await releaseEmail(services, state.email, userId, metadata);
   return { state: result.state, revision: revisionOf(result.nextExpectedRevision) };
 }
 

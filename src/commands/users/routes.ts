@@ -13,6 +13,7 @@ import type { Services } from '../../services';
 import { errors } from '../../errors';
 import { role } from '../../events/common';
 import type { UserState } from '../../events/user';
+import { pendingEmailChange } from '../../events/email-change';
 import { metadataFrom } from '../../http/metadata';
 import { problems } from '../../http/schemas';
 import { createUser, deleteUser, disableUser, enableUser, grantRole, revokeRole, updateUserProfile } from './handlers';
@@ -26,6 +27,7 @@ export const userOut = z.object({
   disabled: z.boolean(),
   source: z.string(),
   revision: z.number().int().describe('The user stream revision; also the ETag'),
+  pending_email: z.string().optional().describe('The new address of one\'s own e-mail change, until the mailed link confirms it (the e-mail stays the old one meanwhile)'),
 });
 const idParams = z.object({ id });
 const email = text(254).trim().pipe(z.email());
@@ -45,6 +47,7 @@ export function parseIfMatch(header: string | string[] | undefined): bigint | un
 
 const view = (s: UserState, revision: bigint) => ({
   id: s.userId, email: s.email, name: s.name, roles: [...s.roles].sort(), email_verified: s.emailVerified, disabled: s.disabled, source: s.source, revision: Number(revision),
+  ...(pendingEmailChange(s.emailChange) ? { pending_email: pendingEmailChange(s.emailChange)!.email } : {}),
 });
 
 function selfOrAdmin(request: FastifyRequest, userId: string): void {
@@ -80,7 +83,7 @@ export async function userCommandRoutes(app: FastifyInstance, services: Services
     preHandler: app.authenticate,
     schema: {
       tags: ['users'],
-      summary: 'Update name and/or e-mail (self or admin); If-Match: <revision> → 412 when stale',
+      summary: 'Update name and/or e-mail (self or admin); If-Match: <revision> → 412 when stale. The owner\'s e-mail change is pending (pending_email) until the link mailed to the new address confirms it; an admin\'s is immediate',
       security: [{ bearer: [] }],
       params: idParams,
       headers: z.object({ 'if-match': text(100).optional() }).passthrough(),
@@ -90,7 +93,7 @@ export async function userCommandRoutes(app: FastifyInstance, services: Services
         current_password: z.string().max(1024).optional()
           .describe('Changing one\'s own e-mail needs it, unless the session logged in within REAUTH_MAX_AGE_SECONDS'),
       }).strict(),
-      response: { 200: userOut, ...problems(400, 401, 403, 404, 409, 412) },
+      response: { 200: userOut, ...problems(400, 401, 403, 404, 409, 412, 429) },
     },
   }, async (request, reply) => {
     selfOrAdmin(request, request.params.id);
