@@ -182,7 +182,7 @@ describe('console: the whole flow of a new user', () => {
     await heading('Account').waitFor();
     await page.getByText('Your e-mail address is confirmed.').waitFor();
     await expectAccessible(page, 'account');
-    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByRole('button', { name: 'Sign out', exact: true }).click();
     await heading('Sign in').waitFor();
     await expectAccessible(page, 'sign-in');
     await shot(page, 'sign-in');

@@ -56,7 +56,7 @@ describe('console shell', () => {
     await expect.poll(() => page.locator('.who').textContent()).toBe('Shell Tester');
     await expectAccessible(page, 'layout (signed in)');
 
-    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByRole('button', { name: 'Sign out', exact: true }).click();
     await page.waitForURL(/\/console\/sign-in/);
     await page.getByText('You are signed out.').waitFor();
     await page.goto(b.url('/console/account'));
@@ -80,8 +80,15 @@ describe('console shell', () => {
     await page.locator('#nav').getByRole('link', { name: 'My history' }).click();
     await page.waitForURL(/\/console\/history$/);
     expect(await page.locator('#nav').isVisible()).toBe(false);
-    // Nothing wider than the screen.
-    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(375);
+    // Nothing wider than the screen, on every screen of the user's own (tables scroll inside their box).
+    for (const path of ['/console/history', '/console/', '/console/account', '/console/sessions', '/console/api-keys', '/console/features']) {
+      if (path !== '/console/history') await page.goto(b.url(path));
+      await page.locator('h1').waitFor();
+      // Loaded: no spinner left (ui.tsx Spinner is the only polite status with "Loading").
+      await page.waitForFunction(() => ![...document.querySelectorAll('p[role="status"]')].some((e: any) => /Loading|Reading/.test(e.textContent)));
+      expect(await page.evaluate(() => document.documentElement.scrollWidth), path).toBeLessThanOrEqual(375);
+      await expectAccessible(page, `${path} at phone width`);
+    }
     await ctx.close();
   });
 

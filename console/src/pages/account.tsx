@@ -1,8 +1,8 @@
 /**
  * Account: profile (name, e-mail — changing one's own e-mail needs the current password unless
  * the sign-in was recent), verification status with a resend button, password change, linked
- * sign-in identities (unlink). API: GET/PATCH /api/v1/users/{id} (ETag / If-Match),
- * POST /api/v1/auth/verify-email/resend, POST /api/v1/auth/password, GET/DELETE /api/v1/auth/identities.
+ * sign-in identities (link one more, unlink). API: GET/PATCH /api/v1/users/{id} (ETag / If-Match),
+ * POST /api/v1/auth/verify-email/resend, POST /api/v1/auth/password, GET/DELETE /api/v1/auth/identities, POST /api/v1/auth/identities/{provider}/link.
  */
 import { useEffect, useState } from 'preact/hooks';
 import { ApiError, api, del, get, post } from '../api';
@@ -123,7 +123,41 @@ function PasswordChange() {
   );
 }
 
+interface Provider { name: string; display_name: string }
+
+/**
+ * Link a provider: POST /api/v1/auth/identities/{provider}/link (re-auth like an e-mail change)
+ * answers the provider's authorize URL; the browser goes there and comes back to this page.
+ */
+function LinkProvider({ providers, linked }: { providers: Provider[]; linked: Set<string> }) {
+  const [password, setPassword] = useState('');
+  const [needPassword, setNeedPassword] = useState(false);
+  const action = useAction(async (p: Provider) => {
+    try {
+      const r = await post<{ authorize_url: string }>(`/api/v1/auth/identities/${encodeURIComponent(p.name)}/link`, {
+        redirect_to: `${location.origin}/console/account`, ...(password ? { current_password: password } : {}),
+      });
+      location.assign(r.authorize_url);
+    } catch (err) {
+      if (err instanceof ApiError && (err.code === 'reauth_required' || err.code === 'wrong_password')) setNeedPassword(true);
+      throw err;
+    }
+  });
+  const open = providers.filter((p) => !linked.has(p.name));
+  if (!open.length) return null;
+  return (
+    <div class="stack">
+      {needPassword && <Field label="Current password (to link a sign-in)" type="password" autoComplete="current-password" value={password} onValue={setPassword} />}
+      <div class="row">
+        {open.map((p) => <button key={p.name} type="button" class="secondary" disabled={action.busy} onClick={() => void action.run(p)}>Link {p.display_name}</button>)}
+      </div>
+      <ErrorNotice error={action.error} />
+    </div>
+  );
+}
+
 function Identities() {
+  const providers = useLoad(() => get<{ providers: Provider[] }>('/api/v1/auth/oauth/providers', { auth: false }).catch(() => ({ providers: [] })));
   const list = useLoad(() => get<{ identities: Identity[] }>('/api/v1/auth/identities'));
   const unlink = useAction(async (i: Identity) => {
     if (!confirm(`Unlink your ${i.provider} sign-in?`)) return;
@@ -145,6 +179,7 @@ function Identities() {
           ))}
         </ul>
       )}
+      {list.data && <LinkProvider providers={providers.data?.providers ?? []} linked={new Set(items.map((i) => i.provider))} />}
     </section>
   );
 }
