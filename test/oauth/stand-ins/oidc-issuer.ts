@@ -37,9 +37,10 @@ export interface OidcIssuer {
   close(): Promise<void>;
 }
 
-export async function startOidcIssuer(options: { clients: IssuerClient[]; accounts: Record<string, IssuerAccount>; idTokenTtlSeconds?: number; accessTokenTtlSeconds?: number }): Promise<OidcIssuer> {
-  const server = http.createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+/** `server`: one already listening on 127.0.0.1 (when the issuer's URL must be known before its clients are). */
+export async function startOidcIssuer(options: { clients: IssuerClient[]; accounts: Record<string, IssuerAccount>; idTokenTtlSeconds?: number; accessTokenTtlSeconds?: number; server?: http.Server }): Promise<OidcIssuer> {
+  const server = options.server ?? http.createServer();
+  if (!options.server) await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const accounts = options.accounts;
   const provider = new Provider(url, {
