@@ -9,7 +9,7 @@ import { ApiError, api, del, get, post } from '../api';
 import { reloadMe, useSession } from '../session';
 import { ErrorNotice, Field, Notice, Page, Spinner, Time, useAction, useLoad } from '../ui';
 
-interface UserView { id: string; email: string; name: string; roles: string[]; email_verified: boolean; source: string; revision: number }
+interface UserView { id: string; email: string; name: string; roles: string[]; email_verified: boolean; source: string; revision: number; pending_email?: string }
 interface Identity { id: string; provider: string; subject: string; email?: string; linked_at: string }
 
 function Profile({ user, onSaved }: { user: UserView; onSaved: () => Promise<void> }) {
@@ -38,7 +38,7 @@ function Profile({ user, onSaved }: { user: UserView; onSaved: () => Promise<voi
     }
     setPassword('');
     setNeedPassword(false);
-    setSaved(emailChanged ? 'Saved. Confirm the new address with the link we mail to it.' : 'Saved.');
+    setSaved(emailChanged ? 'Saved. The new address takes effect once you open the link we mailed to it.' : 'Saved.');
     await onSaved();
   });
   return (
@@ -55,6 +55,7 @@ function Profile({ user, onSaved }: { user: UserView; onSaved: () => Promise<voi
         <Field label="Name" autoComplete="name" required value={name} onValue={setName} />
         <Field label="E-mail" type="email" autoComplete="email" required value={email} onValue={setEmail} />
       </div>
+      {user.pending_email && <Notice kind="info">Changing to <strong>{user.pending_email}</strong>: open the link we mailed to that address to finish. Until then you sign in with {user.email}.</Notice>}
       {(emailChanged || needPassword) && (
         <Field label="Current password" type="password" autoComplete="current-password" value={password} onValue={setPassword}
           hint="Changing your e-mail address needs your password unless you signed in a few minutes ago." />
