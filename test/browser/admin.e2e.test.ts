@@ -5,9 +5,11 @@
  * COPY and multi-statement tricks and charts / exports a real answer; axe-core on every page here.
  */
 import fs from 'node:fs';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { BrowserContext, Page } from 'playwright-core';
 import { expectAccessible, uniqueEmail, useBrowser } from './helpers';
+import { ROOT } from '../server/helpers';
 
 const PASSWORD = 'correct horse battery staple 42';
 const ADMIN = uniqueEmail('admin');
@@ -47,6 +49,7 @@ describe('console admin and realtime screens', () => {
     const screens: [string, string][] = [
       ['/admin/users', 'Users'], ['/admin/features', 'Manage features'], ['/admin/events', 'Event search'],
       ['/admin/live', 'Live audit feed'], ['/admin/projections', 'Projections and queues'], ['/admin/read-models', 'Read-model browser'],
+      ['/admin/files', 'Uploaded files'],
       ['/realtime', 'Realtime'],
     ];
     for (const [path, title] of screens) {
@@ -133,6 +136,7 @@ describe('console admin and realtime screens', () => {
     await expect.poll(() => admin.getByTestId('sql-error').textContent()).toContain('42501');
     await expectAccessible(admin, 'read-model browser with a refusal');
 
+    await admin.getByTestId('views').getByRole('button', { name: /^users/ }).click(); // close the sample
     await box.fill('SELECT status, count(*) AS n FROM sessions GROUP BY status');
     await admin.getByRole('button', { name: 'Run' }).click();
     await admin.getByText(/rows in \d+ ms/).waitFor();
@@ -146,12 +150,50 @@ describe('console admin and realtime screens', () => {
     expect(text.split('\r\n')[0]).toBe('status,n');
     expect(text).toContain('active,');
 
+    await box.fill("SELECT split_part(stream_name, '-', 1) AS stream, sum(events) AS events FROM user_streams GROUP BY 1 ORDER BY 2 DESC");
+    await admin.getByRole('button', { name: 'Run' }).click();
+    await admin.getByLabel('Values', { exact: true }).selectOption({ label: 'events' });
+    await admin.locator('svg[role="img"] path').first().waitFor();
+    await admin.getByLabel('Show as').selectOption('bar');
+    await admin.locator('svg[role="img"] rect').first().waitFor();
+    // The README's picture of this screen.
+    await admin.setViewportSize({ width: 1280, height: 1120 });
+    await b.shot(admin, path.join(ROOT, 'docs', 'screenshots', 'read-model-browser.png'));
+    await admin.setViewportSize({ width: 1280, height: 860 });
+
     // Saved queries: save, then it is listed and loads back.
     await admin.getByLabel('Save as').fill('sessions by status');
     await admin.getByRole('button', { name: 'Save query' }).click();
     await admin.getByRole('button', { name: 'Load saved query sessions by status' }).waitFor();
     await box.fill('SELECT 1');
     await admin.getByRole('button', { name: 'Load saved query sessions by status' }).click();
-    await expect.poll(() => box.inputValue()).toContain('GROUP BY status');
+    await expect.poll(() => box.inputValue()).toContain('split_part(stream_name');
+  });
+
+  it('the live audit feed shows events as they are written, and the files screen lists and deletes anyone\'s upload', async () => {
+    const live = await adminContext.newPage();
+    await live.goto(b.url('/console/admin/live'));
+    await expect.poll(() => live.getByTestId('feed-status').textContent()).toContain('Live');
+    const email = uniqueEmail('uploader');
+    await apiSignup(email, 'Up Loader');
+    await live.getByText('UserRegistered').first().waitFor();
+
+    const login = await fetch(b.url('/api/v1/auth/login'), {
+      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email, password: PASSWORD }),
+    });
+    const token = ((await login.json()) as { access_token: string }).access_token;
+    const form = new FormData();
+    form.append('file', new Blob(['hello, admin'], { type: 'text/plain' }), 'note-for-admin.txt');
+    const up = await fetch(b.url('/api/v1/files'), { method: 'POST', headers: { authorization: `Bearer ${token}` }, body: form });
+    expect(up.status, await up.clone().text()).toBe(201);
+    await live.getByText('FileUploaded').first().waitFor();
+    await live.close();
+
+    await admin.goto(b.url('/console/admin/files'));
+    await admin.locator('tr[data-file="note-for-admin.txt"]').waitFor();
+    admin.once('dialog', (d) => void d.accept());
+    await admin.getByRole('button', { name: 'Delete note-for-admin.txt' }).click();
+    await admin.getByText('note-for-admin.txt deleted.').waitFor();
+    await expect.poll(() => admin.locator('tr[data-file="note-for-admin.txt"]').count()).toBe(0);
   });
 });
