@@ -30,7 +30,7 @@ module.exports = {
     },
     {
       name: 'roles-not-composition-root', severity: 'error',
-      from: { path: '^(src/(commands|queries|projections|realtime|events|credentials|http|infra)/|workers/)' },
+      from: { path: '^(src/(commands|queries|projections|realtime|events|credentials|http|infra|gateway)/|workers/)' },
       to: { path: '^src/(compose|routes|startup|server|cli|main)\\.ts$' },
     },
   ],

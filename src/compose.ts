@@ -50,6 +50,11 @@ import { addJobCommands } from '../workers/cli';
 import { addEventLogCommands } from './ops/event-log-cli';
 import { addUserCommands } from './commands/users/cli';
 import { addIdentityCommands } from './commands/identity/cli';
+import { serviceCommandRoutes } from './commands/services/routes';
+import { serviceQueryRoutes } from './queries/services/routes';
+import { addServiceCommands } from './commands/services/cli';
+import { applyServicesFile } from './commands/services/file';
+import { gatewayCorePlugin, gatewayOnApiPort, gatewayProxy, startGateway } from './gateway/index';
 
 export async function registerRoutes(app: FastifyInstance, services: Services): Promise<void> {
   // Identity first: every route module below may use app.authenticate / app.requireAdmin.
@@ -57,6 +62,8 @@ export async function registerRoutes(app: FastifyInstance, services: Services): 
   await app.register(authPlugin);
   // Read-your-writes (issue 11): before every route module, so its onRoute hook sees them all.
   await app.register(readYourWritesPlugin, { services });
+  // The gateway's directory and policy checks (forward auth uses them; they connect on first use).
+  await app.register(gatewayCorePlugin, { services });
   await systemRoutes(app, services);
   // The web console at /console/ and ReDoc's offline script (issue 16).
   await consoleRoutes(app);
@@ -92,6 +99,10 @@ export async function registerRoutes(app: FastifyInstance, services: Services): 
   // File uploads (issue 15): multipart lives in the command routes' own scope.
   await fileCommandRoutes(app, services);
   await fileQueryRoutes(app, services);
+  // The gateway's service registry (issue 14).
+  await serviceCommandRoutes(app, services);
+  await serviceQueryRoutes(app, services);
+  if (gatewayOnApiPort(services.config)) await app.register(gatewayProxy, { mountPath: services.config.GATEWAY_PREFIX });
 }
 
 /** The Fastify API with every route module. */
@@ -108,6 +119,7 @@ export const startupTasks: StartupTask[] = [
   { name: 'worker-tables', run: (s) => ensureWorkerSchema(s.pool, s.store) },
   { name: 'first-admin', run: bootstrapAdminFromConfig },
   { name: 'read-model-browser', run: async (s) => { await ensureBrowserAccess(s.pool, s.config, s.log); } },
+  { name: 'gateway-services', run: async (s) => void (s.config.GATEWAY_SERVICES && (await applyServicesFile(s, s.config.GATEWAY_SERVICES))) },
 ];
 
 export async function runStartup(services: Services): Promise<void> {
@@ -117,7 +129,7 @@ export async function runStartup(services: Services): Promise<void> {
 }
 
 /** The non-API roles, started by src/server.ts when `ROLES` names them. */
-export const roles = { startProjector, startWorkers, startRealtime };
+export const roles = { startProjector, startWorkers, startRealtime, startGateway, gatewayOnApiPort };
 
 /** Every role's `npm run cli` subcommands. */
 export function addRoleCommands(program: Command): void {
@@ -125,4 +137,5 @@ export function addRoleCommands(program: Command): void {
   addUserCommands(program, runStartup);
   addJobCommands(program);
   addIdentityCommands(program);
+  addServiceCommands(program, runStartup);
 }

@@ -37,7 +37,7 @@ const duration = z
   });
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
-export const ROLE_NAMES = ['api', 'projector', 'worker', 'realtime'] as const;
+export const ROLE_NAMES = ['api', 'projector', 'worker', 'realtime', 'gateway'] as const;
 export type ProcessRole = (typeof ROLE_NAMES)[number];
 
 export const configSchema = z.object({
@@ -67,7 +67,7 @@ export const configSchema = z.object({
       }
       return new Set(roles as ProcessRole[]);
     })
-    .describe('Which parts this process runs: any subset of api,projector,worker,realtime.'),
+    .describe('Which parts this process runs: any subset of api,projector,worker,realtime,gateway (the gateway is not in the default: add it to proxy GATEWAY_PREFIX/{service}/… to registered services).'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info')
     .describe('pino log level.'),
   LOG_DIR: z.string().optional().describe('When set, logs are also written to LOG_DIR/app.log and errors to LOG_DIR/error.log.'),
@@ -183,6 +183,23 @@ export const configSchema = z.object({
   READ_MODEL_SQL_MAX_ROWS: int(1, 100_000).default(1000).describe('Rows a read-model browser query returns at most (the rest is cut; the answer says so).'),
   READ_MODEL_SQL_MAX_BYTES: int(1024, 64 * 1024 * 1024).default(2 * 1024 * 1024)
     .describe('Bytes of row data (PostgreSQL row size) a read-model browser query returns at most; measured in the database, so larger rows never leave it.'),
+  // The gateway (issue 14): src/gateway, docs/gateway.md.
+  GATEWAY_PREFIX: z.string().max(100).regex(/^(\/[A-Za-z0-9._~-]+)*$/, 'empty or /segment[/segment…], no trailing slash').default('/api')
+    .describe('Path under which the gateway role proxies /{service}/… to registered services (default /api: /api/orders/x goes to the service orders; /api/v1/… stays the API). Empty: at the root (only with GATEWAY_PORT).'),
+  GATEWAY_PORT: int(0, 65535).optional()
+    .describe('When set, the gateway role listens on its own port (HOST:GATEWAY_PORT) instead of sharing the API port.'),
+  GATEWAY_SERVICES: z.string().max(4096).optional()
+    .describe('Path of a JSON or YAML file of services ({services: [...]} or a list) applied to the registry at start, idempotently: unchanged services append nothing.'),
+  GATEWAY_BODY_LIMIT_BYTES: int(0, 1024 * 1024 * 1024 * 1024).default(100 * 1024 * 1024)
+    .describe('Largest request body the gateway streams to an upstream (bytes; 0 = no limit); larger ones get 413. Bodies are never buffered.'),
+  GATEWAY_REGISTRY_POLL_MS: int(100, 600_000).default(5000)
+    .describe('Gateway processes reload the service registry on every change notice (LISTEN) and, as a safety net, this often.'),
+  GATEWAY_DNS_CACHE_SECONDS: int(0, 86_400).default(30)
+    .describe('How long a dns+srv:// upstream\'s SRV answer is used before it is resolved again (resolveSrv gives no TTL).'),
+  GATEWAY_DNS_SERVERS: z.string().max(1000).optional()
+    .describe('DNS servers (comma-separated ip[:port]) for dns+srv:// upstreams; default: the system resolver.'),
+  GATEWAY_HEALTH_MARKS: bool.default(true)
+    .describe('Record upstream health changes in the registry as UpstreamMarkedDown/Up events (audit trail); routing uses each process\'s own checks either way.'),
 
   // Social sign-in (issue 13): provider keys (src/commands/oauth/providers.ts) and the token key.
   ...oauthConfigShape,

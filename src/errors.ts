@@ -30,6 +30,8 @@ export type ErrorKind =
   | 'unavailable'
   /** A dependency we called (e.g. a sign-in provider) answered with an error or nonsense. */
   | 'upstream'
+  /** A dependency we proxy to did not answer in time (the gateway: 504). */
+  | 'upstream_timeout'
   | 'internal';
 
 interface Entry {
@@ -109,6 +111,15 @@ export const CATALOG = {
   access_denied: { kind: 'permission_denied' },
   feature_exists: { kind: 'conflict' },
   feature_not_found: { kind: 'not_found' },
+
+  // the gateway (issue 14): registry and proxy
+  service_exists: { kind: 'conflict' },
+  service_not_found: { kind: 'not_found' },
+  service_name_reserved: { kind: 'invalid_argument' },
+  no_healthy_upstream: { kind: 'unavailable' },
+  upstream_failed: { kind: 'upstream' },
+  upstream_timeout: { kind: 'upstream_timeout' },
+  role_required: { kind: 'permission_denied' },
 
   // audit
   audit_forbidden: { kind: 'permission_denied' },

@@ -97,6 +97,12 @@ export async function startAuthledger(config: Config, log: Logger): Promise<Runn
       parts.push({ name: 'metrics', stop: () => metrics.close() });
       urls.push(`Metrics:     http://${config.METRICS_HOST}:${metrics.port}/metrics`);
     }
+    if (roles.has('gateway') && !starters.gatewayOnApiPort(config)) {
+      const gateway = await starters.startGateway(services);
+      // Stops with the API (first): no new requests while the rest shuts down.
+      parts.unshift({ name: 'gateway', stop: () => gateway.stop() });
+      urls.push(`Gateway:     http://localhost:${gateway.port}${config.GATEWAY_PREFIX}/{service}/…`);
+    } else if (roles.has('gateway') && apiAddress) urls.push(`Gateway:     http://localhost:${apiAddress.port}${config.GATEWAY_PREFIX}/{service}/…`);
     if (roles.has('projector')) {
       const projector = starters.startProjector(services);
       parts.push({ name: 'projector', stop: () => projector.stop() });

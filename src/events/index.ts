@@ -11,8 +11,9 @@ import { realtimeEvents } from './realtime';
 import { savedQueryEvents } from './saved-query';
 import { fileEvents } from './file';
 import { mfaEvents } from './mfa';
+import { serviceEvents } from './service';
 
-export const allEvents = [...userEvents, ...sessionEvents, ...refreshGuardEvents, ...apiKeyEvents, ...featureEvents, ...emailTokenEvents, ...emailHoldEvents, ...externalIdentityEvents, ...realtimeEvents, ...savedQueryEvents, ...fileEvents, ...mfaEvents];
+export const allEvents = [...userEvents, ...sessionEvents, ...refreshGuardEvents, ...apiKeyEvents, ...featureEvents, ...emailTokenEvents, ...emailHoldEvents, ...externalIdentityEvents, ...realtimeEvents, ...savedQueryEvents, ...fileEvents, ...mfaEvents, ...serviceEvents];
 
 export function createRegistry(): EventRegistry {
   return new EventRegistry(allEvents);

@@ -38,6 +38,8 @@ export const streams = {
   fileLink: (linkId: string) => `filelink-${linkId}`,
   /** A user's second factors and their uses (issue 17). */
   mfa: (userId: string) => `mfa-${userId}`,
+  /** A gateway service's registration and upstream health (issue 14). */
+  service: (name: string) => `service-${name}`,
 } as const;
 
 export type StreamCategory = keyof typeof streams;

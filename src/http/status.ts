@@ -16,5 +16,6 @@ export const STATUS_OF_KIND: Readonly<Record<ErrorKind, number>> = {
   resource_exhausted: 429,
   unavailable: 503,
   upstream: 502,
+  upstream_timeout: 504,
   internal: 500,
 };

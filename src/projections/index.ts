@@ -7,6 +7,7 @@ import { accessStateProjection } from './access-state';
 import { userStreamsProjection } from './user-streams';
 import { identityProjections } from './identity';
 import { filesProjection } from './files';
+import { servicesProjection } from './services';
 
 export const projectionsFor = (config: Pick<Config, 'ACCESS_TOKEN_TTL'>): Projection[] => [
   ...identityProjections(config),
@@ -15,6 +16,7 @@ export const projectionsFor = (config: Pick<Config, 'ACCESS_TOKEN_TTL'>): Projec
   accessStateProjection,
   userStreamsProjection,
   filesProjection,
+  servicesProjection,
 ];
 
 /** The PostgreSQL ones (their tables do not depend on configuration). */

@@ -114,6 +114,7 @@ describe('query routes declare the read models they read', () => {
       '/api/v1/audit/users/:id': admin.userId,
       '/api/v1/api-keys/:id': key.json().id,
       '/api/v1/features/:name': feature,
+      '/api/v1/services/:name': 'no-such-service',
       '/feature/access/:feature_name': feature,
       ':provider': 'github',
       ':group': 'g1',

@@ -15,9 +15,10 @@ import { featuresTable } from '../../src/projections/features';
 import { sessionsTable, usersTable } from '../../src/projections/identity';
 import { userStreamsTable } from '../../src/projections/user-streams';
 import { filesTable } from '../../src/projections/files';
+import { servicesTable } from '../../src/projections/services';
 
 const LAYOUTS: Record<string, TableLayout> = {
-  api_keys: apiKeysTable, features: featuresTable, users: usersTable, sessions: sessionsTable, user_streams: userStreamsTable, files: filesTable,
+  api_keys: apiKeysTable, features: featuresTable, users: usersTable, sessions: sessionsTable, user_streams: userStreamsTable, files: filesTable, services: servicesTable,
 };
 const UDT: Record<string, ColumnType> = { text: 'text', _text: 'text[]', bool: 'boolean', int4: 'integer', int8: 'bigint', timestamptz: 'timestamptz', jsonb: 'jsonb' };
 

@@ -19,6 +19,7 @@ import { parseRefreshToken, sameHash } from '../../credentials/refresh-tokens';
 import { plainJsonSerializer, problems } from '../../http/schemas';
 import { requireTokenClient } from '../../http/token-clients';
 import { closeRedis, connectRedis } from '../../infra/redis';
+import { forwardedService } from '../../gateway/forward-auth';
 import { listUserSessions, parseSession, parseUserProfile, sessionKey, userProfileKey, type UserProfile } from '../../projections/session-state';
 
 const AUTH_PREFIX = '/api/v1/auth';
@@ -76,7 +77,9 @@ export async function identityQueryRoutes(app: FastifyInstance): Promise<void> {
     schema: {
       tags: ['auth'],
       summary: 'Forward auth for gateways (nginx auth_request, Traefik ForwardAuth)',
-      description: '200 with X-User-Id, X-Session-Id, X-User-Roles for a valid access token of an active session; 401 otherwise.',
+      description: '200 with X-User-Id, X-Session-Id, X-User-Roles for a valid access token of an active session; 401 otherwise. ' +
+        'When X-Forwarded-Uri names a registered gateway service (`GATEWAY_PREFIX/{service}/…` or `/{service}/…`), that service\'s policy applies instead ' +
+        '(none | token | api_key | token_or_api_key, roles, feature; docs/gateway.md): 401/403/429 as the gateway would answer, X-Api-Key-Id for API keys.',
       security: [{ bearer: [] }, { accessTokenHeader: [] }],
       response: { 200: z.null().describe('Valid; identity in the X-User-* headers'), ...problems(401) },
     },
@@ -85,6 +88,18 @@ export async function identityQueryRoutes(app: FastifyInstance): Promise<void> {
     config: { rateLimit: false, cors: false, securityHeaders: 'errors' },
     serializerCompiler: plainJsonSerializer,
   }, async (request, reply) => {
+    // A gateway in front of a registered service (X-Forwarded-Uri names it): that service's policy.
+    const service = await forwardedService(app, request.headers['x-forwarded-uri']);
+    if (service) {
+      const id = await app.gateway.access.authorize(request.headers, service.spec);
+      reply.header('cache-control', 'no-store');
+      if (id) {
+        reply.header('x-user-id', id.userId).header('x-user-roles', id.roles.join(','));
+        if (id.sessionId) reply.header('x-session-id', id.sessionId);
+        if (id.apiKeyId) reply.header('x-api-key-id', id.apiKeyId);
+      }
+      return null;
+    }
     const token = accessTokenFrom(request);
     if (!token) throw invalidToken();
     const auth = await app.verifyAccessToken(token);
