@@ -17,6 +17,7 @@ let forge: StandIn;
 let github: StandIn;
 let kakao: StandIn;
 let naver: StandIn;
+let facebook: StandIn;
 let t: Awaited<ReturnType<typeof testApp>>;
 const GH = { id: 5005, login: 'gh', email: 'gh@attacks.test', emailVerified: true, name: 'GH' };
 
@@ -25,14 +26,15 @@ beforeAll(async () => {
   github = await startStandIn('github', { expiringTokens: true, user: GH });
   kakao = await startStandIn('kakao', { user: { id: 6006, email: 'kakao@attacks.test', emailVerified: true, name: 'Kakao' } });
   naver = await startStandIn('naver');
+  facebook = await startStandIn('facebook');
   t = await testApp('oauth-attacks-app', {
-    ...forge.env('OIDC', { OAUTH_OIDC_SCOPES: 'openid email profile offline_access' }), ...github.env(), ...kakao.env(), ...naver.env(),
+    ...forge.env('OIDC', { OAUTH_OIDC_SCOPES: 'openid email profile offline_access' }), ...github.env(), ...kakao.env(), ...naver.env(), ...facebook.env(),
     PUBLIC_URL: PUBLIC, PROVIDER_TOKEN_KEY: 'c'.repeat(64),
   });
 }, 60_000);
 afterAll(async () => {
   await t?.close();
-  await Promise.all([forge, github, kakao, naver].map((s) => s?.close()));
+  await Promise.all([forge, github, kakao, naver, facebook].map((s) => s?.close()));
 });
 
 /** authorize through the app, then the stand-in answers at once: the callback path and the tx cookie. */
@@ -126,18 +128,22 @@ describe('forged ID tokens at the callback', () => {
 });
 
 describe('account takeover', () => {
-  it('an unverified provider e-mail matching an existing account does not sign in to it (GitHub unverified primary, Naver never trusted)', async () => {
+  it('an unverified provider e-mail matching an existing account does not sign in to it (GitHub unverified primary, Kakao unverified, Naver and Facebook never trusted)', async () => {
     const victim = await signupAndLogin(t.app, { email: uniqueEmail('victim') });
     await executeUserCommand(t.services, victim.userId, { type: 'VerifyEmail', email: victim.email });
     github.user = { id: 777001, login: 'mallory', email: victim.email, emailVerified: false, name: 'Mallory' };
     naver.user = { id: 'naver-mallory', email: victim.email, name: 'Mallory' };
+    facebook.user = { id: '10009', email: victim.email, name: 'Mallory' };
+    const kakaoUser = kakao.user;
+    kakao.user = { id: 6999, email: victim.email, emailVerified: false, name: 'Mallory' };
     try {
-      for (const p of ['github', 'naver']) {
+      for (const p of ['github', 'naver', 'facebook', 'kakao']) {
         const a = await authorize(p);
         await refused(a.callback, a.tx, 'oauth_link_required');
       }
     } finally {
       github.user = GH;
+      kakao.user = kakaoUser;
     }
     expect(await identities(victim.accessToken)).toEqual([]);
   });

@@ -142,6 +142,13 @@ describe('provider tokens: refresh-token grants with offline_access', () => {
     expect(a.statusCode, a.body).toBe(200);
     expect(a.json().refreshed, a.body).toBe(true);
     expect(a.json().expires_in).toBeGreaterThan(0);
+    // Concurrent callers while the token is about to expire (the provider rotates refresh tokens): all get a valid token.
+    const many = await Promise.all([1, 2, 3].map(() => t.app.inject({ method: 'GET', url: `/api/v1/auth/identities/${id!.id}/token`, headers: bearer(s.access_token) })));
+    expect(many.map((m) => m.statusCode), many.map((m) => m.body).join('\n')).toEqual([200, 200, 200]);
+    for (const m of many) {
+      const ui = await fetch(`${short.url}/me`, { headers: { authorization: `Bearer ${m.json().access_token}` } });
+      expect(ui.status).toBe(200);
+    }
     const one = await t.app.inject({ method: 'GET', url: `/oauth/${id!.id}`, headers: bearer(s.access_token) });
     expect(one.statusCode).toBe(200);
     expect(one.json()).toEqual({ id: id!.id, provider: 'oidc-short', subject: 'alice', email: 'alice@oidc-app.test', linked_at: expect.any(String) });

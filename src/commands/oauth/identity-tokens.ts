@@ -8,10 +8,13 @@
  *   linked subject, and it is stored encrypted again under the same data key; when the provider
  *   omits a new refresh token (Kakao, Google) the old one is kept;
  * - the current access token is handed out as is while it is valid for at least
- *   TOKEN_REFRESH_MARGIN_SECONDS more, otherwise refreshed first; the refresh token never leaves.
+ *   TOKEN_REFRESH_MARGIN_SECONDS more, otherwise refreshed first — one refresh per identity at a
+ *   time (a Redis lock; concurrent callers get the winner's tokens, as rotating providers refuse a
+ *   spent refresh token); the refresh token never leaves.
  */
 import type { EventMetadata } from '../../events/store';
-import { oauthError, errors } from '../../errors';
+import { oauthError, errors, isOAuthError } from '../../errors';
+import { WrongExpectedVersionError } from '../../events/store';
 import { verifyPassword } from '../identity/passwords';
 import { loadSession } from '../identity/service';
 import { loadAccount, loadTokens, storeTokens, type OAuthDeps } from './handlers';
@@ -19,6 +22,8 @@ import { oauthDecider, type LinkedIdentity } from './decide';
 import type { OAuthClient, ProviderTokens } from './client';
 
 export const TOKEN_REFRESH_MARGIN_SECONDS = 60;
+/** How long a refresh holds its identity's lock at most (a provider call has its own timeout, OAUTH_HTTP_TIMEOUT_SECONDS). */
+const REFRESH_LOCK_MS = 15_000;
 
 /** Checks that `userId` may start linking `provider` now (throws reauth_required, wrong_password, oauth_provider_already_linked…). */
 export async function checkStartLink(
@@ -76,10 +81,35 @@ export async function currentIdentityToken(deps: OAuthDeps, client: OAuthClient,
   const identity = await ownIdentity(deps, userId, identityId);
   const stored = await loadTokens(deps, userId, identityId);
   if (!stored) throw oauthError('oauth_identity_not_found', 'no readable tokens');
-  const fresh = stored.expiresAt === undefined || stored.expiresAt - now > TOKEN_REFRESH_MARGIN_SECONDS * 1000;
-  if (fresh) return { identity, tokens: stored, refreshed: false };
+  const fresh = (t: ProviderTokens) => t.expiresAt === undefined || t.expiresAt - now > TOKEN_REFRESH_MARGIN_SECONDS * 1000;
+  if (fresh(stored)) return { identity, tokens: stored, refreshed: false };
   if (!stored.refreshToken) throw oauthError('oauth_refresh_unsupported', `${identity.provider}: the access token expired`);
-  return refreshIdentityTokens(deps, client, userId, identityId, metadata);
+  // A set another caller just refreshed is taken as it is (however short the provider's lifetime).
+  const newer = (t: ProviderTokens | undefined): t is ProviderTokens => !!t && t.accessToken !== stored.accessToken && (t.expiresAt === undefined || t.expiresAt > Date.now());
+  // One refresh per identity at a time (a short Redis lock): the others wait for its result.
+  const lock = `${deps.prefix}oauth:refreshing:${identityId}`;
+  const mine = (await deps.redis.set(lock, '1', 'PX', REFRESH_LOCK_MS, 'NX')) === 'OK';
+  if (!mine) {
+    for (let waited = 0; waited < REFRESH_LOCK_MS; waited += 100) {
+      await new Promise((r) => setTimeout(r, 100));
+      const again = await loadTokens(deps, userId, identityId);
+      if (newer(again)) return { identity, tokens: again, refreshed: true };
+      if (!(await deps.redis.exists(lock))) break;
+    }
+  }
+  try {
+    return await refreshIdentityTokens(deps, client, userId, identityId, metadata);
+  } catch (err) {
+    // Two callers refreshing at once: a rotating provider refuses the second (its refresh token was
+    // just spent), or the second store loses the race. The winner's fresh set is the answer then.
+    const raced = err instanceof WrongExpectedVersionError || (isOAuthError(err) && err.code === 'oauth_refresh_rejected');
+    if (!raced) throw err;
+    const again = await loadTokens(deps, userId, identityId);
+    if (newer(again)) return { identity, tokens: again, refreshed: true };
+    throw err;
+  } finally {
+    if (mine) await deps.redis.del(lock).catch(() => undefined);
+  }
 }
 
 /** The answer of the token routes: the access token, never the refresh token. */
