@@ -163,6 +163,9 @@ export async function sendMail(deps: HandlerDeps, data: MailJobData): Promise<st
       to = data.to ?? '';
       mail = templates.emailChanged(ctx, { when, newEmail: data.newEmail ?? '', byAdmin: data.byAdmin, toNew: data.kind === 'email-changed-new' });
       break;
+    case 'mfa-changed':
+      mail = templates.mfaChanged(ctx, { when, change: data.mfaChange ?? 'added', factorKind: data.factorKind, factorName: data.factorName, remaining: data.remaining, ip: data.ip });
+      break;
   }
   if (!to) return 'skipped: no address';
   const result = await deliverOnce(

@@ -10,7 +10,8 @@ import type { RecordedEvent } from '../src/events/store';
 import type { QueueName } from './queues';
 
 export type MailKind = 'verification' | 'password-reset' | 'new-device' | 'api-key-created' | 'refresh-reuse' | 'password-changed'
-  | 'email-change-confirm' | 'email-change-notice' | 'email-changed' | 'email-changed-new';
+  | 'email-change-confirm' | 'email-change-notice' | 'email-changed' | 'email-changed-new'
+  | 'mfa-changed';
 
 export interface MailJobData {
   kind: MailKind;
@@ -32,6 +33,11 @@ export interface MailJobData {
   /** E-mail change notices: the new address, and whether an admin (not the user) changed it. */
   newEmail?: string;
   byAdmin?: boolean;
+  /** mfa-changed (issue 17): what happened to which kind of factor. */
+  mfaChange?: 'added' | 'removed' | 'reset' | 'recovery-used';
+  factorKind?: string;
+  factorName?: string;
+  remaining?: number;
 }
 
 export interface IssueVerificationJobData {
@@ -49,6 +55,7 @@ export type JobSpec =
 export const ROUTED_EVENTS = [
   'UserRegistered', 'UserProfileUpdated', 'EmailVerificationRequested', 'PasswordResetRequested', 'SessionStarted',
   'ApiKeyIssued', 'RefreshTokenReuseDetected', 'PasswordChanged', 'PasswordReset', 'EmailChangeRequested',
+  'TotpEnrolled', 'PasskeyRegistered', 'SecondFactorRemoved', 'SecondFactorsReset', 'SecondFactorVerified',
 ] as const;
 
 type D = Record<string, unknown>;
@@ -120,6 +127,20 @@ export function routeEvent(e: RecordedEvent): JobSpec[] {
       return [mail('high', 'password-changed', e, { ip: e.metadata.ip, userAgent: e.metadata.userAgent })];
     case 'PasswordReset':
       return [mail('high', 'password-changed', e, { viaReset: true, ip: e.metadata.ip, userAgent: e.metadata.userAgent })];
+    // Security notices of issue 17: a factor added or removed, an admin reset, a recovery code used.
+    case 'TotpEnrolled':
+      return [mail('high', 'mfa-changed', e, { mfaChange: 'added', factorKind: 'authenticator app', factorName: str(d.name), ip: e.metadata.ip })];
+    case 'PasskeyRegistered':
+      return [mail('high', 'mfa-changed', e, { mfaChange: 'added', factorKind: 'passkey', factorName: str(d.name), ip: e.metadata.ip })];
+    case 'SecondFactorRemoved':
+      // Recovery codes removed with the last factor are part of that removal's notice.
+      if (d.method === 'recovery_code') return [];
+      return [mail('high', 'mfa-changed', e, { mfaChange: 'removed', factorKind: d.method === 'totp' ? 'authenticator app' : 'passkey', ip: e.metadata.ip })];
+    case 'SecondFactorsReset':
+      return [mail('high', 'mfa-changed', e, { mfaChange: 'reset', ip: e.metadata.ip })];
+    case 'SecondFactorVerified':
+      if (d.method !== 'recovery_code') return [];
+      return [mail('high', 'mfa-changed', e, { mfaChange: 'recovery-used', remaining: typeof d.remainingRecoveryCodes === 'number' ? d.remainingRecoveryCodes : undefined, ip: str(d.ip) ?? e.metadata.ip })];
     default:
       return [];
   }

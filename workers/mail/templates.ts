@@ -96,6 +96,29 @@ export const templates = {
     };
   },
 
+  /** Issue 17: a second factor added or removed, all reset by an admin, or a recovery code used. */
+  mfaChanged(
+    ctx: MailContext,
+    p: { when: string; change: 'added' | 'removed' | 'reset' | 'recovery-used'; factorKind?: string; factorName?: string; remaining?: number; ip?: string },
+  ): RenderedMail {
+    const kind = p.factorKind ?? 'second factor';
+    const named = p.factorName ? ` "${p.factorName}"` : '';
+    const texts: Record<typeof p.change, [string, string]> = {
+      added: [`A ${kind} was added to your account`, `A ${kind}${named} was added to your account as a second factor.`],
+      removed: [`A ${kind} was removed from your account`, `A ${kind} was removed from your account's second factors.`],
+      reset: ['Your second factors were reset', 'An administrator removed every second factor of your account. You sign in with your password alone until you enrol one again.'],
+      'recovery-used': ['A recovery code was used', `A recovery code of your account was used to sign in.${p.remaining !== undefined ? ` ${p.remaining} unused codes remain.` : ''}`],
+    };
+    const [subject, what] = texts[p.change];
+    const lines = [`Time: ${p.when}`, `IP address: ${p.ip ?? 'unknown'}`];
+    const advice = 'If this was not you, change your password now and review your second factors.';
+    return {
+      subject,
+      text: `${hello(ctx.name)}\n\n${what}\n\n${lines.join('\n')}\n\n${advice}\n`,
+      html: layout(subject, `<p>${esc(hello(ctx.name))}</p><p>${esc(what)}</p><ul>${lines.map((l) => `<li>${esc(l)}</li>`).join('')}</ul><p>${esc(advice)}</p>`),
+    };
+  },
+
   passwordChanged(ctx: MailContext, p: { when: string; viaReset?: boolean; ip?: string }): RenderedMail {
     const subject = 'Your password was changed';
     const how = p.viaReset ? 'reset with an e-mailed link' : 'changed';

@@ -31,6 +31,15 @@ export interface ApiKeyAt {
   expiresAt: string | null;
 }
 
+/** A second factor (issue 17): kind, name and dates only (never a secret, hash or key). */
+export interface FactorAt {
+  id: string;
+  method: 'totp' | 'passkey' | 'recovery_code';
+  name: string;
+  addedAt: string;
+  lastUsedAt: string | null;
+}
+
 export interface UserAt {
   userId: string;
   email: string;
@@ -43,6 +52,7 @@ export interface UserAt {
   roles: string[];
   sessions: Map<string, SessionAt>;
   apiKeys: Map<string, ApiKeyAt>;
+  factors: FactorAt[];
   eventsApplied: number;
   lastEventAt: string | null;
 }
@@ -54,7 +64,7 @@ export interface FeatureAt {
 }
 
 /** Bump when the meaning of the fold changes: older snapshots are then ignored. */
-export const FOLD_VERSION = 1;
+export const FOLD_VERSION = 2; // 2: second factors (issue 17)
 
 /**
  * Applies one event to the accumulated state (undefined before registration). Time-based ends
@@ -77,6 +87,7 @@ export function applyEvent(u: UserAt | undefined, e: RecordedEvent): UserAt | un
       roles: [],
       sessions: new Map(),
       apiKeys: new Map(),
+      factors: [],
       eventsApplied: 0,
       lastEventAt: null,
     };
@@ -157,6 +168,24 @@ export function applyEvent(u: UserAt | undefined, e: RecordedEvent): UserAt | un
     case 'ApiKeyExpired':
       u.apiKeys.delete(String(d.keyId));
       break;
+    case 'TotpEnrolled':
+    case 'PasskeyRegistered':
+      u.factors = [...(u.factors ?? []).filter((f) => f.id !== d.factorId),
+        { id: String(d.factorId), method: e.type === 'TotpEnrolled' ? 'totp' : 'passkey', name: String(d.name), addedAt: when, lastUsedAt: null }];
+      break;
+    case 'RecoveryCodesGenerated':
+      u.factors = [...(u.factors ?? []).filter((f) => f.method !== 'recovery_code'),
+        { id: String(d.setId), method: 'recovery_code', name: 'Recovery codes', addedAt: when, lastUsedAt: null }];
+      break;
+    case 'SecondFactorRemoved':
+      u.factors = (u.factors ?? []).filter((f) => f.id !== d.factorId);
+      break;
+    case 'SecondFactorsReset':
+      u.factors = [];
+      break;
+    case 'SecondFactorVerified':
+      u.factors = (u.factors ?? []).map((f) => (f.id === d.factorId ? { ...f, lastUsedAt: when } : f));
+      break;
     default:
       break;
   }
@@ -166,7 +195,7 @@ export function applyEvent(u: UserAt | undefined, e: RecordedEvent): UserAt | un
 /** The accumulated state as seen at `at`: what had expired by then is gone (a copy). */
 export function viewAt(acc: UserAt, at: Date): UserAt {
   const limit = at.getTime();
-  const u: UserAt = { ...acc, roles: [...acc.roles], sessions: new Map(acc.sessions), apiKeys: new Map(acc.apiKeys) };
+  const u: UserAt = { ...acc, roles: [...acc.roles], sessions: new Map(acc.sessions), apiKeys: new Map(acc.apiKeys), factors: (acc.factors ?? []).map((f) => ({ ...f })) };
   for (const [id, s] of u.sessions) if (Date.parse(s.expiresAt) <= limit) u.sessions.delete(id);
   for (const [id, k] of u.apiKeys) if (k.expiresAt && Date.parse(k.expiresAt) <= limit) u.apiKeys.delete(id);
   if (u.lockedUntil && Date.parse(u.lockedUntil) <= limit) u.lockedUntil = null;
@@ -192,7 +221,10 @@ export function serialize(u: UserAt): unknown {
 
 export function deserialize(json: unknown): UserAt {
   const j = json as Omit<UserAt, 'sessions' | 'apiKeys'> & { sessions: SessionAt[]; apiKeys: ApiKeyAt[] };
-  return { ...j, roles: [...j.roles], sessions: new Map(j.sessions.map((s) => [s.id, { ...s }])), apiKeys: new Map(j.apiKeys.map((k) => [k.id, { ...k }])) };
+  return {
+    ...j, roles: [...j.roles], sessions: new Map(j.sessions.map((s) => [s.id, { ...s }])), apiKeys: new Map(j.apiKeys.map((k) => [k.id, { ...k }])),
+    factors: (j.factors ?? []).map((f) => ({ ...f })),
+  };
 }
 
 /** Folds feature events (log order) up to `at`: the features that exist then. */

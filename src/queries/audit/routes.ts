@@ -120,6 +120,9 @@ export async function auditRoutes(app: FastifyInstance, services: Services) {
             issued_at: z.string(), expires_at: z.string().nullable(),
           })),
           features: z.array(z.string()).describe('Enabled features an active API key of the user covered'),
+          factors: z.array(z.object({
+            id: z.string(), method: z.enum(['totp', 'passkey', 'recovery_code']), name: z.string(), added_at: z.string(), last_used_at: z.string().nullable(),
+          })).describe('Second factors enrolled at that moment (issue 17)'),
           events_applied: z.number().int(),
           last_event_at: z.string().nullable(),
         }),

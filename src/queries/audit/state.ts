@@ -36,6 +36,8 @@ export interface UserStateDto {
   sessions: { id: string; device_name: string | null; ip: string | null; user_agent: string | null; since: string; last_rotated_at: string | null; expires_at: string }[];
   api_keys: { id: string; name: string; prefix: string; features: '*' | string[]; issued_at: string; expires_at: string | null }[];
   features: string[];
+  /** Second factors at that moment (issue 17): kinds, names, dates. */
+  factors: { id: string; method: 'totp' | 'passkey' | 'recovery_code'; name: string; added_at: string; last_used_at: string | null }[];
   events_applied: number;
   last_event_at: string | null;
 }
@@ -138,6 +140,7 @@ export async function userStateAt(db: pg.Pool | pg.ClientBase, store: EventStore
       expires_at: k.expiresAt,
     })),
     features: accessibleFeatures(u, features),
+    factors: u.factors.map((f) => ({ id: f.id, method: f.method, name: f.name, added_at: f.addedAt, last_used_at: f.lastUsedAt })),
     events_applied: u.eventsApplied,
     last_event_at: u.lastEventAt,
   };
