@@ -42,6 +42,8 @@ export const routes: RouteDef[] = [
   { path: '/features', title: 'Features', access: 'user', component: lazy(() => import('./pages/features')), nav: { label: 'Features', section: 'me' } },
   { path: '/history', title: 'My history', access: 'user', component: lazy(() => import('./pages/history')), nav: { label: 'My history', section: 'me' } },
   // MFA (pages/mfa/*)
+  { path: '/mfa/sign-in', title: 'Sign in with a second factor', access: 'guest', component: lazy(() => import('./pages/mfa/sign-in')) },
+  { path: '/mfa', title: 'Second factors', access: 'user', component: lazy(() => import('./pages/mfa/security')), nav: { label: 'Second factors', section: 'me' } },
   // Admin (pages/admin/*, pages/realtime/*)
   { path: '/realtime', title: 'Realtime', access: 'user', component: lazy(() => import('./pages/realtime/index')), nav: { label: 'Realtime', section: 'me' } },
   { path: '/admin/users', title: 'Users', access: 'admin', component: lazy(() => import('./pages/admin/users')), nav: { label: 'Users', section: 'admin' } },

@@ -1,0 +1,62 @@
+/**
+ * Sign in with a second factor (issue 17): the password, then — when the answer is
+ * `mfa_required` — a TOTP or recovery code (POST /api/v1/auth/mfa/verify); or a passkey alone
+ * (POST /api/v1/auth/passkeys/options → navigator.credentials.get → /passkeys/verify).
+ */
+import { useState } from 'preact/hooks';
+import { useLocation } from 'preact-iso';
+import { startAuthentication } from '@simplewebauthn/browser';
+import { post } from '../../api';
+import { safeNext } from '../../app';
+import { signedIn, signInWithPassword, type LoginAnswer } from '../../session';
+import { ErrorNotice, Field, Page, useAction } from '../../ui';
+
+export default function MfaSignIn() {
+  const { query, route } = useLocation();
+  const next = safeNext(query.next);
+  const [email, setEmail] = useState('');
+  const [password, setPassword] = useState('');
+  const [code, setCode] = useState('');
+  const [mfaToken, setMfaToken] = useState<string | null>(null);
+  const finish = async (answer: LoginAnswer) => {
+    await signedIn(answer);
+    route(next, true);
+  };
+  const password1 = useAction(async () => {
+    const answer = (await signInWithPassword(email.trim(), password)) as LoginAnswer & { mfa_required?: boolean; mfa_token?: string };
+    if (answer.mfa_required) setMfaToken(answer.mfa_token!);
+    else await finish(answer);
+  });
+  const second = useAction(async () => {
+    const c = code.trim();
+    await finish(await post<LoginAnswer>('/api/v1/auth/mfa/verify', { mfa_token: mfaToken, method: /^\d{6}$/.test(c) ? 'totp' : 'recovery_code', code: c }, { auth: false }));
+  });
+  const passkey = useAction(async () => {
+    const options = await post<never>('/api/v1/auth/passkeys/options', {}, { auth: false });
+    const assertion = await startAuthentication({ optionsJSON: options });
+    await finish(await post<LoginAnswer>('/api/v1/auth/passkeys/verify', { assertion }, { auth: false }));
+  });
+  return (
+    <Page title="Sign in with a second factor">
+      <div class="narrow">
+        {mfaToken ? (
+          <form class="stack" onSubmit={(e) => { e.preventDefault(); void second.run(); }}>
+            <Field label="Code from your authenticator app, or a recovery code" autoComplete="one-time-code" required value={code} onValue={setCode} />
+            <ErrorNotice error={second.error} />
+            <button type="submit" disabled={second.busy}>Verify</button>
+          </form>
+        ) : (
+          <form class="stack" onSubmit={(e) => { e.preventDefault(); void password1.run(); }}>
+            <Field label="E-mail" type="email" autoComplete="username webauthn" required value={email} onValue={setEmail} />
+            <Field label="Password" type="password" autoComplete="current-password" required value={password} onValue={setPassword} />
+            <ErrorNotice error={password1.error} />
+            <button type="submit" disabled={password1.busy}>Sign in</button>
+          </form>
+        )}
+        <p class="or"><span>or</span></p>
+        <ErrorNotice error={passkey.error} />
+        <button type="button" class="secondary" disabled={passkey.busy} onClick={() => void passkey.run()}>Sign in with a passkey</button>
+      </div>
+    </Page>
+  );
+}
