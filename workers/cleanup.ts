@@ -21,6 +21,8 @@ import { foldApiKeyUsage } from '../src/projections/api-key-usage';
 import { derivedId } from './handlers';
 import { writeCheckpoint } from '../src/events/postgres/checkpoints';
 import { anchorFileName, writeAnchor } from '../src/ops/anchors';
+import { sweepBlobs } from './blob-sweep';
+import { blobStoreFor } from '../src/infra/blobs/store';
 
 export interface CleanupDeps {
   config: Config;
@@ -33,7 +35,7 @@ export interface CleanupDeps {
   inline: InlineProjections;
 }
 
-export const CLEANUP_JOBS = ['expire-sessions', 'expire-api-keys', 'fold-api-key-usage', 'prune-email-tokens', 'anchor-log'] as const;
+export const CLEANUP_JOBS = ['expire-sessions', 'expire-api-keys', 'fold-api-key-usage', 'prune-email-tokens', 'anchor-log', 'sweep-blobs'] as const;
 export type CleanupJob = (typeof CLEANUP_JOBS)[number];
 
 /**
@@ -215,6 +217,8 @@ export function cleanupProcessor(deps: CleanupDeps) {
         return pruneEmailTokens(deps);
       case 'anchor-log':
         return anchorLog(deps);
+      case 'sweep-blobs':
+        return sweepBlobs(deps, blobStoreFor(deps.config));
       default:
         throw new Error(`unknown cleanup job ${job.name}`);
     }

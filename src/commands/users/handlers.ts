@@ -30,6 +30,8 @@ import { unlinkAllForDeletion } from '../oauth/handlers';
 import { shredUserDataKeys } from '../oauth/data-keys';
 import { guardAdminRemoval } from './admins';
 import { emailChangeRequest } from '../email/change';
+import { deleteAllFilesOfUser } from '../files/handlers';
+import { blobStoreFor } from '../../infra/blobs/store';
 
 export interface UserResult {
   state: UserState;
@@ -159,6 +161,8 @@ export async function deleteUser(services: Services, userId: string, metadata: E
   // Crypto-shredding (issue 13): linked identities are unlinked and every data key of the user is
   // destroyed, so the provider tokens in the log (ciphertext only) can never be read again.
   await unlinkAllForDeletion({ ...services, dataKeys: { shredUser: (u) => shredUserDataKeys(services.pool, u) } }, userId, metadata);
+  // Issue 15: the user's files go too (FileDeleted each, blobs removed; the sweeper is the backstop).
+  await deleteAllFilesOfUser(services, blobStoreFor(services.config), userId, metadata);
   await releaseEmail(services, state.email, userId, metadata);
 }
 

@@ -19,6 +19,8 @@ export const uploadConfigShape = {
     .describe('Server secret (≥32 chars) signing share links (HMAC). Defaults to a key derived from PASSWORD_PEPPER.'),
   UPLOAD_ORPHAN_GRACE_SECONDS: int(1, 30 * 86400).default(3600)
     .describe('The blob sweeper removes a blob no live file claims only once it is older than this (an upload in flight has written its blob but not yet its event).'),
+  UPLOAD_SWEEP_INTERVAL: int(1, 7 * 86400).default(600)
+    .describe('Seconds between two sweeps of the blob store for blobs no live file claims (the worker\'s cleanup job; at most one sweep per interval across workers).'),
   S3_ENDPOINT: z.string().url().optional()
     .describe('S3-compatible endpoint, e.g. http://127.0.0.1:9000 (MinIO); unset for AWS S3. Path-style addressing is used when set.'),
   S3_BUCKET: z.string().max(255).optional().describe('Bucket of the s3 store (required with UPLOAD_STORE=s3).'),
