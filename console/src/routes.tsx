@@ -51,6 +51,7 @@ export const routes: RouteDef[] = [
   { path: '/admin/events', title: 'Event search', access: 'admin', component: lazy(() => import('./pages/admin/events')), nav: { label: 'Event search', section: 'admin' } },
   { path: '/admin/live', title: 'Live audit feed', access: 'admin', component: lazy(() => import('./pages/admin/live')), nav: { label: 'Live audit feed', section: 'admin' } },
   { path: '/admin/projections', title: 'Projections and queues', access: 'admin', component: lazy(() => import('./pages/admin/projections')), nav: { label: 'Projections and queues', section: 'admin' } },
+  { path: '/admin/services', title: 'Gateway services', access: 'admin', component: lazy(() => import('./pages/admin/services')), nav: { label: 'Gateway services', section: 'admin' } },
   { path: '/admin/files', title: 'Uploaded files', access: 'admin', component: lazy(() => import('./pages/admin/files')), nav: { label: 'Uploaded files', section: 'admin' } },
   { path: '/admin/read-models', title: 'Read-model browser', access: 'admin', component: lazy(() => import('./pages/admin/read-models')), nav: { label: 'Read-model browser', section: 'admin' } },
 ];

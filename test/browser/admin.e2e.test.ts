@@ -49,7 +49,7 @@ describe('console admin and realtime screens', () => {
     const screens: [string, string][] = [
       ['/admin/users', 'Users'], ['/admin/features', 'Manage features'], ['/admin/events', 'Event search'],
       ['/admin/live', 'Live audit feed'], ['/admin/projections', 'Projections and queues'], ['/admin/read-models', 'Read-model browser'],
-      ['/admin/files', 'Uploaded files'],
+      ['/admin/files', 'Uploaded files'], ['/admin/services', 'Gateway services'],
       ['/realtime', 'Realtime'],
     ];
     for (const [path, title] of screens) {
@@ -195,5 +195,25 @@ describe('console admin and realtime screens', () => {
     await admin.getByRole('button', { name: 'Delete note-for-admin.txt' }).click();
     await admin.getByText('note-for-admin.txt deleted.').waitFor();
     await expect.poll(() => admin.locator('tr[data-file="note-for-admin.txt"]').count()).toBe(0);
+  });
+
+  it('the gateway services screen registers, changes and deregisters a service', async () => {
+    await admin.goto(b.url('/console/admin/services'));
+    await admin.getByLabel('Service name').fill('orders');
+    await admin.getByLabel('Upstream URLs').fill('http://127.0.0.1:9, http://127.0.0.1:10');
+    await admin.getByLabel('Auth policy').selectOption('api_key');
+    await admin.getByRole('button', { name: 'Register' }).click();
+    await admin.getByText('orders registered.').waitFor();
+    await admin.locator('tr[data-service="orders"]').getByText('http://127.0.0.1:10').waitFor();
+    await admin.getByRole('button', { name: 'Edit orders' }).click();
+    await admin.getByLabel('Upstreams of orders').fill('http://127.0.0.1:11');
+    await admin.getByRole('button', { name: 'Save' }).click();
+    await admin.getByText('orders updated.').waitFor();
+    await admin.locator('tr[data-service="orders"]').getByText('http://127.0.0.1:11').waitFor();
+    await expectAccessible(admin, 'gateway services with one');
+    admin.once('dialog', (d) => void d.accept());
+    await admin.getByRole('button', { name: 'Deregister orders' }).click();
+    await admin.getByText('orders deregistered.').waitFor();
+    await expect.poll(() => admin.locator('tr[data-service="orders"]').count()).toBe(0);
   });
 });
