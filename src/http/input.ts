@@ -28,6 +28,9 @@ const SAFE_SECRET = new RegExp(`^(?:[^\\u0000\\ud800-\\udfff]|${SURROGATE_PAIR})
 
 export const TEXT_MESSAGE = 'must not contain control characters or unpaired surrogates';
 
+/** The `text` rule as a predicate, for input that does not go through zod (realtime frames). */
+export const isSafeText = (s: string): boolean => SAFE_TEXT.test(s);
+
 /** Free text of at most `max` UTF-16 code units: no control characters, no unpaired surrogates. */
 export const text = (max: number) => z.string().max(max).regex(SAFE_TEXT, TEXT_MESSAGE);
 

@@ -6,8 +6,11 @@
  * - everything the hub sends is one JSON object per text frame, with a `type`;
  * - client ids and group names are 1–64 characters of [A-Za-z0-9_.-] (they become Redis keys and
  *   uWS topics, so nothing else is accepted);
+ * - message text follows the shared text rule (src/http/input.ts `text`, as REST messages do): no
+ *   NUL or other control characters (tab, LF, CR allowed), no unpaired surrogates → `bad_text`;
  * - bad input yields a `{type:"error", code}` frame, never an exception.
  */
+import { isSafeText } from '../http/input';
 
 export const NAME_RE = /^[A-Za-z0-9_.-]{1,64}$/;
 export const isName = (v: unknown): v is string => typeof v === 'string' && NAME_RE.test(v);
@@ -33,6 +36,14 @@ export type Sender = string | { admin: string } | { user: string } | null;
 export type ParseResult = { ok: true; command: ClientCommand } | { ok: false; code: string; message: string; id?: string };
 
 const fail = (code: string, message: string, id?: string): ParseResult => ({ ok: false, code, message, ...(id ? { id } : {}) });
+
+const BAD_TEXT = 'Messages must not contain control characters (other than tab and line breaks) or unpaired surrogates.';
+
+/** A parsed command whose text breaks the shared text rule becomes a `bad_text` refusal. */
+function checked(r: ParseResult): ParseResult {
+  if (!r.ok || (r.command.type !== 'group' && r.command.type !== 'send_to') || isSafeText(r.command.text)) return r;
+  return fail('bad_text', BAD_TEXT, r.command.id);
+}
 
 /** Splits off the first whitespace-delimited word. */
 function firstWord(s: string): [string, string] {
@@ -119,7 +130,7 @@ export function parseJson(raw: string): ParseResult {
 
 /** One incoming text frame → a command. JSON when it starts with `{`, text syntax otherwise. */
 export function parseMessage(raw: string): ParseResult {
-  return raw.charCodeAt(0) === 123 /* { */ ? parseJson(raw) : parseText(raw);
+  return checked(raw.charCodeAt(0) === 123 /* { */ ? parseJson(raw) : parseText(raw));
 }
 
 /** Frames the hub sends (documented in docs/realtime.md). */

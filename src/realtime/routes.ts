@@ -23,6 +23,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { errors } from '../errors';
 import { problems } from '../http/schemas';
+import { text } from '../http/input';
 import type { Services } from '../services';
 import { NAME_RE, frames } from './protocol';
 import { RealtimeState, TICKET_TTL_SECONDS, type Presence } from './state';
@@ -44,7 +45,7 @@ export async function realtimeRoutes(app: FastifyInstance, services: Services): 
   const state = new RealtimeState(services.redis, services.prefix);
   const r = app.withTypeProvider<ZodTypeProvider>();
   const maxBytes = services.config.REALTIME_MAX_MESSAGE_BYTES;
-  const messageBody = z.object({ message: z.string().min(1).max(maxBytes).describe('Text delivered to the recipients') });
+  const messageBody = z.object({ message: text(maxBytes).min(1).describe('Text delivered to the recipients (the shared text rule: no control characters but tab/LF/CR, no unpaired surrogates)') });
   const auth = (req: FastifyRequest) => req.auth!;
   const isAdmin = (req: FastifyRequest) => auth(req).roles.includes('admin');
   /** The REST sender as recipients see it (issue 20 §8): never anonymous. */

@@ -102,6 +102,12 @@ export async function oauthCommandRoutes(app: FastifyInstance): Promise<void> {
   r.get(`${AUTH_PREFIX}/oauth/:provider/callback`, {
     schema: {
       tags: ['oauth'], summary: 'The provider\'s redirect back: sign in, start a session, 302 to redirect_to', params: providerParam,
+      // RFC 6749 §4.1.2 / RFC 9207 parameters, each the shared text type; any other parameter a
+      // provider adds (scope, session_state, authuser…) too, once (a repeated one is refused).
+      querystring: z.object({
+        code: text(4096).optional(), state: text(2000).optional(), iss: text(2000).optional(),
+        error: text(200).optional(), error_description: text(2000).optional(), error_uri: text(2000).optional(),
+      }).catchall(text(4096)),
       response: {
         200: z.union([
           z.object({

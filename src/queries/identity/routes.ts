@@ -18,6 +18,7 @@ import { invalidToken } from '../../credentials/access-tokens';
 import { parseRefreshToken, sameHash } from '../../credentials/refresh-tokens';
 import { plainJsonSerializer, problems } from '../../http/schemas';
 import { requireTokenClient } from '../../http/token-clients';
+import { secret } from '../../http/input';
 import { closeRedis, connectRedis } from '../../infra/redis';
 import { forwardedService } from '../../gateway/forward-auth';
 import { listUserSessions, parseSession, parseUserProfile, sessionKey, userProfileKey, type UserProfile } from '../../projections/session-state';
@@ -156,7 +157,7 @@ export async function identityQueryRoutes(app: FastifyInstance): Promise<void> {
         'otherwise 401 client_auth_required (403 introspect_scope_required for a key without the scope). ' +
         'Access tokens: valid signature and claims and an active session. Refresh tokens: the current token of an active session.',
       security: [{ basicClient: [] }, { apiKey: [] }],
-      body: z.object({ token: z.string().max(8192), token_type_hint: z.enum(['access_token', 'refresh_token']).optional() }),
+      body: z.object({ token: secret(8192), token_type_hint: z.enum(['access_token', 'refresh_token']).optional() }),
       response: {
         200: z.object({
           active: z.boolean(),
