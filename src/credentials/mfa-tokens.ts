@@ -22,6 +22,8 @@ export interface MfaTokenClaims {
   purpose: 'login' | 'enrol';
   amr: string[];
   deviceName?: string;
+  /** How the first step signed in when it was not a password (`oauth:<provider>`): kept on SessionStarted. */
+  method?: string;
   jti: string;
   expiresAt: number;
 }
@@ -35,7 +37,7 @@ export async function signMfaToken(
 ): Promise<{ token: string; expiresIn: number; jti: string }> {
   const iat = Math.floor(now.getTime() / 1000);
   const jti = randomUUID();
-  const token = await new SignJWT({ purpose: claims.purpose, amr: claims.amr, ...(claims.deviceName ? { dev: claims.deviceName } : {}) })
+  const token = await new SignJWT({ purpose: claims.purpose, amr: claims.amr, ...(claims.deviceName ? { dev: claims.deviceName } : {}), ...(claims.method ? { mth: claims.method } : {}) })
     .setProtectedHeader({ alg: keys.signing.alg, kid: keys.signing.kid, typ: MFA_TOKEN_TYP })
     .setIssuer(config.JWT_ISSUER)
     .setAudience(mfaAudience(config))
@@ -71,6 +73,7 @@ export async function verifyMfaToken(keys: KeySet, config: TokenConfig, token: s
     return {
       userId: String(p.sub), purpose: p.purpose, amr, jti: String(p.jti), expiresAt: Number(p.exp),
       ...(typeof p.dev === 'string' ? { deviceName: p.dev } : {}),
+      ...(typeof p.mth === 'string' ? { method: p.mth } : {}),
     };
   } catch {
     throw invalidMfaToken();

@@ -8,7 +8,8 @@ import { useLocation } from 'preact-iso';
 import { get, qs } from '../api';
 import { safeNext } from '../app';
 import { to } from '../routes';
-import { signedIn, signInWithPassword, useSession } from '../session';
+import { signedIn, signInWithPassword, useSession, type LoginAnswer } from '../session';
+import { SecondFactorForm } from './mfa/sign-in';
 import { ErrorNotice, Field, Notice, Page, useAction, useLoad } from '../ui';
 
 interface Provider { name: string; display_name: string; kind: string }
@@ -43,17 +44,23 @@ export default function SignIn() {
   const [email, setEmail] = useState('');
   const [password, setPassword] = useState('');
   const nextError = new URLSearchParams(next.split('?')[1] ?? '').get('error') ?? query.error;
-  const action = useAction(async () => {
-    const answer = await signInWithPassword(email.trim(), password);
+  // A second factor is due (issue 17): the password answered with an mfa_token, not a session.
+  const [mfaToken, setMfaToken] = useState<string | null>(null);
+  const finish = async (answer: LoginAnswer) => {
     await signedIn(answer);
     route(next, true);
+  };
+  const action = useAction(async () => {
+    const answer = (await signInWithPassword(email.trim(), password)) as LoginAnswer & { mfa_required?: boolean; mfa_token?: string };
+    if (answer.mfa_required) setMfaToken(answer.mfa_token!);
+    else await finish(answer);
   });
   return (
     <Page title="Sign in">
       <div class="narrow">
         {s.notice && <Notice kind="info">{s.notice}</Notice>}
         {nextError && <Notice kind="error">{SOCIAL_ERRORS[nextError] ?? `Sign-in with the provider failed (${nextError}).`}</Notice>}
-        <form
+        {mfaToken ? <SecondFactorForm mfaToken={mfaToken} onDone={finish} /> : <form
           class="stack"
           onSubmit={(e) => {
             e.preventDefault();
@@ -64,7 +71,7 @@ export default function SignIn() {
           <Field label="Password" type="password" autoComplete="current-password" required value={password} onValue={setPassword} />
           <ErrorNotice error={action.error} />
           <button type="submit" disabled={action.busy}>{action.busy ? 'Signing in…' : 'Sign in'}</button>
-        </form>
+        </form>}
         <ProviderButtons next={next} />
         <p class="links">
           <a href={to('/forgot-password')}>Forgot your password?</a>

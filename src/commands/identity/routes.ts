@@ -41,7 +41,7 @@ const tokenResponse = z.object({
 });
 const loginResponse = tokenResponse.extend({ user: loginUser });
 /** Issue 17: a second factor is due (no session yet; the mfa_token is not an access token). */
-const mfaRequiredResponse = z.object({
+export const mfaRequiredResponse = z.object({
   mfa_required: z.literal(true),
   mfa_token: z.string().describe('Single use, short-lived; only for POST /api/v1/auth/mfa/verify (or the enrolment routes when mfa_enrolment_required)'),
   expires_in: z.number().int(),

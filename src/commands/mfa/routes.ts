@@ -16,10 +16,13 @@ import type { AuthenticationResponseJSON, RegistrationResponseJSON } from '@simp
 import { text } from '../../http/input';
 import { metadataFrom } from '../../http/metadata';
 import { problems } from '../../http/schemas';
-import { refreshCookieOptions } from '../../http/cookies';
-import type { MfaTokenClaims } from '../../credentials/mfa-tokens';
+import { MFA_PENDING_COOKIE, mfaPendingCookieOptions, refreshCookieOptions } from '../../http/cookies';
+import { cookieCredential } from '../../http/request-origin';
+import { mfaMethods } from '../../events/mfa';
+import { loadMfa } from './stream';
+import { invalidMfaToken, verifyMfaToken, type MfaTokenClaims } from '../../credentials/mfa-tokens';
 import type { LoginResult } from '../identity/service';
-import { AUTH_PREFIX, REFRESH_COOKIE_NAME } from '../identity/routes';
+import { AUTH_PREFIX, mfaRequiredResponse, REFRESH_COOKIE_NAME } from '../identity/routes';
 import {
   completeMfaLogin, confirmTotp, finishEnrolmentLogin, generateRecoveryCodes, openMfaToken, passkeyOptionsFor,
   passkeyRegistrationOptions, passwordlessLogin, passwordlessOptions, registerPasskey, removeFactor, requireStepUp,
@@ -224,6 +227,29 @@ export async function mfaCommandRoutes(app: FastifyInstance): Promise<void> {
     if (token !== undefined) return { ...(await passkeyOptionsFor(deps, (await openMfaToken(deps, token, 'login')).userId, 'mfa')) };
     await app.authenticate(request, reply);
     return { ...(await passkeyOptionsFor(deps, request.auth!.userId, 'step_up')) };
+  });
+
+  // A social sign-in waiting for its second factor (src/commands/oauth/second-factor.ts): the
+  // console takes the mfa_token from its HttpOnly cookie once, then finishes with /mfa/verify.
+  r.post(`${AUTH_PREFIX}/mfa/pending`, {
+    schema: {
+      tags: ['mfa'], summary: 'The mfa_token of a social sign-in waiting for its second factor (from its HttpOnly cookie, once)',
+      description: 'Cookie-authenticated: the request must come from the API\'s own origin or CORS_ORIGINS. 401 mfa_token_invalid without a valid pending sign-in.',
+      response: { 200: mfaRequiredResponse, ...problems(401, 403, 429) },
+    },
+    config: authLimit,
+  }, async (request, reply) => {
+    reply.header('cache-control', 'no-store');
+    const token = cookieCredential(request, MFA_PENDING_COOKIE);
+    reply.clearCookie(MFA_PENDING_COOKIE, mfaPendingCookieOptions(config));
+    if (!token) throw invalidMfaToken();
+    const claims = await verifyMfaToken(deps.keys, config, token);
+    const { state } = await loadMfa(deps.store, claims.userId);
+    const enrol = claims.purpose === 'enrol';
+    return {
+      mfa_required: true as const, mfa_token: token, expires_in: Math.max(0, claims.expiresAt - Math.floor(Date.now() / 1000)),
+      methods: enrol ? ['totp' as const, 'passkey' as const] : mfaMethods(state), mfa_enrolment_required: enrol,
+    };
   });
 
   r.post(`${AUTH_PREFIX}/mfa/verify`, {

@@ -184,10 +184,10 @@ async function spendMfaToken(deps: MfaDeps, claims: MfaTokenClaims): Promise<voi
   if (ok !== 'OK') throw invalidMfaToken();
 }
 
-async function sessionFor(deps: MfaDeps, userId: string, client: Client, metadata: EventMetadata, amr: string[], deviceName?: string): Promise<LoginResult> {
+async function sessionFor(deps: MfaDeps, userId: string, client: Client, metadata: EventMetadata, amr: string[], deviceName?: string, method?: string): Promise<LoginResult> {
   const user = await activeUser(deps, userId);
   if (!user) throw errors.forbidden('This account cannot sign in.', 'account_disabled');
-  return startSession(deps, user, client, metadata, { deviceName, amr: [...new Set(amr)] });
+  return startSession(deps, user, client, metadata, { deviceName, method, amr: [...new Set(amr)] });
 }
 
 /** POST /auth/mfa/verify: the second step of a password login. */
@@ -195,13 +195,13 @@ export async function completeMfaLogin(deps: MfaDeps, mfaToken: string, input: F
   const claims = await openMfaToken(deps, mfaToken, 'login');
   const amr = await checkSecondFactor(deps, claims.userId, 'login', input, client, metadata);
   await spendMfaToken(deps, claims);
-  return sessionFor(deps, claims.userId, client, metadata, [...claims.amr, ...amr], claims.deviceName);
+  return sessionFor(deps, claims.userId, client, metadata, [...claims.amr, ...amr], claims.deviceName, claims.method);
 }
 
 /** Enrolment with an `enrol` mfa_token (MFA_REQUIRED_FOR_ROLES) finishes the login it interrupted. */
 export async function finishEnrolmentLogin(deps: MfaDeps, claims: MfaTokenClaims, method: 'totp' | 'passkey', client: Client, metadata: EventMetadata): Promise<LoginResult> {
   await spendMfaToken(deps, claims);
-  return sessionFor(deps, claims.userId, client, metadata, [...claims.amr, AMR_OF[method]], claims.deviceName);
+  return sessionFor(deps, claims.userId, client, metadata, [...claims.amr, AMR_OF[method]], claims.deviceName, claims.method);
 }
 
 // ------------------------------------------------------------------ passwordless

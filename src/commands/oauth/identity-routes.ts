@@ -24,7 +24,8 @@ import { problems } from '../../http/schemas';
 import { refreshCookieOptions } from '../../http/cookies';
 import { identitiesTokenKeyOwner } from '../../http/token-clients';
 import { startSession } from '../identity/service';
-import { AUTH_PREFIX, REFRESH_COOKIE_NAME } from '../identity/routes';
+import { AUTH_PREFIX, mfaRequiredResponse, REFRESH_COOKIE_NAME } from '../identity/routes';
+import { mfaRequiredBody, socialSecondStep } from './second-factor';
 import { callbackUrl } from './providers';
 import { checkRedirect } from './redirects';
 import { loadAccount, signInWithProvider } from './handlers';
@@ -72,6 +73,8 @@ export async function oauthIdentityRoutes(app: FastifyInstance, ctx: OAuthRouteC
     const signedIn = await signInWithProvider(deps, done, metadata);
     const { state } = await loadAccount(deps.store, { userId: signedIn.userId });
     if (!state.user.exists || state.user.deleted || state.user.disabled) throw oauthError('oauth_account_unavailable');
+    const challenge = await socialSecondStep(deps, state.user, b.provider, b.device_name);
+    if (challenge) return reply.send(mfaRequiredBody(challenge));
     const session = await startSession(deps, state.user, ctx.clientOf(request), metadata, { method: `oauth:${b.provider}`, deviceName: b.device_name });
     const inBody = b.return_refresh_in_body === true || !config.REFRESH_COOKIE;
     if (config.REFRESH_COOKIE) reply.setCookie(REFRESH_COOKIE_NAME, session.refreshToken, { ...refreshCookieOptions(config), maxAge: config.REFRESH_TOKEN_TTL });
@@ -85,7 +88,7 @@ export async function oauthIdentityRoutes(app: FastifyInstance, ctx: OAuthRouteC
     schema: {
       tags: ['oauth'], summary: 'Native and mobile apps: exchange the code of a redirect the app ran itself (PKCE) → the login answer',
       params: z.object({ provider: providerName }), body: z.object(exchangeFields).strict(),
-      response: { 200: loginAnswer, ...exchangeProblems },
+      response: { 200: z.union([loginAnswer, mfaRequiredResponse]), ...exchangeProblems },
     },
     config: authLimit,
   }, async (request, reply) => exchange(request, reply, { ...request.body, provider: request.params.provider }));
@@ -93,7 +96,7 @@ export async function oauthIdentityRoutes(app: FastifyInstance, ctx: OAuthRouteC
     schema: {
       tags: ['oauth', 'seed-001'], summary: 'Seed-001 alias of POST /api/v1/auth/oauth/{provider}/token',
       body: z.object({ provider: providerName, ...exchangeFields }).strict(),
-      response: { 200: loginAnswer, ...exchangeProblems },
+      response: { 200: z.union([loginAnswer, mfaRequiredResponse]), ...exchangeProblems },
     },
     config: authLimit,
   }, async (request, reply) => exchange(request, reply, request.body));

@@ -19,7 +19,9 @@ import { metadataFrom } from '../../http/metadata';
 import { problems } from '../../http/schemas';
 import { refreshCookieOptions } from '../../http/cookies';
 import { startSession, type IdentityDeps } from '../identity/service';
-import { AUTH_PREFIX, REFRESH_COOKIE_NAME } from '../identity/routes';
+import { MFA_PENDING_COOKIE, mfaPendingCookieOptions } from '../../http/cookies';
+import { consoleSecondFactorUrl, mfaRequiredBody, socialSecondStep } from './second-factor';
+import { AUTH_PREFIX, mfaRequiredResponse, REFRESH_COOKIE_NAME } from '../identity/routes';
 import { callbackUrl, publicProviderList } from './providers';
 import { checkRedirect, redirectAllowlist } from './redirects';
 import { loadAccount, signInWithProvider, unlinkIdentity, type OAuthDeps } from './handlers';
@@ -116,6 +118,7 @@ export async function oauthCommandRoutes(app: FastifyInstance): Promise<void> {
             redirect_to: z.string(),
           }),
           z.object({ linked: z.object({ id: z.string(), provider: z.string(), subject: z.string() }), redirect_to: z.string() }).describe('Link mode'),
+          mfaRequiredResponse.extend({ redirect_to: z.string() }).describe('A second factor is due (issue 17): finish with POST /api/v1/auth/mfa/verify'),
         ]).describe('JSON clients; browsers get a 302 to redirect_to (with ?linked=<provider> in link mode)'),
         ...problems(400, 401, 403, 404, 409, 429, 502, 503),
       },
@@ -143,6 +146,12 @@ export async function oauthCommandRoutes(app: FastifyInstance): Promise<void> {
       const signedIn = await signInWithProvider(deps, { profile: done.profile, tokens: done.tokens }, metadata);
       const { state } = await loadAccount(deps.store, { userId: signedIn.userId });
       if (!state.user.exists || state.user.deleted || state.user.disabled) throw oauthError('oauth_account_unavailable');
+      const challenge = await socialSecondStep(deps, state.user, provider);
+      if (challenge) {
+        if (wantsJson(request)) return reply.send({ ...mfaRequiredBody(challenge), redirect_to: redirectTo });
+        reply.setCookie(MFA_PENDING_COOKIE, challenge.mfaToken, mfaPendingCookieOptions(config, challenge.expiresIn));
+        return reply.redirect(consoleSecondFactorUrl(publicUrl, redirectTo), 302);
+      }
       const session = await startSession(deps, state.user, clientOf(request), metadata, { method: `oauth:${provider}` });
       if (config.REFRESH_COOKIE) {
         reply.setCookie(REFRESH_COOKIE_NAME, session.refreshToken, { ...refreshCookieOptions(config), maxAge: config.REFRESH_TOKEN_TTL });

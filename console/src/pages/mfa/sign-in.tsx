@@ -3,7 +3,7 @@
  * `mfa_required` — a TOTP or recovery code (POST /api/v1/auth/mfa/verify); or a passkey alone
  * (POST /api/v1/auth/passkeys/options → navigator.credentials.get → /passkeys/verify).
  */
-import { useState } from 'preact/hooks';
+import { useEffect, useState } from 'preact/hooks';
 import { useLocation } from 'preact-iso';
 import { startAuthentication } from '@simplewebauthn/browser';
 import { post } from '../../api';
@@ -11,12 +11,27 @@ import { safeNext } from '../../app';
 import { signedIn, signInWithPassword, type LoginAnswer } from '../../session';
 import { ErrorNotice, Field, Page, useAction } from '../../ui';
 
+/** The second step, given the mfa_token of a password or social sign-in: a TOTP or recovery code → session. */
+export function SecondFactorForm({ mfaToken, onDone }: { mfaToken: string; onDone: (answer: LoginAnswer) => Promise<void> }) {
+  const [code, setCode] = useState('');
+  const second = useAction(async () => {
+    const c = code.trim();
+    await onDone(await post<LoginAnswer>('/api/v1/auth/mfa/verify', { mfa_token: mfaToken, method: /^\d{6}$/.test(c) ? 'totp' : 'recovery_code', code: c }, { auth: false }));
+  });
+  return (
+    <form class="stack" onSubmit={(e) => { e.preventDefault(); void second.run(); }}>
+      <Field label="Code from your authenticator app, or a recovery code" autoComplete="one-time-code" required value={code} onValue={setCode} />
+      <ErrorNotice error={second.error} />
+      <button type="submit" disabled={second.busy}>Verify</button>
+    </form>
+  );
+}
+
 export default function MfaSignIn() {
   const { query, route } = useLocation();
   const next = safeNext(query.next);
   const [email, setEmail] = useState('');
   const [password, setPassword] = useState('');
-  const [code, setCode] = useState('');
   const [mfaToken, setMfaToken] = useState<string | null>(null);
   const finish = async (answer: LoginAnswer) => {
     await signedIn(answer);
@@ -27,10 +42,14 @@ export default function MfaSignIn() {
     if (answer.mfa_required) setMfaToken(answer.mfa_token!);
     else await finish(answer);
   });
-  const second = useAction(async () => {
-    const c = code.trim();
-    await finish(await post<LoginAnswer>('/api/v1/auth/mfa/verify', { mfa_token: mfaToken, method: /^\d{6}$/.test(c) ? 'totp' : 'recovery_code', code: c }, { auth: false }));
+  // A social sign-in waiting for its second factor: its mfa_token is in an HttpOnly cookie, taken once.
+  const pending = useAction(async () => {
+    const answer = await post<{ mfa_token: string }>('/api/v1/auth/mfa/pending', {}, { auth: false });
+    setMfaToken(answer.mfa_token);
   });
+  useEffect(() => {
+    if (query.pending) void pending.run();
+  }, []);
   const passkey = useAction(async () => {
     const options = await post<never>('/api/v1/auth/passkeys/options', {}, { auth: false });
     const assertion = await startAuthentication({ optionsJSON: options });
@@ -39,12 +58,9 @@ export default function MfaSignIn() {
   return (
     <Page title="Sign in with a second factor">
       <div class="narrow">
+        <ErrorNotice error={pending.error} />
         {mfaToken ? (
-          <form class="stack" onSubmit={(e) => { e.preventDefault(); void second.run(); }}>
-            <Field label="Code from your authenticator app, or a recovery code" autoComplete="one-time-code" required value={code} onValue={setCode} />
-            <ErrorNotice error={second.error} />
-            <button type="submit" disabled={second.busy}>Verify</button>
-          </form>
+          <SecondFactorForm mfaToken={mfaToken} onDone={finish} />
         ) : (
           <form class="stack" onSubmit={(e) => { e.preventDefault(); void password1.run(); }}>
             <Field label="E-mail" type="email" autoComplete="username webauthn" required value={email} onValue={setEmail} />
