@@ -40,6 +40,17 @@ export interface FactorAt {
   lastUsedAt: string | null;
 }
 
+/** A file the user owned at that moment (issue 15): metadata only, never the blob. */
+export interface FileAt {
+  id: string;
+  name: string;
+  category: string;
+  contentType: string;
+  size: number;
+  sha256: string;
+  uploadedAt: string;
+}
+
 export interface UserAt {
   userId: string;
   email: string;
@@ -53,6 +64,7 @@ export interface UserAt {
   sessions: Map<string, SessionAt>;
   apiKeys: Map<string, ApiKeyAt>;
   factors: FactorAt[];
+  files: Map<string, FileAt>;
   eventsApplied: number;
   lastEventAt: string | null;
 }
@@ -64,7 +76,7 @@ export interface FeatureAt {
 }
 
 /** Bump when the meaning of the fold changes: older snapshots are then ignored. */
-export const FOLD_VERSION = 2; // 2: second factors (issue 17)
+export const FOLD_VERSION = 3; // 2: second factors (issue 17); 3: files (issue 15)
 
 /**
  * Applies one event to the accumulated state (undefined before registration). Time-based ends
@@ -88,6 +100,7 @@ export function applyEvent(u: UserAt | undefined, e: RecordedEvent): UserAt | un
       sessions: new Map(),
       apiKeys: new Map(),
       factors: [],
+      files: new Map(),
       eventsApplied: 0,
       lastEventAt: null,
     };
@@ -186,6 +199,15 @@ export function applyEvent(u: UserAt | undefined, e: RecordedEvent): UserAt | un
     case 'SecondFactorVerified':
       u.factors = (u.factors ?? []).map((f) => (f.id === d.factorId ? { ...f, lastUsedAt: when } : f));
       break;
+    case 'FileUploaded':
+      u.files.set(String(d.fileId), {
+        id: String(d.fileId), name: String(d.name), category: String(d.category), contentType: String(d.contentType),
+        size: Number(d.size), sha256: String(d.sha256), uploadedAt: when,
+      });
+      break;
+    case 'FileDeleted':
+      u.files.delete(String(d.fileId));
+      break;
     default:
       break;
   }
@@ -195,7 +217,7 @@ export function applyEvent(u: UserAt | undefined, e: RecordedEvent): UserAt | un
 /** The accumulated state as seen at `at`: what had expired by then is gone (a copy). */
 export function viewAt(acc: UserAt, at: Date): UserAt {
   const limit = at.getTime();
-  const u: UserAt = { ...acc, roles: [...acc.roles], sessions: new Map(acc.sessions), apiKeys: new Map(acc.apiKeys), factors: (acc.factors ?? []).map((f) => ({ ...f })) };
+  const u: UserAt = { ...acc, roles: [...acc.roles], sessions: new Map(acc.sessions), apiKeys: new Map(acc.apiKeys), factors: (acc.factors ?? []).map((f) => ({ ...f })), files: new Map(acc.files) };
   for (const [id, s] of u.sessions) if (Date.parse(s.expiresAt) <= limit) u.sessions.delete(id);
   for (const [id, k] of u.apiKeys) if (k.expiresAt && Date.parse(k.expiresAt) <= limit) u.apiKeys.delete(id);
   if (u.lockedUntil && Date.parse(u.lockedUntil) <= limit) u.lockedUntil = null;
@@ -216,14 +238,15 @@ export function foldUser(events: Iterable<RecordedEvent>, at: Date): UserAt | un
 
 /** JSON form of an accumulated state (for snapshots). */
 export function serialize(u: UserAt): unknown {
-  return { ...u, sessions: [...u.sessions.values()], apiKeys: [...u.apiKeys.values()] };
+  return { ...u, sessions: [...u.sessions.values()], apiKeys: [...u.apiKeys.values()], files: [...u.files.values()] };
 }
 
 export function deserialize(json: unknown): UserAt {
-  const j = json as Omit<UserAt, 'sessions' | 'apiKeys'> & { sessions: SessionAt[]; apiKeys: ApiKeyAt[] };
+  const j = json as Omit<UserAt, 'sessions' | 'apiKeys' | 'files'> & { sessions: SessionAt[]; apiKeys: ApiKeyAt[]; files?: FileAt[] };
   return {
     ...j, roles: [...j.roles], sessions: new Map(j.sessions.map((s) => [s.id, { ...s }])), apiKeys: new Map(j.apiKeys.map((k) => [k.id, { ...k }])),
     factors: (j.factors ?? []).map((f) => ({ ...f })),
+    files: new Map((j.files ?? []).map((f) => [f.id, { ...f }])),
   };
 }
 

@@ -123,6 +123,9 @@ export async function auditRoutes(app: FastifyInstance, services: Services) {
           factors: z.array(z.object({
             id: z.string(), method: z.enum(['totp', 'passkey', 'recovery_code']), name: z.string(), added_at: z.string(), last_used_at: z.string().nullable(),
           })).describe('Second factors enrolled at that moment (issue 17)'),
+          files: z.array(z.object({
+            id: z.string(), name: z.string(), category: z.string(), content_type: z.string(), size: z.number().int(), sha256: z.string(), uploaded_at: z.string(),
+          })).describe('Files the user owned at that moment: uploaded, not yet deleted (issue 15)'),
           events_applied: z.number().int(),
           last_event_at: z.string().nullable(),
         }),

@@ -38,6 +38,8 @@ export interface UserStateDto {
   features: string[];
   /** Second factors at that moment (issue 17): kinds, names, dates. */
   factors: { id: string; method: 'totp' | 'passkey' | 'recovery_code'; name: string; added_at: string; last_used_at: string | null }[];
+  /** Files the user owned at that moment (issue 15): uploaded and not yet deleted. */
+  files: { id: string; name: string; category: string; content_type: string; size: number; sha256: string; uploaded_at: string }[];
   events_applied: number;
   last_event_at: string | null;
 }
@@ -141,6 +143,7 @@ export async function userStateAt(db: pg.Pool | pg.ClientBase, store: EventStore
     })),
     features: accessibleFeatures(u, features),
     factors: u.factors.map((f) => ({ id: f.id, method: f.method, name: f.name, added_at: f.addedAt, last_used_at: f.lastUsedAt })),
+    files: [...u.files.values()].map((f) => ({ id: f.id, name: f.name, category: f.category, content_type: f.contentType, size: f.size, sha256: f.sha256, uploaded_at: f.uploadedAt })),
     events_applied: u.eventsApplied,
     last_event_at: u.lastEventAt,
   };
