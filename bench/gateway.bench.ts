@@ -1,0 +1,189 @@
+/**
+ * `npm run bench gateway` (issue 14): the gateway measured from outside, each server a process of
+ * its own, load from wrk in its own process (-t1 -c64), rows in the same interleaved rounds:
+ * - direct: wrk → the upstream (the Fastify hello-world, bench/hello-world.mjs);
+ * - gateway: wrk → authledger (`npm start`, ROLES=api,projector,worker,gateway, LOG_REQUESTS=errors)
+ *   at /api/hello/ → upstream, a service registered by REST with the `token` policy (Bearer checked,
+ *   session active, identity headers injected);
+ * - http-proxy: wrk → @fastify/http-proxy (bench/http-proxy.mjs, no auth) → upstream;
+ * - nginx: wrk → nginx (one worker) `auth_request` → authledger /api/v1/auth/verify → upstream, the
+ *   configuration of docs/gateway.md plus keep-alive upstream pools (as one would run it).
+ * Printed: req/s, p50/p99, server CPU per request, the ratio of the gateway to the unauthenticated
+ * proxy (target ≥ 0.8) and p99 added latency against direct.
+ * Environment: BENCH_QUICK=1 (one short round), BENCH_ROUNDS, BENCH_SECONDS, NGINX_BIN.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { QUICK } from './lib';
+import { COMMON, prepare } from './http-setup';
+import { api, fmt, freePort, load, loadTool, median, processTree, ROOT, sleep, startServer, stopAll, uptimeLine, WORK_DIR, type LoadResult } from './outside';
+
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? (QUICK ? 1 : 3));
+const SECONDS = Number(process.env.BENCH_SECONDS ?? (QUICK ? 2 : 5));
+const CONNECTIONS = 64;
+const NGINX = process.env.NGINX_BIN ?? '/usr/sbin/nginx';
+
+interface Proc { url: string; pid: number; stop(): Promise<void> }
+
+/** A bench/*.mjs script in its own node process that prints {"port":N}. */
+async function startScript(file: string, env: Record<string, string> = {}): Promise<Proc> {
+  const child = spawn(process.execPath, [path.join(ROOT, 'bench', file)], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise<number>((resolve, reject) => {
+    let buf = '';
+    child.stdout!.on('data', (d) => {
+      buf += d;
+      const m = /\{"port":(\d+)\}/.exec(buf);
+      if (m) resolve(Number(m[1]));
+    });
+    child.on('exit', (code) => reject(new Error(`${file} exited with ${code}`)));
+  });
+  return {
+    url: `http://127.0.0.1:${port}`,
+    pid: child.pid!,
+    async stop() {
+      child.kill('SIGTERM');
+      await new Promise((r) => (child.exitCode !== null ? r(null) : child.once('exit', r)));
+    },
+  };
+}
+
+/** nginx in the foreground, one worker, everything in a directory of its own. */
+async function startNginx(appPort: number, upstreamPort: number): Promise<Proc> {
+  if (!fs.existsSync(NGINX)) throw new Error(`nginx is not installed at ${NGINX} (apt-get install nginx)`);
+  const dir = path.join(WORK_DIR, 'nginx');
+  fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
+  fs.chmodSync(WORK_DIR, 0o755);
+  const port = await freePort();
+  fs.writeFileSync(path.join(dir, 'nginx.conf'), `worker_processes 1;
+error_log ${dir}/error.log warn;
+pid ${dir}/nginx.pid;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path ${dir}/client_body; proxy_temp_path ${dir}/proxy;
+  fastcgi_temp_path ${dir}/fastcgi; uwsgi_temp_path ${dir}/uwsgi; scgi_temp_path ${dir}/scgi;
+  upstream authledger { server 127.0.0.1:${appPort}; keepalive 64; }
+  upstream hello_upstream { server 127.0.0.1:${upstreamPort}; keepalive 64; }
+  server {
+    listen 127.0.0.1:${port};
+    location /hello/ {
+      auth_request /_auth;
+      auth_request_set $user_id $upstream_http_x_user_id;
+      auth_request_set $user_roles $upstream_http_x_user_roles;
+      proxy_set_header X-User-Id $user_id;
+      proxy_set_header X-User-Roles $user_roles;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_pass http://hello_upstream/;
+    }
+    location = /_auth {
+      internal;
+      proxy_pass http://authledger/api/v1/auth/verify;
+      proxy_pass_request_body off;
+      proxy_set_header Content-Length "";
+      proxy_set_header X-Forwarded-Uri $request_uri;
+      proxy_set_header X-Forwarded-Method $request_method;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }
+  }
+}
+`);
+  const args = ['-p', dir, '-e', path.join(dir, 'error.log'), '-c', path.join(dir, 'nginx.conf')];
+  const child: ChildProcess = spawn(NGINX, [...args, '-g', 'daemon off;'], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const url = `http://127.0.0.1:${port}`;
+  for (const deadline = Date.now() + 10_000; ;) {
+    if (child.exitCode !== null) throw new Error(`nginx exited with ${child.exitCode} (see ${dir}/error.log)`);
+    if (await fetch(`${url}/nothing`).then(() => true, () => false)) break;
+    if (Date.now() > deadline) throw new Error('nginx did not listen within 10 s');
+    await sleep(50);
+  }
+  const worker = processTree(child.pid!).find((p) => p !== child.pid) ?? child.pid!;
+  return {
+    url,
+    pid: worker,
+    async stop() {
+      if (child.exitCode === null) {
+        child.kill('SIGQUIT');
+        await Promise.race([new Promise((r) => child.once('exit', r)), sleep(3000)]);
+        if (child.exitCode === null) child.kill('SIGKILL');
+      }
+    },
+  };
+}
+
+async function main() {
+  console.log(`[bench] ${new Date().toISOString()}; ${uptimeLine()}; load generator: ${loadTool()} -t1 -c${CONNECTIONS}, ${SECONDS} s runs, ${ROUNDS} interleaved round(s), median`);
+  const procs: Proc[] = [];
+  try {
+    const upstream = await startScript('hello-world.mjs');
+    procs.push(upstream);
+    const server = await startServer({ label: 'gateway', env: { ...COMMON, ROLES: 'api,projector,worker,gateway', LOG_REQUESTS: 'errors' } });
+    const row = await prepare({ id: 'gateway', title: 'authledger gateway', server, companions: [] });
+    const admin = (await api(server.base, 'POST', '/api/v1/auth/login', { email: COMMON.ADMIN_EMAIL, password: COMMON.ADMIN_PASSWORD })).access_token as string;
+    await api(server.base, 'POST', '/api/v1/services', { name: 'hello', upstreams: [upstream.url], auth: 'token' }, { authorization: `Bearer ${admin}` });
+    const proxy = await startScript('http-proxy.mjs', { UPSTREAM: upstream.url, PREFIX: '/hello' });
+    procs.push(proxy);
+    const nginx = await startNginx(server.port, Number(new URL(upstream.url).port));
+    procs.push(nginx);
+
+    const auth = { authorization: `Bearer ${row.token}` };
+    const rows = [
+      { id: 'direct', title: 'direct to the upstream (hello-world)', url: `${upstream.url}/`, pid: upstream.pid },
+      { id: 'gateway', title: 'authledger gateway, token policy', url: `${server.base}/api/hello/`, pid: server.pid },
+      { id: 'http-proxy', title: '@fastify/http-proxy, no auth', url: `${proxy.url}/hello/`, pid: proxy.pid },
+      { id: 'nginx', title: 'nginx auth_request → /verify → upstream', url: `${nginx.url}/hello/`, pid: nginx.pid },
+    ];
+    // Every row answers 200 before it is measured (the service reaches the directory via the log).
+    for (const r of rows) {
+      for (const deadline = Date.now() + 15_000; ;) {
+        const res = await fetch(r.url, { headers: auth });
+        if (res.status === 200) break;
+        if (Date.now() > deadline) throw new Error(`${r.id}: ${res.status} ${await res.text()}`);
+        await sleep(200);
+      }
+    }
+    const noToken = await fetch(`${server.base}/api/hello/`);
+    if (noToken.status !== 401) throw new Error(`gateway without a token answered ${noToken.status}, not 401`);
+    if ((await fetch(`${nginx.url}/hello/`)).status !== 401) throw new Error('nginx without a token did not answer 401');
+
+    for (const r of rows) await load({ url: r.url, headers: auth, seconds: 1, connections: CONNECTIONS }); // warm-up
+    const res = new Map<string, LoadResult[]>();
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const r of rows) {
+        const x = await load({ url: r.url, headers: auth, seconds: SECONDS, connections: CONNECTIONS, pid: r.pid });
+        res.set(r.id, [...(res.get(r.id) ?? []), x]);
+      }
+      console.log(`[bench] round ${round + 1}/${ROUNDS} done; ${uptimeLine()}`);
+    }
+
+    const m = (id: string, f: (x: LoadResult) => number) => median(res.get(id)!.map(f));
+    const lines = [
+      '| row | req/s | p50 ms | p99 ms | p99 added vs direct ms | serving process CPU µs/req | non-2xx |',
+      '|---|---|---|---|---|---|---|',
+    ];
+    for (const r of rows) {
+      const rs = res.get(r.id)!;
+      lines.push(`| ${r.title} | ${fmt(m(r.id, (x) => x.rps))} | ${fmt(m(r.id, (x) => x.p50ms), 2)} | ${fmt(m(r.id, (x) => x.p99ms), 2)} | ${r.id === 'direct' ? '–' : fmt(m(r.id, (x) => x.p99ms) - m('direct', (x) => x.p99ms), 2)} | ${fmt(m(r.id, (x) => x.cpuUsPerReq))} | ${rs.reduce((n, x) => n + x.bad, 0)} |`);
+    }
+    const ratios = res.get('gateway')!.map((g, i) => g.rps / res.get('http-proxy')![i]!.rps);
+    const nginxRatios = res.get('nginx')!.map((g, i) => g.rps / res.get('http-proxy')![i]!.rps);
+    console.log(`\n${lines.join('\n')}\n`);
+    console.log(`[bench] gateway (token policy) / @fastify/http-proxy (no auth): ratio=${fmt(median(ratios), 2)} (rounds ${ratios.map((x) => x.toFixed(2)).join(' / ')}; target ≥ 0.8)`);
+    console.log(`[bench] nginx auth_request / @fastify/http-proxy: ratio=${fmt(median(nginxRatios), 2)}; gateway p99 added vs direct ${fmt(m('gateway', (x) => x.p99ms) - m('direct', (x) => x.p99ms), 2)} ms, nginx ${fmt(m('nginx', (x) => x.p99ms) - m('direct', (x) => x.p99ms), 2)} ms`);
+    console.log(`[bench] finished; ${uptimeLine()}`);
+    const bad = [...res.values()].flat().reduce((n, x) => n + x.bad, 0);
+    if (bad) throw new Error(`${bad} non-2xx answers or socket errors: the figures above are not valid`);
+  } finally {
+    for (const p of procs.reverse()) await p.stop().catch(() => undefined);
+    await stopAll();
+    fs.rmSync(WORK_DIR, { recursive: true, force: true });
+  }
+}
+
+main().then(() => process.exit(0), async (err) => {
+  console.error(err);
+  await stopAll().catch(() => undefined);
+  process.exit(1);
+});
