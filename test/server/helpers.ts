@@ -1,4 +1,5 @@
 /** Helpers for the server's process-level tests (test/server, also used by test/http and test/redis): free ports, child processes, polling. */
+import fs from 'node:fs';
 import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
@@ -46,6 +47,20 @@ export interface Proc {
   kill(signal?: NodeJS.Signals): void;
 }
 
+/** Every descendant of `pid` (Linux /proc), deepest last. */
+function descendantsOf(pid: number): number[] {
+  const out: number[] = [];
+  const walk = (p: number) => {
+    let kids: string[] = [];
+    try {
+      kids = fs.readdirSync(`/proc/${p}/task`).flatMap((t) => fs.readFileSync(`/proc/${p}/task/${t}/children`, 'utf8').trim().split(/\s+/).filter(Boolean));
+    } catch { /* exited */ }
+    for (const k of kids) { out.push(Number(k)); walk(Number(k)); }
+  };
+  walk(pid);
+  return out;
+}
+
 /** Spawns a command in the repository root with `env` on top of a clean copy of process.env. */
 export function run(cmd: string, args: string[], env: Record<string, string>, opts: { detached?: boolean; cwd?: string } = {}): Proc {
   const clean = { ...process.env };
@@ -68,7 +83,11 @@ export function run(cmd: string, args: string[], env: Record<string, string>, op
     kill: (signal = 'SIGTERM') => {
       if (child.exitCode !== null || child.signalCode !== null) return;
       if (opts.detached && child.pid) process.kill(-child.pid, signal);
-      else child.kill(signal);
+      else {
+        // SIGKILL cannot be relayed: tsx's wrapper would die and leave the server it runs behind.
+        if (signal === 'SIGKILL' && child.pid) for (const pid of descendantsOf(child.pid)) try { process.kill(pid, signal); } catch { /* gone */ }
+        child.kill(signal);
+      }
     },
   };
 }
