@@ -122,6 +122,8 @@ describe('query routes declare the read models they read', () => {
       ':category': 'images',
       ':storedName': '00000000-0000-4000-8000-000000000000.png',
       ':linkId': '00000000-0000-4000-8000-000000000000',
+      '/oauth/:id': '00000000-0000-4000-8000-000000000000',
+      '/api/v1/auth/identities/:id': '00000000-0000-4000-8000-000000000000',
     };
     // Query routes answered by POST (the rest of the non-GET routes are commands).
     const queryPosts: Record<string, unknown> = {

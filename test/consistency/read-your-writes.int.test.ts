@@ -32,7 +32,8 @@ describe('read-your-writes', () => {
   let projector: ProjectorHandle | undefined;
 
   beforeAll(async () => {
-    t = await testApp('ryw', { READ_YOUR_WRITES_TIMEOUT_MS: String(TIMEOUT_MS) });
+    // The suite can outlast the default 15-minute access token on a busy CI machine (it did: 401 in round ~150 of mode 3).
+    t = await testApp('ryw', { READ_YOUR_WRITES_TIMEOUT_MS: String(TIMEOUT_MS), ACCESS_TOKEN_TTL: '2h' });
     port = await freePort();
     await t.app.listen({ port, host: '127.0.0.1' });
     admin = await adminLogin(t.app, t.services);
@@ -162,7 +163,7 @@ describe('read-your-writes', () => {
         env: {
           ...process.env, NODE_ENV: 'test', ROLES: api ? 'api,projector' : 'projector', LOG_LEVEL: 'warn', PORT: String(childPort), HOST: '127.0.0.1',
           DATABASE_URL: cfg.DATABASE_URL, REDIS_URL: cfg.REDIS_URL, REDIS_PREFIX: t.services.prefix, DATA_DIR: cfg.DATA_DIR,
-          PASSWORD_PEPPER: cfg.PASSWORD_PEPPER, BCRYPT_COST: '4', READ_YOUR_WRITES_TIMEOUT_MS: String(TIMEOUT_MS),
+          PASSWORD_PEPPER: cfg.PASSWORD_PEPPER, BCRYPT_COST: '4', READ_YOUR_WRITES_TIMEOUT_MS: String(TIMEOUT_MS), ACCESS_TOKEN_TTL: '2h',
           RATE_LIMIT_PER_MINUTE: '0', RATE_LIMIT_AUTH_PER_MINUTE: '0', COOKIE_SECURE: 'false',
         },
         stdio: ['ignore', 'pipe', 'pipe'],

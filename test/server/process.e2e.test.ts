@@ -154,14 +154,17 @@ describe('the authledger process', () => {
   it('ROLES=api runs only the API (no projector, worker or hub); ROLES=worker runs no HTTP server', async () => {
     const apiEnv = { ...(await baseEnv('roleapi')), ROLES: 'api' };
     const api = startMain(apiEnv);
-    const apiOut = await api.waitFor(/authledger is running/, 90_000);
+    // The banner is written at once, the JSON start line through pino's asynchronous destination: wait for both.
+    await api.waitFor(/authledger is running/, 90_000);
+    const apiOut = await api.waitFor(/"authledger started"/, 30_000);
     expect(startedLine(apiOut).parts).toEqual(['api']);
     expect((await fetch(`http://127.0.0.1:${apiEnv.PORT}/health`)).status).toBe(200);
     expect(apiOut).not.toContain('Realtime:');
 
     const workerEnv = { ...(await baseEnv('roleworker')), ROLES: 'worker' };
     const worker = startMain(workerEnv);
-    const workerOut = await worker.waitFor(/authledger is running/, 90_000);
+    await worker.waitFor(/authledger is running/, 90_000);
+    const workerOut = await worker.waitFor(/"authledger started"/, 30_000);
     expect(startedLine(workerOut).parts).toEqual(['worker']);
     await expect(fetch(`http://127.0.0.1:${workerEnv.PORT}/health`)).rejects.toThrow();
 
