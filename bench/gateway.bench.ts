@@ -17,7 +17,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { QUICK } from './lib';
 import { COMMON, prepare } from './http-setup';
-import { api, fmt, freePort, load, loadTool, median, processTree, ROOT, sleep, startServer, stopAll, uptimeLine, WORK_DIR, type LoadResult } from './outside';
+import { api, fmt, freePort, load, loadTool, median, processTree, sleep, startScript, startServer, stopAll, uptimeLine, WORK_DIR, type LoadResult } from './outside';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? (QUICK ? 1 : 3));
 const SECONDS = Number(process.env.BENCH_SECONDS ?? (QUICK ? 2 : 5));
@@ -25,28 +25,6 @@ const CONNECTIONS = 64;
 const NGINX = process.env.NGINX_BIN ?? '/usr/sbin/nginx';
 
 interface Proc { url: string; pid: number; stop(): Promise<void> }
-
-/** A bench/*.mjs script in its own node process that prints {"port":N}. */
-async function startScript(file: string, env: Record<string, string> = {}): Promise<Proc> {
-  const child = spawn(process.execPath, [path.join(ROOT, 'bench', file)], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
-  const port = await new Promise<number>((resolve, reject) => {
-    let buf = '';
-    child.stdout!.on('data', (d) => {
-      buf += d;
-      const m = /\{"port":(\d+)\}/.exec(buf);
-      if (m) resolve(Number(m[1]));
-    });
-    child.on('exit', (code) => reject(new Error(`${file} exited with ${code}`)));
-  });
-  return {
-    url: `http://127.0.0.1:${port}`,
-    pid: child.pid!,
-    async stop() {
-      child.kill('SIGTERM');
-      await new Promise((r) => (child.exitCode !== null ? r(null) : child.once('exit', r)));
-    },
-  };
-}
 
 /** nginx in the foreground, one worker, everything in a directory of its own. */
 async function startNginx(appPort: number, upstreamPort: number): Promise<Proc> {

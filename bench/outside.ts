@@ -287,9 +287,9 @@ export async function stopAll(): Promise<void> {
   for (const s of [...started].reverse()) await s.stop();
 }
 
-/** The Fastify hello-world baseline in a process of its own. */
-export async function startHelloWorld(): Promise<{ url: string; pid: number; stop(): Promise<void> }> {
-  const child = spawn(process.execPath, [path.join(ROOT, 'bench', 'hello-world.mjs')], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+/** A bench/*.mjs script in a node process of its own that prints {"port":N} when it listens. */
+export async function startScript(file: string, env: Record<string, string> = {}): Promise<{ url: string; pid: number; stop(): Promise<void> }> {
+  const child = spawn(process.execPath, [path.join(ROOT, 'bench', file)], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
   const port = await new Promise<number>((resolve, reject) => {
     let buf = '';
     child.stdout!.on('data', (d) => {
@@ -297,16 +297,22 @@ export async function startHelloWorld(): Promise<{ url: string; pid: number; sto
       const m = /\{"port":(\d+)\}/.exec(buf);
       if (m) resolve(Number(m[1]));
     });
-    child.on('exit', (code) => reject(new Error(`hello-world exited with ${code}`)));
+    child.on('exit', (code) => reject(new Error(`${file} exited with ${code}`)));
   });
   return {
-    url: `http://127.0.0.1:${port}/`,
+    url: `http://127.0.0.1:${port}`,
     pid: child.pid!,
     async stop() {
       child.kill('SIGTERM');
       await new Promise((r) => (child.exitCode !== null ? r(null) : child.once('exit', r)));
     },
   };
+}
+
+/** The Fastify hello-world baseline in a process of its own. */
+export async function startHelloWorld(): Promise<{ url: string; pid: number; stop(): Promise<void> }> {
+  const hello = await startScript('hello-world.mjs');
+  return { ...hello, url: `${hello.url}/` };
 }
 
 // ------------------------------------------------------------------ HTTP from the bench
