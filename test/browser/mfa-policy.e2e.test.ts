@@ -2,12 +2,13 @@
  * MFA_REQUIRED_FOR_ROLES in the console (issue 17): an admin without a second factor who signs in
  * with the password gets the enrolment screen (the login answered an `enrol` mfa_token, no
  * session), enrols TOTP with that token, sees the recovery codes, and only then has the full
- * session. The next sign-in asks for the code. axe-core on the enrolment-at-sign-in screen.
+ * session. The next sign-in asks for the code. A passkey (virtual authenticator) may be the first
+ * factor instead. axe-core on the enrolment-at-sign-in screen.
  */
 import { expect, it } from 'vitest';
 import { expectAccessible, useBrowser } from './helpers';
 import { makeAdmin, signup } from '../helpers/auth';
-import { confirmTotpEnrolment, nextTotp, recoveryCodesShown, signInWithPassword, signOut } from './mfa-steps';
+import { addVirtualAuthenticator, confirmTotpEnrolment, nextTotp, recoveryCodesShown, signInWithPassword, signOut } from './mfa-steps';
 
 const b = useBrowser('bmfapol', { env: { MFA_REQUIRED_FOR_ROLES: 'admin' } });
 const HOME = /\/console\/?$/;
@@ -55,3 +56,26 @@ it('an admin without a factor enrols TOTP at sign-in, then gets the full session
   await page.waitForURL(HOME);
   await page.getByRole('button', { name: 'Sign out' }).waitFor();
 }, 180_000);
+
+it('an admin without a factor may enrol a passkey at sign-in instead (virtual authenticator)', async () => {
+  const { app, services } = b.server();
+  const u = await signup(app);
+  await makeAdmin(services, u.userId);
+  const ctx = await b.context();
+  const page = await ctx.newPage();
+  await addVirtualAuthenticator(ctx, page);
+  await signInWithPassword(page, b.url('/console/sign-in'), u.email, u.password);
+  await page.getByText('Your account needs a second factor.').waitFor();
+  await page.getByRole('button', { name: 'Add a passkey' }).click();
+  expect(await recoveryCodesShown(page)).toHaveLength(10);
+  await page.getByRole('button', { name: 'Continue' }).click();
+  await page.waitForURL(HOME);
+  await page.getByRole('button', { name: 'Sign out' }).waitFor();
+  const events = (await services.store.readStream(`mfa-${u.userId}`)).map((e) => e.type);
+  expect(events).toContain('PasskeyRegistered');
+  // The passkey alone signs in from now on.
+  await signOut(page);
+  await page.goto(b.url('/console/mfa/sign-in'));
+  await page.getByRole('button', { name: 'Sign in with a passkey' }).click();
+  await page.waitForURL(HOME);
+}, 120_000);

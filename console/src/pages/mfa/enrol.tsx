@@ -3,9 +3,11 @@
  * - /console/mfa, signed in (the access token);
  * - at sign-in, when MFA_REQUIRED_FOR_ROLES asks a user to enrol before a full session: the
  *   `enrol` mfa_token goes in the body, and the confirm answer carries the session.
- * The first factor comes with recovery codes, shown once (`RecoveryCodes`).
+ * The first factor comes with recovery codes, shown once (`RecoveryCodes`). At sign-in a passkey
+ * may be the first factor instead (`registerPasskey` with the same token).
  */
 import { useState } from 'preact/hooks';
+import { startRegistration } from '@simplewebauthn/browser';
 import { post } from '../../api';
 import type { LoginAnswer } from '../../session';
 import { ErrorNotice, Field, Notice, useAction } from '../../ui';
@@ -54,10 +56,24 @@ export function TotpEnrolment({ mfaToken, onEnrolled }: { mfaToken?: string; onE
   );
 }
 
+/** Registers a passkey (navigator.credentials.create); with an `enrol` mfa_token at sign-in. */
+export async function registerPasskey(mfaToken?: string): Promise<Enrolled> {
+  const token = mfaToken ? { mfa_token: mfaToken } : {};
+  const opts = mfaToken ? { auth: false } : undefined;
+  const options = await post<never>('/api/v1/auth/mfa/passkeys/registration-options', token, opts);
+  const response = await startRegistration({ optionsJSON: options });
+  return post<Enrolled>('/api/v1/auth/mfa/passkeys', { name: 'Passkey', response, ...token }, opts);
+}
+
 /** MFA_REQUIRED_FOR_ROLES: enrol with the sign-in's mfa_token, see the recovery codes, then the session. */
 export function EnrolOnSignIn({ mfaToken, onDone }: { mfaToken: string; onDone: (answer: LoginAnswer) => Promise<void> }) {
   const [done, setDone] = useState<Enrolled | null>(null);
   const finish = useAction(async () => onDone(done!.session!));
+  const enrolled = (r: Enrolled) => {
+    if (!r.session) throw new Error('The enrolment did not start a session; sign in again.');
+    setDone(r);
+  };
+  const passkey = useAction(async () => enrolled(await registerPasskey(mfaToken)));
   if (done) {
     return (
       <div class="stack">
@@ -69,11 +85,10 @@ export function EnrolOnSignIn({ mfaToken, onDone }: { mfaToken: string; onDone: 
   }
   return (
     <div class="stack">
-      <Notice kind="info">Your account needs a second factor. Set up an authenticator app to finish signing in.</Notice>
-      <TotpEnrolment mfaToken={mfaToken} onEnrolled={(r) => {
-        if (!r.session) throw new Error('The enrolment did not start a session; sign in again.');
-        setDone(r);
-      }} />
+      <Notice kind="info">Your account needs a second factor. Set up an authenticator app or add a passkey to finish signing in.</Notice>
+      <TotpEnrolment mfaToken={mfaToken} onEnrolled={enrolled} />
+      <ErrorNotice error={passkey.error} />
+      <div><button type="button" class="secondary" disabled={passkey.busy} onClick={() => void passkey.run()}>Add a passkey</button></div>
     </div>
   );
 }

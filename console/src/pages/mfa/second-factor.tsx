@@ -71,12 +71,15 @@ export function SecondFactorSignIn({ challenge, onDone }: { challenge: MfaChalle
   const mfaToken = challenge.mfa_token;
   if (challenge.mfa_enrolment_required) return <EnrolOnSignIn mfaToken={mfaToken} onDone={onDone} />;
   return (
-    <SecondFactorForm
-      methods={challenge.methods}
-      autoFocus
-      passkeyOptions={() => post('/api/v1/auth/mfa/passkey-options', { mfa_token: mfaToken }, { auth: false })}
-      onVerify={async (input) => onDone(await post<LoginAnswer>('/api/v1/auth/mfa/verify', { mfa_token: mfaToken, ...input }, { auth: false }))}
-    />
+    <div class="stack">
+      <p>Your account has a second factor: prove it to finish signing in.</p>
+      <SecondFactorForm
+        methods={challenge.methods}
+        autoFocus
+        passkeyOptions={() => post('/api/v1/auth/mfa/passkey-options', { mfa_token: mfaToken }, { auth: false })}
+        onVerify={async (input) => onDone(await post<LoginAnswer>('/api/v1/auth/mfa/verify', { mfa_token: mfaToken, ...input }, { auth: false }))}
+      />
+    </div>
   );
 }
 

@@ -5,10 +5,9 @@
  * passkey), then the action runs again. API: /api/v1/auth/mfa/* (docs/identity.md "Multi-factor").
  */
 import { useState } from 'preact/hooks';
-import { startRegistration } from '@simplewebauthn/browser';
 import { del, get, post } from '../../api';
 import { ErrorNotice, Page, Spinner, fmtDate, useAction, useLoad } from '../../ui';
-import { RecoveryCodes, TotpEnrolment } from './enrol';
+import { RecoveryCodes, registerPasskey, TotpEnrolment } from './enrol';
 import { useStepUp } from './second-factor';
 
 interface Factor { id: string; method: 'totp' | 'passkey' | 'recovery_code'; name: string; created_at: string; last_used_at: string | null; remaining?: number }
@@ -19,9 +18,7 @@ export default function Security() {
   const [codes, setCodes] = useState<string[] | null>(null);
   const stepUp = useStepUp();
   const addPasskey = useAction(async () => {
-    const options = await post<never>('/api/v1/auth/mfa/passkeys/registration-options', {});
-    const response = await startRegistration({ optionsJSON: options });
-    const r = await post<{ recovery_codes?: string[] }>('/api/v1/auth/mfa/passkeys', { name: 'Passkey', response });
+    const r = await registerPasskey();
     if (r.recovery_codes) setCodes(r.recovery_codes);
     await list.reload();
   });
