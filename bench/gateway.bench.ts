@@ -2,14 +2,18 @@
  * `npm run bench gateway` (issue 14): the gateway measured from outside, each server a process of
  * its own, load from wrk in its own process (-t1 -c64), rows in the same interleaved rounds:
  * - direct: wrk → the upstream (the Fastify hello-world, bench/hello-world.mjs);
- * - gateway: wrk → authledger (`npm start`, ROLES=api,projector,worker,gateway, LOG_REQUESTS=errors)
- *   at /api/hello/ → upstream, a service registered by REST with the `token` policy (Bearer checked,
- *   session active, identity headers injected);
- * - http-proxy: wrk → @fastify/http-proxy (bench/http-proxy.mjs, no auth) → upstream;
+ * - gateway: wrk → authledger as users start it (`npm start`, default configuration plus the gateway
+ *   role: ROLES=api,projector,worker,realtime,gateway, LOG_REQUESTS=all, i.e. one access line per
+ *   request) at /api/hello/ → upstream, a service registered by REST with the `token` policy (Bearer
+ *   checked, session active, identity headers injected);
+ * - gateway, LOG_REQUESTS=errors: a second such server whose 2xx access lines are not written;
+ * - http-proxy: wrk → @fastify/http-proxy (bench/http-proxy.mjs, no auth, no logging) → upstream;
  * - nginx: wrk → nginx (one worker) `auth_request` → authledger /api/v1/auth/verify → upstream, the
  *   configuration of docs/gateway.md plus keep-alive upstream pools (as one would run it).
- * Printed: req/s, p50/p99, server CPU per request, the ratio of the gateway to the unauthenticated
- * proxy (target ≥ 0.8) and p99 added latency against direct.
+ * Printed: req/s, p50/p99, server CPU per request, log lines per request, each server's idle CPU
+ * (what it burns with no traffic: on a loaded machine at low req/s it inflates CPU per request), the
+ * ratio of each gateway row to the unauthenticated proxy (target ≥ 0.8) and p99 added latency
+ * against direct. The upstream (hello-world) and the proxy baseline log nothing.
  * Environment: BENCH_QUICK=1 (one short round), BENCH_ROUNDS, BENCH_SECONDS, NGINX_BIN.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -17,7 +21,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { QUICK } from './lib';
 import { COMMON, prepare } from './http-setup';
-import { api, fmt, freePort, load, loadTool, median, processTree, sleep, startScript, startServer, stopAll, uptimeLine, WORK_DIR, type LoadResult } from './outside';
+import { api, cpuSeconds, fmt, freePort, load, loadTool, median, processTree, sleep, startScript, startServer, stopAll, uptimeLine, WORK_DIR, type LoadResult, type Server } from './outside';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? (QUICK ? 1 : 3));
 const SECONDS = Number(process.env.BENCH_SECONDS ?? (QUICK ? 2 : 5));
@@ -97,26 +101,35 @@ async function main() {
   try {
     const upstream = await startScript('hello-world.mjs');
     procs.push(upstream);
-    const server = await startServer({ label: 'gateway', env: { ...COMMON, ROLES: 'api,projector,worker,gateway', LOG_REQUESTS: 'errors' } });
-    const row = await prepare({ id: 'gateway', title: 'authledger gateway', server, companions: [] });
-    const admin = (await api(server.base, 'POST', '/api/v1/auth/login', { email: COMMON.ADMIN_EMAIL, password: COMMON.ADMIN_PASSWORD })).access_token as string;
-    await api(server.base, 'POST', '/api/v1/services', { name: 'hello', upstreams: [upstream.url], auth: 'token' }, { authorization: `Bearer ${admin}` });
+    // The default roles plus the gateway; LOG_REQUESTS left at its default (all) on the first.
+    const ROLES = 'api,projector,worker,realtime,gateway';
+    const server = await startServer({ label: 'gateway', env: { ...COMMON, ROLES } });
+    const quiet = await startServer({ label: 'gateway-errors', env: { ...COMMON, ROLES, LOG_REQUESTS: 'errors' } });
+    const setUp = async (srv: Server) => {
+      const prepared = await prepare({ id: srv.label, title: srv.label, server: srv, companions: [] });
+      const admin = (await api(srv.base, 'POST', '/api/v1/auth/login', { email: COMMON.ADMIN_EMAIL, password: COMMON.ADMIN_PASSWORD })).access_token as string;
+      await api(srv.base, 'POST', '/api/v1/services', { name: 'hello', upstreams: [upstream.url], auth: 'token' }, { authorization: `Bearer ${admin}` });
+      return prepared;
+    };
+    const row = await setUp(server);
+    const quietRow = await setUp(quiet);
     const proxy = await startScript('http-proxy.mjs', { UPSTREAM: upstream.url, PREFIX: '/hello' });
     procs.push(proxy);
     const nginx = await startNginx(server.port, Number(new URL(upstream.url).port));
     procs.push(nginx);
 
     const auth = { authorization: `Bearer ${row.token}` };
-    const rows = [
-      { id: 'direct', title: 'direct to the upstream (hello-world)', url: `${upstream.url}/`, pid: upstream.pid },
-      { id: 'gateway', title: 'authledger gateway, token policy', url: `${server.base}/api/hello/`, pid: server.pid },
-      { id: 'http-proxy', title: '@fastify/http-proxy, no auth', url: `${proxy.url}/hello/`, pid: proxy.pid },
-      { id: 'nginx', title: 'nginx auth_request → /verify → upstream', url: `${nginx.url}/hello/`, pid: nginx.pid },
+    const rows: { id: string; title: string; url: string; pid: number; server?: Server; headers?: Record<string, string> }[] = [
+      { id: 'direct', title: 'direct to the upstream (hello-world, logs nothing)', url: `${upstream.url}/`, pid: upstream.pid },
+      { id: 'gateway', title: 'authledger gateway, token policy (npm start defaults: logs every request)', url: `${server.base}/api/hello/`, pid: server.pid, server },
+      { id: 'gateway-errors', title: 'authledger gateway, token policy, LOG_REQUESTS=errors (no 2xx lines)', url: `${quiet.base}/api/hello/`, pid: quiet.pid, server: quiet, headers: { authorization: `Bearer ${quietRow.token}` } },
+      { id: 'http-proxy', title: '@fastify/http-proxy, no auth (logs nothing)', url: `${proxy.url}/hello/`, pid: proxy.pid },
+      { id: 'nginx', title: 'nginx auth_request → /verify → upstream (access_log off; /verify on the first server)', url: `${nginx.url}/hello/`, pid: nginx.pid },
     ];
     // Every row answers 200 before it is measured (the service reaches the directory via the log).
     for (const r of rows) {
       for (const deadline = Date.now() + 15_000; ;) {
-        const res = await fetch(r.url, { headers: auth });
+        const res = await fetch(r.url, { headers: r.headers ?? auth });
         if (res.status === 200) break;
         if (Date.now() > deadline) throw new Error(`${r.id}: ${res.status} ${await res.text()}`);
         await sleep(200);
@@ -126,11 +139,16 @@ async function main() {
     if (noToken.status !== 401) throw new Error(`gateway without a token answered ${noToken.status}, not 401`);
     if ((await fetch(`${nginx.url}/hello/`)).status !== 401) throw new Error('nginx without a token did not answer 401');
 
-    for (const r of rows) await load({ url: r.url, headers: auth, seconds: 1, connections: CONNECTIONS }); // warm-up
+    for (const r of rows) await load({ url: r.url, headers: r.headers ?? auth, seconds: 1, connections: CONNECTIONS }); // warm-up
+    // What each process burns with no traffic (projector, workers, timers): part of CPU per request.
+    const idle = new Map<string, number>();
+    const cpu0 = rows.map((r) => cpuSeconds(r.pid));
+    await sleep(3000);
+    rows.forEach((r, i) => idle.set(r.id, ((cpuSeconds(r.pid) - cpu0[i]!) * 1000) / 3));
     const res = new Map<string, LoadResult[]>();
     for (let round = 0; round < ROUNDS; round++) {
       for (const r of rows) {
-        const x = await load({ url: r.url, headers: auth, seconds: SECONDS, connections: CONNECTIONS, pid: r.pid });
+        const x = await load({ url: r.url, headers: r.headers ?? auth, seconds: SECONDS, connections: CONNECTIONS, pid: r.pid, server: r.server });
         res.set(r.id, [...(res.get(r.id) ?? []), x]);
       }
       console.log(`[bench] round ${round + 1}/${ROUNDS} done; ${uptimeLine()}`);
@@ -138,17 +156,21 @@ async function main() {
 
     const m = (id: string, f: (x: LoadResult) => number) => median(res.get(id)!.map(f));
     const lines = [
-      '| row | req/s | p50 ms | p99 ms | p99 added vs direct ms | serving process CPU µs/req | non-2xx |',
-      '|---|---|---|---|---|---|---|',
+      '| row | req/s | p50 ms | p99 ms | p99 added vs direct ms | serving process CPU µs/req | idle CPU ms/s | log lines/req | non-2xx |',
+      '|---|---|---|---|---|---|---|---|---|',
     ];
     for (const r of rows) {
       const rs = res.get(r.id)!;
-      lines.push(`| ${r.title} | ${fmt(m(r.id, (x) => x.rps))} | ${fmt(m(r.id, (x) => x.p50ms), 2)} | ${fmt(m(r.id, (x) => x.p99ms), 2)} | ${r.id === 'direct' ? '–' : fmt(m(r.id, (x) => x.p99ms) - m('direct', (x) => x.p99ms), 2)} | ${fmt(m(r.id, (x) => x.cpuUsPerReq))} | ${rs.reduce((n, x) => n + x.bad, 0)} |`);
+      lines.push(`| ${r.title} | ${fmt(m(r.id, (x) => x.rps))} | ${fmt(m(r.id, (x) => x.p50ms), 2)} | ${fmt(m(r.id, (x) => x.p99ms), 2)} | ${r.id === 'direct' ? '–' : fmt(m(r.id, (x) => x.p99ms) - m('direct', (x) => x.p99ms), 2)} | ${fmt(m(r.id, (x) => x.cpuUsPerReq))} | ${fmt(idle.get(r.id)!, 1)} | ${r.server ? fmt(m(r.id, (x) => x.logLinesPerReq), 2) : '0'} | ${rs.reduce((n, x) => n + x.bad, 0)} |`);
     }
-    const ratios = res.get('gateway')!.map((g, i) => g.rps / res.get('http-proxy')![i]!.rps);
-    const nginxRatios = res.get('nginx')!.map((g, i) => g.rps / res.get('http-proxy')![i]!.rps);
+    const ratiosOf = (id: string) => res.get(id)!.map((g, i) => g.rps / res.get('http-proxy')![i]!.rps);
+    const ratios = ratiosOf('gateway');
+    const quietRatios = ratiosOf('gateway-errors');
+    const nginxRatios = ratiosOf('nginx');
+    const cpuRatio = (id: string) => m('http-proxy', (x) => x.cpuUsPerReq) / m(id, (x) => x.cpuUsPerReq);
     console.log(`\n${lines.join('\n')}\n`);
-    console.log(`[bench] gateway (token policy) / @fastify/http-proxy (no auth): ratio=${fmt(median(ratios), 2)} (rounds ${ratios.map((x) => x.toFixed(2)).join(' / ')}; target ≥ 0.8)`);
+    console.log(`[bench] gateway (token policy, logs every request) / @fastify/http-proxy (no auth, no logging): ratio=${fmt(median(ratios), 2)} (rounds ${ratios.map((x) => x.toFixed(2)).join(' / ')}; target ≥ 0.8); CPU per request proxy/gateway ${fmt(cpuRatio('gateway'), 2)}`);
+    console.log(`[bench] gateway with LOG_REQUESTS=errors / @fastify/http-proxy: ratio=${fmt(median(quietRatios), 2)} (rounds ${quietRatios.map((x) => x.toFixed(2)).join(' / ')}); CPU per request proxy/gateway ${fmt(cpuRatio('gateway-errors'), 2)}`);
     console.log(`[bench] nginx auth_request / @fastify/http-proxy: ratio=${fmt(median(nginxRatios), 2)}; gateway p99 added vs direct ${fmt(m('gateway', (x) => x.p99ms) - m('direct', (x) => x.p99ms), 2)} ms, nginx ${fmt(m('nginx', (x) => x.p99ms) - m('direct', (x) => x.p99ms), 2)} ms`);
     console.log(`[bench] finished; ${uptimeLine()}`);
     const bad = [...res.values()].flat().reduce((n, x) => n + x.bad, 0);

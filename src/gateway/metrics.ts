@@ -30,3 +30,20 @@ export const upstreamHealthy = new client.Gauge({
   labelNames: ['service', 'upstream'] as const,
   registers: [processMetrics],
 });
+
+// Labelled children made once per (service, status class): prom-client otherwise hashes the
+// label object on every observation. Bounded like the labels (registered services × 5).
+const answered = new Map<string, { count: { inc(): void }; time: { observe(v: number): void } }>();
+
+/** One answer of the gateway for a service: its status class and seconds to the answer's headers. */
+export function observeAnswer(service: string, status: number, seconds: number): void {
+  const cls = `${Math.floor(status / 100)}xx`;
+  const key = `${service} ${cls}`;
+  let m = answered.get(key);
+  if (!m) {
+    m = { count: gatewayRequests.labels(service, cls), time: gatewayDuration.labels(service) };
+    answered.set(key, m);
+  }
+  m.count.inc();
+  m.time.observe(seconds);
+}

@@ -25,7 +25,8 @@ import { upstreamHeaders, upstreamPath } from './headers';
 import type { Target } from './upstreams';
 import { statusOf, toDomainError } from '../http/problem';
 import { attachWebSocketPassthrough } from './ws';
-import { gatewayDuration, gatewayRequests, gatewayUpstreamErrors } from './metrics';
+import { gatewayUpstreamErrors, observeAnswer } from './metrics';
+import { keepRelayedCaching } from '../http/cache-control';
 
 const RETRY_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE']);
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'TRACE'] as const;
@@ -65,7 +66,7 @@ export async function gatewayProxy(app: FastifyInstance, opts: { mountPath: stri
   await gw.ready();
 
   await app.register(replyFrom, {
-    disableCache: true,
+    // The upstream URL of a request is parsed once per distinct URL (a bounded LRU of 100).
     disableRequestLogging: true,
     undici: { connections: 256, pipelining: 1, keepAliveTimeout: 30_000, tls: { rejectUnauthorized: true } } as never,
   });
@@ -83,18 +84,18 @@ export async function gatewayProxy(app: FastifyInstance, opts: { mountPath: stri
       throw errors.notFound(`No route ${request.method} ${prefix}/${name}.`, 'route_not_found');
     }
     const { spec } = entry;
-    const started = process.hrtime.bigint();
-    const done = (status: number) => {
-      gatewayRequests.inc({ service: name, status: `${Math.floor(status / 100)}xx` });
-      gatewayDuration.observe({ service: name }, Number(process.hrtime.bigint() - started) / 1e9);
-    };
+    const started = performance.now();
+    const done = (status: number) => observeAnswer(name, status, (performance.now() - started) / 1000);
     try {
       const len = Number(request.headers['content-length'] ?? 0);
       if (bodyLimit && len > bodyLimit) throw domainError('body_too_large', 'The request body is larger than this gateway accepts.');
       const identity = await gw.access.authorize(request.headers, spec);
-      await gw.limit(spec, identity, request.ip);
+      // No promise for what is known at once: services without limits, static upstreams.
+      const limited = gw.limit(spec, identity, request.ip);
+      if (limited) await limited;
       const pool = gw.pool(name);
-      const first = await pool?.pick();
+      const picked = pool?.pick();
+      const first = picked instanceof Promise ? await picked : picked;
       if (!pool || !first) throw domainError('no_healthy_upstream', `No healthy upstream of the service ${name}; retry later.`, { retryAfterSeconds: 1 });
 
       let path: string;
@@ -132,7 +133,10 @@ export async function gatewayProxy(app: FastifyInstance, opts: { mountPath: stri
         };
         reply.from(`${target.base}${path}`, {
           timeout: spec.timeout_ms,
-          rewriteRequestHeaders: (_req, h) => ({ ...headersOut, host: h.host }),
+          rewriteRequestHeaders: (_req, h) => {
+            headersOut.host = h.host;
+            return headersOut;
+          },
           onResponse: (_req, rep, res) => {
             const status = res.statusCode;
             if (status >= 502 && status <= 504) gatewayUpstreamErrors.inc({ service: name, kind: String(status) });
@@ -146,6 +150,7 @@ export async function gatewayProxy(app: FastifyInstance, opts: { mountPath: stri
                   release();
                 } else {
                   done(status);
+                  keepRelayedCaching(rep);
                   stream.on('close', release);
                   rep.send(stream);
                 }
@@ -153,6 +158,7 @@ export async function gatewayProxy(app: FastifyInstance, opts: { mountPath: stri
               return;
             }
             done(status);
+            keepRelayedCaching(rep);
             const stream = res.stream as NodeJS.ReadableStream;
             stream.on('close', release);
             stream.on('end', release);
@@ -183,7 +189,9 @@ export async function gatewayProxy(app: FastifyInstance, opts: { mountPath: stri
   }
 
   attachWebSocketPassthrough(app, prefix);
-  const config = { rateLimit: false, securityHeaders: 'errors' } as const;
+  // Answers relayed from an upstream keep its caching headers; the gateway's own (401, 404, 502…)
+  // get no-store like every other answer of this server (src/http/cache-control.ts).
+  const config = { rateLimit: false, securityHeaders: 'errors', cacheControl: 'relayed' } as const;
   for (const url of [`${prefix}/:service`, `${prefix}/:service/*`]) {
     app.route({ method: [...METHODS], url, config, schema: { hide: true }, handler });
   }

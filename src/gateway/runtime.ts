@@ -123,8 +123,16 @@ export class GatewayRuntime {
     });
   }
 
-  /** Per-service and per-caller budgets of the service (429 with Retry-After when spent). */
-  async limit(spec: ServiceSpec, identity: Identity | undefined, ip: string): Promise<void> {
+  /**
+   * Per-service and per-caller budgets of the service (rejects with 429 and Retry-After when
+   * spent); undefined, with no promise made, when the service has no limit.
+   */
+  limit(spec: ServiceSpec, identity: Identity | undefined, ip: string): Promise<void> | undefined {
+    if (!spec.rate_limit_per_minute && !spec.rate_limit_per_user_per_minute) return undefined;
+    return this.checkLimits(spec, identity, ip);
+  }
+
+  private async checkLimits(spec: ServiceSpec, identity: Identity | undefined, ip: string): Promise<void> {
     const checks: [string, number][] = [];
     if (spec.rate_limit_per_minute) checks.push([`s:${spec.name}`, spec.rate_limit_per_minute]);
     if (spec.rate_limit_per_user_per_minute) {

@@ -118,8 +118,17 @@ export class UpstreamPool {
   }
 
   /** A healthy target not in `exclude`, or undefined (none healthy). */
-  async pick(exclude?: ReadonlySet<Target>): Promise<Target | undefined> {
-    if (this.srv.size || this.spec.upstreams.some((u) => u.startsWith('dns+srv:'))) await this.refreshSrv();
+  /** A healthy target (a promise only when SRV upstreams may need resolving first). */
+  pick(exclude?: ReadonlySet<Target>): Target | undefined | Promise<Target | undefined> {
+    if (this.srv.size || this.hasSrv) return this.refreshSrv().then(() => this.choose(exclude));
+    return this.choose(exclude);
+  }
+
+  private get hasSrv(): boolean {
+    return this.spec.upstreams.some((u) => u.startsWith('dns+srv:'));
+  }
+
+  private choose(exclude?: ReadonlySet<Target>): Target | undefined {
     const now = Date.now();
     const ok: Target[] = [];
     for (const t of this.targets.values()) if (this.usable(t, now) && !exclude?.has(t)) ok.push(t);

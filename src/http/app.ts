@@ -4,6 +4,7 @@
  * given (`registerRoutes`, from the composition root src/compose.ts; this file imports no routes).
  */
 import { randomUUID } from 'node:crypto';
+import { Stream } from 'node:stream';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type RouteOptions } from 'fastify';
 import cors from '@fastify/cors';
 import cookie from '@fastify/cookie';
@@ -27,6 +28,7 @@ import { VERSION } from '../version';
 import type { Logger } from 'pino';
 import { accessLoggerOf, credentialShapeIn, logContext, redactUrl } from '../infra/logger';
 import { AccessLogController, lazyRequestLogger } from './access-log';
+import { defaultNoStore } from './cache-control';
 
 /** Registers every route module (the composition root, src/compose.ts, passes it in). */
 export type RegisterRoutes = (app: FastifyInstance, services: Services) => Promise<void>;
@@ -129,8 +131,10 @@ export async function buildHttpApp(services: Services, registerRoutes: RegisterR
   });
   // The net under every route's schema (src/http/input.ts): a NUL or an unpaired surrogate
   // anywhere in the params, query or body is refused before any handler or store sees it (issue 20 §5).
+  // A streamed body (the gateway's, handed on unread) is not walked: its fields are the stream's.
   app.addHook('preValidation', (request, _reply, done) => {
-    const field = unsafeInputPath(request.params, 'params') ?? unsafeInputPath(request.query, 'querystring') ?? unsafeInputPath(request.body, 'body');
+    const body = request.body instanceof Stream ? undefined : request.body;
+    const field = unsafeInputPath(request.params, 'params') ?? unsafeInputPath(request.query, 'querystring') ?? unsafeInputPath(body, 'body');
     if (field) done(errors.validation([{ field, message: TEXT_MESSAGE }]));
     else done();
   });
@@ -138,8 +142,8 @@ export async function buildHttpApp(services: Services, registerRoutes: RegisterR
     if (reply.statusCode >= 300 && request.routeOptions.config.securityHeaders === 'errors') reply.headers(security);
     reply.header('x-process-time', (reply.elapsedTime / 1000).toFixed(6));
     // No answer is stored by a browser or a shared cache unless its route says otherwise (JWKS,
-    // docs assets): /me, sessions, users, audit and key lists carry personal data (issue 20 §7).
-    if (!reply.hasHeader('cache-control')) reply.header('cache-control', 'no-store');
+    // docs assets, answers the gateway relays): src/http/cache-control.ts.
+    if (defaultNoStore(request, reply)) reply.header('cache-control', 'no-store');
     done(null, payload);
   });
 

@@ -1,0 +1,123 @@
+/**
+ * CPU profile of the gateway under wrk load (issue 14; not a benchmark):
+ * `npx tsx bench/profile-gateway.ts [outDir]`. Starts the hello-world upstream (its own process)
+ * and one authledger server the way `npm start` starts it (node --import tsx src/main.ts, default
+ * configuration plus the gateway role, the bench's common settings) with the inspector on
+ * 127.0.0.1, registers the `hello` service (token policy) by REST, and records the V8 sampling
+ * profile only while wrk drives /api/hello/. Writes <outDir>/gateway-<logs>.cpuprofile and prints
+ * the top by self time and our own functions by inclusive time. PROFILE_SECONDS (default 8),
+ * PROFILE_LOGS (LOG_REQUESTS values, default "all").
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import WebSocket from 'ws';
+import { summarise, type CpuProfile } from './cpuprofile-top';
+import { COMMON, prepare } from './http-setup';
+import { api, load, sleep, startScript, startServer, stopAll, uptimeLine } from './outside';
+
+const outDir = path.resolve(process.argv[2] ?? 'profiles');
+const SECONDS = Number(process.env.PROFILE_SECONDS ?? 8);
+const LOGS = (process.env.PROFILE_LOGS ?? 'all').split(',');
+
+async function inspector(url: string) {
+  const ws = new WebSocket(url);
+  await new Promise((resolve, reject) => {
+    ws.once('open', resolve);
+    ws.once('error', reject);
+  });
+  let id = 0;
+  const pending = new Map<number, (v: any) => void>();
+  ws.on('message', (data) => {
+    const msg = JSON.parse(String(data));
+    if (msg.id !== undefined) pending.get(msg.id)?.(msg.result ?? msg.error);
+  });
+  return {
+    send(method: string, params: object = {}): Promise<any> {
+      return new Promise((resolve) => {
+        pending.set(++id, resolve);
+        ws.send(JSON.stringify({ id, method, params }));
+      });
+    },
+    close: () => ws.close(),
+  };
+}
+
+/** Inclusive time of our own (src/) and a few framework functions, as a share of busy time. */
+export function inclusive(profile: CpuProfile, top = 25): string {
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const self = new Map<number, number>();
+  for (const id of profile.samples) self.set(id, (self.get(id) ?? 0) + 1);
+  const parent = new Map<number, number>();
+  for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const totals = new Map<string, number>();
+  let busy = 0;
+  for (const [id, count] of self) {
+    const leaf = byId.get(id)!;
+    if (leaf.callFrame.functionName === '(idle)') continue;
+    busy += count;
+    const seen = new Set<string>();
+    for (let cur: number | undefined = id; cur !== undefined; cur = parent.get(cur)) {
+      const { functionName, url, lineNumber } = byId.get(cur)!.callFrame;
+      const m = /\/(src\/.*|node_modules\/(?:@[^/]+\/)?[^/]+\/.*)$/.exec(url);
+      if (!m) continue;
+      const key = `${functionName || '(anonymous)'}  ${m[1]!.replace(/^node_modules\//, '')}:${lineNumber + 1}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      totals.set(key, (totals.get(key) ?? 0) + count);
+    }
+  }
+  const rows = [...totals].sort((a, b) => b[1] - a[1]).slice(0, top);
+  return [`inclusive (share of busy samples), top ${top}:`, ...rows.map(([k, n]) => `  ${((100 * n) / busy).toFixed(1).padStart(5)}%  ${k}`)].join('\n');
+}
+
+async function main() {
+  fs.mkdirSync(outDir, { recursive: true });
+  console.log(`profiles into ${outDir}; ${uptimeLine()}`);
+  const upstream = await startScript('hello-world.mjs');
+  try {
+    for (const logs of LOGS) {
+      const server = await startServer({
+        label: `gwprofile-${logs}`,
+        env: { ...COMMON, ROLES: 'api,projector,worker,realtime,gateway', LOG_REQUESTS: logs },
+        command: ['node', '--inspect=127.0.0.1:0', '--import', 'tsx', 'src/main.ts'],
+      });
+      const stderr = fs.readFileSync(path.join(server.dir, 'stderr.log'), 'utf8');
+      const wsUrl = /ws:\/\/127\.0\.0\.1:\d+\/[\w-]+/.exec(stderr)?.[0];
+      if (!wsUrl) throw new Error(`no inspector URL in stderr:\n${stderr}`);
+      const cdp = await inspector(wsUrl);
+      try {
+        const row = await prepare({ id: logs, title: logs, server, companions: [] });
+        const admin = (await api(server.base, 'POST', '/api/v1/auth/login', { email: COMMON.ADMIN_EMAIL, password: COMMON.ADMIN_PASSWORD })).access_token as string;
+        await api(server.base, 'POST', '/api/v1/services', { name: 'hello', upstreams: [upstream.url], auth: 'token' }, { authorization: `Bearer ${admin}` });
+        const spec = { url: `${server.base}/api/hello/`, headers: { authorization: `Bearer ${row.token}` } };
+        for (const deadline = Date.now() + 15_000; ;) {
+          const res = await fetch(spec.url, { headers: spec.headers });
+          if (res.status === 200) break;
+          if (Date.now() > deadline) throw new Error(`gateway: ${res.status} ${await res.text()}`);
+          await sleep(200);
+        }
+        await cdp.send('Profiler.enable');
+        await cdp.send('Profiler.setSamplingInterval', { interval: 200 });
+        await load({ ...spec, seconds: 2 }); // warm-up
+        await cdp.send('Profiler.start');
+        const r = await load({ ...spec, seconds: SECONDS, pid: server.pid, server });
+        const { profile } = (await cdp.send('Profiler.stop')) as { profile: CpuProfile };
+        const file = path.join(outDir, `gateway-${logs}.cpuprofile`);
+        fs.writeFileSync(file, JSON.stringify(profile));
+        console.log(`\n### LOG_REQUESTS=${logs} GET /api/hello/: ${Math.round(r.rps)} req/s, ${Math.round(r.cpuUsPerReq)} µs CPU/req (profiler on), ${r.logLinesPerReq.toFixed(2)} log lines/req, non-2xx ${r.bad}; ${uptimeLine()}`);
+        console.log(`(${path.basename(file)})\n${summarise(profile, 25)}\n\n${inclusive(profile, 40)}`);
+      } finally {
+        cdp.close();
+        await server.stop();
+      }
+    }
+  } finally {
+    await upstream.stop();
+  }
+}
+
+main().then(() => process.exit(0), async (err) => {
+  console.error(err);
+  await stopAll().catch(() => undefined);
+  process.exit(1);
+});
