@@ -63,6 +63,6 @@ export async function consoleRoutes(app: FastifyInstance): Promise<void> {
     reply.type('text/html; charset=utf-8');
     return html;
   };
-  app.get('/console', { schema: { hide: true }, config: { rateLimit: false } }, page);
-  app.get('/console/*', { schema: { hide: true }, config: { rateLimit: false } }, page);
+  app.get('/console', { schema: { hide: true }, config: { rateLimit: false, consistency: 'none' } }, page);
+  app.get('/console/*', { schema: { hide: true }, config: { rateLimit: false, consistency: 'none' } }, page);
 }

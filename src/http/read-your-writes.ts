@@ -9,15 +9,21 @@
  *   newer of the session's remembered position and `X-Consistent-After`; past
  *   READ_YOUR_WRITES_TIMEOUT_MS it answers 503 `projection_behind` with Retry-After, never stale
  *   data as current;
- * - routes without `readModels` (the hot paths: /auth/verify, the access check, /me) get no hook
- *   at all: no Redis round trip, no header parsing;
+ * - every GET route declares either `readModels` or `consistency`, the reason it needs no
+ *   projection wait (CONSISTENCY; test/consistency/every-route.int.test.ts walks them all):
+ *   `log` routes search the whole log below the visibility horizon and wait for the horizon to
+ *   pass the position; `stream` routes read their aggregate's stream (visible once committed) and
+ *   only check the header's shape; `inline`, `none` and `command` routes get no hook at all (the hot
+ *   paths /auth/verify, /me and the access check are `inline`: no Redis round trip, no header parsing);
+ * - a malformed X-Consistent-After, or another adapter's position shape, is 400
+ *   `invalid_log_position` wherever the header is read;
  * - a request without a session and without the header pays nothing but a header lookup.
  */
 import fp from 'fastify-plugin';
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
 import client from 'prom-client';
 import type { Services } from '../services';
-import { comparePositions, formatPosition, parsePosition, type Position } from '../events/store';
+import { comparePositions, formatPosition, hasPagedLog, parsePosition, type Position } from '../events/store';
 import { CheckpointFeed } from '../projections/checkpoint-feed';
 import { projectionsFor } from '../projections/index';
 import { sessionStateProjection, userProfilesProjection } from '../projections/session-state';
@@ -25,10 +31,25 @@ import { appendedInRequest, sessionOfRequest } from '../infra/request-writes';
 import { processMetrics } from '../infra/metrics';
 import { errors } from '../errors';
 
+/**
+ * Why a query route reads its writes without waiting for a projection; every GET route without
+ * `readModels` names one (the OpenAPI document and docs/CONTRACTS.md repeat these).
+ */
+export const CONSISTENCY = {
+  inline: 'reads only the Redis read models that every command applies inline before it answers (src/projections/inline.ts): nothing to wait for; the header is not read (hot path)',
+  stream: 'reads its aggregate\'s own stream from the event log, which shows every committed write at once: the header is checked, never waited for',
+  log: 'searches the event log itself: waits only while an older transaction still holds the log\'s visibility horizon below the position (PostgreSQL; EventStoreDB: never)',
+  none: 'reads no event-sourced state (documents, pages, keys, configuration, health, live connections, queues): the header is not read',
+  command: 'a command answered by GET (a link or a redirect): it reads its streams from the log like every command; the header is not read',
+} as const;
+export type Consistency = keyof typeof CONSISTENCY;
+
 declare module 'fastify' {
   interface FastifyContextConfig {
     /** Projections this query reads (read-your-writes waits for them; tested against what it queries). */
     readModels?: readonly string[];
+    /** A query route without `readModels`: why it needs no projection wait (CONSISTENCY). */
+    consistency?: Consistency;
   }
   interface FastifyInstance {
     /** Latest known checkpoints; waits for positions (src/projections/checkpoint-feed.ts). */
@@ -93,14 +114,18 @@ export const readYourWritesPlugin = fp(async (app: FastifyInstance, opts: { serv
   const ttlMs = config.READ_YOUR_WRITES_SESSION_TTL_SECONDS * 1000;
   const retryAfter = Math.max(1, Math.ceil(timeoutMs / 1000));
 
+  /** The X-Consistent-After position, if sent; 400 when it is not one of this adapter's positions. */
+  function explicitTarget(request: FastifyRequest): Position | undefined {
+    const header = request.headers[CONSISTENT_AFTER_HEADER];
+    if (header === undefined) return undefined;
+    const at = parsePosition(store.kind, Array.isArray(header) ? (header[0] ?? '') : header);
+    if (!at) throw errors.badRequest('X-Consistent-After is not a log position of this server (use an X-Log-Position value).', 'invalid_log_position');
+    return at;
+  }
+
   /** The position this request must read at or after, if any. */
   async function target(request: FastifyRequest): Promise<Position | undefined> {
-    let at: Position | undefined;
-    const header = request.headers[CONSISTENT_AFTER_HEADER];
-    if (header !== undefined) {
-      at = parsePosition(store.kind, Array.isArray(header) ? (header[0] ?? '') : header);
-      if (!at) throw errors.badRequest('X-Consistent-After is not a log position of this server (use an X-Log-Position value).', 'invalid_log_position');
-    }
+    let at = explicitTarget(request);
     const sid = request.auth?.sessionId;
     if (sid) {
       const mine = await sessionPosition(redis, prefix, sid).catch((err: unknown) => {
@@ -128,13 +153,60 @@ export const readYourWritesPlugin = fp(async (app: FastifyInstance, opts: { serv
     };
   }
 
-  app.addHook('onRoute', (route: RouteOptions) => {
-    const models = route.config?.readModels;
-    if (!models?.length) return;
-    for (const m of models) if (!known.has(m)) throw new Error(`route ${route.method} ${route.url} declares unknown read model ${m}`);
+  /**
+   * The log is readable through `at` once no transaction below it can still commit (PostgreSQL:
+   * the visibility horizon is past its transaction; EventStoreDB assigns positions at commit, so
+   * always). Checked once; while an older transaction holds the horizon (milliseconds) it is
+   * checked again on each append notice, and at least every 25 ms (a rollback sends none).
+   */
+  async function logReadable(at: Position, ms: number): Promise<'passed' | 'waited' | 'timeout'> {
+    if (!hasPagedLog(store)) return 'passed';
+    const readable = async () => BigInt(await store.horizon()) > at.commit;
+    if (await readable()) return 'passed';
+    const until = Date.now() + ms;
+    while (Date.now() < until) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, Math.min(25, Math.max(1, until - Date.now())));
+        const off = store.onAppended(done);
+        function done() {
+          clearTimeout(timer);
+          off();
+          resolve();
+        }
+      });
+      if (await readable()) return 'waited';
+    }
+    return 'timeout';
+  }
+
+  async function logHook(request: FastifyRequest): Promise<void> {
+    const at = await target(request);
+    if (!at) return;
+    const outcome = await logReadable(at, timeoutMs);
+    consistencyChecks.inc({ outcome });
+    if (outcome === 'timeout') throw errors.projectionBehind(['event_log'], retryAfter);
+  }
+
+  /** `stream` routes: the header's shape only (a typo answers 400 here as on every other query). */
+  async function checkHeader(request: FastifyRequest): Promise<void> {
+    explicitTarget(request);
+  }
+
+  const appendPreHandler = (route: RouteOptions, hook: (request: FastifyRequest) => Promise<void>) => {
     // After the route's own preHandlers (authentication sets request.auth).
     const own = route.preHandler === undefined ? [] : Array.isArray(route.preHandler) ? route.preHandler : [route.preHandler];
-    route.preHandler = [...own, consistencyHook(models)];
+    route.preHandler = [...own, hook];
+  };
+
+  app.addHook('onRoute', (route: RouteOptions) => {
+    const models = route.config?.readModels;
+    const consistency = route.config?.consistency;
+    if (consistency && models?.length) throw new Error(`route ${route.method} ${route.url} declares both readModels and consistency`);
+    if (consistency === 'log') return appendPreHandler(route, logHook);
+    if (consistency === 'stream') return appendPreHandler(route, checkHeader);
+    if (!models?.length) return;
+    for (const m of models) if (!known.has(m)) throw new Error(`route ${route.method} ${route.url} declares unknown read model ${m}`);
+    appendPreHandler(route, consistencyHook(models));
   });
 
   // Callback style: requests that appended nothing pass straight through.
@@ -173,9 +245,10 @@ const LOG_POSITION_DOC = {
 };
 
 /**
- * The OpenAPI side, in one place: every query route with `readModels` documents
- * `X-Consistent-After`; every other non-GET route (the commands) documents `X-Log-Position` on
- * its 2xx responses. Wraps the zod transform.
+ * The OpenAPI side, in one place: every query route with `readModels` or a `consistency` documents
+ * `X-Consistent-After` (with the route's reason); every other non-GET route (the commands), and
+ * the GET commands (`consistency: 'command'`), document `X-Log-Position` on their 2xx responses.
+ * Wraps the zod transform.
  */
 export function withConsistencyDocs(transform: Transform): Transform {
   return (arg) => {
@@ -183,10 +256,14 @@ export function withConsistencyDocs(transform: Transform): Transform {
     const schema = out.schema;
     if (!schema || schema.hide) return out;
     const method = ([] as string[]).concat(arg.route.method as string | string[]);
-    if (arg.route.config?.readModels?.length) {
+    const consistency = arg.route.config?.consistency;
+    if (arg.route.config?.readModels?.length || consistency) {
+      const doc = consistency ? { ...CONSISTENT_AFTER_DOC, description: `${CONSISTENT_AFTER_DOC.description} This route: ${CONSISTENCY[consistency]}.` } : CONSISTENT_AFTER_DOC;
       const headers = (schema.headers as { type?: string; properties?: Record<string, unknown> } | undefined) ?? { type: 'object', properties: {} };
-      schema.headers = { ...headers, type: 'object', properties: { ...(headers.properties ?? {}), [CONSISTENT_AFTER_HEADER]: CONSISTENT_AFTER_DOC } };
-    } else if (!method.every((m) => m === 'GET' || m === 'HEAD')) {
+      schema.headers = { ...headers, type: 'object', properties: { ...(headers.properties ?? {}), [CONSISTENT_AFTER_HEADER]: doc } };
+    }
+    const query = arg.route.config?.readModels?.length || (consistency && consistency !== 'command');
+    if (consistency === 'command' || (!query && !method.every((m) => m === 'GET' || m === 'HEAD'))) {
       const response = (schema.response ?? {}) as Record<string, Record<string, unknown>>;
       for (const [code, r] of Object.entries(response)) {
         if (!/^2/.test(code) || typeof r !== 'object' || r === null) continue;

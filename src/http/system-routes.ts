@@ -76,7 +76,7 @@ export async function systemRoutes(app: FastifyInstance, services: Services) {
         302: z.null().describe('Accept: text/html: redirect to /console/'),
       },
     },
-    config: { rateLimit: false },
+    config: { rateLimit: false, consistency: 'none' },
   }, async (request, reply) => {
     // A browser (Accept: text/html) goes to the console; API clients keep this JSON answer.
     if (wantsHtml(request.headers.accept)) return reply.redirect('/console/', 302);
@@ -85,7 +85,7 @@ export async function systemRoutes(app: FastifyInstance, services: Services) {
 
   r.get('/health', {
     schema: { tags: ['system'], summary: 'Liveness: the process is up (no dependency checks)', response: { 200: z.object({ status: z.literal('ok') }) } },
-    config: { rateLimit: false },
+    config: { rateLimit: false, consistency: 'none' },
     serializerCompiler: plainJsonSerializer,
   }, async () => ({ status: 'ok' as const }));
 
@@ -95,7 +95,7 @@ export async function systemRoutes(app: FastifyInstance, services: Services) {
       summary: 'Readiness with per-dependency status (PostgreSQL, Redis, event store, projection lag)',
       response: { 200: readiness, 503: readiness },
     },
-    config: { rateLimit: false },
+    config: { rateLimit: false, consistency: 'none' },
   }, async (_req, reply) => {
     const entries = await Promise.all([...app.readinessChecks].map(async ([name, check]) => [name, await timed(check)] as const));
     const checks = Object.fromEntries(entries);
@@ -116,7 +116,7 @@ export async function systemRoutes(app: FastifyInstance, services: Services) {
       security: [{ metricsToken: [] }],
       response: { 200: z.string().describe('Prometheus text format 0.0.4'), ...problems(401, 404) },
     },
-    config: { rateLimit: false },
+    config: { rateLimit: false, consistency: 'none' },
   }, async (request, reply) => {
     const verdict = publicMetricsVerdict(services.config, request.headers.authorization);
     if (verdict === 'not_found') throw errors.notFound(`No route GET ${request.url.split('?')[0]}.`, 'route_not_found');
@@ -127,9 +127,9 @@ export async function systemRoutes(app: FastifyInstance, services: Services) {
     return `${own.trimEnd()}\n${shared}`;
   });
 
-  app.get('/openapi.json', { schema: { hide: true }, config: { rateLimit: false } }, async () => app.swagger());
+  app.get('/openapi.json', { schema: { hide: true }, config: { rateLimit: false, consistency: 'none' } }, async () => app.swagger());
 
-  app.get('/redoc', { schema: { hide: true }, config: { rateLimit: false } }, async (_req, reply) => {
+  app.get('/redoc', { schema: { hide: true }, config: { rateLimit: false, consistency: 'none' } }, async (_req, reply) => {
     reply.type('text/html; charset=utf-8');
     return `<!doctype html><html><head><title>authledger API — ReDoc</title><meta charset="utf-8"/>
 <meta name="viewport" content="width=device-width, initial-scale=1"></head>
@@ -139,7 +139,7 @@ export async function systemRoutes(app: FastifyInstance, services: Services) {
 
   if (services.config.NODE_ENV === 'test') {
     // Test-only (NODE_ENV=test): a slow request, so shutdown tests can prove in-flight requests finish.
-    app.get('/__test/sleep', { schema: { hide: true }, config: { rateLimit: false } }, async (request) => {
+    app.get('/__test/sleep', { schema: { hide: true }, config: { rateLimit: false, consistency: 'none' } }, async (request) => {
       const ms = Math.min(Number((request.query as { ms?: string }).ms ?? 1000) || 0, 10_000);
       // The access line comes on completion; tests wait for this one to know the request is in hand.
       request.log.info({ ms }, 'test sleep started');

@@ -87,6 +87,7 @@ export async function realtimeRoutes(app: FastifyInstance, services: Services): 
     const security: { [label: string]: string[] }[] = [{ bearer: [] }, { accessTokenHeader: [] }];
 
     r.get(`${prefix}/clients`, {
+      config: { consistency: 'none' }, // live presence
       preHandler: app.authenticate,
       schema: {
         tags, security,
@@ -100,6 +101,7 @@ export async function realtimeRoutes(app: FastifyInstance, services: Services): 
     });
 
     r.get(`${prefix}/groups`, {
+      config: { consistency: 'stream' }, // live presence, the groups' rules from their streams
       preHandler: app.authenticate,
       schema: {
         tags, security,
@@ -114,6 +116,7 @@ export async function realtimeRoutes(app: FastifyInstance, services: Services): 
     });
 
     r.get(`${prefix}/groups/:group`, {
+      config: { consistency: 'stream' }, // live presence, the group's rules from its stream
       preHandler: app.authenticate,
       schema: {
         tags, security,
@@ -244,6 +247,6 @@ export async function realtimeRoutes(app: FastifyInstance, services: Services): 
     page ??= fs.readFileSync(PAGE, 'utf8').replaceAll('__REALTIME_PORT__', String(services.config.REALTIME_PORT)).replaceAll('__TICKET_TTL__', String(TICKET_TTL_SECONDS));
     return reply.type('text/html; charset=utf-8').header('cache-control', 'no-store').send(page);
   };
-  app.get('/realtime/test', { schema: { hide: true } }, servePage);
-  app.get('/static/group-chat.html', { schema: { hide: true } }, servePage);
+  app.get('/realtime/test', { schema: { hide: true }, config: { consistency: 'none' } }, servePage);
+  app.get('/static/group-chat.html', { schema: { hide: true }, config: { consistency: 'none' } }, servePage);
 }

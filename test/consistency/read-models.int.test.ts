@@ -14,6 +14,7 @@ import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testServices, type TestServices } from '../helpers/app';
 import { adminLogin, bearer, type LoggedIn } from '../helpers/auth';
+import { queryPosts, routeFiller } from './support';
 import { buildHttpApp } from '../../src/http/app';
 import { registerRoutes } from '../../src/compose';
 import { projectionsFor } from '../../src/projections/index';
@@ -43,6 +44,7 @@ interface Seen {
   method: string;
   url: string;
   declared: readonly string[];
+  consistency?: string;
 }
 
 describe('query routes declare the read models they read', () => {
@@ -61,7 +63,7 @@ describe('query routes declare the read models they read', () => {
       // preHandlers, so authentication and the read-your-writes wait are not counted).
       a.addHook('onRoute', (route: RouteOptions) => {
         const key = `${route.method} ${route.url}`;
-        routes.push({ method: String(route.method), url: route.url, declared: route.config?.readModels ?? [] });
+        routes.push({ method: String(route.method), url: route.url, declared: route.config?.readModels ?? [], consistency: route.config?.consistency });
         const handler = route.handler;
         route.handler = function traced(this: unknown, ...args: unknown[]) {
           const sql: string[] = [];
@@ -109,52 +111,27 @@ describe('query routes declare the read models they read', () => {
     expect((await app.inject({ method: 'POST', url: '/api/v1/features', headers: bearer(admin.accessToken), payload: { name: feature } })).statusCode).toBe(201);
     const key = await app.inject({ method: 'POST', url: '/api/v1/api-keys', headers: bearer(admin.accessToken), payload: { name: 'k', features: '*' } });
     expect(key.statusCode).toBe(201);
-    const values: Record<string, string> = {
-      '/api/v1/users/:id': admin.userId,
-      '/api/v1/audit/users/:id': admin.userId,
-      '/api/v1/api-keys/:id': key.json().id,
-      '/api/v1/features/:name': feature,
-      '/api/v1/services/:name': 'no-such-service',
-      '/feature/access/:feature_name': feature,
-      ':provider': 'github',
-      ':group': 'g1',
-      '/api/v1/files/:id': '00000000-0000-4000-8000-000000000000',
-      ':category': 'images',
-      ':storedName': '00000000-0000-4000-8000-000000000000.png',
-      ':linkId': '00000000-0000-4000-8000-000000000000',
-      '/oauth/:id': '00000000-0000-4000-8000-000000000000',
-      '/api/v1/auth/identities/:id': '00000000-0000-4000-8000-000000000000',
-    };
-    // Query routes answered by POST (the rest of the non-GET routes are commands).
-    const queryPosts: Record<string, unknown> = {
-      '/api/v1/tokens/verify': { token: admin.accessToken },
-      '/api/v1/admin/read-models/query': { sql: 'SELECT 1' },
-      '/api/v1/features/:name/access': {},
-      '/feature/access/:feature_name': {},
-    };
-    const fill = (url: string) => url.replace(/:(\w+)/g, (m, _n, at: number) => {
-      const v = Object.entries(values).find(([k]) => (k.startsWith(':') ? k === m : url.startsWith(k) && at === k.indexOf(m)))?.[1];
-      if (v === undefined) throw new Error(`no value for ${m} in ${url}: add one to this test`);
-      return encodeURIComponent(v);
-    });
+    const fill = routeFiller({ userId: admin.userId, keyId: key.json().id, feature });
+    const posts = queryPosts(admin.accessToken);
     // Declared read models a route reads only on a fallback path (not taken here).
     const fallbacks: Record<string, string[]> = {
       'GET /api/v1/users/me': ['users'], // when the Redis profile is missing (Redis lost its data)
       'GET /api/v1/users/:id': ['users'],
       // Reads every view through the read-model browser role's own connection (src/queries/admin-sql), not this pool.
       'GET /api/v1/admin/read-models': pgProjectionNames,
+      'POST /api/v1/admin/read-models/query': pgProjectionNames,
     };
     const problems: string[] = [];
     let checked = 0;
     for (const r of routes) {
       const methods = r.method.split(',');
-      const isQueryPost = methods.includes('POST') && r.url in queryPosts;
+      const isQueryPost = methods.includes('POST') && r.url in posts;
       if (!methods.includes('GET') && !isQueryPost) continue;
       if (r.url.includes('*') || r.url.startsWith('/__test') || r.url.startsWith('/docs') || r.url.startsWith('/admin/queues')) continue;
       const method = methods.includes('GET') ? 'GET' : 'POST';
       const res = await app.inject({
         method, url: fill(r.url), headers: { ...bearer(admin.accessToken), 'x-api-key': 'x' },
-        ...(method === 'POST' ? { payload: queryPosts[r.url] as object } : {}),
+        ...(method === 'POST' ? { payload: posts[r.url] } : {}),
       });
       if (r.url !== '/ready') expect(res.statusCode, `${method} ${r.url}: ${res.body.slice(0, 200)}`).toBeLessThan(500);
       const sql = readBy.get(`${r.method} ${r.url}`) ?? [];
@@ -168,10 +145,10 @@ describe('query routes declare the read models they read', () => {
     expect(checked).toBeGreaterThan(15);
   }, 60_000);
 
-  it('OpenAPI: every command route documents X-Log-Position on its 2xx answers, every declaring query X-Consistent-After', async () => {
+  it('OpenAPI: every command route documents X-Log-Position on its 2xx answers, every GET route declaring readModels or a consistency documents X-Consistent-After', async () => {
     const doc = app.swagger() as { paths: Record<string, Record<string, { parameters?: { in: string; name: string }[]; responses?: Record<string, { headers?: Record<string, unknown> }> }>> };
-    const declaring = new Set(routes.filter((r) => r.declared.length).map((r) => r.url.replace(/:(\w+)/g, '{$1}')));
-    const queryPosts = new Set(['/api/v1/tokens/verify', '/api/v1/admin/read-models/query', '/api/v1/features/{name}/access', '/feature/access/{feature_name}']);
+    const declaring = new Set(routes.filter((r) => r.declared.length || r.consistency).map((r) => r.url.replace(/:(\w+)/g, '{$1}')));
+    const queryPostPaths = new Set(Object.keys(queryPosts('')).map((u) => u.replace(/:(\w+)/g, '{$1}')));
     const missing: string[] = [];
     let commands = 0;
     for (const [path, ops] of Object.entries(doc.paths)) {
@@ -180,7 +157,7 @@ describe('query routes declare the read models they read', () => {
           if (method === 'get' && declaring.has(path) && !op.parameters?.some((p) => p.in === 'header' && p.name.toLowerCase() === 'x-consistent-after')) missing.push(`GET ${path}: X-Consistent-After`);
           continue;
         }
-        if (method === 'post' && queryPosts.has(path)) continue;
+        if (method === 'post' && queryPostPaths.has(path)) continue;
         commands++;
         for (const [code, r] of Object.entries(op.responses ?? {})) {
           if (/^2/.test(code) && !Object.keys(r.headers ?? {}).some((h) => h.toLowerCase() === 'x-log-position')) missing.push(`${method.toUpperCase()} ${path} ${code}: X-Log-Position`);

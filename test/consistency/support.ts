@@ -169,3 +169,42 @@ export function pairs(c: Client, user: { token: string; userId: string; email: s
     },
   ];
 }
+
+/**
+ * Values for every path parameter of the app's GET and query routes, given the ids a test made;
+ * `fill` throws for a parameter it has no value for (a new route: add one here).
+ */
+export function routeFiller(ids: { userId: string; keyId: string; feature: string }): (url: string) => string {
+  const none = '00000000-0000-4000-8000-000000000000';
+  const values: Record<string, string> = {
+    '/api/v1/users/:id': ids.userId,
+    '/api/v1/audit/users/:id': ids.userId,
+    '/api/v1/api-keys/:id': ids.keyId,
+    '/api/v1/features/:name': ids.feature,
+    '/api/v1/services/:name': 'no-such-service',
+    '/feature/access/:feature_name': ids.feature,
+    ':provider': 'github',
+    ':group': 'g1',
+    '/api/v1/files/:id': none,
+    ':category': 'images',
+    ':storedName': `${none}.png`,
+    ':linkId': none,
+    '/oauth/:id': none,
+    '/api/v1/auth/identities/:id': none,
+  };
+  return (url) => url.replace(/:(\w+)/g, (m, _n, at: number) => {
+    const v = Object.entries(values).find(([k]) => (k.startsWith(':') ? k === m : url.startsWith(k) && at === k.indexOf(m)))?.[1];
+    if (v === undefined) throw new Error(`no value for ${m} in ${url}: add one to routeFiller (test/consistency/support.ts)`);
+    return encodeURIComponent(v);
+  });
+}
+
+/** Query routes answered by POST, with a body each (every other non-GET route is a command). */
+export function queryPosts(accessToken: string): Record<string, object> {
+  return {
+    '/api/v1/tokens/verify': { token: accessToken },
+    '/api/v1/admin/read-models/query': { sql: 'SELECT 1' },
+    '/api/v1/features/:name/access': {},
+    '/feature/access/:feature_name': {},
+  };
+}

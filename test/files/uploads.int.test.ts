@@ -1,38 +1,47 @@
+/**
+ * The upload contract on both stores (describe.each: one body, run on disk and on S3 via s3rver):
+ * every category, mismatch refusals, the seed aliases, access rules, cursor pages, and every
+ * serving path (content, seed static path, share link) with its safe headers, Range, ETag, 304.
+ */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testApp } from '../helpers/app';
 import { bearer, newAdmin, newUser, runProjections, type TestUser } from '../helpers/users';
 import type { ProjectorHandle } from '../../src/projections/runtime';
+import { blobStoreFor } from '../../src/infra/blobs/store';
 import { multipart, png, jpeg, gif, pdf, text, svg, html, pe, cfb, rtf, binary, type Part } from './helpers';
+import { expectServedSafely, expectSafeHeaders } from './serving';
+import { STORES, useStore } from './stores';
 
-let t: Awaited<ReturnType<typeof testApp>>;
-let projector: ProjectorHandle;
-let alice: TestUser;
-let bob: TestUser;
-let admin: TestUser;
+describe.each(STORES)('uploads on the %s store', (kind) => {
+  let t: Awaited<ReturnType<typeof testApp>>;
+  let projector: ProjectorHandle;
+  let alice: TestUser;
+  let bob: TestUser;
+  let admin: TestUser;
+  const store = useStore(kind);
 
-beforeAll(async () => {
-  t = await testApp('files');
-  projector = runProjections(t.services);
-  alice = await newUser(t.app, 'alice');
-  bob = await newUser(t.app, 'bob');
-  admin = await newAdmin(t.app, t.services);
-});
-afterAll(async () => {
-  await projector?.stop();
-  await t?.close();
-});
+  beforeAll(async () => {
+    t = await testApp(`files_${kind}`, store.env());
+    projector = runProjections(t.services);
+    alice = await newUser(t.app, 'alice');
+    bob = await newUser(t.app, 'bob');
+    admin = await newAdmin(t.app, t.services);
+  });
+  afterAll(async () => {
+    await projector?.stop();
+    await t?.close();
+  });
 
-async function upload(user: TestUser, parts: Part[], url = '/api/v1/files') {
-  const m = multipart(parts);
-  return t.app.inject({ method: 'POST', url, payload: m.payload, headers: { ...m.headers, ...bearer(user.token) } });
-}
+  async function upload(user: TestUser, parts: Part[], url = '/api/v1/files') {
+    const m = multipart(parts);
+    return t.app.inject({ method: 'POST', url, payload: m.payload, headers: { ...m.headers, ...bearer(user.token) } });
+  }
 
-const FILE_HEADERS = (res: { headers: Record<string, unknown> }) => {
-  expect(res.headers['x-content-type-options']).toBe('nosniff');
-  expect(res.headers['content-security-policy']).toBe("sandbox; default-src 'none'");
-};
+  const FILE_HEADERS = (res: { headers: Record<string, unknown> }) => {
+    expect(res.headers['x-content-type-options']).toBe('nosniff');
+    expect(res.headers['content-security-policy']).toBe("sandbox; default-src 'none'");
+  };
 
-describe('uploads', () => {
   it('sorts every category and serves it with the safe headers', async () => {
     const cases: [Part, string, string, 'inline' | 'attachment'][] = [
       [{ name: 'a.png', content: png() }, 'images', 'image/png', 'inline'],
@@ -145,5 +154,49 @@ describe('uploads', () => {
     const cached = await t.app.inject({ method: 'GET', url: f.content_url, headers: { ...bearer(alice.token), 'if-none-match': `"${f.sha256}"` } });
     expect(cached.statusCode).toBe(304);
     FILE_HEADERS(cached);
+  });
+
+  it('keeps the bytes in the configured store', async () => {
+    const f = (await upload(alice, [{ name: 'where.pdf', content: pdf() }])).json().items[0];
+    const blobs = blobStoreFor(t.services.config);
+    expect(blobs.kind).toBe(kind);
+    expect((await blobs.stat(f.url.replace(/^\/uploads\//, '')))?.size).toBe(f.size);
+  });
+
+  it('every serving path (content, seed static path, share link) keeps the serving rules', async () => {
+    const cases: [Part, string, 'inline' | 'attachment'][] = [
+      [{ name: 'pic.png', content: png() }, 'image/png', 'inline'],
+      [{ name: 'drawing.svg', content: svg() }, 'image/svg+xml', 'attachment'],
+      [{ name: 'page.html', content: html() }, 'text/plain', 'attachment'],
+      [{ name: 'paper.pdf', content: pdf() }, 'application/pdf', 'attachment'],
+    ];
+    for (const [part, contentType, disposition] of cases) {
+      const res = await upload(alice, [part]);
+      expect(res.statusCode, res.body).toBe(201);
+      const f = res.json().items[0];
+      const link = await t.app.inject({ method: 'POST', url: `/api/v1/files/${f.id}/links`, headers: bearer(alice.token), payload: { expires_in: 600 } });
+      expect(link.statusCode, link.body).toBe(201);
+      const u = new URL(link.json().url);
+      const paths: [string, string, Record<string, string>][] = [
+        ['content', f.content_url, bearer(alice.token)],
+        ['seed static path', f.url, bearer(alice.token)],
+        ['share link (anonymous)', `${u.pathname}${u.search}`, {}],
+      ];
+      for (const [label, url, auth] of paths) {
+        await expectServedSafely(`${kind} ${part.name} ${label}`, (headers) => t.app.inject({ method: 'GET', url, headers: { ...auth, ...headers } }), {
+          content: part.content, contentType, disposition, sha256: f.sha256,
+        });
+      }
+    }
+  });
+
+  it('a HEAD of a file keeps the safe headers', async () => {
+    const f = (await upload(alice, [{ name: 'h.svg', content: svg() }])).json().items[0];
+    for (const url of [f.content_url, f.url]) {
+      const head = await t.app.inject({ method: 'HEAD', url, headers: bearer(alice.token) });
+      expect(head.statusCode, url).toBe(200);
+      expectSafeHeaders(head, url);
+      expect(String(head.headers['content-disposition'])).toMatch(/^attachment;/);
+    }
   });
 });

@@ -102,10 +102,11 @@ export const templates = {
     p: { when: string; change: 'added' | 'removed' | 'reset' | 'recovery-used'; factorKind?: string; factorName?: string; remaining?: number; ip?: string },
   ): RenderedMail {
     const kind = p.factorKind ?? 'second factor';
+    const a = /^[aeiou]/i.test(kind) ? 'An' : 'A';
     const named = p.factorName ? ` "${p.factorName}"` : '';
     const texts: Record<typeof p.change, [string, string]> = {
-      added: [`A ${kind} was added to your account`, `A ${kind}${named} was added to your account as a second factor.`],
-      removed: [`A ${kind} was removed from your account`, `A ${kind} was removed from your account's second factors.`],
+      added: [`${a} ${kind} was added to your account`, `${a} ${kind}${named} was added to your account as a second factor.`],
+      removed: [`${a} ${kind} was removed from your account`, `${a} ${kind} was removed from your account's second factors.`],
       reset: ['Your second factors were reset', 'An administrator removed every second factor of your account. You sign in with your password alone until you enrol one again.'],
       'recovery-used': ['A recovery code was used', `A recovery code of your account was used to sign in.${p.remaining !== undefined ? ` ${p.remaining} unused codes remain.` : ''}`],
     };

@@ -8,6 +8,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { ApiError, api, del, get, post } from '../api';
 import { reloadMe, useSession } from '../session';
 import { ErrorNotice, Field, Notice, Page, Spinner, Time, useAction, useLoad } from '../ui';
+import { useStepUp } from './mfa/second-factor';
 
 interface UserView { id: string; email: string; name: string; roles: string[]; email_verified: boolean; source: string; revision: number; pending_email?: string }
 interface Identity { id: string; provider: string; subject: string; email?: string; linked_at: string }
@@ -23,7 +24,8 @@ function Profile({ user, onSaved }: { user: UserView; onSaved: () => Promise<voi
     setEmail(user.email);
   }, [user.revision]);
   const emailChanged = email.trim().toLowerCase() !== user.email.toLowerCase();
-  const action = useAction(async () => {
+  const stepUp = useStepUp();
+  const action = useAction(() => stepUp.guard(async () => {
     setSaved('');
     const body: Record<string, string> = {};
     if (name.trim() !== user.name) body.name = name.trim();
@@ -40,8 +42,10 @@ function Profile({ user, onSaved }: { user: UserView; onSaved: () => Promise<voi
     setNeedPassword(false);
     setSaved(emailChanged ? 'Saved. The new address takes effect once you open the link we mailed to it.' : 'Saved.');
     await onSaved();
-  });
+  }, (): void => void action.run()));
   return (
+    <>
+    {stepUp.prompt}
     <form
       class="panel stack"
       aria-labelledby="profile-title"
@@ -64,6 +68,7 @@ function Profile({ user, onSaved }: { user: UserView; onSaved: () => Promise<voi
       {saved && <Notice kind="ok">{saved}</Notice>}
       <div><button type="submit" disabled={action.busy}>Save profile</button></div>
     </form>
+    </>
   );
 }
 
@@ -93,7 +98,9 @@ function PasswordChange() {
   const [confirm, setConfirm] = useState('');
   const [done, setDone] = useState(false);
   const mismatch = confirm !== '' && confirm !== next ? 'The two passwords differ.' : undefined;
-  const action = useAction(async () => {
+  // A user with a second factor proves it again (step-up) unless this session did so recently.
+  const stepUp = useStepUp();
+  const action = useAction(() => stepUp.guard(async () => {
     setDone(false);
     if (next !== confirm) throw new Error('The two passwords differ.');
     await post('/api/v1/auth/password', { current_password: current, new_password: next });
@@ -101,8 +108,10 @@ function PasswordChange() {
     setNext('');
     setConfirm('');
     setDone(true);
-  });
+  }, (): void => void action.run()));
   return (
+    <>
+    {stepUp.prompt}
     <form
       class="panel stack"
       aria-labelledby="password-title"
@@ -121,6 +130,7 @@ function PasswordChange() {
       {done && <Notice kind="ok">Password changed. Every other session was signed out; this one stays.</Notice>}
       <div><button type="submit" disabled={action.busy}>Change password</button></div>
     </form>
+    </>
   );
 }
 

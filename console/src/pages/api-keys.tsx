@@ -10,6 +10,7 @@ import { Chart, bars, PALETTE } from '../chart';
 import { rememberIssuedKey } from '../issued-keys';
 import { to } from '../routes';
 import { CopyButton, ErrorNotice, Field, Notice, Page, Spinner, Time, fmtDate, useAction, useLoad } from '../ui';
+import { useStepUp } from './mfa/second-factor';
 
 export interface ApiKey {
   id: string;
@@ -71,7 +72,9 @@ function CreateKey({ onCreated }: { onCreated: (k: Issued) => void }) {
   const [all, setAll] = useState(false);
   const [chosen, setChosen] = useState<string[]>([]);
   const [days, setDays] = useState('');
-  const action = useAction(async () => {
+  // A key with `*` features needs a recent second factor (step-up) when the user has one.
+  const stepUp = useStepUp();
+  const action = useAction(() => stepUp.guard(async () => {
     if (!all && !chosen.length) throw new Error('Choose at least one feature, or all features.');
     const body = { name: name.trim(), features: all ? '*' : chosen, ...(days ? { expires_in_days: Number(days) } : {}) };
     const k = await post<Issued>('/api/v1/api-keys', body);
@@ -79,9 +82,11 @@ function CreateKey({ onCreated }: { onCreated: (k: Issued) => void }) {
     setName('');
     setChosen([]);
     onCreated(k);
-  });
+  }, (): void => void action.run()));
   const toggle = (f: string) => setChosen(chosen.includes(f) ? chosen.filter((c) => c !== f) : [...chosen, f]);
   return (
+    <>
+    {stepUp.prompt}
     <form
       class="panel stack"
       aria-labelledby="create-key"
@@ -109,6 +114,7 @@ function CreateKey({ onCreated }: { onCreated: (k: Issued) => void }) {
       <ErrorNotice error={action.error} />
       <div><button type="submit" disabled={action.busy}>Create key</button></div>
     </form>
+    </>
   );
 }
 

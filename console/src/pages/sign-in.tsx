@@ -9,7 +9,7 @@ import { get, qs } from '../api';
 import { safeNext } from '../app';
 import { to } from '../routes';
 import { signedIn, signInWithPassword, useSession, type LoginAnswer } from '../session';
-import { SecondFactorForm } from './mfa/sign-in';
+import { isChallenge, SecondFactorSignIn, type MfaChallenge } from './mfa/second-factor';
 import { ErrorNotice, Field, Notice, Page, useAction, useLoad } from '../ui';
 
 interface Provider { name: string; display_name: string; kind: string }
@@ -44,15 +44,15 @@ export default function SignIn() {
   const [email, setEmail] = useState('');
   const [password, setPassword] = useState('');
   const nextError = new URLSearchParams(next.split('?')[1] ?? '').get('error') ?? query.error;
-  // A second factor is due (issue 17): the password answered with an mfa_token, not a session.
-  const [mfaToken, setMfaToken] = useState<string | null>(null);
+  // A second factor (or its enrolment) is due (issue 17): the password answered with an mfa_token, not a session.
+  const [challenge, setChallenge] = useState<MfaChallenge | null>(null);
   const finish = async (answer: LoginAnswer) => {
     await signedIn(answer);
     route(next, true);
   };
   const action = useAction(async () => {
-    const answer = (await signInWithPassword(email.trim(), password)) as LoginAnswer & { mfa_required?: boolean; mfa_token?: string };
-    if (answer.mfa_required) setMfaToken(answer.mfa_token!);
+    const answer = await signInWithPassword(email.trim(), password);
+    if (isChallenge(answer)) setChallenge(answer);
     else await finish(answer);
   });
   return (
@@ -60,7 +60,7 @@ export default function SignIn() {
       <div class="narrow">
         {s.notice && <Notice kind="info">{s.notice}</Notice>}
         {nextError && <Notice kind="error">{SOCIAL_ERRORS[nextError] ?? `Sign-in with the provider failed (${nextError}).`}</Notice>}
-        {mfaToken ? <SecondFactorForm mfaToken={mfaToken} onDone={finish} /> : <form
+        {challenge ? <SecondFactorSignIn challenge={challenge} onDone={finish} /> : <form
           class="stack"
           onSubmit={(e) => {
             e.preventDefault();

@@ -54,7 +54,7 @@ export async function emailChangeRoutes(app: FastifyInstance, services: Services
   });
 
   for (const [url, html] of [['/api/v1/auth/email-change/confirm', emailChangeConfirmPage], ['/api/v1/auth/email-change/cancel', emailChangeCancelPage]] as const) {
-    app.get(url, { schema: { hide: true } }, async (_request, reply) => {
+    app.get(url, { schema: { hide: true }, config: { consistency: 'none' } }, async (_request, reply) => {
       reply.type('text/html; charset=utf-8');
       return html();
     });

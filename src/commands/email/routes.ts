@@ -86,6 +86,6 @@ export async function emailCommandRoutes(app: FastifyInstance, services: Service
 
   // The mailed links' URLs (workers/mail/templates.ts) stay valid: they lead to the console.
   for (const [url, page] of [['/api/v1/auth/verify-email', '/console/verify-email'], ['/api/v1/auth/password-reset', '/console/reset-password']] as const) {
-    app.get(url, { schema: { hide: true } }, async (_request, reply) => reply.redirect(page, 302));
+    app.get(url, { schema: { hide: true }, config: { consistency: 'none' } }, async (_request, reply) => reply.redirect(page, 302));
   }
 }

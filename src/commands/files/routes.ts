@@ -100,6 +100,7 @@ export async function fileCommandRoutes(app: FastifyInstance, services: Services
     });
 
     r.get('/api/v1/file-links/:linkId', {
+      config: { consistency: 'command' }, // a single-use link is consumed (an append)
       schema: {
         tags: ['files'], summary: 'Download a file through a share link (no account needed)',
         description: 'Served with the same headers as every file response (nosniff, sandbox CSP, attachment unless a raster image). '

@@ -135,6 +135,7 @@ export async function oauthIdentityRoutes(app: FastifyInstance, ctx: OAuthRouteC
   // ---------------------------------------------------------------- one identity, its tokens
   const idParams = z.object({ id: identityId });
   r.get('/oauth/:id', {
+    config: { consistency: 'stream' },
     schema: { tags: ['identities', 'seed-001'], summary: 'Seed-001: one of the caller\'s identities (never tokens)', security: [{ bearer: [] }], params: idParams, response: { 200: identityView, ...problems(401, 404) } },
     preHandler: app.authenticate,
   }, async (request, reply) => {
@@ -159,6 +160,7 @@ export async function oauthIdentityRoutes(app: FastifyInstance, ctx: OAuthRouteC
   r.post('/oauth/:id/refresh', { schema: { ...refreshSchema, summary: 'Seed-001 alias of POST /api/v1/auth/identities/{id}/refresh' }, preHandler: app.authenticate }, refreshHandler as never);
 
   r.get(`${AUTH_PREFIX}/identities/:id/token`, {
+    config: { consistency: 'command' }, // may refresh the provider tokens (an append)
     schema: {
       tags: ['identities'],
       summary: 'A currently valid provider access token (refreshed when it is about to expire), for the user or a back end holding the user\'s identities:token API key',

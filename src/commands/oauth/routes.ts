@@ -72,6 +72,7 @@ export async function oauthCommandRoutes(app: FastifyInstance): Promise<void> {
   };
 
   r.get(`${AUTH_PREFIX}/oauth/providers`, {
+    config: { consistency: 'none' },
     schema: {
       tags: ['oauth'], summary: 'The configured sign-in providers (for the console\'s buttons)',
       response: { 200: z.object({ providers: z.array(z.object({ name: z.string(), display_name: z.string(), kind: z.string() })) }) },
@@ -88,7 +89,7 @@ export async function oauthCommandRoutes(app: FastifyInstance): Promise<void> {
       querystring: z.object({ redirect_to: text(2000).optional() }),
       response: { 200: z.object({ authorize_url: z.string() }).describe('JSON clients (Accept: application/json); browsers get a 302 to the provider'), ...problems(400, 404, 429, 503) },
     },
-    config: authLimit,
+    config: { ...authLimit, consistency: 'none' },
   }, async (request, reply) => {
     reply.header('cache-control', 'no-store');
     const { provider } = request.params;
@@ -124,7 +125,7 @@ export async function oauthCommandRoutes(app: FastifyInstance): Promise<void> {
       },
     },
     // The provider's own `code` may look like a token of ours: not refused as a credential in the URL.
-    config: { ...authLimit, credentialsInUrl: 'allowed' },
+    config: { ...authLimit, credentialsInUrl: 'allowed', consistency: 'command' },
   }, async (request, reply) => {
     reply.header('cache-control', 'no-store');
     reply.clearCookie(txCookie, txCookieOptions);
@@ -188,8 +189,8 @@ export async function oauthCommandRoutes(app: FastifyInstance): Promise<void> {
     tags: ['identities'], querystring: z.object({ provider: text(40).optional() }),
     response: { 200: z.object({ identities: z.array(identity) }), ...problems(401) },
   };
-  r.get(`${AUTH_PREFIX}/identities`, { schema: { ...listSchema, summary: 'The caller\'s linked provider identities (never tokens)' }, preHandler: app.authenticate }, listHandler as never);
-  r.get('/oauth', { schema: { ...listSchema, summary: 'Seed-001 alias: the caller\'s identities, ?provider= filter' }, preHandler: app.authenticate }, listHandler as never);
+  r.get(`${AUTH_PREFIX}/identities`, { config: { consistency: 'stream' }, schema: { ...listSchema, summary: 'The caller\'s linked provider identities (never tokens)' }, preHandler: app.authenticate }, listHandler as never);
+  r.get('/oauth', { config: { consistency: 'stream' }, schema: { ...listSchema, summary: 'Seed-001 alias: the caller\'s identities, ?provider= filter' }, preHandler: app.authenticate }, listHandler as never);
 
   const unlinkHandler = async (request: FastifyRequest<{ Params: { id: string } }>, reply: FastifyReply) => {
     reply.header('cache-control', 'no-store');

@@ -62,6 +62,8 @@ export async function adminSqlRoutes(app: FastifyInstance, services: Services): 
   });
 
   r.post('/api/v1/admin/read-models/query', {
+    // Any view, through the browser role's own connection: waits for every PostgreSQL read model.
+    config: { readModels: pgProjections().map((p) => p.name) },
     preHandler: app.requireAdmin,
     schema: {
       tags: ['admin'],
@@ -89,6 +91,7 @@ export async function adminSqlRoutes(app: FastifyInstance, services: Services): 
 
   r.get('/api/v1/admin/read-models/saved-queries', {
     // The caller's own stream (the write side's source of truth): no read model to wait for.
+    config: { consistency: 'stream' },
     preHandler: app.requireAdmin,
     schema: {
       tags: ['admin'],
@@ -104,6 +107,7 @@ export async function adminSqlRoutes(app: FastifyInstance, services: Services): 
 
   r.get('/api/v1/admin/projections', {
     // Checkpoints only (the projections table and Redis): no read model's rows.
+    config: { consistency: 'none' },
     preHandler: app.requireAdmin,
     schema: {
       tags: ['admin'],

@@ -85,7 +85,7 @@ export async function accessRoutes(app: FastifyInstance, services: Services): Pr
   // JSON answer, set by hand. The 200 body is built here from checked values: plain JSON.stringify
   // (the zod schema still documents it); problem bodies have the error handler's own serializer.
   const hotRoute = {
-    config: { rateLimit: false, cors: false, securityHeaders: 'errors' },
+    config: { rateLimit: false, cors: false, securityHeaders: 'errors', consistency: 'inline' },
     serializerCompiler: plainJsonSerializer,
   } as const;
   const responses = { 200: granted, ...problems(400, 401, 403, 404, 429) };

@@ -143,7 +143,8 @@ export async function auditRoutes(app: FastifyInstance, services: Services) {
   });
 
   r.get('/api/v1/audit/events', {
-    // The event log only: no read model to wait for (a committed write is in the log).
+    // The event log only, read below its visibility horizon: waits for the horizon, not a projection.
+    config: { consistency: 'log' },
     schema: {
       tags: ['audit'],
       summary: 'Search the whole event log (admin)',

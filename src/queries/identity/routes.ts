@@ -59,6 +59,7 @@ export async function identityQueryRoutes(app: FastifyInstance): Promise<void> {
   }
 
   r.get(`${AUTH_PREFIX}/me`, {
+    config: { consistency: 'inline' }, // Redis profile (inline); its PostgreSQL fallback only when Redis lost it
     schema: {
       tags: ['auth'],
       summary: 'The current user',
@@ -86,7 +87,7 @@ export async function identityQueryRoutes(app: FastifyInstance): Promise<void> {
     },
     // Called by a gateway, server to server: no CORS, no IP limit, and the browser security
     // headers only on refusals (a gateway may relay those to the browser; a 200 never reaches one).
-    config: { rateLimit: false, cors: false, securityHeaders: 'errors' },
+    config: { rateLimit: false, cors: false, securityHeaders: 'errors', consistency: 'inline' },
     serializerCompiler: plainJsonSerializer,
   }, async (request, reply) => {
     // A gateway in front of a registered service (X-Forwarded-Uri names it): that service's policy.
@@ -150,6 +151,7 @@ export async function identityQueryRoutes(app: FastifyInstance): Promise<void> {
   });
 
   r.post('/api/v1/tokens/verify', {
+    config: { consistency: 'inline' },
     schema: {
       tags: ['tokens'],
       summary: 'Introspect a token (RFC 7662 style; callers authenticate)',
@@ -204,7 +206,7 @@ export async function identityQueryRoutes(app: FastifyInstance): Promise<void> {
       summary: 'Public keys verifying access tokens (JWKS)',
       response: { 200: z.object({ keys: z.array(z.record(z.string(), z.unknown())) }) },
     },
-    config: { rateLimit: false },
+    config: { rateLimit: false, consistency: 'none' },
   }, async (_request, reply) => {
     reply.header('cache-control', 'public, max-age=300');
     return app.keys.jwks as { keys: Record<string, unknown>[] };

@@ -53,6 +53,7 @@ export function factorsDto(userId: string, s: MfaState, now = new Date()): z.inf
 export async function mfaQueryRoutes(app: FastifyInstance): Promise<void> {
   const r = app.withTypeProvider<ZodTypeProvider>();
   r.get('/api/v1/auth/mfa/factors', {
+    config: { consistency: 'stream' },
     schema: {
       tags: ['mfa'], summary: 'Your second factors (names, kinds, last use; never secrets)',
       security: [{ bearer: [] }],
@@ -66,6 +67,7 @@ export async function mfaQueryRoutes(app: FastifyInstance): Promise<void> {
   });
 
   r.get('/api/v1/users/:id/mfa', {
+    config: { consistency: 'stream' },
     schema: {
       tags: ['mfa'], summary: 'Admin: a user\'s second factors (names, kinds, last use; never secrets)',
       security: [{ bearer: [] }],

@@ -1,6 +1,7 @@
 /**
  * Sign in with a second factor (issue 17): the password, then — when the answer is
- * `mfa_required` — a TOTP or recovery code (POST /api/v1/auth/mfa/verify); or a passkey alone
+ * `mfa_required` — a TOTP or recovery code or a passkey (SecondFactorSignIn → POST /api/v1/auth/mfa/verify),
+ * or the enrolment MFA_REQUIRED_FOR_ROLES asks for; or a passkey alone
  * (POST /api/v1/auth/passkeys/options → navigator.credentials.get → /passkeys/verify).
  */
 import { useEffect, useState } from 'preact/hooks';
@@ -10,42 +11,26 @@ import { post } from '../../api';
 import { safeNext } from '../../app';
 import { signedIn, signInWithPassword, type LoginAnswer } from '../../session';
 import { ErrorNotice, Field, Page, useAction } from '../../ui';
-
-/** The second step, given the mfa_token of a password or social sign-in: a TOTP or recovery code → session. */
-export function SecondFactorForm({ mfaToken, onDone }: { mfaToken: string; onDone: (answer: LoginAnswer) => Promise<void> }) {
-  const [code, setCode] = useState('');
-  const second = useAction(async () => {
-    const c = code.trim();
-    await onDone(await post<LoginAnswer>('/api/v1/auth/mfa/verify', { mfa_token: mfaToken, method: /^\d{6}$/.test(c) ? 'totp' : 'recovery_code', code: c }, { auth: false }));
-  });
-  return (
-    <form class="stack" onSubmit={(e) => { e.preventDefault(); void second.run(); }}>
-      <Field label="Code from your authenticator app, or a recovery code" autoComplete="one-time-code" required value={code} onValue={setCode} />
-      <ErrorNotice error={second.error} />
-      <button type="submit" disabled={second.busy}>Verify</button>
-    </form>
-  );
-}
+import { isChallenge, SecondFactorSignIn, type MfaChallenge } from './second-factor';
 
 export default function MfaSignIn() {
   const { query, route } = useLocation();
   const next = safeNext(query.next);
   const [email, setEmail] = useState('');
   const [password, setPassword] = useState('');
-  const [mfaToken, setMfaToken] = useState<string | null>(null);
+  const [challenge, setChallenge] = useState<MfaChallenge | null>(null);
   const finish = async (answer: LoginAnswer) => {
     await signedIn(answer);
     route(next, true);
   };
   const password1 = useAction(async () => {
-    const answer = (await signInWithPassword(email.trim(), password)) as LoginAnswer & { mfa_required?: boolean; mfa_token?: string };
-    if (answer.mfa_required) setMfaToken(answer.mfa_token!);
+    const answer = await signInWithPassword(email.trim(), password);
+    if (isChallenge(answer)) setChallenge(answer);
     else await finish(answer);
   });
   // A social sign-in waiting for its second factor: its mfa_token is in an HttpOnly cookie, taken once.
   const pending = useAction(async () => {
-    const answer = await post<{ mfa_token: string }>('/api/v1/auth/mfa/pending', {}, { auth: false });
-    setMfaToken(answer.mfa_token);
+    setChallenge(await post<MfaChallenge>('/api/v1/auth/mfa/pending', {}, { auth: false }));
   });
   useEffect(() => {
     if (query.pending) void pending.run();
@@ -59,8 +44,8 @@ export default function MfaSignIn() {
     <Page title="Sign in with a second factor">
       <div class="narrow">
         <ErrorNotice error={pending.error} />
-        {mfaToken ? (
-          <SecondFactorForm mfaToken={mfaToken} onDone={finish} />
+        {challenge ? (
+          <SecondFactorSignIn challenge={challenge} onDone={finish} />
         ) : (
           <form class="stack" onSubmit={(e) => { e.preventDefault(); void password1.run(); }}>
             <Field label="E-mail" type="email" autoComplete="username webauthn" required value={email} onValue={setEmail} />
