@@ -12,6 +12,9 @@
  *   late replay never resurrects it; a missing hash means "not active" (fail closed);
  * - ending a session publishes its id on `<prefix>session-ended`: every API process drops it from
  *   its in-memory caches at once.
+ * - every write to a user's profile hash (stale ones too) publishes the user id on
+ *   `<prefix>user-changed`, in the same script as the write: the per-process profile caches
+ *   (user-profile-cache.ts) drop it; the command's own process drops it before answering (afterInline).
  *
  * Layout (all under the deployment prefix):
  *   (every hash also holds `_r:<field>` = the revision that wrote <field>; see fieldGuardLua)
@@ -30,6 +33,10 @@ export const sessionKey = (prefix: string, sid: string) => `${prefix}session:${s
 export const userSessionsKey = (prefix: string, uid: string) => `${prefix}user-sessions:${uid}`;
 export const userProfileKey = (prefix: string, uid: string) => `${prefix}user:${uid}`;
 export const sessionEndedChannel = (prefix: string) => `${prefix}session-ended`;
+/** Every write to a user's profile hash publishes the user id here (the per-process profile caches, user-profile-cache.ts). */
+export const userChangedChannel = (prefix: string) => `${prefix}user-changed`;
+/** The LocalCacheRegistry topic of the profile caches (messages: user ids). */
+export const USER_PROFILE_TOPIC = 'user-profile';
 
 /**
  * Field-level revision guard, shared by every Redis read model (issue 21). Each field carries the
@@ -64,7 +71,7 @@ if newer then redis.call('HSET', KEYS[1], 'rev', ARGV[1]) end
  * A newer event also stamps `appliedAt` (Redis TIME, microseconds): the one clock refreshes
  * compare arrivals with; it is bookkeeping, not part of the read model.
  */
-export const APPLY_IF_NEWER = `${fieldGuardLua(7)}
+const applyLua = (publishWhen: 'newer' | 'always') => `${fieldGuardLua(7)}
 local ttl = tonumber(ARGV[2])
 if newer then
   local t = redis.call('TIME')
@@ -78,10 +85,16 @@ end
 if ARGV[4] == 'add' then
   if redis.call('HGET', KEYS[1], 'status') == 'active' then redis.call('SADD', KEYS[2], ARGV[6]) end
 elseif ARGV[4] == 'rem' then redis.call('SREM', KEYS[2], ARGV[6]) end
-if newer and ARGV[5] ~= '' then redis.call('PUBLISH', ARGV[5], ARGV[6]) end
+if ${publishWhen === 'newer' ? 'newer and ' : ''}ARGV[5] ~= '' then redis.call('PUBLISH', ARGV[5], ARGV[6]) end
 if newer then return 1 end
 return 0
 `;
+export const APPLY_IF_NEWER = applyLua('newer');
+/**
+ * The same, publishing on every application, also a stale one: a stale event may still write a
+ * field no newer event wrote, and a cache must never keep what Redis no longer holds.
+ */
+export const APPLY_AND_PUBLISH = applyLua('always');
 
 /** The bits of a recorded event these read models need (commands build it from their append result). */
 export interface AppliedEvent {
@@ -171,7 +184,7 @@ export function userEventEval(prefix: string, e: AppliedEvent): EvalArgs | undef
       // Events that do not change the profile still move its revision forward.
       fields = {};
   }
-  return [APPLY_IF_NEWER, 2, userProfileKey(prefix, d.userId), userProfileKey(prefix, d.userId), e.revision.toString(), 0, 0, '', '', d.userId,
+  return [APPLY_AND_PUBLISH, 2, userProfileKey(prefix, d.userId), userProfileKey(prefix, d.userId), e.revision.toString(), 0, 0, '', userChangedChannel(prefix), d.userId,
     ...Object.entries({ ...fields, updated_at: at }).flatMap(([k, v]) => [k, str(v)])];
 }
 
@@ -295,5 +308,8 @@ export const userProfilesProjection: RedisProjection = {
     for (const e of events) {
       queueApply(ctx.multi, userEventEval(prefix, { type: e.type, data: e.data as D, revision: e.revision, createdAt: e.createdAt }));
     }
+  },
+  afterInline(events, { prefix, localCaches }) {
+    localCaches.invalidate(prefix, events.map((e) => String((e.data as D).userId)), USER_PROFILE_TOPIC);
   },
 };

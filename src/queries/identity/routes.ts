@@ -5,7 +5,8 @@
  *   are remembered in memory; ended sessions arrive by pub/sub), never rate-limited per IP
  *   (the gateway is one IP);
  * - /me and /sessions read the Redis read models, which the commands update inline
- *   (read-your-writes); /me falls back to the PostgreSQL `users` view;
+ *   (read-your-writes); /me reads profiles through a per-process cache invalidated by pub/sub
+ *   (bypassed while unsubscribed), and falls back to the PostgreSQL `users` view;
  * - introspection answers only authenticated clients (src/http/token-clients.ts), and
  *   `{active:false}` for anything invalid, with no reason.
  */
@@ -21,7 +22,8 @@ import { requireTokenClient } from '../../http/token-clients';
 import { secret } from '../../http/input';
 import { closeRedis, connectRedis } from '../../infra/redis';
 import { forwardedService } from '../../gateway/forward-auth';
-import { listUserSessions, parseSession, parseUserProfile, sessionKey, userProfileKey, type UserProfile } from '../../projections/session-state';
+import { listUserSessions, parseSession, sessionKey, type UserProfile } from '../../projections/session-state';
+import { UserProfileCache } from '../../projections/user-profile-cache';
 
 const AUTH_PREFIX = '/api/v1/auth';
 
@@ -44,11 +46,15 @@ export async function identityQueryRoutes(app: FastifyInstance): Promise<void> {
   hot.on('error', () => undefined);
   // Bounded: with Redis down the app still starts; /me answers 503 until it is back.
   await connectRedis(hot, 3000).catch(() => undefined);
-  app.addHook('onClose', async () => closeRedis(hot));
+  // Profiles from memory while the invalidation subscription is up (src/projections/user-profile-cache.ts).
+  const profiles = await UserProfileCache.start(hot, app.redisPrefix, app.inlineProjections.localCaches);
+  app.addHook('onClose', async () => {
+    await profiles.close();
+    await closeRedis(hot);
+  });
 
   async function profileOf(userId: string): Promise<UserProfile | undefined> {
-    const h = await hot.hgetall(userProfileKey(app.redisPrefix, userId));
-    const cached = parseUserProfile(h);
+    const cached = await profiles.get(userId);
     if (cached) return cached;
     const { rows } = await app.pg.query<{ id: string; email: string; name: string; roles: string[]; email_verified: boolean; disabled: boolean; deleted: boolean; created_at: Date; updated_at: Date; source: string }>(
       'SELECT id, email, name, roles, email_verified, disabled, deleted, created_at, updated_at, source FROM users WHERE id = $1',
