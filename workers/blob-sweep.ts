@@ -8,7 +8,13 @@
  *   in flight has written its blob but not yet its event (and dedupe only ever points at a blob a
  *   live file claims, so an unclaimed old blob can never become claimed again);
  * - at most once per UPLOAD_SWEEP_INTERVAL across workers (a Redis NX key), however often the
- *   cleanup scheduler fires.
+ *   cleanup scheduler fires;
+ * - temp files of a killed writer (disk: `.tmp/<name>.part`, listed by the store) are never
+ *   claimed, so they go once older than the grace period;
+ * - S3: incomplete multipart uploads (a process killed mid-upload) started before the grace period
+ *   are aborted (ListMultipartUploads + AbortMultipartUpload). A server that cannot list them
+ *   (s3rver: NotImplemented) is reported as `multipart: 'unsupported'` with a warning, and the sweep
+ *   still succeeds: keep the bucket lifecycle rule that aborts them (docs/uploads.md).
  */
 import type pg from 'pg';
 import type { Redis } from 'ioredis';
@@ -31,7 +37,31 @@ export interface SweepDeps {
 export interface SweepResult {
   checked: number;
   removed: number;
+  /** Incomplete multipart uploads aborted (stores that have them). */
+  aborted?: number;
+  /** The store could not list its incomplete multipart uploads (or failed to): nothing aborted. */
+  multipart?: 'unsupported' | 'failed';
   skipped?: 'projection_behind' | 'recently_swept';
+}
+
+const notImplemented = (err: unknown): boolean => {
+  const e = err as { name?: string; Code?: string; $metadata?: { httpStatusCode?: number } };
+  return e.name === 'NotImplemented' || e.Code === 'NotImplemented' || e.$metadata?.httpStatusCode === 501;
+};
+
+async function abortIncomplete(deps: SweepDeps, blobs: BlobStore, before: Date): Promise<Pick<SweepResult, 'aborted' | 'multipart'>> {
+  if (!blobs.abortIncompleteUploads) return {};
+  try {
+    const aborted = await blobs.abortIncompleteUploads(before);
+    if (aborted) deps.log.info({ aborted }, 'blob sweep aborted incomplete multipart uploads');
+    return { aborted };
+  } catch (err) {
+    const unsupported = notImplemented(err);
+    deps.log.warn({ err: (err as Error).message }, unsupported
+      ? 'blob sweep: the store cannot list incomplete multipart uploads; rely on a bucket lifecycle rule'
+      : 'blob sweep: aborting incomplete multipart uploads failed');
+    return { aborted: 0, multipart: unsupported ? 'unsupported' : 'failed' };
+  }
 }
 
 export async function sweepBlobs(deps: SweepDeps, blobs: BlobStore, opts: { now?: number; waitMs?: number; force?: boolean } = {}): Promise<SweepResult> {
@@ -61,5 +91,5 @@ export async function sweepBlobs(deps: SweepDeps, blobs: BlobStore, opts: { now?
   }
   for (const key of doomed) await blobs.delete(key);
   if (doomed.length) deps.log.info({ removed: doomed.length, checked }, 'blob sweep removed unclaimed blobs');
-  return { checked, removed: doomed.length };
+  return { checked, removed: doomed.length, ...(await abortIncomplete(deps, blobs, new Date(now - graceMs))) };
 }

@@ -40,6 +40,8 @@ export const s3Env = (s3: RunningS3, prefix = 'al/'): Record<string, string> => 
 export interface StoreFixture {
   /** Overrides for testApp (read inside beforeAll, after this fixture's own beforeAll ran). */
   env(): Record<string, string>;
+  /** The running s3rver (s3 only). */
+  s3(): RunningS3;
 }
 
 /** Registers beforeAll/afterAll in the calling describe block: disk needs nothing, s3 an s3rver. */
@@ -55,5 +57,5 @@ export function useStore(kind: StoreKind): StoreFixture {
     await s3?.close();
     if (dir) await fs.rm(dir, { recursive: true, force: true });
   });
-  return { env: () => (kind === 's3' ? s3Env(s3!) : { UPLOAD_STORE: 'disk' }) };
+  return { env: () => (kind === 's3' ? s3Env(s3!) : { UPLOAD_STORE: 'disk' }), s3: () => s3! };
 }

@@ -5,9 +5,11 @@
  * source aborts it (no parts are left behind).
  */
 import type { Readable } from 'node:stream';
-import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import {
+  AbortMultipartUploadCommand, DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command, S3Client,
+} from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import { assertKey, type BlobInfo, type BlobStore, type ByteRange } from './types';
+import { assertKey, isBlobKey, type BlobInfo, type BlobStore, type ByteRange } from './types';
 
 export interface S3Options {
   bucket: string;
@@ -106,6 +108,34 @@ export class S3BlobStore implements BlobStore {
       }
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token);
+  }
+
+  /**
+   * Aborts the incomplete multipart uploads of this store (under the prefix, blob keys only)
+   * started before `before`: a process killed mid-upload leaves its parts, billed and invisible
+   * to `list`. ListMultipartUploads + AbortMultipartUpload; a server without them (s3rver answers
+   * NotImplemented) makes this reject — keep the bucket's lifecycle rule (docs/uploads.md).
+   */
+  async abortIncompleteUploads(before: Date): Promise<number> {
+    let aborted = 0;
+    let keyMarker: string | undefined;
+    let uploadIdMarker: string | undefined;
+    do {
+      const page = await this.client.send(new ListMultipartUploadsCommand({
+        Bucket: this.opts.bucket, Prefix: this.prefix || undefined, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker,
+      }));
+      for (const u of page.Uploads ?? []) {
+        if (!u.Key?.startsWith(this.prefix) || !u.UploadId || !isBlobKey(u.Key.slice(this.prefix.length))) continue;
+        // An upload without a start time is never taken for an old one.
+        if (!u.Initiated || u.Initiated.getTime() >= before.getTime()) continue;
+        await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.opts.bucket, Key: u.Key, UploadId: u.UploadId }));
+        aborted++;
+      }
+      const more = page.IsTruncated === true && (page.NextKeyMarker !== keyMarker || page.NextUploadIdMarker !== uploadIdMarker);
+      keyMarker = more ? page.NextKeyMarker : undefined;
+      uploadIdMarker = more ? page.NextUploadIdMarker : undefined;
+    } while (keyMarker !== undefined || uploadIdMarker !== undefined);
+    return aborted;
   }
 
   async close(): Promise<void> {

@@ -20,6 +20,11 @@ export interface BlobStore {
   stat(key: string): Promise<BlobInfo | undefined>;
   delete(key: string): Promise<void>;
   list(): AsyncIterable<BlobInfo>;
+  /**
+   * Stores whose interrupted writes are invisible to `list` (S3 multipart uploads) abort those
+   * started before `before` and say how many; rejects when the server cannot list them.
+   */
+  abortIncompleteUploads?(before: Date): Promise<number>;
   close(): Promise<void>;
 }
 
