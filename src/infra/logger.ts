@@ -199,6 +199,13 @@ export function accessLoggerOf(log: Logger): Logger {
   return accessLoggers.get(log) ?? log;
 }
 
+/**
+ * Lines are written in blocks of at least 4 KiB, and at least every 100 ms: one access line per
+ * request was one write (a thread-pool task and a syscall) per request, the largest single cost of
+ * a proxied request (issue 14, docs/gateway.md). A line waits at most 100 ms; exit still flushes.
+ */
+const BATCHED = { minLength: 4096, periodicFlush: 100 };
+
 export function createLogger(config: Pick<Config, 'LOG_LEVEL' | 'LOG_DIR' | 'NODE_ENV'>, opts: LoggerOptions = {}): Logger {
   if (config.LOG_LEVEL === 'silent' && !config.LOG_DIR) return pino({ level: 'silent' });
   const level = config.LOG_LEVEL === 'silent' ? 'info' : config.LOG_LEVEL;
@@ -212,13 +219,13 @@ export function createLogger(config: Pick<Config, 'LOG_LEVEL' | 'LOG_DIR' | 'NOD
       // pino's asynchronous destination (sonic-boom): lines written while a write is in flight are
       // batched into the next one, and a slow stdout consumer never blocks the event loop. pino
       // flushes it synchronously on process exit (also on process.exit()).
-      streams.push({ level, stream: pino.destination({ dest: 1, sync: false }) });
+      streams.push({ level, stream: pino.destination({ dest: 1, sync: false, ...BATCHED }) });
     }
   }
   if (config.LOG_DIR) {
     fs.mkdirSync(config.LOG_DIR, { recursive: true });
-    streams.push({ level, stream: pino.destination({ dest: path.join(config.LOG_DIR, 'app.log'), sync: false, mkdir: true }) });
-    streams.push({ level: 'error', stream: pino.destination({ dest: path.join(config.LOG_DIR, 'error.log'), sync: false, mkdir: true }) });
+    streams.push({ level, stream: pino.destination({ dest: path.join(config.LOG_DIR, 'app.log'), sync: false, mkdir: true, ...BATCHED }) });
+    streams.push({ level: 'error', stream: pino.destination({ dest: path.join(config.LOG_DIR, 'error.log'), sync: false, mkdir: true, ...BATCHED }) });
   }
   // One destination: no multistream layer per line.
   const destination = streams.length === 1 && streams[0]!.level === level ? streams[0]!.stream as DestinationStream : pino.multistream(streams);
