@@ -156,12 +156,12 @@ async function main() {
 
     const m = (id: string, f: (x: LoadResult) => number) => median(res.get(id)!.map(f));
     const lines = [
-      '| row | req/s | p50 ms | p99 ms | p99 added vs direct ms | serving process CPU µs/req | idle CPU ms/s | log lines/req | non-2xx |',
-      '|---|---|---|---|---|---|---|---|---|',
+      '| row | req/s | p50 ms | p99 ms | p99 added vs direct ms | serving process CPU µs/req | idle CPU ms/s | CPU µs/req net of idle | log lines/req | non-2xx |',
+      '|---|---|---|---|---|---|---|---|---|---|',
     ];
     for (const r of rows) {
       const rs = res.get(r.id)!;
-      lines.push(`| ${r.title} | ${fmt(m(r.id, (x) => x.rps))} | ${fmt(m(r.id, (x) => x.p50ms), 2)} | ${fmt(m(r.id, (x) => x.p99ms), 2)} | ${r.id === 'direct' ? '–' : fmt(m(r.id, (x) => x.p99ms) - m('direct', (x) => x.p99ms), 2)} | ${fmt(m(r.id, (x) => x.cpuUsPerReq))} | ${fmt(idle.get(r.id)!, 1)} | ${r.server ? fmt(m(r.id, (x) => x.logLinesPerReq), 2) : '0'} | ${rs.reduce((n, x) => n + x.bad, 0)} |`);
+      lines.push(`| ${r.title} | ${fmt(m(r.id, (x) => x.rps))} | ${fmt(m(r.id, (x) => x.p50ms), 2)} | ${fmt(m(r.id, (x) => x.p99ms), 2)} | ${r.id === 'direct' ? '–' : fmt(m(r.id, (x) => x.p99ms) - m('direct', (x) => x.p99ms), 2)} | ${fmt(m(r.id, (x) => x.cpuUsPerReq))} | ${fmt(idle.get(r.id)!, 1)} | ${fmt(m(r.id, (x) => x.cpuUsPerReq - (idle.get(r.id)! * 1000) / x.rps))} | ${r.server ? fmt(m(r.id, (x) => x.logLinesPerReq), 2) : '0'} | ${rs.reduce((n, x) => n + x.bad, 0)} |`);
     }
     const ratiosOf = (id: string) => res.get(id)!.map((g, i) => g.rps / res.get('http-proxy')![i]!.rps);
     const ratios = ratiosOf('gateway');
