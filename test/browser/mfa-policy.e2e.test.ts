@@ -10,7 +10,9 @@ import { expectAccessible, useBrowser } from './helpers';
 import { makeAdmin, signup } from '../helpers/auth';
 import { addVirtualAuthenticator, confirmTotpEnrolment, nextTotp, recoveryCodesShown, signInWithPassword, signOut } from './mfa-steps';
 
-const b = useBrowser('bmfapol', { env: { MFA_REQUIRED_FOR_ROLES: 'admin' } });
+// A short step-up window, so the admin's role change below needs a step-up a few seconds after the login.
+const STEP_UP_S = 4;
+const b = useBrowser('bmfapol', { env: { MFA_REQUIRED_FOR_ROLES: 'admin', STEP_UP_MAX_AGE_SECONDS: String(STEP_UP_S) } });
 const HOME = /\/console\/?$/;
 
 it('an admin without a factor enrols TOTP at sign-in, then gets the full session', async () => {
@@ -55,6 +57,22 @@ it('an admin without a factor enrols TOTP at sign-in, then gets the full session
   await page.getByRole('button', { name: 'Verify' }).click();
   await page.waitForURL(HOME);
   await page.getByRole('button', { name: 'Sign out' }).waitFor();
+
+  // Past the step-up window, granting a role asks for the factor again on the admin screen.
+  const other = await signup(app);
+  await new Promise((r) => setTimeout(r, (STEP_UP_S + 1) * 1000));
+  await page.goto(b.url('/console/admin/users'));
+  await page.getByLabel('Search users').fill(other.email);
+  await page.getByRole('button', { name: 'Search' }).click();
+  await page.getByRole('button', { name: `Make admin: ${other.email}` }).click();
+  const prompt = page.getByRole('region', { name: 'Confirm it is you' });
+  await prompt.waitFor();
+  await expectAccessible(page, 'step-up prompt on the admin users screen');
+  await prompt.getByLabel('Code from your authenticator app, or a recovery code').fill(await nextTotp(secret));
+  await prompt.getByRole('button', { name: 'Confirm' }).click();
+  await page.getByText(`Admin role granted to ${other.email}.`).waitFor();
+  const roles = (await services.store.readStream(`user-${other.userId}`)).filter((e) => e.type === 'RoleGranted');
+  expect(roles).toHaveLength(1);
 }, 180_000);
 
 it('an admin without a factor may enrol a passkey at sign-in instead (virtual authenticator)', async () => {

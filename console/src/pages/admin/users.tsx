@@ -2,12 +2,14 @@
  * Admin: users. Search by e-mail or name (GET /api/v1/users?q=), disable / enable, grant or revoke
  * the admin role, delete (with a confirmation), and a link to each user's history. Every action
  * is a public API call; the list reloads after it (read-your-writes makes it show the change).
+ * A step_up_required answer (role changes by an admin with a second factor) shows the step-up prompt.
  */
 import { useState } from 'preact/hooks';
 import { del, get, post, qs } from '../../api';
 import { session } from '../../session';
 import { to } from '../../routes';
 import { ErrorNotice, Field, Notice, Page, Spinner, Time, useAction, useLoad } from '../../ui';
+import { useStepUp } from '../mfa/second-factor';
 
 export interface AdminUser {
   id: string; email: string; name: string; roles: string[]; email_verified: boolean; disabled: boolean; source: string; created_at: string;
@@ -19,12 +21,14 @@ export default function AdminUsers() {
   const [cursor, setCursor] = useState<string | undefined>(undefined);
   const [done, setDone] = useState<string | null>(null);
   const list = useLoad(() => get<{ items: AdminUser[]; next_cursor: string | null }>(`/api/v1/users${qs({ q: search || undefined, cursor, limit: 50 })}`), [search, cursor]);
-  const act = useAction(async (what: string, fn: () => Promise<unknown>) => {
+  // Role changes need the admin's recent second factor (step-up) when the admin has one.
+  const stepUp = useStepUp();
+  const act = useAction((what: string, fn: () => Promise<unknown>) => stepUp.guard(async () => {
     setDone(null);
     await fn();
     setDone(what);
     await list.reload();
-  });
+  }, (): void => void act.run(what, fn)));
   const me = session().user?.id;
 
   return (
@@ -34,6 +38,7 @@ export default function AdminUsers() {
         <button type="submit">Search</button>
       </form>
       <ErrorNotice error={list.error || act.error} />
+      {stepUp.prompt}
       {done && <Notice kind="ok">{done}</Notice>}
       {list.loading && !list.data ? <Spinner /> : (
         <div class="table-wrap">
@@ -56,8 +61,8 @@ export default function AdminUsers() {
                           ? <button type="button" class="secondary small" disabled={act.busy} onClick={() => act.run(`${u.email} enabled.`, () => post(`/api/v1/users/${u.id}/enable`))} aria-label={`Enable ${u.email}`}>Enable</button>
                           : <button type="button" class="danger small" disabled={act.busy || self} onClick={() => act.run(`${u.email} disabled: their sessions ended and their API keys were revoked.`, () => post(`/api/v1/users/${u.id}/disable`, {}))} aria-label={`Disable ${u.email}`}>Disable</button>}
                         {admin
-                          ? <button type="button" class="secondary small" disabled={act.busy || self} onClick={() => act.run(`Admin role revoked from ${u.email}.`, () => del(`/api/v1/users/${u.id}/roles/admin`))} aria-label={`Revoke admin from ${u.email}`}>Revoke admin</button>
-                          : <button type="button" class="secondary small" disabled={act.busy} onClick={() => act.run(`Admin role granted to ${u.email}.`, () => post(`/api/v1/users/${u.id}/roles`, { role: 'admin' }))} aria-label={`Make ${u.email} an admin`}>Make admin</button>}
+                          ? <button type="button" class="secondary small" disabled={act.busy || self} onClick={() => act.run(`Admin role revoked from ${u.email}.`, () => del(`/api/v1/users/${u.id}/roles/admin`))} aria-label={`Revoke admin: ${u.email}`}>Revoke admin</button>
+                          : <button type="button" class="secondary small" disabled={act.busy} onClick={() => act.run(`Admin role granted to ${u.email}.`, () => post(`/api/v1/users/${u.id}/roles`, { role: 'admin' }))} aria-label={`Make admin: ${u.email}`}>Make admin</button>}
                         <button type="button" class="danger small" disabled={act.busy || self} aria-label={`Delete ${u.email}`}
                           onClick={() => { if (confirm(`Delete ${u.email}? Their sessions end and their keys are revoked. This cannot be undone.`)) void act.run(`${u.email} deleted.`, () => del(`/api/v1/users/${u.id}`)); }}>Delete</button>
                         <a class="button secondary small" href={`${to('/admin/events')}?stream=${encodeURIComponent(`user-${u.id}`)}`} aria-label={`Events of ${u.email}`}>Events</a>
