@@ -4,6 +4,8 @@
  * killed writer, the blob of a deleted file whose removal did not happen. Rules:
  * - the claims are read from the `files` read model only once it has passed the log head taken
  *   at the start, so every event committed before the sweep is in them (else the sweep is skipped);
+ *   the wait is read-your-writes' own (src/projections/checkpoint-feed.ts): it wakes on the
+ *   projection's checkpoint notice, it does not poll;
  * - a blob is removed only when unclaimed *and* older than UPLOAD_ORPHAN_GRACE_SECONDS: an upload
  *   in flight has written its blob but not yet its event (and dedupe only ever points at a blob a
  *   live file claims, so an unclaimed old blob can never become claimed again);
@@ -20,10 +22,10 @@ import type pg from 'pg';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Config } from '../src/config';
-import { comparePositions, type EventStore } from '../src/events/store';
+import type { EventStore } from '../src/events/store';
 import type { BlobStore } from '../src/infra/blobs/store';
 import { claimedStorageKeys, filesProjection } from '../src/projections/files';
-import { projectionPosition } from '../src/projections/engine';
+import { CheckpointFeed } from '../src/projections/checkpoint-feed';
 
 export interface SweepDeps {
   config: Config;
@@ -70,15 +72,17 @@ export async function sweepBlobs(deps: SweepDeps, blobs: BlobStore, opts: { now?
     if (first !== 'OK') return { checked: 0, removed: 0, skipped: 'recently_swept' };
   }
   const head = await deps.store.headPosition();
-  const deadline = Date.now() + (opts.waitMs ?? 10_000);
-  for (;;) {
-    const at = await projectionPosition({ pool: deps.pool, redis: deps.redis, redisPrefix: deps.prefix }, filesProjection);
-    if (comparePositions(at, head) >= 0) break;
-    if (Date.now() > deadline) {
-      deps.log.warn({ projection: 'files' }, 'blob sweep skipped: the files read model is behind the log');
-      return { checked: 0, removed: 0, skipped: 'projection_behind' };
-    }
-    await new Promise((r) => setTimeout(r, 100));
+  const feed = new CheckpointFeed({ pool: deps.pool, prefix: deps.prefix, projections: [filesProjection], log: deps.log });
+  let current: boolean;
+  try {
+    await feed.start();
+    current = await feed.wait([filesProjection.name], head, opts.waitMs ?? 10_000);
+  } finally {
+    await feed.stop();
+  }
+  if (!current) {
+    deps.log.warn({ projection: 'files' }, 'blob sweep skipped: the files read model is behind the log');
+    return { checked: 0, removed: 0, skipped: 'projection_behind' };
   }
   const claimed = await claimedStorageKeys(deps.pool);
   const now = opts.now ?? Date.now();
