@@ -22,7 +22,15 @@ export const usageKeys = {
 const k = usageKeys;
 
 /** The counters' day: UTC. */
-export const utcDay = (ms: number) => new Date(ms).toISOString().slice(0, 10);
+const DAY_MS = 86_400_000;
+let lastDay = { from: 0, to: 0, day: '' };
+/** The UTC day of `ms` (YYYY-MM-DD). The access check asks once per request: the last day is remembered. */
+export function utcDay(ms: number): string {
+  if (ms >= lastDay.from && ms < lastDay.to) return lastDay.day;
+  const from = Math.floor(ms / DAY_MS) * DAY_MS;
+  lastDay = { from, to: from + DAY_MS, day: new Date(ms).toISOString().slice(0, 10) };
+  return lastDay.day;
+}
 
 /** Takes a counter hash atomically: renames it away and returns its fields. */
 const TAKE = `
