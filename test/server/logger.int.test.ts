@@ -3,7 +3,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createLogger, redactUrl } from '../../src/infra/logger';
+import { spawnSync } from 'node:child_process';
+import { createLogger, LOG_BATCH, redactUrl } from '../../src/infra/logger';
 import { captureStream, until } from './helpers';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'authledger-logs-'));
@@ -28,6 +29,31 @@ describe('logger', () => {
     const errLines = readLines(err);
     expect(errLines.map((l) => l.msg)).toEqual(['an error line']);
     expect(errLines[0].err.message).toBe('kaput');
+  });
+
+  it('batched destinations: a lone line arrives within the flush interval, unflushed; a line logged just before process.exit is written', async () => {
+    const sub = fs.mkdtempSync(path.join(dir, 'batch-'));
+    const log = createLogger({ LOG_LEVEL: 'info', LOG_DIR: sub, NODE_ENV: 'test' }, { stream: captureStream().stream });
+    const file = path.join(sub, 'app.log');
+    const t0 = Date.now();
+    log.info('alone'); // far below minLength: only the periodic flush writes it
+    await until('app.log has the lone line', () => readLines(file).length >= 1, 5000);
+    expect(Date.now() - t0).toBeLessThan(LOG_BATCH.flushMs + 2000); // + room for a loaded machine
+    expect(readLines(file).map((l) => l.msg)).toEqual(['alone']);
+
+    // A real process (its files open, as in a running server) that logs and exits at once: pino's
+    // exit handler writes the buffers synchronously, to stdout and to the file.
+    const exitDir = fs.mkdtempSync(path.join(dir, 'exit-'));
+    const script = `import { createLogger } from './src/infra/logger.ts';
+const log = createLogger({ LOG_LEVEL: 'info', LOG_DIR: process.env.EXIT_LOG_DIR, NODE_ENV: 'test' });
+setTimeout(() => {
+  for (let i = 0; i < 3; i++) log.info({ i }, 'before exit');
+  process.exit(0);
+}, 500);`;
+    const res = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: path.resolve(__dirname, '../..'), encoding: 'utf8', env: { ...process.env, EXIT_LOG_DIR: exitDir } });
+    expect(res.status, res.stderr).toBe(0);
+    expect(readLines(path.join(exitDir, 'app.log')).map((l) => l.i)).toEqual([0, 1, 2]);
+    expect(res.stdout.split('\n').filter((l) => l.includes('before exit'))).toHaveLength(3);
   });
 
   it('redacts secrets at the top level and nested, and credential query values in URLs', () => {
