@@ -197,7 +197,7 @@ export const configSchema = z.object({
   GATEWAY_DNS_CACHE_SECONDS: int(0, 86_400).default(30)
     .describe('How long a dns+srv:// upstream\'s SRV answer is used before it is resolved again (resolveSrv gives no TTL).'),
   GATEWAY_DNS_SERVERS: z.string().max(1000).optional()
-    .describe('DNS servers (comma-separated ip[:port]) for dns+srv:// upstreams; default: the system resolver.'),
+    .describe('DNS servers (comma-separated ip[:port], e.g. 127.0.0.1:8600 for Consul) for dns+srv:// upstreams; the SRV targets\' names are resolved there too (A, else AAAA). Default: the system resolver for both.'),
   GATEWAY_HEALTH_MARKS: bool.default(true)
     .describe('Record upstream health changes in the registry as UpstreamMarkedDown/Up events (audit trail); routing uses each process\'s own checks either way.'),
 

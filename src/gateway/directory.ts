@@ -9,8 +9,9 @@
  * - lookups never touch the database.
  */
 import { EventEmitter } from 'node:events';
-import pg from 'pg';
+import type pg from 'pg';
 import type { ServiceSpec } from '../events/service';
+import { PgListener } from '../infra/pg-listen';
 import { listServices, SERVICES_CHANNEL } from '../projections/services';
 
 export interface DirectoryEntry {
@@ -21,9 +22,8 @@ export interface DirectoryEntry {
 
 export class ServiceDirectory extends EventEmitter {
   private entries = new Map<string, DirectoryEntry>();
-  private listener: pg.Client | undefined;
+  private readonly listener: PgListener;
   private poll: NodeJS.Timeout | undefined;
-  private retry: NodeJS.Timeout | undefined;
   private loading: Promise<void> | undefined;
   private again = false;
   private stopped = false;
@@ -32,6 +32,12 @@ export class ServiceDirectory extends EventEmitter {
   constructor(private readonly pool: pg.Pool, private readonly pollMs: number, private readonly log?: { warn(o: object, m?: string): void }) {
     super();
     this.setMaxListeners(0);
+    // A reconnection is followed by a reload: notices sent while it was down are lost.
+    this.listener = new PgListener({
+      pool, channel: SERVICES_CHANNEL, label: 'service directory', log,
+      onNotice: () => void this.reload().catch(() => undefined),
+      onReconnect: () => void this.reload().catch(() => undefined),
+    });
   }
 
   get(name: string): DirectoryEntry | undefined {
@@ -45,7 +51,7 @@ export class ServiceDirectory extends EventEmitter {
   /** Idempotent; resolves once the first load is done (or failed: then the poll retries). */
   start(): Promise<void> {
     this.started ??= (async () => {
-      await this.listen();
+      await this.listener.start();
       await this.reload().catch((err) => this.log?.warn({ err }, 'service directory: first load failed; retrying'));
       this.poll = setInterval(() => void this.reload().catch(() => undefined), this.pollMs);
       this.poll.unref();
@@ -56,10 +62,7 @@ export class ServiceDirectory extends EventEmitter {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.poll) clearInterval(this.poll);
-    if (this.retry) clearTimeout(this.retry);
-    const l = this.listener;
-    this.listener = undefined;
-    await l?.end().catch(() => undefined);
+    await this.listener.stop();
     await this.loading?.catch(() => undefined);
   }
 
@@ -83,44 +86,5 @@ export class ServiceDirectory extends EventEmitter {
       }
     })();
     return this.loading;
-  }
-
-  private async listen(): Promise<void> {
-    if (this.stopped) return;
-    const opts = (this.pool as unknown as { options: pg.ClientConfig }).options;
-    const client = new pg.Client({ ...opts });
-    const down = () => {
-      if (this.listener !== client) return;
-      this.listener = undefined;
-      this.reconnectLater();
-    };
-    client.on('error', down);
-    client.on('end', down);
-    client.on('notification', (msg) => {
-      if (msg.channel === SERVICES_CHANNEL) void this.reload().catch(() => undefined);
-    });
-    try {
-      await client.connect();
-      await client.query(`LISTEN ${SERVICES_CHANNEL}`);
-    } catch (err) {
-      await client.end().catch(() => undefined);
-      this.log?.warn({ err }, 'service directory: LISTEN failed; retrying');
-      this.reconnectLater();
-      return;
-    }
-    if (this.stopped) {
-      await client.end().catch(() => undefined);
-      return;
-    }
-    this.listener = client;
-  }
-
-  private reconnectLater(): void {
-    if (this.stopped || this.retry) return;
-    this.retry = setTimeout(() => {
-      this.retry = undefined;
-      void this.listen().then(() => this.reload()).catch(() => this.reconnectLater());
-    }, 500);
-    this.retry.unref();
   }
 }

@@ -9,6 +9,17 @@ import type { FastifyInstance } from 'fastify';
 import { isReservedServiceName } from '../events/service';
 import type { DirectoryEntry } from './directory';
 
+/**
+ * The URI a proxy forwards: `X-Forwarded-Uri` (nginx as configured, Traefik by itself), else
+ * Envoy ext_authz's `path_prefix: /api/v1/auth/verify?` form, where the original path (with its
+ * own query) arrives as this request's query: `/api/v1/auth/verify?/orders/x?a=1`.
+ */
+export function forwardedUri(header: string | string[] | undefined, url: string): string | undefined {
+  if (typeof header === 'string') return header;
+  const q = url.indexOf('?');
+  return q >= 0 && url[q + 1] === '/' ? url.slice(q + 1) : undefined;
+}
+
 export async function forwardedService(app: FastifyInstance, uri: string | string[] | undefined): Promise<DirectoryEntry | undefined> {
   if (typeof uri !== 'string' || !uri.startsWith('/')) return undefined;
   const path = uri.split('?')[0]!;

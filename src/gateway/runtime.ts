@@ -94,6 +94,7 @@ export class GatewayRuntime {
         const pool = new UpstreamPool(e.spec, {
           resolver: this.resolver,
           dnsCacheMs: this.services.config.GATEWAY_DNS_CACHE_SECONDS * 1000,
+          resolveTargets: !!this.services.config.GATEWAY_DNS_SERVERS,
           log: this.services.log,
           onHealth: (service, upstream, up, reason) => this.mark(service, upstream, up, reason),
         }, e.down);

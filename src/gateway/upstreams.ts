@@ -2,7 +2,9 @@
  * The upstreams of one service: discovery, health and balancing (issue 14). Rules:
  * - an upstream is a static http(s) URL or `dns+srv://_http._tcp.name[/base]`, resolved with
  *   resolveSrv (lowest priority group; http to each target's port), cached GATEWAY_DNS_CACHE_SECONDS
- *   (resolveSrv reports no TTL); a failed resolution keeps the last answer;
+ *   (resolveSrv reports no TTL); a failed resolution keeps the last answer; with GATEWAY_DNS_SERVERS
+ *   (`resolveTargets`) the targets' names are resolved there too (A, else AAAA, else left to the
+ *   system), since names a service-discovery DNS answers (Consul, CoreDNS) are unknown to the system's;
  * - with `health_path`, every target is checked every `health_interval_ms` (GET, 2xx/3xx within
  *   min(interval, 2 s) is healthy); a target that refused a proxied request is unhealthy at once
  *   (passive check) until a check passes — or, with no health_path, for 5 s;
@@ -12,6 +14,7 @@
  *   records UpstreamMarkedDown/Up.
  */
 import { promises as dns } from 'node:dns';
+import { isIP } from 'node:net';
 import type { ServiceSpec } from '../events/service';
 import { upstreamHealthy } from './metrics';
 
@@ -31,6 +34,8 @@ export interface Target {
 export interface PoolDeps {
   resolver: dns.Resolver;
   dnsCacheMs: number;
+  /** Resolve SRV target names with `resolver` too (a resolver of its own: GATEWAY_DNS_SERVERS). */
+  resolveTargets?: boolean;
   onHealth?(service: string, upstream: string, up: boolean, reason: string): void;
   log?: { warn(o: object, m?: string): void };
 }
@@ -94,10 +99,11 @@ export class UpstreamPool {
       }
       const entry = cached ?? { at: 0, bases: [] };
       const url = new URL(u);
-      entry.pending = this.deps.resolver.resolveSrv(url.hostname).then((records) => {
+      entry.pending = this.deps.resolver.resolveSrv(url.hostname).then(async (records) => {
         const best = Math.min(...records.map((r) => r.priority));
         const base = url.pathname.replace(/\/+$/, '');
-        entry.bases = records.filter((r) => r.priority === best).map((r) => `http://${r.name.replace(/\.$/, '')}:${r.port}${base}`).sort();
+        const hosts = await Promise.all(records.filter((r) => r.priority === best).map(async (r) => (await this.hostsOf(r.name.replace(/\.$/, ''))).map((h) => `http://${h}:${r.port}${base}`)));
+        entry.bases = [...new Set(hosts.flat())].sort();
         entry.at = Date.now();
         this.rebuild(new Set());
       }, (err) => {
@@ -111,6 +117,15 @@ export class UpstreamPool {
       if (!entry.bases.length) work.push(entry.pending);
     }
     if (work.length) await Promise.all(work);
+  }
+
+  /** A SRV target's addresses (URL host form), or its name for the system to resolve. */
+  private async hostsOf(name: string): Promise<string[]> {
+    if (!this.deps.resolveTargets || isIP(name)) return [isIP(name) === 6 ? `[${name}]` : name];
+    const v4 = await this.deps.resolver.resolve4(name).catch(() => [] as string[]);
+    if (v4.length) return v4;
+    const v6 = await this.deps.resolver.resolve6(name).catch(() => [] as string[]);
+    return v6.length ? v6.map((a) => `[${a}]`) : [name];
   }
 
   private usable(t: Target, now: number): boolean {

@@ -17,9 +17,10 @@
  *   `degradedRefreshMs` instead: slower, never stale.
  */
 import { EventEmitter } from 'node:events';
-import pg from 'pg';
+import type pg from 'pg';
 import type { Redis } from 'ioredis';
 import { comparePositions, START, type Position } from '../events/store';
+import { PgListener } from '../infra/pg-listen';
 import type { Projection } from './types';
 
 export const PG_CHECKPOINT_CHANNEL = 'authledger_checkpoints';
@@ -65,17 +66,22 @@ export class CheckpointFeed {
   private readonly known = new Map<string, Position>();
   private readonly waiters = new Set<Waiter>();
   private readonly kinds = new Map<string, Projection['kind']>();
-  private listener: pg.Client | undefined;
+  private readonly listener: PgListener;
   private sub: Redis | undefined;
-  private pgLive = false;
   private redisLive = false;
   private stopped = false;
-  private retry: NodeJS.Timeout | undefined;
   private degraded: NodeJS.Timeout | undefined;
   private readonly onLocal = (name: string, position: Position) => this.advance(name, position);
 
   constructor(private readonly deps: FeedDeps) {
     for (const p of deps.projections) this.kinds.set(p.name, p.kind);
+    this.listener = new PgListener({
+      pool: deps.pool, channel: PG_CHECKPOINT_CHANNEL, label: 'checkpoint listener', log: deps.log,
+      onNotice: (text) => this.onNotice(text),
+      onLive: () => this.settleDegraded(),
+      // Re-read what was committed while no notice could arrive.
+      onReconnect: () => void this.refresh().catch(() => undefined),
+    });
   }
 
   get names(): string[] {
@@ -84,7 +90,7 @@ export class CheckpointFeed {
 
   /** Both listeners are up: waiting needs no reads. */
   get live(): boolean {
-    return this.pgLive && (this.redisLive || !this.hasRedisProjections);
+    return this.listener.live && (this.redisLive || !this.hasRedisProjections);
   }
 
   private get hasRedisProjections(): boolean {
@@ -93,20 +99,17 @@ export class CheckpointFeed {
 
   async start(): Promise<void> {
     localCheckpoints(this.deps.pool).on('advance', this.onLocal);
-    await Promise.all([this.listenPg(), this.listenRedis()]);
+    await Promise.all([this.listener.start(), this.listenRedis()]);
     await this.refresh().catch(() => undefined);
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     localCheckpoints(this.deps.pool).off('advance', this.onLocal);
-    if (this.retry) clearTimeout(this.retry);
     if (this.degraded) clearInterval(this.degraded);
     for (const w of this.waiters) w.resolve(false);
     this.waiters.clear();
-    const l = this.listener;
-    this.listener = undefined;
-    await l?.end().catch(() => undefined);
+    await this.listener.stop();
     this.sub?.disconnect();
     this.sub = undefined;
   }
@@ -190,49 +193,6 @@ export class CheckpointFeed {
       clearInterval(this.degraded);
       this.degraded = undefined;
     }
-  }
-
-  private reconnectLater(): void {
-    if (this.stopped || this.retry) return;
-    this.retry = setTimeout(() => {
-      this.retry = undefined;
-      void this.listenPg().then(() => this.refresh()).catch(() => this.reconnectLater());
-    }, 500);
-    this.retry.unref();
-  }
-
-  private async listenPg(): Promise<void> {
-    if (this.stopped) return;
-    const opts = (this.deps.pool as unknown as { options: pg.ClientConfig }).options;
-    const client = new pg.Client({ ...opts });
-    const down = () => {
-      if (this.listener !== client) return;
-      this.listener = undefined;
-      this.pgLive = false;
-      this.settleDegraded();
-      this.reconnectLater();
-    };
-    client.on('error', down);
-    client.on('end', down);
-    client.on('notification', (msg) => {
-      if (msg.channel === PG_CHECKPOINT_CHANNEL) this.onNotice(msg.payload);
-    });
-    try {
-      await client.connect();
-      await client.query(`LISTEN ${PG_CHECKPOINT_CHANNEL}`);
-    } catch (err) {
-      await client.end().catch(() => undefined);
-      this.deps.log?.warn({ err }, 'checkpoint listener: PostgreSQL LISTEN failed; retrying');
-      this.reconnectLater();
-      return;
-    }
-    if (this.stopped) {
-      await client.end().catch(() => undefined);
-      return;
-    }
-    this.listener = client;
-    this.pgLive = true;
-    this.settleDegraded();
   }
 
   private async listenRedis(): Promise<void> {

@@ -1,6 +1,6 @@
 /**
  * Forward auth with a REAL nginx (`auth_request`) in front of a test upstream, using the very
- * nginx configuration docs/gateway.md documents (read from the doc, hosts substituted): valid
+ * nginx configuration the README documents (read from README.md, hosts substituted): valid
  * token → 200 and the upstream sees the user's X-User-Id; no token → 401; after logout → 401 at
  * once; a client-sent X-User-Id never reaches the upstream; a registered service's roles apply
  * through X-Forwarded-Uri (403 passes through nginx). nginx missing → this test FAILS (CI installs it).
@@ -19,11 +19,11 @@ import { startUpstream, type Upstream } from './helpers';
 
 const NGINX = process.env.NGINX_BIN ?? '/usr/sbin/nginx';
 
-/** The nginx block documented in docs/gateway.md ("nginx `auth_request`:"), exactly as written. */
+/** The nginx block documented in the README's Gateway section ("nginx `auth_request` …:"), exactly as written. */
 export function documentedNginxBlock(): string {
-  const doc = fs.readFileSync(path.join(ROOT, 'docs/gateway.md'), 'utf8');
-  const m = /nginx `auth_request`:\s*```nginx\n([\s\S]*?)```/.exec(doc);
-  if (!m) throw new Error('docs/gateway.md has no ```nginx block after "nginx `auth_request`:"');
+  const doc = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+  const m = /nginx `auth_request`[^\n]*\n[^`]*?:\s*```nginx\n([\s\S]*?)```/.exec(doc);
+  if (!m) throw new Error('README.md has no ```nginx block after "nginx `auth_request` …:"');
   return m[1]!;
 }
 

@@ -21,7 +21,7 @@ import { plainJsonSerializer, problems } from '../../http/schemas';
 import { requireTokenClient } from '../../http/token-clients';
 import { secret } from '../../http/input';
 import { closeRedis, connectRedis } from '../../infra/redis';
-import { forwardedService } from '../../gateway/forward-auth';
+import { forwardedService, forwardedUri } from '../../gateway/forward-auth';
 import { listUserSessions, parseSession, sessionKey, type UserProfile } from '../../projections/session-state';
 import { UserProfileCache } from '../../projections/user-profile-cache';
 
@@ -86,7 +86,7 @@ export async function identityQueryRoutes(app: FastifyInstance): Promise<void> {
       tags: ['auth'],
       summary: 'Forward auth for gateways (nginx auth_request, Traefik ForwardAuth)',
       description: '200 with X-User-Id, X-Session-Id, X-User-Roles for a valid access token of an active session; 401 otherwise. ' +
-        'When X-Forwarded-Uri names a registered gateway service (`GATEWAY_PREFIX/{service}/…` or `/{service}/…`), that service\'s policy applies instead ' +
+        'When X-Forwarded-Uri (or, for Envoy ext_authz, a query that is a path: `verify?/orders/x`) names a registered gateway service (`GATEWAY_PREFIX/{service}/…` or `/{service}/…`), that service\'s policy applies instead ' +
         '(none | token | api_key | token_or_api_key, roles, feature; docs/gateway.md): 401/403/429 as the gateway would answer, X-Api-Key-Id for API keys.',
       security: [{ bearer: [] }, { accessTokenHeader: [] }],
       response: { 200: z.null().describe('Valid; identity in the X-User-* headers'), ...problems(401) },
@@ -97,7 +97,7 @@ export async function identityQueryRoutes(app: FastifyInstance): Promise<void> {
     serializerCompiler: plainJsonSerializer,
   }, async (request, reply) => {
     // A gateway in front of a registered service (X-Forwarded-Uri names it): that service's policy.
-    const service = await forwardedService(app, request.headers['x-forwarded-uri']);
+    const service = await forwardedService(app, forwardedUri(request.headers['x-forwarded-uri'], request.url));
     if (service) {
       const id = await app.gateway.access.authorize(request.headers, service.spec);
       reply.header('cache-control', 'no-store');
