@@ -24,6 +24,7 @@ import { buildHttpApp } from '../../src/http/app';
 import { registerRoutes } from '../../src/compose';
 import { startProjector, type ProjectorHandle } from '../../src/projections/runtime';
 import { consistencyChecks, CONSISTENCY } from '../../src/http/read-your-writes';
+import { parsePosition } from '../../src/events/store';
 import { queryPosts, routeFiller } from './support';
 
 const esdbUrl = process.env.EVENTSTORE_URL;
@@ -169,8 +170,10 @@ describe.each(adapters.map((a) => [a.name, a] as const))('X-Consistent-After on 
     expect(problems).toEqual([]);
     expect(waiting.length).toBeGreaterThan(15);
 
-    // The projector runs: each waiting route now answers (after waiting, if need be) as it does without the header.
+    // The projector runs (and has passed the position: a cold start can outlast the short timeout
+    // here): each waiting route now answers as it does without the header.
     projector = startProjector(t);
+    expect(await app.checkpoints.wait(app.checkpoints.names, parsePosition(t.store.kind, position)!, 60_000)).toBe(true);
     for (const r of waiting) {
       const plain = await call(r);
       const res = await call(r, { 'x-consistent-after': position });
