@@ -97,7 +97,12 @@ describe('gateway processes', () => {
       ...env,
     });
     procs.push(proc);
-    await until(`${roles} up`, async () => (await fetch(`http://127.0.0.1:${port}/health`).catch(() => undefined))?.ok, 90_000, 200);
+    await until(`${roles} up`, async () => {
+      if (proc.child.exitCode !== null) throw new Error(`ROLES=${roles} exited ${proc.child.exitCode}: ${proc.output().slice(-3000)}`);
+      return (await fetch(`http://127.0.0.1:${port}/health`).catch(() => undefined))?.ok;
+    }, 120_000, 200).catch((err: Error) => {
+      throw new Error(`${err.message}\n--- output of ROLES=${roles}:\n${proc.output().slice(-3000)}`);
+    });
     return { port, proc };
   };
   const api = async (method: string, url: string, body?: unknown, token = adminToken) => {
@@ -112,12 +117,16 @@ describe('gateway processes', () => {
   beforeAll(async () => {
     db = await createTestDatabase('gwproc');
     const adminPassword = `Plum-${randomBytes(6).toString('hex')}-Harbour!`;
-    a = await start('api,projector,gateway', { ADMIN_EMAIL: 'root@example.com', ADMIN_PASSWORD: adminPassword });
-    const started = await start('gateway', {
-      // V8 grows its young generation to 2 × 16 MB under allocation-heavy work: capped, the RSS
-      // shows what the proxy retains (as test/files/streaming.e2e.test.ts does).
-      NODE_OPTIONS: '--max-semi-space-size=1',
-    });
+    // Started together (migrations run under a lock): on a busy machine each start takes long.
+    let started: { port: number; proc: Proc };
+    [a, started] = await Promise.all([
+      start('api,projector,gateway', { ADMIN_EMAIL: 'root@example.com', ADMIN_PASSWORD: adminPassword }),
+      start('gateway', {
+        // V8 grows its young generation to 2 × 16 MB under allocation-heavy work: capped, the RSS
+        // shows what the proxy retains (as test/files/streaming.e2e.test.ts does).
+        NODE_OPTIONS: '--max-semi-space-size=1',
+      }),
+    ]);
     const pid = serverPid(started.proc.child.pid!);
     expect(fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8')).toContain('src/main.ts');
     b = { ...started, pid };
@@ -125,7 +134,7 @@ describe('gateway processes', () => {
     const password = `Plum-${randomBytes(6).toString('hex')}-Harbour!`;
     expect((await api('POST', '/api/v1/auth/signup', { email: 'user@example.com', password, name: 'U' }, '')).status).toBe(201);
     userToken = await login('user@example.com', password);
-  }, 180_000);
+  }, 240_000);
 
   afterAll(async () => {
     for (const p of procs) p.kill('SIGKILL');
