@@ -209,6 +209,17 @@ export function accessLoggerOf(log: Logger): Logger {
 export const LOG_BATCH = { minLength: 4096, flushMs: 100 } as const;
 const BATCHED = { minLength: LOG_BATCH.minLength, periodicFlush: LOG_BATCH.flushMs };
 
+/**
+ * A log file opened synchronously, so its destination is ready at once: given a path, sonic-boom
+ * opens the file asynchronously, and a process that exits before the open completes (a CLI
+ * command, a failed start) crashed in pino's exit flush with "sonic boom is not ready yet".
+ * Appending, owner and group only (logs may hold user ids and addresses).
+ */
+function fileDestination(file: string): DestinationStream {
+  const fd = fs.openSync(file, 'a', 0o640);
+  return pino.destination({ dest: fd, sync: false, ...BATCHED });
+}
+
 export function createLogger(config: Pick<Config, 'LOG_LEVEL' | 'LOG_DIR' | 'NODE_ENV'>, opts: LoggerOptions = {}): Logger {
   if (config.LOG_LEVEL === 'silent' && !config.LOG_DIR) return pino({ level: 'silent' });
   const level = config.LOG_LEVEL === 'silent' ? 'info' : config.LOG_LEVEL;
@@ -227,8 +238,8 @@ export function createLogger(config: Pick<Config, 'LOG_LEVEL' | 'LOG_DIR' | 'NOD
   }
   if (config.LOG_DIR) {
     fs.mkdirSync(config.LOG_DIR, { recursive: true });
-    streams.push({ level, stream: pino.destination({ dest: path.join(config.LOG_DIR, 'app.log'), sync: false, mkdir: true, ...BATCHED }) });
-    streams.push({ level: 'error', stream: pino.destination({ dest: path.join(config.LOG_DIR, 'error.log'), sync: false, mkdir: true, ...BATCHED }) });
+    streams.push({ level, stream: fileDestination(path.join(config.LOG_DIR, 'app.log')) });
+    streams.push({ level: 'error', stream: fileDestination(path.join(config.LOG_DIR, 'error.log')) });
   }
   // One destination: no multistream layer per line.
   const destination = streams.length === 1 && streams[0]!.level === level ? streams[0]!.stream as DestinationStream : pino.multistream(streams);

@@ -54,6 +54,19 @@ setTimeout(() => {
     expect(res.status, res.stderr).toBe(0);
     expect(readLines(path.join(exitDir, 'app.log')).map((l) => l.i)).toEqual([0, 1, 2]);
     expect(res.stdout.split('\n').filter((l) => l.includes('before exit'))).toHaveLength(3);
+
+    // A process that logs and exits in the same tick, before an asynchronous open could finish
+    // (a CLI command, a start that fails at once): no crash, and the line is in the file.
+    const quickDir = fs.mkdtempSync(path.join(dir, 'quick-'));
+    const quick = `import { createLogger } from './src/infra/logger.ts';
+const log = createLogger({ LOG_LEVEL: 'info', LOG_DIR: process.env.EXIT_LOG_DIR, NODE_ENV: 'test' });
+log.error({ i: 7 }, 'at once');
+process.exit(3);`;
+    const q = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', quick], { cwd: path.resolve(__dirname, '../..'), encoding: 'utf8', env: { ...process.env, EXIT_LOG_DIR: quickDir } });
+    expect(q.stderr).not.toContain('not ready');
+    expect(q.status, q.stderr).toBe(3);
+    expect(readLines(path.join(quickDir, 'app.log')).map((l) => l.i)).toEqual([7]);
+    expect(readLines(path.join(quickDir, 'error.log')).map((l) => l.i)).toEqual([7]);
   });
 
   it('redacts secrets at the top level and nested, and credential query values in URLs', () => {
