@@ -59,10 +59,10 @@ describe.each(adapters.map((a) => [a.name, a] as const))('read-your-writes on %s
     // The logins' own writes projected (a session's login is its first write): then stopped, so
     // the first test starts with every projection current and none running.
     const warm = startProjector(t.services);
-    expect(await t.app.checkpoints.wait(t.app.checkpoints.names, await t.services.store.headPosition(), 20_000)).toBe(true);
+    expect(await t.app.checkpoints.wait(t.app.checkpoints.names, await t.services.store.headPosition(), 60_000)).toBe(true);
     await warm.stop();
     c = keepAliveClient(port);
-  }, 60_000);
+  }, 120_000);
 
   afterAll(async () => {
     c?.close();
