@@ -96,13 +96,15 @@ describe.each(adapters.map((a) => [a.name, a] as const))('read-your-writes on %s
   });
 
   it('with the projector stopped, a query that must see the session\u2019s write answers 503 projection_behind within the timeout', async () => {
-    const w = await c.req('POST', '/api/v1/features', { token: admin.accessToken, body: { name: 'stopped-one' } });
+    // A name of this run: an EventStoreDB server is shared by every run (feature streams are named after the feature).
+    const stopped = `stopped-${Date.now()}`;
+    const w = await c.req('POST', '/api/v1/features', { token: admin.accessToken, body: { name: stopped } });
     expect(w.status).toBe(201);
     const position = w.headers['x-log-position'] as string;
     expect(position).toMatch(shape);
     const before = await counts();
     const started = Date.now();
-    const r = await c.req('GET', '/api/v1/features/stopped-one', { token: admin.accessToken });
+    const r = await c.req('GET', `/api/v1/features/${stopped}`, { token: admin.accessToken });
     expect(r.status).toBe(503);
     expect(r.headers['content-type']).toContain('application/problem+json');
     expect(r.body.code).toBe('projection_behind');
@@ -148,9 +150,9 @@ describe.each(adapters.map((a) => [a.name, a] as const))('read-your-writes on %s
 
     // The projector starts: the same query now waits for it and answers.
     projector = startProjector(t.services);
-    const after = await c.req('GET', '/api/v1/features/stopped-one', { token: admin.accessToken, headers: { 'x-consistent-after': position } });
+    const after = await c.req('GET', `/api/v1/features/${stopped}`, { token: admin.accessToken, headers: { 'x-consistent-after': position } });
     expect(after.status).toBe(200);
-    expect(after.body.name).toBe('stopped-one');
+    expect(after.body.name).toBe(stopped);
   }, 30_000);
 
   // Three deployments of the same chained pairs (each with a fresh user, so a list's first page is
@@ -216,7 +218,8 @@ describe.each(adapters.map((a) => [a.name, a] as const))('read-your-writes on %s
     });
 
     it(`every chained pair reads its own write ${ROUNDS} times in a row over one keep-alive connection`, async () => {
-      const tag = mode.startsWith('in this') ? 'a' : mode.startsWith('in another') ? 'b' : 'c';
+      // Unique per run: an EventStoreDB server keeps the feature streams of earlier runs.
+      const tag = `${mode.startsWith('in this') ? 'a' : mode.startsWith('in another') ? 'b' : 'c'}${Date.now().toString(36)}`;
       const c = splitClient(writer, reader);
       const list = pairs(c, { token: mine.accessToken, userId: mine.userId, email: mine.email, password: mine.password }, { token: admin.accessToken, userId: admin.userId }, tag, shape);
       const sockets = { reader: reader.sockets(), writer: writer.sockets() };
