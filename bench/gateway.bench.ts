@@ -7,6 +7,9 @@
  *   request) at /api/hello/ → upstream, a service registered by REST with the `token` policy (Bearer
  *   checked, session active, identity headers injected);
  * - gateway, LOG_REQUESTS=errors: a second such server whose 2xx access lines are not written;
+ * - gateway on its own port: the same roles with GATEWAY_PORT set, so the gateway is its own lean
+ *   Fastify app (src/gateway/app.ts: the edge rules, none of the API's hooks) in the same process,
+ *   with the default logging (and with LOG_REQUESTS=errors when BENCH_GATEWAY_OWN_ERRORS=1);
  * - http-proxy: wrk → @fastify/http-proxy (bench/http-proxy.mjs, no auth, no logging) → upstream;
  * - nginx: wrk → nginx (one worker) `auth_request` → authledger /api/v1/auth/verify → upstream, the
  *   configuration of docs/gateway.md plus keep-alive upstream pools (as one would run it).
@@ -14,7 +17,7 @@
  * (what it burns with no traffic: on a loaded machine at low req/s it inflates CPU per request), the
  * ratio of each gateway row to the unauthenticated proxy (target ≥ 0.8) and p99 added latency
  * against direct. The upstream (hello-world) and the proxy baseline log nothing.
- * Environment: BENCH_QUICK=1 (one short round), BENCH_ROUNDS, BENCH_SECONDS, NGINX_BIN.
+ * Environment: BENCH_QUICK=1 (one short round), BENCH_ROUNDS, BENCH_SECONDS, NGINX_BIN, BENCH_GATEWAY_OWN_ERRORS.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -27,6 +30,8 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? (QUICK ? 1 : 3));
 const SECONDS = Number(process.env.BENCH_SECONDS ?? (QUICK ? 2 : 5));
 const CONNECTIONS = 64;
 const NGINX = process.env.NGINX_BIN ?? '/usr/sbin/nginx';
+/** BENCH_GATEWAY_OWN_ERRORS=1: also the own-port gateway with LOG_REQUESTS=errors (a fourth server). */
+const OWN_ERRORS = process.env.BENCH_GATEWAY_OWN_ERRORS === '1';
 
 interface Proc { url: string; pid: number; stop(): Promise<void> }
 
@@ -103,9 +108,23 @@ async function main() {
     procs.push(upstream);
     // The default roles plus the gateway; LOG_REQUESTS left at its default (all) on the first.
     const ROLES = 'api,projector,worker,realtime,gateway';
-    const server = await startServer({ label: 'gateway', env: { ...COMMON, ROLES } });
-    const quiet = await startServer({ label: 'gateway-errors', env: { ...COMMON, ROLES, LOG_REQUESTS: 'errors' } });
+    // Four servers on one PostgreSQL (max_connections 100, shared with other work): 10 connections
+    // each instead of the default 20 (the proxied path uses none per request).
+    const POOL = { DATABASE_POOL_SIZE: '10' };
+    const server = await startServer({ label: 'gateway', env: { ...COMMON, ...POOL, ROLES } });
+    const quiet = await startServer({ label: 'gateway-errors', env: { ...COMMON, ...POOL, ROLES, LOG_REQUESTS: 'errors' } });
+    const [ownPort, ownQuietPort] = [await freePort(), await freePort()];
+    const own = await startServer({ label: 'gateway-own', env: { ...COMMON, ...POOL, ROLES, GATEWAY_PORT: String(ownPort) } });
+    // A fourth server only when asked: with other work on the machine, four exhaust PostgreSQL's connections.
+    const ownQuiet = OWN_ERRORS ? await startServer({ label: 'gateway-own-errors', env: { ...COMMON, ...POOL, ROLES, GATEWAY_PORT: String(ownQuietPort), LOG_REQUESTS: 'errors' } }) : undefined;
     const setUp = async (srv: Server) => {
+      // /health answers before the read models are live: commands may answer 503 until /ready does.
+      for (const deadline = Date.now() + 60_000; ;) {
+        const ready = await fetch(`${srv.base}/ready`).catch(() => undefined);
+        if (ready?.status === 200) break;
+        if (Date.now() > deadline) throw new Error(`${srv.label}: not ready within 60 s: ${await ready?.text()}`);
+        await sleep(250);
+      }
       const prepared = await prepare({ id: srv.label, title: srv.label, server: srv, companions: [] });
       const admin = (await api(srv.base, 'POST', '/api/v1/auth/login', { email: COMMON.ADMIN_EMAIL, password: COMMON.ADMIN_PASSWORD })).access_token as string;
       await api(srv.base, 'POST', '/api/v1/services', { name: 'hello', upstreams: [upstream.url], auth: 'token' }, { authorization: `Bearer ${admin}` });
@@ -113,6 +132,8 @@ async function main() {
     };
     const row = await setUp(server);
     const quietRow = await setUp(quiet);
+    const ownRow = await setUp(own);
+    const ownQuietRow = ownQuiet ? await setUp(ownQuiet) : undefined;
     const proxy = await startScript('http-proxy.mjs', { UPSTREAM: upstream.url, PREFIX: '/hello' });
     procs.push(proxy);
     const nginx = await startNginx(server.port, Number(new URL(upstream.url).port));
@@ -123,6 +144,8 @@ async function main() {
       { id: 'direct', title: 'direct to the upstream (hello-world, logs nothing)', url: `${upstream.url}/`, pid: upstream.pid },
       { id: 'gateway', title: 'authledger gateway, token policy (npm start defaults: logs every request)', url: `${server.base}/api/hello/`, pid: server.pid, server },
       { id: 'gateway-errors', title: 'authledger gateway, token policy, LOG_REQUESTS=errors (no 2xx lines)', url: `${quiet.base}/api/hello/`, pid: quiet.pid, server: quiet, headers: { authorization: `Bearer ${quietRow.token}` } },
+      { id: 'gateway-own', title: 'authledger gateway on its own port (GATEWAY_PORT: lean app), token policy, logs every request', url: `http://127.0.0.1:${ownPort}/api/hello/`, pid: own.pid, server: own, headers: { authorization: `Bearer ${ownRow.token}` } },
+      ...(ownQuiet && ownQuietRow ? [{ id: 'gateway-own-errors', title: 'authledger gateway on its own port (GATEWAY_PORT: lean app), token policy, LOG_REQUESTS=errors', url: `http://127.0.0.1:${ownQuietPort}/api/hello/`, pid: ownQuiet.pid, server: ownQuiet, headers: { authorization: `Bearer ${ownQuietRow.token}` } }] : []),
       { id: 'http-proxy', title: '@fastify/http-proxy, no auth (logs nothing)', url: `${proxy.url}/hello/`, pid: proxy.pid },
       { id: 'nginx', title: 'nginx auth_request → /verify → upstream (access_log off; /verify on the first server)', url: `${nginx.url}/hello/`, pid: nginx.pid },
     ];
@@ -135,8 +158,10 @@ async function main() {
         await sleep(200);
       }
     }
-    const noToken = await fetch(`${server.base}/api/hello/`);
-    if (noToken.status !== 401) throw new Error(`gateway without a token answered ${noToken.status}, not 401`);
+    for (const url of [`${server.base}/api/hello/`, `http://127.0.0.1:${ownPort}/api/hello/`]) {
+      const noToken = await fetch(url);
+      if (noToken.status !== 401) throw new Error(`gateway without a token answered ${noToken.status}, not 401 (${url})`);
+    }
     if ((await fetch(`${nginx.url}/hello/`)).status !== 401) throw new Error('nginx without a token did not answer 401');
 
     for (const r of rows) await load({ url: r.url, headers: r.headers ?? auth, seconds: 1, connections: CONNECTIONS }); // warm-up
@@ -166,11 +191,17 @@ async function main() {
     const ratiosOf = (id: string) => res.get(id)!.map((g, i) => g.rps / res.get('http-proxy')![i]!.rps);
     const ratios = ratiosOf('gateway');
     const quietRatios = ratiosOf('gateway-errors');
+    const ownRatios = ratiosOf('gateway-own');
     const nginxRatios = ratiosOf('nginx');
     const cpuRatio = (id: string) => m('http-proxy', (x) => x.cpuUsPerReq) / m(id, (x) => x.cpuUsPerReq);
     console.log(`\n${lines.join('\n')}\n`);
     console.log(`[bench] gateway (token policy, logs every request) / @fastify/http-proxy (no auth, no logging): ratio=${fmt(median(ratios), 2)} (rounds ${ratios.map((x) => x.toFixed(2)).join(' / ')}; target ≥ 0.8); CPU per request proxy/gateway ${fmt(cpuRatio('gateway'), 2)}`);
     console.log(`[bench] gateway with LOG_REQUESTS=errors / @fastify/http-proxy: ratio=${fmt(median(quietRatios), 2)} (rounds ${quietRatios.map((x) => x.toFixed(2)).join(' / ')}); CPU per request proxy/gateway ${fmt(cpuRatio('gateway-errors'), 2)}`);
+    console.log(`[bench] gateway on its own port (lean app, logs every request) / @fastify/http-proxy: ratio=${fmt(median(ownRatios), 2)} (rounds ${ownRatios.map((x) => x.toFixed(2)).join(' / ')}); CPU per request proxy/gateway ${fmt(cpuRatio('gateway-own'), 2)}`);
+    if (res.has('gateway-own-errors')) {
+      const r = ratiosOf('gateway-own-errors');
+      console.log(`[bench] gateway on its own port (lean app), LOG_REQUESTS=errors / @fastify/http-proxy: ratio=${fmt(median(r), 2)} (rounds ${r.map((x) => x.toFixed(2)).join(' / ')}); CPU per request proxy/gateway ${fmt(cpuRatio('gateway-own-errors'), 2)}`);
+    }
     console.log(`[bench] nginx auth_request / @fastify/http-proxy: ratio=${fmt(median(nginxRatios), 2)}; gateway p99 added vs direct ${fmt(m('gateway', (x) => x.p99ms) - m('direct', (x) => x.p99ms), 2)} ms, nginx ${fmt(m('nginx', (x) => x.p99ms) - m('direct', (x) => x.p99ms), 2)} ms`);
     console.log(`[bench] finished; ${uptimeLine()}`);
     const bad = [...res.values()].flat().reduce((n, x) => n + x.bad, 0);

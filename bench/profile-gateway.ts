@@ -6,18 +6,20 @@
  * 127.0.0.1, registers the `hello` service (token policy) by REST, and records the V8 sampling
  * profile only while wrk drives /api/hello/. Writes <outDir>/gateway-<logs>.cpuprofile and prints
  * the top by self time and our own functions by inclusive time. PROFILE_SECONDS (default 8),
- * PROFILE_LOGS (LOG_REQUESTS values, default "all").
+ * PROFILE_LOGS (LOG_REQUESTS values, default "all"), PROFILE_OWN_PORT=1 (the gateway on its own port,
+ * GATEWAY_PORT: the lean app, src/gateway/app.ts; default: on the API port, as `npm start`).
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import WebSocket from 'ws';
 import { summarise, type CpuProfile } from './cpuprofile-top';
 import { COMMON, prepare } from './http-setup';
-import { api, load, sleep, startScript, startServer, stopAll, uptimeLine } from './outside';
+import { api, freePort, load, sleep, startScript, startServer, stopAll, uptimeLine } from './outside';
 
 const outDir = path.resolve(process.argv[2] ?? 'profiles');
 const SECONDS = Number(process.env.PROFILE_SECONDS ?? 8);
 const LOGS = (process.env.PROFILE_LOGS ?? 'all').split(',');
+const OWN_PORT = process.env.PROFILE_OWN_PORT === '1';
 
 async function inspector(url: string) {
   const ws = new WebSocket(url);
@@ -76,9 +78,10 @@ async function main() {
   const upstream = await startScript('hello-world.mjs');
   try {
     for (const logs of LOGS) {
+      const gatewayPort = OWN_PORT ? await freePort() : undefined;
       const server = await startServer({
         label: `gwprofile-${logs}`,
-        env: { ...COMMON, ROLES: 'api,projector,worker,realtime,gateway', LOG_REQUESTS: logs },
+        env: { ...COMMON, ROLES: 'api,projector,worker,realtime,gateway', LOG_REQUESTS: logs, ...(gatewayPort ? { GATEWAY_PORT: String(gatewayPort) } : {}) },
         command: ['node', '--inspect=127.0.0.1:0', '--import', 'tsx', 'src/main.ts'],
       });
       const stderr = fs.readFileSync(path.join(server.dir, 'stderr.log'), 'utf8');
@@ -89,7 +92,7 @@ async function main() {
         const row = await prepare({ id: logs, title: logs, server, companions: [] });
         const admin = (await api(server.base, 'POST', '/api/v1/auth/login', { email: COMMON.ADMIN_EMAIL, password: COMMON.ADMIN_PASSWORD })).access_token as string;
         await api(server.base, 'POST', '/api/v1/services', { name: 'hello', upstreams: [upstream.url], auth: 'token' }, { authorization: `Bearer ${admin}` });
-        const spec = { url: `${server.base}/api/hello/`, headers: { authorization: `Bearer ${row.token}` } };
+        const spec = { url: `${gatewayPort ? `http://127.0.0.1:${gatewayPort}` : server.base}/api/hello/`, headers: { authorization: `Bearer ${row.token}` } };
         for (const deadline = Date.now() + 15_000; ;) {
           const res = await fetch(spec.url, { headers: spec.headers });
           if (res.status === 200) break;
@@ -102,9 +105,9 @@ async function main() {
         await cdp.send('Profiler.start');
         const r = await load({ ...spec, seconds: SECONDS, pid: server.pid, server });
         const { profile } = (await cdp.send('Profiler.stop')) as { profile: CpuProfile };
-        const file = path.join(outDir, `gateway-${logs}.cpuprofile`);
+        const file = path.join(outDir, `gateway-${OWN_PORT ? 'own-port-' : ''}${logs}.cpuprofile`);
         fs.writeFileSync(file, JSON.stringify(profile));
-        console.log(`\n### LOG_REQUESTS=${logs} GET /api/hello/: ${Math.round(r.rps)} req/s, ${Math.round(r.cpuUsPerReq)} µs CPU/req (profiler on), ${r.logLinesPerReq.toFixed(2)} log lines/req, non-2xx ${r.bad}; ${uptimeLine()}`);
+        console.log(`\n### ${OWN_PORT ? 'own port (lean app), ' : ''}LOG_REQUESTS=${logs} GET /api/hello/: ${Math.round(r.rps)} req/s, ${Math.round(r.cpuUsPerReq)} µs CPU/req (profiler on), ${r.logLinesPerReq.toFixed(2)} log lines/req, non-2xx ${r.bad}; ${uptimeLine()}`);
         console.log(`(${path.basename(file)})\n${summarise(profile, 25)}\n\n${inclusive(profile, 40)}`);
       } finally {
         cdp.close();

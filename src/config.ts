@@ -188,6 +188,8 @@ export const configSchema = z.object({
     .describe('Path under which the gateway role proxies /{service}/… to registered services (default /api: /api/orders/x goes to the service orders; /api/v1/… stays the API). Empty: at the root (only with GATEWAY_PORT).'),
   GATEWAY_PORT: int(0, 65535).optional()
     .describe('When set, the gateway role listens on its own port (HOST:GATEWAY_PORT) instead of sharing the API port.'),
+  GATEWAY_CORS_ORIGINS: z.string().max(4096).optional()
+    .describe('CORS of the gateway on its own port (GATEWAY_PORT, or a process without the api role): * or a comma-separated origin list. Unset: the gateway answers no CORS itself (preflights and CORS headers are the upstreams\'). On the API port the gateway routes follow CORS_ORIGINS.'),
   GATEWAY_SERVICES: z.string().max(4096).optional()
     .describe('Path of a JSON or YAML file of services ({services: [...]} or a list) applied to the registry at start, idempotently: unchanged services append nothing.'),
   GATEWAY_BODY_LIMIT_BYTES: int(0, 1024 * 1024 * 1024 * 1024).default(100 * 1024 * 1024)

@@ -3,6 +3,8 @@
  * clients themselves are created (and closed) by src/services.ts, so tests can pass their own.
  */
 import fp from 'fastify-plugin';
+import type { FastifyInstance } from 'fastify';
+import type { Services } from '../../services';
 import type pg from 'pg';
 import type { Redis } from 'ioredis';
 import type { Config } from '../../config';
@@ -42,3 +44,12 @@ export const eventStorePlugin = fp<{ store: EventStore }>(async (app, opts) => {
 export const inlineProjectionsPlugin = fp<{ inline: InlineProjections }>(async (app, opts) => {
   app.decorate('inlineProjections', opts.inline);
 }, { name: 'inline-projections' });
+
+/** Every infrastructure plugin above, from the process's services (the API and the gateway app). */
+export async function registerInfra(app: FastifyInstance, services: Pick<Services, 'config' | 'pool' | 'redis' | 'prefix' | 'store' | 'inline'>): Promise<void> {
+  await app.register(configPlugin, { config: services.config });
+  await app.register(pgPlugin, { pool: services.pool });
+  await app.register(redisPlugin, { redis: services.redis, prefix: services.prefix });
+  await app.register(eventStorePlugin, { store: services.store });
+  await app.register(inlineProjectionsPlugin, { inline: services.inline });
+}
