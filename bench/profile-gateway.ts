@@ -11,38 +11,15 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import WebSocket from 'ws';
 import { summarise, type CpuProfile } from './cpuprofile-top';
 import { COMMON, prepare } from './http-setup';
-import { api, freePort, load, sleep, startScript, startServer, stopAll, uptimeLine } from './outside';
+import { startProfiledServer } from './inspector';
+import { api, freePort, load, sleep, startScript, stopAll, uptimeLine } from './outside';
 
 const outDir = path.resolve(process.argv[2] ?? 'profiles');
 const SECONDS = Number(process.env.PROFILE_SECONDS ?? 8);
 const LOGS = (process.env.PROFILE_LOGS ?? 'all').split(',');
 const OWN_PORT = process.env.PROFILE_OWN_PORT === '1';
-
-async function inspector(url: string) {
-  const ws = new WebSocket(url);
-  await new Promise((resolve, reject) => {
-    ws.once('open', resolve);
-    ws.once('error', reject);
-  });
-  let id = 0;
-  const pending = new Map<number, (v: any) => void>();
-  ws.on('message', (data) => {
-    const msg = JSON.parse(String(data));
-    if (msg.id !== undefined) pending.get(msg.id)?.(msg.result ?? msg.error);
-  });
-  return {
-    send(method: string, params: object = {}): Promise<any> {
-      return new Promise((resolve) => {
-        pending.set(++id, resolve);
-        ws.send(JSON.stringify({ id, method, params }));
-      });
-    },
-    close: () => ws.close(),
-  };
-}
 
 /** Inclusive time of our own (src/) and a few framework functions, as a share of busy time. */
 export function inclusive(profile: CpuProfile, top = 25): string {
@@ -79,15 +56,10 @@ async function main() {
   try {
     for (const logs of LOGS) {
       const gatewayPort = OWN_PORT ? await freePort() : undefined;
-      const server = await startServer({
+      const { server, profile: sample, close } = await startProfiledServer({
         label: `gwprofile-${logs}`,
         env: { ...COMMON, ROLES: 'api,projector,worker,realtime,gateway', LOG_REQUESTS: logs, ...(gatewayPort ? { GATEWAY_PORT: String(gatewayPort) } : {}) },
-        command: ['node', '--inspect=127.0.0.1:0', '--import', 'tsx', 'src/main.ts'],
       });
-      const stderr = fs.readFileSync(path.join(server.dir, 'stderr.log'), 'utf8');
-      const wsUrl = /ws:\/\/127\.0\.0\.1:\d+\/[\w-]+/.exec(stderr)?.[0];
-      if (!wsUrl) throw new Error(`no inspector URL in stderr:\n${stderr}`);
-      const cdp = await inspector(wsUrl);
       try {
         const row = await prepare({ id: logs, title: logs, server, companions: [] });
         const admin = (await api(server.base, 'POST', '/api/v1/auth/login', { email: COMMON.ADMIN_EMAIL, password: COMMON.ADMIN_PASSWORD })).access_token as string;
@@ -99,18 +71,14 @@ async function main() {
           if (Date.now() > deadline) throw new Error(`gateway: ${res.status} ${await res.text()}`);
           await sleep(200);
         }
-        await cdp.send('Profiler.enable');
-        await cdp.send('Profiler.setSamplingInterval', { interval: 200 });
         await load({ ...spec, seconds: 2 }); // warm-up
-        await cdp.send('Profiler.start');
-        const r = await load({ ...spec, seconds: SECONDS, pid: server.pid, server });
-        const { profile } = (await cdp.send('Profiler.stop')) as { profile: CpuProfile };
+        const { result: r, profile } = await sample(() => load({ ...spec, seconds: SECONDS, pid: server.pid, server }));
         const file = path.join(outDir, `gateway-${OWN_PORT ? 'own-port-' : ''}${logs}.cpuprofile`);
         fs.writeFileSync(file, JSON.stringify(profile));
         console.log(`\n### ${OWN_PORT ? 'own port (lean app), ' : ''}LOG_REQUESTS=${logs} GET /api/hello/: ${Math.round(r.rps)} req/s, ${Math.round(r.cpuUsPerReq)} µs CPU/req (profiler on), ${r.logLinesPerReq.toFixed(2)} log lines/req, non-2xx ${r.bad}; ${uptimeLine()}`);
         console.log(`(${path.basename(file)})\n${summarise(profile, 25)}\n\n${inclusive(profile, 40)}`);
       } finally {
-        cdp.close();
+        close();
         await server.stop();
       }
     }
