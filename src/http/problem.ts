@@ -57,12 +57,18 @@ export function headersOf(err: DomainError): Record<string, string> {
   return h;
 }
 
-/** Connection-level failures of PostgreSQL/Redis: the dependency is down, answer 503. */
+const ESDB_DOWN = new Set(['unavailable', 'deadline-exceeded', 'timeout', 'not-leader']);
+
+/** Connection-level failures of PostgreSQL/Redis/EventStoreDB: the dependency is down, answer 503. */
 export function isDependencyDown(err: unknown): boolean {
   const e = err as { code?: string; message?: string; name?: string } | undefined;
   if (!e) return false;
   const codes = ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', '57P01', '57P02', '57P03', '08006', '08001', '08003', '08004', '53300'];
   if (e.code && codes.includes(e.code)) return true;
+  // EventStoreDB/KurrentDB (@eventstore/db-client's CommandError types, matched by shape so that
+  // this module does not load the client): the node or the connection, not the request.
+  const t = (err as { type?: unknown }).type;
+  if (err instanceof Error && typeof t === 'string' && ESDB_DOWN.has(t)) return true;
   const m = e.message ?? '';
   return (
     /Connection terminated|connection timeout|timeout exceeded when trying to connect|Client has encountered a connection error|the database system is (starting up|shutting down)/i.test(m) ||
