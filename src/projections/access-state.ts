@@ -15,7 +15,7 @@
 import type { ChainableCommander, Redis } from 'ioredis';
 import type { RedisProjection } from './types';
 import { fieldGuardLua } from './session-state';
-import type { LocalCache, LocalCacheRegistry } from './local-caches';
+import { subscribeInvalidations, type LocalCache, type LocalCacheRegistry } from './local-caches';
 
 export const CACHE_TTL_MS = 30_000;
 const CACHE_MAX_ENTRIES = 100_000;
@@ -180,46 +180,31 @@ export class AccessStateCache implements LocalCache {
   private epoch = 0;
   private live = false;
   private closed = false;
+  /** The invalidation subscriber (subscribeInvalidations), disconnected on close. */
+  private sub: Redis | undefined;
 
   private constructor(
     private readonly redis: Redis,
-    private readonly sub: Redis,
     readonly prefix: string,
     private readonly registry: LocalCacheRegistry,
   ) {}
 
   static async start(redis: Redis, prefix: string, registry: LocalCacheRegistry): Promise<AccessStateCache> {
-    const sub = redis.duplicate({ enableOfflineQueue: true, lazyConnect: true });
-    sub.on('error', () => undefined);
-    const cache = new AccessStateCache(redis, sub, prefix, registry);
+    const cache = new AccessStateCache(redis, prefix, registry);
     registry.add(cache);
-    const channel = accessKeys.channel(prefix);
-    sub.on('message', (ch: string, msg: string) => {
-      if (ch === channel) cache.invalidate(msg);
+    const sub = await subscribeInvalidations(redis, accessKeys.channel(prefix), {
+      message: (msg) => cache.invalidate(msg),
+      live: () => {
+        cache.clear();
+        cache.live = !cache.closed;
+      },
+      down: () => {
+        cache.live = false;
+        cache.clear();
+      },
     });
-    const goLive = () =>
-      sub.subscribe(channel).then(
-        () => {
-          // (Re)subscribed: anything cached before the gap is suspect.
-          cache.clear();
-          cache.live = !cache.closed;
-        },
-        () => undefined,
-      );
-    const down = () => {
-      cache.live = false;
-      cache.clear();
-    };
-    sub.on('close', down);
-    sub.on('reconnecting', down);
-    sub.on('end', down);
-    try {
-      await sub.connect();
-      await goLive();
-    } catch {
-      // Redis is down: stay not-live (bypass the cache) until it comes back.
-    }
-    sub.on('ready', () => void goLive());
+    if (cache.closed) sub.disconnect();
+    else cache.sub = sub;
     return cache;
   }
 
@@ -272,7 +257,7 @@ export class AccessStateCache implements LocalCache {
     this.registry.delete(this);
     this.live = false;
     this.clear();
-    this.sub.disconnect();
+    this.sub?.disconnect();
   }
 }
 

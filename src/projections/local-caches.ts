@@ -6,6 +6,8 @@
  * Rules: one registry per `Services` (created with it in src/services.ts, i.e. by whoever composes
  * the process) and handed to the caches and the inline projections explicitly — no module state.
  */
+import type { Redis, RedisOptions } from 'ioredis';
+
 export interface LocalCache {
   /** Redis key prefix of the deployment the cache reads. */
   readonly prefix: string;
@@ -33,4 +35,39 @@ export class LocalCacheRegistry {
       if (cache.prefix === prefix && (cache.topic ?? 'access') === topic) for (const m of messages) cache.invalidate(m);
     }
   }
+}
+
+/** What a cache does when its invalidation subscription changes state or a message arrives. */
+export interface SubscriptionHandlers {
+  message(msg: string): void;
+  /** Subscribed (first time or again): whatever was cached before is suspect — empty it and serve from memory. */
+  live(): void;
+  /** Disconnected, reconnecting or ended: empty the cache and bypass it until `live`. */
+  down(): void;
+}
+
+/**
+ * The invalidation subscription of a process-local cache, fail closed: a duplicate of `redis`
+ * subscribes to `channel`; the cache is live only between a (re)subscription and the next
+ * disconnect. Never throws: with Redis down it starts not live and goes live once Redis is back.
+ * Returns the subscriber connection (the cache disconnects it on close).
+ */
+export async function subscribeInvalidations(redis: Redis, channel: string, on: SubscriptionHandlers, options: RedisOptions = {}): Promise<Redis> {
+  const sub = redis.duplicate({ enableOfflineQueue: true, lazyConnect: true, ...options });
+  sub.on('error', () => undefined);
+  sub.on('message', (ch: string, msg: string) => {
+    if (ch === channel) on.message(msg);
+  });
+  const goLive = () => sub.subscribe(channel).then(() => on.live(), () => undefined);
+  sub.on('close', on.down);
+  sub.on('reconnecting', on.down);
+  sub.on('end', on.down);
+  try {
+    await sub.connect();
+    await goLive();
+  } catch {
+    // Redis is down: not live (every read goes to Redis) until it comes back.
+  }
+  sub.on('ready', () => void goLive());
+  return sub;
 }

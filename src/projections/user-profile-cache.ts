@@ -14,7 +14,7 @@
  *   entries also expire after PROFILE_CACHE_TTL_MS, and the map is bounded.
  */
 import type { Redis } from 'ioredis';
-import type { LocalCache, LocalCacheRegistry } from './local-caches';
+import { subscribeInvalidations, type LocalCache, type LocalCacheRegistry } from './local-caches';
 import { parseUserProfile, USER_PROFILE_TOPIC, userChangedChannel, userProfileKey, type UserProfile } from './session-state';
 
 export const PROFILE_CACHE_TTL_MS = 30_000;
@@ -27,44 +27,32 @@ export class UserProfileCache implements LocalCache {
   private epoch = 0;
   private live = false;
   private closed = false;
+  /** The invalidation subscriber (subscribeInvalidations), disconnected on close. */
+  private sub: Redis | undefined;
 
   private constructor(
     private readonly redis: Redis,
-    private readonly sub: Redis,
     readonly prefix: string,
     private readonly registry: LocalCacheRegistry,
   ) {}
 
   /** `redis` serves the reads; a duplicate of it subscribes. Never throws: with Redis down it starts not live. */
   static async start(redis: Redis, prefix: string, registry: LocalCacheRegistry): Promise<UserProfileCache> {
-    const sub = redis.duplicate({ enableOfflineQueue: true, lazyConnect: true, maxRetriesPerRequest: null });
-    sub.on('error', () => undefined);
-    const cache = new UserProfileCache(redis, sub, prefix, registry);
+    const cache = new UserProfileCache(redis, prefix, registry);
     registry.add(cache);
-    const channel = userChangedChannel(prefix);
-    sub.on('message', (ch: string, userId: string) => {
-      if (ch === channel) cache.invalidate(userId);
-    });
-    const down = () => {
-      cache.live = false;
-      cache.clear();
-    };
-    sub.on('close', down);
-    sub.on('reconnecting', down);
-    sub.on('end', down);
-    const goLive = () =>
-      sub.subscribe(channel).then(() => {
-        // (Re)subscribed: whatever was cached before the gap is suspect.
+    const sub = await subscribeInvalidations(redis, userChangedChannel(prefix), {
+      message: (msg) => cache.invalidate(msg),
+      live: () => {
         cache.clear();
         cache.live = !cache.closed;
-      }, () => undefined);
-    try {
-      await sub.connect();
-      await goLive();
-    } catch {
-      // Redis is down: not live (every read goes to Redis) until it comes back.
-    }
-    sub.on('ready', () => void goLive());
+      },
+      down: () => {
+        cache.live = false;
+        cache.clear();
+      },
+    }, { maxRetriesPerRequest: null });
+    if (cache.closed) sub.disconnect();
+    else cache.sub = sub;
     return cache;
   }
 
@@ -104,6 +92,6 @@ export class UserProfileCache implements LocalCache {
     this.registry.delete(this);
     this.live = false;
     this.clear();
-    this.sub.disconnect();
+    this.sub?.disconnect();
   }
 }
