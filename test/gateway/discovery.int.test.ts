@@ -11,12 +11,12 @@
 import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
-import { testApp, type TestServices } from '../helpers/app';
+import { type TestServices } from '../helpers/app';
 import { buildApp } from '../../src/compose';
 import { streams } from '../../src/events/streams';
-import { bearer, eventually, newAdmin, newUser, runProjections, type TestUser } from '../helpers/users';
-import type { ProjectorHandle } from '../../src/projections/runtime';
+import { bearer, eventually, type TestUser } from '../helpers/users';
 import { sleep } from '../server/helpers';
+import { startGatewayApp, type GatewayApp } from './harness';
 import { echo, startUpstream, type Handler, type Upstream } from './helpers';
 import { startDnsServer, type DnsServer } from './dns-server';
 
@@ -24,15 +24,14 @@ describe('gateway discovery, balancing and health records', () => {
   let app: FastifyInstance;
   let s: TestServices;
   let close: () => Promise<void>;
-  let projector: ProjectorHandle;
   let base: string;
   let admin: TestUser;
   let alice: TestUser;
   let dns: DnsServer;
   const ups: Upstream[] = [];
 
-  const register = (body: Record<string, unknown>) => app.inject({ method: 'POST', url: '/api/v1/services', headers: bearer(admin.token), payload: body });
-  const visible = (name: string) => eventually(async () => !!app.gateway.service(name), 5000);
+  let register: GatewayApp['register'];
+  let visible: GatewayApp['visible'];
   const upstreamOf = async (path: string) => {
     const res = await fetch(`${base}${path}`, { headers: bearer(alice.token) });
     const text = await res.text();
@@ -46,18 +45,12 @@ describe('gateway discovery, balancing and health records', () => {
 
   beforeAll(async () => {
     dns = await startDnsServer();
-    ({ app, services: s, close } = await testApp('gateway-discovery', {
-      ROLES: 'api,gateway', GATEWAY_HEALTH_MARKS: 'true', GATEWAY_DNS_SERVERS: dns.address, GATEWAY_DNS_CACHE_SECONDS: '1',
+    ({ app, services: s, close, base, admin, alice, register, visible } = await startGatewayApp('gateway-discovery', {
+      GATEWAY_HEALTH_MARKS: 'true', GATEWAY_DNS_SERVERS: dns.address, GATEWAY_DNS_CACHE_SECONDS: '1',
     }));
-    projector = runProjections(s);
-    await app.listen({ port: 0, host: '127.0.0.1' });
-    base = `http://127.0.0.1:${(app.server.address() as any).port}`;
-    admin = await newAdmin(app, s);
-    alice = await newUser(app, 'alice');
   });
   afterAll(async () => {
     for (const u of ups) await u.close().catch(() => undefined);
-    await projector?.stop();
     await close();
     await dns?.close();
   });

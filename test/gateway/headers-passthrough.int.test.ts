@@ -7,16 +7,13 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
-import { testApp, type TestServices } from '../helpers/app';
-import { bearer, eventually, newAdmin, newUser, runProjections, type TestUser } from '../helpers/users';
-import type { ProjectorHandle } from '../../src/projections/runtime';
+import { bearer, eventually, type TestUser } from '../helpers/users';
+import { startGatewayApp } from './harness';
 import { startUpstream, type Upstream } from './helpers';
 
 describe('gateway: caching headers of relayed answers', () => {
   let app: FastifyInstance;
-  let s: TestServices;
   let close: () => Promise<void>;
-  let projector: ProjectorHandle;
   let base: string;
   let admin: TestUser;
   let alice: TestUser;
@@ -26,12 +23,7 @@ describe('gateway: caching headers of relayed answers', () => {
   const get = (path: string, headers: Record<string, string> = {}) => fetch(`${base}${path}`, { headers });
 
   beforeAll(async () => {
-    ({ app, services: s, close } = await testApp('gateway-cache-headers', { ROLES: 'api,gateway' }));
-    projector = runProjections(s);
-    await app.listen({ port: 0, host: '127.0.0.1' });
-    base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
-    admin = await newAdmin(app, s);
-    alice = await newUser(app, 'alice');
+    ({ app, close, base, admin, alice } = await startGatewayApp('gateway-cache-headers'));
     up = await startUpstream('cachy', (req, res) => {
       if (req.url === '/public') res.writeHead(200, { 'cache-control': 'public, max-age=60', etag: '"v1"' }).end('pub');
       else if (req.url === '/expires') res.writeHead(200, { expires: 'Wed, 21 Oct 2037 07:28:00 GMT', 'last-modified': 'Tue, 20 Oct 2037 07:28:00 GMT' }).end('exp');
@@ -49,7 +41,6 @@ describe('gateway: caching headers of relayed answers', () => {
   });
   afterAll(async () => {
     await up?.close();
-    await projector?.stop();
     await close();
   });
 

@@ -5,17 +5,13 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
-import { testApp } from '../helpers/app';
-import type { TestServices } from '../helpers/app';
-import { bearer, eventually, newAdmin, newUser, runProjections, type TestUser } from '../helpers/users';
-import type { ProjectorHandle } from '../../src/projections/runtime';
+import { bearer, eventually, newUser, type TestUser } from '../helpers/users';
+import { startGatewayApp } from './harness';
 import { startUpstream, type Upstream } from './helpers';
 
 describe('gateway proxy on the API port', () => {
   let app: FastifyInstance;
-  let s: TestServices;
   let close: () => Promise<void>;
-  let projector: ProjectorHandle;
   let base: string;
   let admin: TestUser;
   let alice: TestUser;
@@ -35,19 +31,13 @@ describe('gateway proxy on the API port', () => {
   const get = (path: string, headers: Record<string, string> = {}) => fetch(`${base}${path}`, { headers }) as Promise<Res>;
 
   beforeAll(async () => {
-    ({ app, services: s, close } = await testApp('gateway-proxy', { ROLES: 'api,gateway' }));
-    projector = runProjections(s);
-    await app.listen({ port: 0, host: '127.0.0.1' });
-    base = `http://127.0.0.1:${(app.server.address() as any).port}`;
-    admin = await newAdmin(app, s);
-    alice = await newUser(app, 'alice');
+    ({ app, close, base, admin, alice } = await startGatewayApp('gateway-proxy'));
     a = await startUpstream('a');
     b = await startUpstream('b');
   });
   afterAll(async () => {
     await a?.close();
     await b?.close();
-    await projector?.stop();
     await close();
   });
 

@@ -10,10 +10,10 @@ import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import WebSocket, { WebSocketServer } from 'ws';
-import { testApp, type TestServices } from '../helpers/app';
+import { type TestServices } from '../helpers/app';
 import { buildApp } from '../../src/compose';
-import { bearer, eventually, newAdmin, newUser, runProjections, type TestUser } from '../helpers/users';
-import type { ProjectorHandle } from '../../src/projections/runtime';
+import { bearer, eventually, type TestUser } from '../helpers/users';
+import { startGatewayApp, type GatewayApp } from './harness';
 import { startUpstream, type Upstream } from './helpers';
 
 const MB = 1024 * 1024;
@@ -22,26 +22,19 @@ describe('gateway resilience and streaming', () => {
   let app: FastifyInstance;
   let s: TestServices;
   let close: () => Promise<void>;
-  let projector: ProjectorHandle;
   let base: string;
   let admin: TestUser;
   let alice: TestUser;
   const ups: Upstream[] = [];
 
-  const register = (body: Record<string, unknown>) => app.inject({ method: 'POST', url: '/api/v1/services', headers: bearer(admin.token), payload: body });
-  const visible = (name: string) => eventually(async () => !!app.gateway.service(name), 5000);
+  let register: GatewayApp['register'];
+  let visible: GatewayApp['visible'];
 
   beforeAll(async () => {
-    ({ app, services: s, close } = await testApp('gateway-resilience', { ROLES: 'api,gateway', GATEWAY_HEALTH_MARKS: 'true' }));
-    projector = runProjections(s);
-    await app.listen({ port: 0, host: '127.0.0.1' });
-    base = `http://127.0.0.1:${(app.server.address() as any).port}`;
-    admin = await newAdmin(app, s);
-    alice = await newUser(app, 'alice');
+    ({ app, services: s, close, base, admin, alice, register, visible } = await startGatewayApp('gateway-resilience', { GATEWAY_HEALTH_MARKS: 'true' }));
   });
   afterAll(async () => {
     for (const u of ups) await u.close().catch(() => undefined);
-    await projector?.stop();
     await close();
   });
 
