@@ -59,17 +59,6 @@ export class GatewayRuntime {
       const redis = this.services.redis.duplicate({ enableOfflineQueue: false, maxRetriesPerRequest: 1 });
       redis.on('error', () => undefined);
       this.limiterRedis = redis;
-      // Without an offline queue a command fails until the connection is ready, and a failed limit
-      // check lets the request through: wait (bounded) so that the first requests are counted too.
-      await new Promise<void>((resolve) => {
-        if (redis.status === 'ready') return resolve();
-        const t = setTimeout(resolve, 5000);
-        t.unref();
-        redis.once('ready', () => {
-          clearTimeout(t);
-          resolve();
-        });
-      });
       const Limiter = leasedRateLimitStore(redis, `${this.services.prefix}gw:rl:`);
       this.limiter = new Limiter() as unknown as Store;
       await this.directory.start();
