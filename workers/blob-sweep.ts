@@ -46,7 +46,7 @@ export interface SweepResult {
   skipped?: 'projection_behind' | 'recently_swept';
 }
 
-const notImplemented = (err: unknown): boolean => {
+const lacksMultipartListing = (err: unknown): boolean => {
   const e = err as { name?: string; Code?: string; $metadata?: { httpStatusCode?: number } };
   return e.name === 'NotImplemented' || e.Code === 'NotImplemented' || e.$metadata?.httpStatusCode === 501;
 };
@@ -58,7 +58,7 @@ async function abortIncomplete(deps: SweepDeps, blobs: BlobStore, before: Date):
     if (aborted) deps.log.info({ aborted }, 'blob sweep aborted incomplete multipart uploads');
     return { aborted };
   } catch (err) {
-    const unsupported = notImplemented(err);
+    const unsupported = lacksMultipartListing(err);
     deps.log.warn({ err: (err as Error).message }, unsupported
       ? 'blob sweep: the store cannot list incomplete multipart uploads; rely on a bucket lifecycle rule'
       : 'blob sweep: aborting incomplete multipart uploads failed');
