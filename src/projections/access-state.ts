@@ -15,7 +15,7 @@
 import type { ChainableCommander, Redis } from 'ioredis';
 import type { RedisProjection } from './types';
 import { fieldGuardLua } from './session-state';
-import { subscribeInvalidations, type LocalCache, type LocalCacheRegistry } from './local-caches';
+import { SubscribedCache, type LocalCacheRegistry } from './local-caches';
 
 export const CACHE_TTL_MS = 30_000;
 const CACHE_MAX_ENTRIES = 100_000;
@@ -173,43 +173,22 @@ type Entry<T> = { value: T; at: number };
  * process (the access routes create it and close it with the app); it joins the process's
  * LocalCacheRegistry so this process's commands drop its entries at once.
  */
-export class AccessStateCache implements LocalCache {
+export class AccessStateCache extends SubscribedCache {
   private readonly keys = new Map<string, Entry<KeyRecord | null>>();
   private readonly features = new Map<string, Entry<FeatureRecord>>();
-  /** Bumped on every invalidation: a read that raced one is not cached. */
-  private epoch = 0;
-  private live = false;
-  private closed = false;
-  /** The invalidation subscriber (subscribeInvalidations), disconnected on close. */
-  private sub: Redis | undefined;
 
   private constructor(
     private readonly redis: Redis,
     readonly prefix: string,
-    private readonly registry: LocalCacheRegistry,
-  ) {}
+    registry: LocalCacheRegistry,
+  ) {
+    super(registry);
+  }
 
   static async start(redis: Redis, prefix: string, registry: LocalCacheRegistry): Promise<AccessStateCache> {
     const cache = new AccessStateCache(redis, prefix, registry);
-    registry.add(cache);
-    const sub = await subscribeInvalidations(redis, accessKeys.channel(prefix), {
-      message: (msg) => cache.invalidate(msg),
-      live: () => {
-        cache.clear();
-        cache.live = !cache.closed;
-      },
-      down: () => {
-        cache.live = false;
-        cache.clear();
-      },
-    });
-    if (cache.closed) sub.disconnect();
-    else cache.sub = sub;
+    await cache.subscribe(redis, accessKeys.channel(prefix));
     return cache;
-  }
-
-  get isLive(): boolean {
-    return this.live;
   }
 
   invalidate(message: string): void {
@@ -251,14 +230,6 @@ export class AccessStateCache implements LocalCache {
     return value;
   }
 
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    this.registry.delete(this);
-    this.live = false;
-    this.clear();
-    this.sub?.disconnect();
-  }
 }
 
 /**

@@ -71,3 +71,53 @@ export async function subscribeInvalidations(redis: Redis, channel: string, on: 
   sub.on('ready', () => void goLive());
   return sub;
 }
+
+/**
+ * What the process-local caches share: live only while their invalidation subscription is up
+ * (subscribeInvalidations), an epoch bumped on every invalidation so that a read that raced one is
+ * not kept, and one close. Subclasses say what a message drops (`invalidate`) and how to empty
+ * themselves (`clear`, which bumps the epoch).
+ */
+export abstract class SubscribedCache implements LocalCache {
+  abstract readonly prefix: string;
+  protected epoch = 0;
+  protected live = false;
+  private closed = false;
+  private sub: Redis | undefined;
+
+  protected constructor(private readonly registry: LocalCacheRegistry) {}
+
+  abstract invalidate(message: string): void;
+  abstract clear(): void;
+
+  /** Joins the registry and subscribes; never throws (with Redis down it starts not live). */
+  protected async subscribe(redis: Redis, channel: string, options: RedisOptions = {}): Promise<void> {
+    this.registry.add(this);
+    const sub = await subscribeInvalidations(redis, channel, {
+      message: (msg) => this.invalidate(msg),
+      live: () => {
+        this.clear();
+        this.live = !this.closed;
+      },
+      down: () => {
+        this.live = false;
+        this.clear();
+      },
+    }, options);
+    if (this.closed) sub.disconnect();
+    else this.sub = sub;
+  }
+
+  get isLive(): boolean {
+    return this.live;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.registry.delete(this);
+    this.live = false;
+    this.clear();
+    this.sub?.disconnect();
+  }
+}

@@ -14,50 +14,29 @@
  *   entries also expire after PROFILE_CACHE_TTL_MS, and the map is bounded.
  */
 import type { Redis } from 'ioredis';
-import { subscribeInvalidations, type LocalCache, type LocalCacheRegistry } from './local-caches';
+import { SubscribedCache, type LocalCacheRegistry } from './local-caches';
 import { parseUserProfile, USER_PROFILE_TOPIC, userChangedChannel, userProfileKey, type UserProfile } from './session-state';
 
 export const PROFILE_CACHE_TTL_MS = 30_000;
 const MAX_ENTRIES = 100_000;
 
-export class UserProfileCache implements LocalCache {
+export class UserProfileCache extends SubscribedCache {
   readonly topic = USER_PROFILE_TOPIC;
   private readonly entries = new Map<string, { value: UserProfile; at: number }>();
-  /** Bumped on every invalidation and on every (re)subscription: a read that raced one is not kept. */
-  private epoch = 0;
-  private live = false;
-  private closed = false;
-  /** The invalidation subscriber (subscribeInvalidations), disconnected on close. */
-  private sub: Redis | undefined;
 
   private constructor(
     private readonly redis: Redis,
     readonly prefix: string,
-    private readonly registry: LocalCacheRegistry,
-  ) {}
+    registry: LocalCacheRegistry,
+  ) {
+    super(registry);
+  }
 
   /** `redis` serves the reads; a duplicate of it subscribes. Never throws: with Redis down it starts not live. */
   static async start(redis: Redis, prefix: string, registry: LocalCacheRegistry): Promise<UserProfileCache> {
     const cache = new UserProfileCache(redis, prefix, registry);
-    registry.add(cache);
-    const sub = await subscribeInvalidations(redis, userChangedChannel(prefix), {
-      message: (msg) => cache.invalidate(msg),
-      live: () => {
-        cache.clear();
-        cache.live = !cache.closed;
-      },
-      down: () => {
-        cache.live = false;
-        cache.clear();
-      },
-    }, { maxRetriesPerRequest: null });
-    if (cache.closed) sub.disconnect();
-    else cache.sub = sub;
+    await cache.subscribe(redis, userChangedChannel(prefix), { maxRetriesPerRequest: null });
     return cache;
-  }
-
-  get isLive(): boolean {
-    return this.live;
   }
 
   invalidate(userId: string): void {
@@ -86,12 +65,4 @@ export class UserProfileCache implements LocalCache {
     return value;
   }
 
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    this.registry.delete(this);
-    this.live = false;
-    this.clear();
-    this.sub?.disconnect();
-  }
 }
