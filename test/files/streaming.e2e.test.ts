@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ROOT, TSX, freePort, run, sleep, until, type Proc } from '../server/helpers';
+import { ROOT, TSX, freePort, run, sleep, until, type Proc, rssOf, serverPid } from '../server/helpers';
 import { createTestDatabase, testRedisPrefix, REDIS_BASE, type TestDatabase } from '../helpers/db';
 
 const procs: Proc[] = [];
@@ -22,20 +22,6 @@ afterAll(async () => {
   for (const d of dbs) await d.drop().catch(() => undefined);
   fs.rmSync(dataDir, { recursive: true, force: true });
 });
-
-/** `tsx` runs the program in a child node process: the server is the deepest descendant. */
-function serverPid(pid: number): number {
-  for (;;) {
-    const kids = fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
-    if (!kids.length) return pid;
-    pid = Number(kids[0]);
-  }
-}
-
-const rssOf = (pid: number): number => {
-  const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) * 1024 : 0;
-};
 
 async function post(port: number, url: string, body: unknown, token?: string): Promise<{ status: number; json: Record<string, unknown> }> {
   const res = await fetch(`http://127.0.0.1:${port}${url}`, { method: 'POST', headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) }, body: JSON.stringify(body) });

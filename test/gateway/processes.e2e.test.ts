@@ -13,26 +13,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ROOT, TSX, freePort, run, sleep, until, type Proc } from '../server/helpers';
+import { ROOT, TSX, freePort, run, sleep, until, type Proc, rssOf, serverPid } from '../server/helpers';
 import { createTestDatabase, testRedisPrefix, REDIS_BASE, type TestDatabase } from '../helpers/db';
 import { startUpstream, type Upstream } from './helpers';
 
 const MB = 1024 * 1024;
 const SIZE = 50 * MB;
-
-/** `tsx` runs the program in a child node process: the server is the deepest descendant. */
-function serverPid(pid: number): number {
-  for (;;) {
-    const kids = fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
-    if (!kids.length) return pid;
-    pid = Number(kids[0]);
-  }
-}
-
-const rssOf = (pid: number): number => {
-  const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) * 1024 : 0;
-};
 
 /** Deterministic bytes: piece `i` of 64 KiB is filled with i % 251 (so a reordering shows). */
 const piece = (i: number, len: number) => Buffer.alloc(len, i % 251);

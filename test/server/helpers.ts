@@ -108,3 +108,18 @@ export function captureStream(): { stream: Writable; lines: Array<Record<string,
   });
   return { stream, lines, raw };
 }
+
+/** `tsx` runs the program in a child node process: the server is the deepest descendant. */
+export function serverPid(pid: number): number {
+  for (;;) {
+    const kids = fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
+    if (!kids.length) return pid;
+    pid = Number(kids[0]);
+  }
+}
+
+/** Resident memory of a process, in bytes (0 when it is gone). */
+export const rssOf = (pid: number): number => {
+  const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) * 1024 : 0;
+};
