@@ -145,6 +145,20 @@ export class UpstreamPool {
 
   private choose(exclude?: ReadonlySet<Target>): Target | undefined {
     const now = Date.now();
+    // Round robin over targets that are all usable (the usual case): no list made per request.
+    if (!exclude && this.spec.balance !== 'least_in_flight') {
+      let all = true;
+      for (const t of this.targets.values()) {
+        if (!this.usable(t, now)) {
+          all = false;
+          break;
+        }
+      }
+      if (all && this.targets.size) {
+        let i = this.rr++ % this.targets.size;
+        for (const t of this.targets.values()) if (i-- === 0) return t;
+      }
+    }
     const ok: Target[] = [];
     for (const t of this.targets.values()) if (this.usable(t, now) && !exclude?.has(t)) ok.push(t);
     if (!ok.length) return undefined;

@@ -109,16 +109,19 @@ export function edgeHooks(app: FastifyInstance, config: Services['config'], opts
   // Credentials never travel in a URL (proxies, browser history and logs keep URLs): an API key,
   // a JWT or a refresh token anywhere in the path or query, percent-encoded or not, is refused
   // before any handler sees it. API keys keep their pinned code (api_key_in_url).
-  const urlCheck = (request: FastifyRequest, done: (err?: Error) => void) => {
-    const shape = request.routeOptions.config.credentialsInUrl === 'allowed' ? undefined : credentialShapeIn(request.url);
+  const urlCheck = (request: FastifyRequest, allowed: boolean, done: (err?: Error) => void) => {
+    const shape = allowed ? undefined : credentialShapeIn(request.url);
     if (!shape) return done();
     done(credentialsInUrl(shape));
   };
   app.addHook('onRequest', (request, reply, done) => {
-    if (request.routeOptions.config.securityHeaders !== 'errors') reply.headers(security);
+    // `routeOptions` is a getter that builds a new object on every read: read it once.
+    const route = request.routeOptions.config;
+    if (route.securityHeaders !== 'errors') reply.headers(security);
     reply.header('x-request-id', request.id);
-    if (opts.requestContext) logContext.run({ request_id: request.id }, () => urlCheck(request, done));
-    else urlCheck(request, done);
+    const allowed = route.credentialsInUrl === 'allowed';
+    if (opts.requestContext) logContext.run({ request_id: request.id }, () => urlCheck(request, allowed, done));
+    else urlCheck(request, allowed, done);
   });
   // The net under every route's schema (./input.ts): a NUL or an unpaired surrogate anywhere in
   // the params, query or body is refused before any handler or store sees it (issue 20 §5).
