@@ -8,8 +8,10 @@
  * - health transitions of registered upstreams are recorded as UpstreamMarkedDown/Up (one command
  *   per transition, in order per upstream; several processes append one event: the decider
  *   ignores a mark that changes nothing) unless GATEWAY_HEALTH_MARKS=false;
- * - rate limits fail open when Redis is down (like the global per-IP limit): the policy checks,
- *   which need Redis, fail closed.
+ * - rate limits (./limits.ts): the limiter's Redis client is connected when the gateway starts,
+ *   waited for at most LIMITER_CONNECT_MS; a check Redis cannot answer is counted in this process
+ *   (never skipped, never refused for Redis being down); the policy checks, which need Redis
+ *   (API keys, features), fail closed.
  */
 import { Resolver } from 'node:dns/promises';
 import fp from 'fastify-plugin';
@@ -19,11 +21,11 @@ import type { Services } from '../services';
 import { errors } from '../errors';
 import type { ServiceSpec } from '../events/service';
 import { closeRedis } from '../infra/redis';
-import { leasedRateLimitStore } from '../http/rate-limit-store';
 import { runServiceCommand } from '../commands/services/handlers';
 import { ServiceDirectory, type DirectoryEntry } from './directory';
 import { UpstreamPool } from './upstreams';
 import { GatewayAccess, type Identity } from './access';
+import { GatewayLimits } from './limits';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -31,7 +33,8 @@ declare module 'fastify' {
   }
 }
 
-type Store = { incr(id: string, cb: (err: Error | null, res: { current: number; ttl: number } | null) => void, windowMs: number, max: number): void };
+/** How long a gateway's start waits for the limiter's Redis (a reachable one answers in ms). */
+export const LIMITER_CONNECT_MS = 1000;
 
 export class GatewayRuntime {
   readonly directory: ServiceDirectory;
@@ -39,7 +42,7 @@ export class GatewayRuntime {
   private readonly pools = new Map<string, UpstreamPool>();
   private readonly resolver = new Resolver();
   private limiterRedis: Redis | undefined;
-  private limiter: Store | undefined;
+  private limiter: GatewayLimits | undefined;
   private started: Promise<void> | undefined;
   private marks = new Map<string, Promise<unknown>>();
   private health = true;
@@ -56,12 +59,14 @@ export class GatewayRuntime {
   ready(opts: { health?: boolean } = {}): Promise<void> {
     if (opts.health === false) this.health = false;
     this.started ??= (async () => {
+      // A duplicate of a lazy client is lazy too: it is connected here, not by the first check
+      // (with no offline queue, checks made before it is ready would fail). Bounded: with Redis
+      // down the gateway starts anyway and counts its limits locally until Redis answers.
       const redis = this.services.redis.duplicate({ enableOfflineQueue: false, maxRetriesPerRequest: 1 });
       redis.on('error', () => undefined);
       this.limiterRedis = redis;
-      const Limiter = leasedRateLimitStore(redis, `${this.services.prefix}gw:rl:`);
-      this.limiter = new Limiter() as unknown as Store;
-      await this.directory.start();
+      this.limiter = new GatewayLimits(redis, `${this.services.prefix}gw:rl:`, this.services.log);
+      await Promise.all([this.limiter.connect(LIMITER_CONNECT_MS), this.directory.start()]);
       this.sync();
     })();
     return this.started;
@@ -141,10 +146,8 @@ export class GatewayRuntime {
       checks.push([`u:${spec.name}:${who}`, spec.rate_limit_per_user_per_minute]);
     }
     for (const [id, max] of checks) {
-      const r = await new Promise<{ current: number; ttl: number } | null>((resolve) => {
-        this.limiter!.incr(id, (err, res) => resolve(err ? null : res), 60_000, max);
-      });
-      if (r && r.current > max) throw errors.tooManyRequests(Math.max(1, Math.ceil(r.ttl / 1000)), `The rate limit of the service ${spec.name} is spent; retry later.`);
+      const r = await this.limiter!.check(id, max);
+      if (r.current > max) throw errors.tooManyRequests(Math.max(1, Math.ceil(r.ttl / 1000)), `The rate limit of the service ${spec.name} is spent; retry later.`);
     }
   }
 }
