@@ -160,7 +160,10 @@ export class Hub {
   open(ws: WS) {
     const c = ws.getUserData().c;
     const previous = this.byClient.get(c.clientId);
-    if (previous) this.end(previous, CLOSE.replaced, 'replaced by a newer connection');
+    // Ended on the next turn, not here: this runs inside the newer socket's corked upgrade, and
+    // ending another socket from there made uWS drop one of the two with 1006 (a reconnect then
+    // never got its welcome). Until then the older one is out of byClient and gets nothing new.
+    if (previous) setImmediate(() => this.end(previous, CLOSE.replaced, 'replaced by a newer connection'));
     this.byClient.set(c.clientId, ws);
     addTo(this.bySession, c.sessionId, ws);
     addTo(this.byUser, c.userId, ws);

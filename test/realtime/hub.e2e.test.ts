@@ -230,6 +230,39 @@ describe('upgrade refusals', () => {
     c.close();
   });
 
+  it('a reconnect that replaces a still-open connection gets its welcome, every time', async () => {
+    // The hub used to end the older socket from inside the newer one's corked upgrade; uWS then
+    // sometimes dropped one of the two with 1006 (this test failed about 1 run in 8 that way, and
+    // the client-id test above timed out waiting for a welcome in CI).
+    const id = `again-${randomUUID().slice(0, 8)}`;
+    const owner = await activeUser(t);
+    for (let i = 0; i < 40; i++) {
+      const [u1, u2] = [await url(`/ws/${id}`, owner), await url(`/ws/${id}`, await activeUser(t, ['user'], owner.userId))];
+      const first = await connect(u1); // its welcome may still be on its way
+      if (isRefused(first)) throw new Error('refused');
+      const second = await open(u2);
+      expect((await first.closed).code).toBe(4409);
+      expect(second.ws.readyState).toBe(second.ws.OPEN);
+      second.close();
+      await second.closed;
+    }
+  });
+
+  it('a reconnect sent right after a close gets its welcome, every time', async () => {
+    const id = `reopen-${randomUUID().slice(0, 8)}`;
+    const owner = await activeUser(t);
+    let previous = await open(await url(`/ws/${id}`, owner));
+    for (let i = 0; i < 10; i++) {
+      const u = await url(`/ws/${id}`, owner);
+      previous.close();
+      const next = await open(u);
+      await previous.closed;
+      expect(next.ws.readyState).toBe(next.ws.OPEN);
+      previous = next;
+    }
+    previous.close();
+  });
+
   it('a bearer subprotocol without the identity verifier is refused; a bare protocol list needs authledger.v1', async () => {
     const r = await connect(`${base}/ws`, { protocols: ['authledger.v1', 'bearer.abc'] });
     expect(isRefused(r) && r.status).toBe(401);
