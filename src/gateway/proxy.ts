@@ -272,7 +272,8 @@ export async function gatewayProxy(app: FastifyInstance, opts: { mountPath: stri
   attachWebSocketPassthrough(app, prefix);
   // Answers relayed from an upstream keep its caching headers; the gateway's own (401, 404, 502…)
   // get no-store like every other answer of this server (src/http/cache-control.ts).
-  const config = { rateLimit: false, securityHeaders: 'errors', cacheControl: 'relayed' } as const;
+  // No per-request log context on the API port either (src/http/edge.ts): nothing here needs it.
+  const config = { rateLimit: false, securityHeaders: 'errors', cacheControl: 'relayed', requestContext: 'off' } as const;
   for (const url of [`${prefix}/:service`, `${prefix}/:service/*`]) {
     app.route({ method: [...METHODS], url, config, schema: { hide: true }, handler });
   }

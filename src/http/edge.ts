@@ -11,7 +11,8 @@
  *   (./cache-control.ts). With `requestContext`, the rest of the request runs inside its log
  *   context (AsyncLocalStorage: any logger used while handling it adds the id, and the command
  *   runner notes its appends there, src/infra/request-writes.ts); the gateway app does without it
- *   (it runs no command in a request and logs through `request.log`, which carries the id).
+ *   (it runs no command in a request and logs through `request.log`, which carries the id), and
+ *   so do routes with `config.requestContext: 'off'` (the gateway's routes on the API port).
  * Plain callback hooks: no promise per request.
  */
 import { randomUUID } from 'node:crypto';
@@ -40,6 +41,12 @@ declare module 'fastify' {
      * with 400 (issue 20 §6).
      */
     credentialsInUrl?: 'allowed';
+    /**
+     * 'off': the route's requests run outside a per-request log context even in an app that has
+     * one (the gateway's proxy routes on the API port: they run no command and log through
+     * `request.log`, which carries the id). Default: inside it when the app has one.
+     */
+    requestContext?: 'off';
   }
 }
 
@@ -120,7 +127,7 @@ export function edgeHooks(app: FastifyInstance, config: Services['config'], opts
     if (route.securityHeaders !== 'errors') reply.headers(security);
     reply.header('x-request-id', request.id);
     const allowed = route.credentialsInUrl === 'allowed';
-    if (opts.requestContext) logContext.run({ request_id: request.id }, () => urlCheck(request, allowed, done));
+    if (opts.requestContext && route.requestContext !== 'off') logContext.run({ request_id: request.id }, () => urlCheck(request, allowed, done));
     else urlCheck(request, allowed, done);
   });
   // The net under every route's schema (./input.ts): a NUL or an unpaired surrogate anywhere in
