@@ -44,15 +44,21 @@ export class GatewayLimits {
     this.store = new Store() as unknown as Store;
   }
 
-  /** Connects the client (it may be lazy); resolves within about `timeoutMs` whether or not Redis is up. */
+  /**
+   * Connects the client (it may be lazy); resolves within `timeoutMs` whether or not Redis is up
+   * (also when the connection attempt itself would take longer: a host that drops packets).
+   */
   async connect(timeoutMs: number): Promise<boolean> {
-    try {
-      await connectRedis(this.redis, timeoutMs);
-      return true;
-    } catch {
-      this.degrade(new Error(`Redis not ready within ${timeoutMs} ms`));
-      return false;
-    }
+    let timer: NodeJS.Timeout | undefined;
+    const ok = await Promise.race([
+      connectRedis(this.redis, timeoutMs).then(() => true, () => false),
+      new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(false), timeoutMs);
+      }),
+    ]);
+    clearTimeout(timer);
+    if (!ok) this.degrade(new Error(`Redis not ready within ${timeoutMs} ms`));
+    return ok;
   }
 
   /** Whether checks are being counted in this process (Redis unreachable). */

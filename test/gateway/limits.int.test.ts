@@ -68,6 +68,25 @@ describe('gateway rate limits', () => {
     expect((await limits.check('k3', 2)).current).toBe(1);
   });
 
+  it('with a Redis that accepts and never answers: the start still waits at most the bound', async () => {
+    const silent = net.createServer(() => undefined); // accepts connections, says nothing
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    try {
+      const redis = createRedis(`redis://127.0.0.1:${(silent.address() as net.AddressInfo).port}/0`);
+      clients.push(redis);
+      const limits = new GatewayLimits(redis, prefix);
+      const t0 = Date.now();
+      expect(await limits.connect(300)).toBe(false);
+      expect(Date.now() - t0).toBeLessThan(1000);
+      expect(limits.degraded).toBe(true);
+      expect((await limits.check('k4', 1)).local).toBe(true);
+      expect((await limits.check('k4', 1)).current).toBe(2);
+    } finally {
+      for (const c of clients) c.disconnect();
+      silent.close();
+    }
+  });
+
   describe('in a gateway that just started', () => {
     let gw: GatewayApp;
     let up: Upstream;
