@@ -27,7 +27,8 @@ import { checkpointOrphaned, markLive, queueEpoch } from './redis-epoch';
 import { holdAdvisoryLock } from '../infra/db';
 import { PG_CHECKPOINT_CHANNEL, checkpointNotice, localCheckpoints, redisCheckpointChannel } from './checkpoint-feed';
 
-const RUNNER_LOCK_NS = 1095582038;
+/** Advisory lock namespace of projection runners (one lock per projection name). */
+export const RUNNER_LOCK_NS = 1095582038;
 
 export { loadPgState, readBatch, type Batch, type PgState } from './checkpoints';
 

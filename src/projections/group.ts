@@ -1,0 +1,283 @@
+/**
+ * One runner for all the PostgreSQL projections of a process, on a PostgreSQL event log (the
+ * projector's default there; src/projections/runtime.ts). Same guarantees as one
+ * ProjectionRunner per projection (engine.ts), for less work per wake:
+ * - one connection holds the advisory lock of every projection it runs (the same lock as a
+ *   ProjectionRunner's, so the two never run one projection at once); a lock held elsewhere is
+ *   retried every `standbyRetryMs`; batches run on that connection (fencing: the locks and an
+ *   uncommitted batch die together);
+ * - per wake: one read of every checkpoint, one log page read for all of them (the union of
+ *   the event types they handle), and one transaction: one compare-and-set of every checkpoint
+ *   (with its NOTIFY), then each projection's writes. Each checkpoint still commits with its own
+ *   projection's writes; a projection whose compare-and-set fails writes nothing in that batch;
+ * - a projection whose writes fail rolls the shared transaction back; the batch is then applied
+ *   once more, one transaction per projection (applyPgBatch): the failing one alone fails and
+ *   backs off, the others advance;
+ * - projections behind the others (back from a backoff, or a lock just taken) read their own
+ *   pages in the same wake, so a catching-up projection never holds the others back;
+ * - stops only at a batch boundary.
+ */
+import pg from 'pg';
+import { comparePositions, type EventStore, type PagedLog, type Position, type RecordedEvent } from '../events/store';
+import { Waker } from '../infra/waker';
+import { applyPgBatch, RUNNER_LOCK_NS, type EngineDeps } from './engine';
+import { PG_CHECKPOINT_CHANNEL, localCheckpoints } from './checkpoint-feed';
+import type { PgState } from './checkpoints';
+import { rebuildProjection } from './rebuild';
+import { physicalTable } from './tables';
+import type { PgProjection } from './types';
+
+interface Part {
+  projection: PgProjection;
+  state: PgState;
+  events: RecordedEvent[];
+}
+
+export class PgGroupRunner {
+  private stopped = false;
+  private running: Promise<void> | undefined;
+  private client: pg.Client | undefined;
+  private readonly owned = new Set<string>();
+  private lockRetryAt = 0;
+  private readonly failures = new Map<string, { count: number; until: number }>();
+  private readonly waker = new Waker();
+  private dirty = false;
+  private heldBackWaitMs = 1;
+  private offAppended: (() => void) | undefined;
+  private readonly batchSize: number;
+  /** Last position applied, per projection. */
+  readonly positions = new Map<string, Position>();
+  /** Transactions committed (for tests and metrics). */
+  batches = 0;
+
+  constructor(
+    private readonly deps: EngineDeps & { store: EventStore & PagedLog },
+    readonly projections: readonly PgProjection[],
+  ) {
+    this.batchSize = deps.batchSize ?? 500;
+  }
+
+  /** Names of the projections whose lock this runner holds. */
+  get active(): string[] {
+    return [...this.owned];
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.stopped = false;
+    this.offAppended = this.deps.store.onAppended(() => {
+      this.dirty = true;
+      this.waker.wake();
+    });
+    this.running = this.loop();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.offAppended?.();
+    this.waker.wake();
+    await this.running;
+    this.running = undefined;
+  }
+
+  private async loop(): Promise<void> {
+    let failures = 0;
+    while (!this.stopped) {
+      try {
+        this.dirty = false;
+        const progressed = await this.step();
+        failures = 0;
+        if (progressed || this.dirty) {
+          this.heldBackWaitMs = 1;
+          continue;
+        }
+        // Committed events above the visibility horizon: look again soon (see engine.ts).
+        if (this.owned.size && (await this.heldBack())) {
+          await this.waker.sleep(this.heldBackWaitMs);
+          this.heldBackWaitMs = Math.min(this.heldBackWaitMs * 2, 32);
+        } else {
+          this.heldBackWaitMs = 1;
+          const standby = this.owned.size < this.projections.length ? this.deps.standbyRetryMs ?? 2000 : Infinity;
+          await this.waker.sleep(Math.min(this.deps.idleWaitMs ?? 1000, standby));
+        }
+      } catch (err) {
+        failures++;
+        this.deps.log?.error({ err }, 'projection group batch failed; retrying');
+        await this.waker.sleep(Math.min(10_000, 200 * 2 ** Math.min(failures, 6)));
+      }
+    }
+    const c = this.client;
+    this.client = undefined;
+    this.owned.clear();
+    await c?.end().catch(() => undefined);
+  }
+
+  /** One round: every projection it runs gets at most one batch. Whether there may be more to do now. */
+  async step(): Promise<boolean> {
+    const client = await this.connection();
+    await this.takeLocks(client);
+    const now = Date.now();
+    const names = [...this.owned].filter((n) => (this.failures.get(n)?.until ?? 0) <= now);
+    if (!names.length) return false;
+    const states = await loadStates(client, names);
+    const ready: { projection: PgProjection; state: PgState }[] = [];
+    for (const p of this.projections) {
+      if (!names.includes(p.name)) continue;
+      const state = states.get(p.name);
+      if (!state) throw new Error(`projection ${p.name} has no state row (ensureProjections not run)`);
+      if (state.schemaVersion > p.version) continue; // a newer build's (rolling deploy): never rebuilt back
+      if (state.schemaVersion < p.version) {
+        this.deps.log?.info({ projection: p.name, from: state.schemaVersion, to: p.version }, 'projection version changed: rebuilding');
+        await this.guarded(p.name, () => rebuildProjection(this.deps.pool, this.deps.store, p));
+        return true;
+      }
+      ready.push({ projection: p, state });
+      this.positions.set(p.name, state.position);
+    }
+    return this.round(client, ready);
+  }
+
+  /** Reads one page from the oldest checkpoint; applies it to all behind its end; the rest read on. */
+  private async round(client: pg.Client, ready: { projection: PgProjection; state: PgState }[]): Promise<boolean> {
+    if (!ready.length) return false;
+    const from = ready.map((r) => r.state.position).reduce((a, b) => (comparePositions(a, b) <= 0 ? a : b));
+    const types = [...new Set(ready.flatMap((r) => r.projection.handles))];
+    const batch = await this.deps.store.readHandledBatch(from, this.batchSize, types);
+    const last = batch.last;
+    if (!last) return false;
+    const parts: Part[] = [];
+    const ahead: typeof ready = [];
+    for (const r of ready) {
+      if (comparePositions(r.state.position, last) >= 0) {
+        ahead.push(r);
+        continue;
+      }
+      const handles = new Set(r.projection.handles);
+      parts.push({ ...r, events: batch.events.filter((e) => handles.has(e.type) && comparePositions(e.position, r.state.position) > 0) });
+    }
+    await this.apply(client, parts, last);
+    // Projections ahead of a full page read their own (never held back by one catching up).
+    if (ahead.length && batch.count >= this.batchSize) await this.round(client, ahead);
+    return true;
+  }
+
+  /** One transaction for every part; when a projection's writes fail, one transaction each. */
+  private async apply(client: pg.Client, parts: Part[], to: Position): Promise<void> {
+    let applied: Part[];
+    try {
+      applied = await applyTogether(client, parts, to);
+    } catch (err) {
+      this.deps.log?.warn({ err, projections: parts.map((p) => p.projection.name) }, 'projection group batch failed; applying one projection at a time');
+      applied = [];
+      for (const part of parts) {
+        const ok = await this.guarded(part.projection.name, () => applyPgBatch(client, part.projection, part.state, part.events, to));
+        if (ok) applied.push(part);
+      }
+    }
+    for (const part of applied) this.committed(part.projection.name, to);
+  }
+
+  /** Runs one projection's work; a failure backs that projection off alone (false). */
+  private async guarded<T>(name: string, fn: () => Promise<T>): Promise<T | false> {
+    try {
+      const out = await fn();
+      this.failures.delete(name);
+      return out;
+    } catch (err) {
+      const count = (this.failures.get(name)?.count ?? 0) + 1;
+      this.failures.set(name, { count, until: Date.now() + Math.min(10_000, 200 * 2 ** Math.min(count, 6)) });
+      this.deps.log?.error({ err, projection: name }, 'projection batch failed; retrying');
+      return false;
+    }
+  }
+
+  private committed(name: string, to: Position): void {
+    this.batches++;
+    this.positions.set(name, to);
+    localCheckpoints(this.deps.pool).emit('advance', name, to);
+  }
+
+  private async heldBack(): Promise<boolean> {
+    const positions = [...this.owned].map((n) => this.positions.get(n)).filter((p): p is Position => !!p);
+    if (!positions.length) return false;
+    const min = positions.reduce((a, b) => (comparePositions(a, b) <= 0 ? a : b));
+    return (await this.deps.store.countAfter(min, 1)) > 0;
+  }
+
+  /** The lock connection (a new one after a loss: every lock went with the old one). */
+  private async connection(): Promise<pg.Client> {
+    if (this.client) return this.client;
+    const client = new pg.Client((this.deps.pool as unknown as { options: pg.ClientConfig }).options);
+    client.on('error', () => undefined);
+    await client.connect().catch(async (err: unknown) => {
+      await client.end().catch(() => undefined);
+      throw err;
+    });
+    client.on('end', () => {
+      if (this.client !== client) return;
+      this.client = undefined;
+      this.owned.clear();
+      this.lockRetryAt = 0;
+    });
+    this.client = client;
+    return client;
+  }
+
+  /** Tries the locks not held yet (all at start, then every standbyRetryMs). */
+  private async takeLocks(client: pg.Client): Promise<void> {
+    const missing = this.projections.map((p) => p.name).filter((n) => !this.owned.has(n));
+    if (!missing.length || Date.now() < this.lockRetryAt) return;
+    this.lockRetryAt = Date.now() + (this.deps.standbyRetryMs ?? 2000);
+    const { rows } = await client.query<{ name: string; ok: boolean }>(
+      'SELECT n AS name, pg_try_advisory_lock($1, hashtext(n)) AS ok FROM unnest($2::text[]) n',
+      [RUNNER_LOCK_NS, missing],
+    );
+    for (const r of rows) {
+      if (!r.ok) continue;
+      this.owned.add(r.name);
+      this.deps.log?.info({ projection: r.name }, 'projection runner active');
+    }
+  }
+
+  /** Steps until nothing is left (tests and tools). */
+  async drain(): Promise<void> {
+    while (await this.step());
+  }
+}
+
+async function loadStates(db: pg.ClientBase, names: string[]): Promise<Map<string, PgState>> {
+  const { rows } = await db.query<{ name: string; generation: number; schema_version: number; c: string; p: string }>(
+    'SELECT name, generation, schema_version, commit_position::text AS c, prepare_position::text AS p FROM projections WHERE name = ANY($1)',
+    [names],
+  );
+  return new Map(rows.map((r) => [r.name, { generation: r.generation, schemaVersion: r.schema_version, position: { commit: BigInt(r.c), prepare: BigInt(r.p) } }]));
+}
+
+/**
+ * One transaction: every checkpoint's compare-and-set (and NOTIFY) in one statement, then the
+ * writes of each projection whose compare-and-set held. Returns those; throws after ROLLBACK.
+ */
+export async function applyTogether(client: pg.ClientBase, parts: Part[], to: Position): Promise<Part[]> {
+  if (!parts.length) return [];
+  try {
+    await client.query('BEGIN');
+    const { rows } = await client.query<{ name: string }>(
+      `UPDATE projections p SET commit_position = $1, prepare_position = $2, updated_at = now()
+         FROM unnest($3::text[], $4::int[], $5::bigint[], $6::bigint[]) AS v(name, generation, c, p)
+        WHERE p.name = v.name AND p.generation = v.generation AND p.commit_position = v.c AND p.prepare_position = v.p
+        RETURNING p.name, pg_notify($7, p.name || ' ' || p.commit_position || ' ' || p.prepare_position)`,
+      [to.commit.toString(), to.prepare.toString(), parts.map((x) => x.projection.name), parts.map((x) => x.state.generation),
+        parts.map((x) => x.state.position.commit.toString()), parts.map((x) => x.state.position.prepare.toString()), PG_CHECKPOINT_CHANNEL],
+    );
+    const held = new Set(rows.map((r) => r.name));
+    const applied = parts.filter((x) => held.has(x.projection.name));
+    for (const x of applied) {
+      if (x.events.length) await x.projection.apply(x.events, { client: client as pg.PoolClient, table: (base) => physicalTable(base, x.state.generation) });
+    }
+    await client.query('COMMIT');
+    return applied;
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  }
+}
