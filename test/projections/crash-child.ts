@@ -2,11 +2,14 @@
  * A projector process for the crash test (spawned with `node --import tsx`): runs the per-event
  * counter projection and exits 0 once it has caught up. With PAUSE_AT_BATCH=n it prints
  * `MID n` half-way through batch n and stalls there, so the parent can SIGKILL it mid-batch.
+ * With GROUP=<name of a second projection> it runs both in one PgGroupRunner (one transaction
+ * per batch for the two) instead of one ProjectionRunner.
  */
 import { createPool } from '../../src/infra/db';
 import { PostgresEventStore } from '../../src/events/postgres/store';
 import { ProjectionRunner, projectionLag } from '../../src/projections/engine';
 import { testRegistry } from '../events/fixtures';
+import { PgGroupRunner } from '../../src/projections/group';
 import { counterProjection } from './fixtures';
 
 const url = process.env.DB_URL!;
@@ -25,10 +28,12 @@ const projection = counterProjection({
   },
 });
 const deps = { pool, store, batchSize: Number(process.env.BATCH_SIZE ?? 200), idleWaitMs: 50 };
-const runner = new ProjectionRunner(deps, projection);
+const partner = process.env.GROUP ? counterProjection({ name: process.env.GROUP, base: process.env.GROUP }) : undefined;
+const runner = partner ? new PgGroupRunner(deps, [projection, partner]) : new ProjectionRunner(deps, projection);
 runner.start();
+const active = () => (runner instanceof PgGroupRunner ? runner.active.length === 2 : runner.active);
 const timer = setInterval(async () => {
-  if (runner.active && (await projectionLag(deps, projection)) === 0) {
+  if (active() && (await projectionLag(deps, projection)) === 0 && (!partner || (await projectionLag(deps, partner)) === 0)) {
     clearInterval(timer);
     await runner.stop();
     await store.close();
