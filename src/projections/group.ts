@@ -6,7 +6,7 @@
  *   ProjectionRunner's, so the two never run one projection at once); a lock held elsewhere is
  *   retried every `standbyRetryMs`; batches run on that connection (fencing: the locks and an
  *   uncommitted batch die together);
- * - per wake: one read of every checkpoint, one log page read for all of them (the union of
+ * - per wake: one log page read for all of them (the union of
  *   the event types they handle), and one transaction: one compare-and-set of every checkpoint
  *   (with its NOTIFY), then each projection's writes. Each checkpoint still commits with its own
  *   projection's writes; a projection whose compare-and-set fails writes nothing in that batch;
@@ -38,6 +38,7 @@ export class PgGroupRunner {
   private running: Promise<void> | undefined;
   private client: pg.Client | undefined;
   private readonly owned = new Set<string>();
+  private readonly states = new Map<string, PgState>();
   private lockRetryAt = 0;
   private readonly failures = new Map<string, { count: number; until: number }>();
   private readonly waker = new Waker();
@@ -78,6 +79,12 @@ export class PgGroupRunner {
     this.waker.wake();
     await this.running;
     this.running = undefined;
+    // Also after drain() or step() without start(): the locks go with the connection.
+    const c = this.client;
+    this.client = undefined;
+    this.owned.clear();
+    this.states.clear();
+    await c?.end().catch(() => undefined);
   }
 
   private async loop(): Promise<void> {
@@ -106,10 +113,6 @@ export class PgGroupRunner {
         await this.waker.sleep(Math.min(10_000, 200 * 2 ** Math.min(failures, 6)));
       }
     }
-    const c = this.client;
-    this.client = undefined;
-    this.owned.clear();
-    await c?.end().catch(() => undefined);
   }
 
   /** One round: every projection it runs gets at most one batch. Whether there may be more to do now. */
@@ -119,7 +122,12 @@ export class PgGroupRunner {
     const now = Date.now();
     const names = [...this.owned].filter((n) => (this.failures.get(n)?.until ?? 0) <= now);
     if (!names.length) return false;
-    const states = await loadStates(client, names);
+    // Checkpoints are read once and then kept: this runner is their only writer while it holds
+    // their locks, and a change by anyone else (a rebuild's switch) fails the compare-and-set,
+    // which drops the kept one.
+    const missing = names.filter((n) => !this.states.has(n));
+    if (missing.length) for (const [n, st] of await loadStates(client, missing)) this.states.set(n, st);
+    const states = this.states;
     const ready: { projection: PgProjection; state: PgState }[] = [];
     for (const p of this.projections) {
       if (!names.includes(p.name)) continue;
@@ -128,6 +136,7 @@ export class PgGroupRunner {
       if (state.schemaVersion > p.version) continue; // a newer build's (rolling deploy): never rebuilt back
       if (state.schemaVersion < p.version) {
         this.deps.log?.info({ projection: p.name, from: state.schemaVersion, to: p.version }, 'projection version changed: rebuilding');
+        this.states.delete(p.name);
         await this.guarded(p.name, () => rebuildProjection(this.deps.pool, this.deps.store, p));
         return true;
       }
@@ -164,6 +173,7 @@ export class PgGroupRunner {
   /** One transaction for every part; when a projection's writes fail, one transaction each. */
   private async apply(client: pg.Client, parts: Part[], to: Position): Promise<void> {
     let applied: Part[];
+    for (const part of parts) this.states.delete(part.projection.name); // kept again below once committed
     try {
       applied = await applyTogether(client, parts, to);
     } catch (err) {
@@ -174,7 +184,10 @@ export class PgGroupRunner {
         if (ok) applied.push(part);
       }
     }
-    for (const part of applied) this.committed(part.projection.name, to);
+    for (const part of applied) {
+      this.states.set(part.projection.name, { ...part.state, position: to });
+      this.committed(part.projection.name, to);
+    }
   }
 
   /** Runs one projection's work; a failure backs that projection off alone (false). */
@@ -217,6 +230,7 @@ export class PgGroupRunner {
       if (this.client !== client) return;
       this.client = undefined;
       this.owned.clear();
+      this.states.clear();
       this.lockRetryAt = 0;
     });
     this.client = client;

@@ -148,6 +148,7 @@ describe('PgGroupRunner', () => {
     for (const [s, n] of more) expected.set(s, (expected.get(s) ?? 0) + n);
     expect(sorted(await counts(bad.name))).toEqual(sorted(expected));
     expect(sorted(await counts(good.name))).toEqual(sorted(expected));
+    await group.stop();
   });
 
   it('a projection behind reads its own pages: the one at the head still gets each new event in the same step', async () => {
@@ -158,6 +159,7 @@ describe('PgGroupRunner', () => {
     await seed(tag, 300); // 330 log events
     const group = new PgGroupRunner({ pool, store, batchSize: 50 }, [lead]);
     await group.drain();
+    await group.stop(); // frees the lead's lock
     const { position: at } = await store.appendToStream(`${tag}-x`, [{ type: 'ThingHappened', data: { n: 0 } }]);
     const both = new PgGroupRunner({ pool, store, batchSize: 50 }, [lead, late]);
     // One step reads a page for the late one and the rest for the lead. (Another transaction
@@ -166,6 +168,7 @@ describe('PgGroupRunner', () => {
     expect(await position(lead.name)).toEqual(at);
     expect(comparePositions(await position(late.name), at)).toBeLessThan(0); // 7 pages to read
     await both.drain();
+    await both.stop();
     expect(sorted(await counts(late.name))).toEqual(sorted(await counts(lead.name)));
   });
 
