@@ -4,7 +4,10 @@
 //   write — POST /api/v1/api-keys only;
 //   ryw   — the same POST, then GET /api/v1/api-keys/{id} with the same session (read-your-writes waits);
 //   poll  — the same POST, then GET with another session of the same user (no wait) again and
-//           again until it answers 200 (write-then-sleep-until-visible, without the sleep).
+//           again until it answers 200 (write-then-sleep-until-visible, without the sleep);
+//   once  — the same POST, then one GET with the same session, not waiting (run against the server
+//           with READ_YOUR_WRITES=off: the read's own latency under the same load, and how often
+//           it sees the past — a 404 is counted in `stale`, not as an error).
 // Prints one JSON line: per round trip the write's and the read's latency (ms) and, per write,
 // its X-Log-Position and the wall-clock time its answer arrived (for the projection lag).
 import http from 'node:http';
@@ -29,7 +32,7 @@ function client() {
   });
 }
 
-const out = { writeMs: [], readMs: [], totalMs: [], polls: [], writes: [], bad: 0 };
+const out = { writeMs: [], readMs: [], totalMs: [], polls: [], writes: [], bad: 0, stale: 0 };
 const end = Date.now() + seconds * 1000;
 let n = 0;
 
@@ -53,7 +56,11 @@ async function loop(i) {
       tries++;
       const g = await r('GET', `/api/v1/api-keys/${id}`, mode === 'poll' ? pollers[i] : writers[i]);
       if (g.status === 200) break;
-      if (mode === 'ryw' || g.status !== 404 || performance.now() - t1 > 10_000) {
+      if (mode === 'once' && g.status === 404) {
+        out.stale++;
+        break;
+      }
+      if (mode === 'ryw' || mode === 'once' || g.status !== 404 || performance.now() - t1 > 10_000) {
         out.bad++;
         break;
       }

@@ -8,7 +8,10 @@
  *   rounds of three modes: the write alone; write then read with the same session (waits for the
  *   api_keys projection); write then poll with another session until the key is visible. Printed:
  *   p50/p99 of the write, the read, the round trip; the read's added p99 over the write-alone run's
- *   write p99 is the figure the issue bounds (< 15 ms).
+ *   write p99 is the figure the issue bounds (< 15 ms). A fourth mode runs against the server
+ *   with the feature off: write, then one GET with the same session, not waiting — the read's own
+ *   latency under the same load (so ryw read − that read is what the wait itself adds) and how
+ *   often such a read sees the past.
  * - /api/v1/auth/verify and the access check: wrk (a process of its own), feature on vs off, in
  *   interleaved rounds; ratio of medians (target ≥ 0.97).
  * - Projection lag under 16 writers: this process LISTENs to the checkpoint notices (PostgreSQL
@@ -35,6 +38,7 @@ interface ClientOut {
   polls: number[];
   writes: [string, number][];
   bad: number;
+  stale: number;
 }
 
 function runClient(base: string, mode: string, writers: string[], pollers: string[]): Promise<ClientOut> {
@@ -90,12 +94,14 @@ async function main(): Promise<void> {
   const [pOn, pOff] = rows as [Prepared, Prepared];
   const writers = await sessions(on.base, pOn.email, pOn.password, CLIENTS);
   const pollers = await sessions(on.base, pOn.email, pOn.password, CLIENTS);
+  const offWriters = await sessions(off.base, pOff.email, pOff.password, CLIENTS);
   const feed = await listenCheckpoints(on.env);
 
-  const acc: Record<string, ClientOut[]> = { write: [], ryw: [], poll: [] };
+  const acc: Record<string, ClientOut[]> = { write: [], ryw: [], poll: [], once: [] };
   const hot: Record<string, { on: number[]; off: number[]; p99on: number[]; p99off: number[] }> = {};
   for (let round = 0; round < ROUNDS; round++) {
     for (const mode of ['write', 'ryw', 'poll']) acc[mode]!.push(await runClient(on.base, mode, writers, pollers));
+    acc.once!.push(await runClient(off.base, 'once', offWriters, offWriters));
     for (const route of ROUTES.filter((r) => r.id !== 'me')) {
       const h = (hot[route.id] ??= { on: [], off: [], p99on: [], p99off: [] });
       // Alternate which server goes first, so neither always runs on a warmer machine.
@@ -121,10 +127,14 @@ async function main(): Promise<void> {
   line('write alone', 'write');
   line('write, read same session (waits)', 'ryw');
   line('write, poll other session until seen', 'poll');
+  line('feature off: write, read once (no wait)', 'once');
   const polls = all('poll', 'polls');
   console.log(`polling: ${fmt(polls.reduce((a, b) => a + b, 0) / Math.max(1, polls.length), 2)} GETs per write on average (a 404 until the projection has it)`);
   const addedP99 = pct(all('ryw', 'totalMs'), 99) - pct(all('write', 'writeMs'), 99);
   console.log(`added read latency p99 (ryw round trip p99 − write-alone p99): ${fmt(addedP99, 1)} ms (target < 15); ryw read p99 / poll read p99 = ${fmt(pct(all('ryw', 'readMs'), 99) / pct(all('poll', 'readMs'), 99), 2)}`);
+  const stale = acc.once!.reduce((n, o) => n + o.stale, 0);
+  const waitP99 = pct(all('ryw', 'readMs'), 99) - pct(all('once', 'readMs'), 99);
+  console.log(`the wait's own cost: ryw read p99 − no-wait read p99 (feature off, same load): ${fmt(waitP99, 1)} ms; p50 ${fmt(pct(all('ryw', 'readMs'), 50) - pct(all('once', 'readMs'), 50), 1)} ms; without the feature ${stale} of ${all('once', 'readMs').length} reads (${fmt((100 * stale) / Math.max(1, all('once', 'readMs').length), 1)} %) saw the past`);
 
   console.log('\nHot paths with the feature on vs off (wrk -c64, req/s, median of rounds)');
   for (const route of ROUTES.filter((r) => r.id !== 'me')) {
