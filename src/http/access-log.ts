@@ -30,19 +30,34 @@ export class AccessLogController extends LogController {
 
   override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
     if (error) reply.log.error({ err: error, status: reply.statusCode }, 'response failed');
-    if (this.mode === 'off') return;
-    const status = reply.statusCode;
-    const level = status >= 500 || error ? 'error' : this.mode === 'errors' && status < 400 ? 'debug' : 'info';
-    if (!this.access.isLevelEnabled(level)) return;
-    this.access[level]({
+    writeAccessLine(this.access, this.mode, {
       request_id: request.id,
       method: request.method,
       route: request.routeOptions.url,
-      status,
-      duration_ms: Math.round(reply.elapsedTime * 1000) / 1000,
+      status: reply.statusCode,
+      duration_ms: reply.elapsedTime,
       user_id: request.auth?.userId,
-    }, 'request');
+    }, !!error);
   }
+}
+
+export interface AccessLine {
+  request_id: string;
+  method: string;
+  route: string | undefined;
+  status: number;
+  duration_ms: number;
+  user_id: string | undefined;
+}
+
+/** The access line of a finished request (the edge's, and the fast path's: src/http/fast-path.ts). */
+export function writeAccessLine(access: Logger, mode: LogRequests, line: AccessLine, failed = false): void {
+  if (mode === 'off') return;
+  const status = line.status;
+  const level = status >= 500 || failed ? 'error' : mode === 'errors' && status < 400 ? 'debug' : 'info';
+  if (!access.isLevelEnabled(level)) return;
+  line.duration_ms = Math.round(line.duration_ms * 1000) / 1000;
+  access[level](line, 'request');
 }
 
 type Level = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';

@@ -20,6 +20,9 @@ import { withConsistencyDocs } from './read-your-writes';
 import { finishOpenApi } from './openapi-docs';
 import { VERSION } from '../version';
 import { corsOptions, edgeHooks, edgeServerOptions } from './edge';
+import { FastPath } from './fast-path';
+import { accessLoggerOf } from '../infra/logger';
+import type { Logger } from 'pino';
 
 /** Registers every route module (the composition root, src/compose.ts, passes it in). */
 export type RegisterRoutes = (app: FastifyInstance, services: Services) => Promise<void>;
@@ -28,6 +31,8 @@ declare module 'fastify' {
   interface FastifyInstance {
     /** Every route registered on this app (for the OpenAPI coverage test and diagnostics). */
     routeCatalog: RouteOptions[];
+    /** Fast handlers for the plain 200s of the hottest routes (./fast-path.ts). */
+    fastPath: FastPath;
   }
 }
 
@@ -37,6 +42,10 @@ export async function buildHttpApp(services: Services, registerRoutes: RegisterR
   const { config } = services;
   // Request ids, the access log, limits, framework errors: the edge's (./edge.ts).
   const app = Fastify(edgeServerOptions(services));
+  // The plain 200s of forward auth and the access check, before Fastify routes (./fast-path.ts).
+  const fastPath = new FastPath(accessLoggerOf(services.log as Logger), config.LOG_REQUESTS);
+  fastPath.install(app);
+  app.decorate('fastPath', fastPath);
 
   const routeCatalog: RouteOptions[] = [];
   app.decorate('routeCatalog', routeCatalog);

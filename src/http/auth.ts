@@ -8,6 +8,7 @@
  *   introspection) and `app.sessionGate`.
  * Tokens come from `Authorization: Bearer <jwt>` or, for seed-000 clients, `Access-Token: <jwt>`.
  */
+import type { IncomingHttpHeaders } from 'node:http';
 import fp from 'fastify-plugin';
 import type { FastifyRequest } from 'fastify';
 import { errors } from '../errors';
@@ -25,7 +26,7 @@ declare module 'fastify' {
 }
 
 /** The access token of a request (Bearer or Access-Token header), or undefined. */
-export function accessTokenFrom(request: FastifyRequest): string | undefined {
+export function accessTokenFrom(request: { headers: IncomingHttpHeaders }): string | undefined {
   const h = request.headers.authorization;
   if (typeof h === 'string') {
     const m = /^Bearer[ ]+([^ ]+)[ ]*$/i.exec(h);

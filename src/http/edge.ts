@@ -16,6 +16,7 @@
  * Plain callback hooks: no promise per request.
  */
 import { randomUUID } from 'node:crypto';
+import type { IncomingHttpHeaders } from 'node:http';
 import { Stream } from 'node:stream';
 import type { FastifyBaseLogger, FastifyInstance, FastifyRequest, FastifyServerOptions } from 'fastify';
 import type { Logger } from 'pino';
@@ -52,6 +53,12 @@ declare module 'fastify' {
 
 const SANE_REQUEST_ID = /^[A-Za-z0-9._:@/+=-]{1,128}$/;
 
+/** The request id: the caller's `X-Request-ID` when sane, else a new UUID. */
+export function requestIdOf(headers: IncomingHttpHeaders): string {
+  const given = headers['x-request-id'];
+  return typeof given === 'string' && SANE_REQUEST_ID.test(given) ? given : randomUUID();
+}
+
 export function parseTrustProxy(value: string): boolean | number | string[] {
   const v = value.trim().toLowerCase();
   if (v === 'true') return true;
@@ -87,10 +94,7 @@ export function edgeServerOptions(services: Pick<Services, 'config' | 'log'>): F
     childLoggerFactory: lazyRequestLogger,
     // Bounded request time: a slow client cannot hold a connection forever.
     requestTimeout: 30_000,
-    genReqId: (req) => {
-      const given = req.headers['x-request-id'];
-      return typeof given === 'string' && SANE_REQUEST_ID.test(given) ? given : randomUUID();
-    },
+    genReqId: (req) => requestIdOf(req.headers),
     routerOptions: { maxParamLength: 200, ignoreTrailingSlash: true },
     // URLs the router refuses (bad percent-encoding, an over-long path parameter) answer
     // problem+json like everything else, and never echo the URL (it may carry a credential).

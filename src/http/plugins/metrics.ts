@@ -26,16 +26,20 @@ export const metricsPlugin = fp(async (app) => {
   // One labelled child per (method, route, status), made once: prom-client otherwise hashes the
   // label object on every observation. The set is bounded like the labels themselves.
   const children = new Map<string, client.Histogram.Internal<'method' | 'route' | 'status'>>();
-  app.addHook('onResponse', (request, reply, done) => {
-    // Unmatched URLs (404s, scans) share one label value.
-    const route = request.routeOptions.url ?? 'unmatched';
-    const key = `${request.method} ${reply.statusCode} ${route}`;
+  const observe = (method: string, route: string, status: number, seconds: number) => {
+    const key = `${method} ${status} ${route}`;
     let child = children.get(key);
     if (!child) {
-      child = latency.labels(request.method, route, String(reply.statusCode));
+      child = latency.labels(method, route, String(status));
       children.set(key, child);
     }
-    child.observe(reply.elapsedTime / 1000);
+    child.observe(seconds);
+  };
+  // The fast path's answers (src/http/fast-path.ts) are observed the same way.
+  if (app.hasDecorator('fastPath')) app.fastPath.observe = observe;
+  app.addHook('onResponse', (request, reply, done) => {
+    // Unmatched URLs (404s, scans) share one label value.
+    observe(request.method, request.routeOptions.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000);
     done();
   });
 }, { name: 'metrics' });

@@ -12,6 +12,7 @@
  * The hot path reads only the in-process cache (Redis on a miss) plus one Redis script for the
  * rate limit and usage counters: no event, no database row. The key is never logged.
  */
+import type { IncomingHttpHeaders } from 'node:http';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
@@ -21,7 +22,9 @@ import { featureName } from '../../events/feature';
 import { apiKeyMatches, parseApiKey, API_KEY_PREFIX } from '../../credentials/api-key-format';
 import { plainJsonSerializer, problems } from '../../http/schemas';
 import { AccessStateCache } from '../../projections/access-state';
-import { AccessMeter } from './meter';
+import { AccessMeter, type HitResult } from './meter';
+import { accessTokenFrom } from '../../http/auth';
+import type { AuthContext } from '../../http/auth-types';
 import { closeRedis, connectRedis } from '../../infra/redis';
 
 /** Something shaped like a key (prefix + id) anywhere in the URL, path or query. */
@@ -30,11 +33,28 @@ const JSON_API_HEADERS = { 'cache-control': 'no-store', 'x-content-type-options'
 const granted = z.object({ granted: z.literal(true), feature: z.string(), user_id: z.string() });
 const denied = (reason: string, message: string) => errors.forbidden(message, 'access_denied', { granted: false, reason });
 
-function presentedKey(request: FastifyRequest): string {
-  const h = request.headers['x-api-key'] ?? request.headers['api-key'];
+function presentedKey(headers: IncomingHttpHeaders): string {
+  const h = headers['x-api-key'] ?? headers['api-key'];
   if (h === undefined) throw errors.unauthorized('An API key is required (X-API-Key or API-Key header).', 'api_key_missing');
   if (typeof h !== 'string' || !h) throw errors.unauthorized('The API key is not valid.', 'api_key_invalid');
   return h.trim();
+}
+
+/**
+ * What the fast path's meter said about a request it then handed to Fastify (a spent budget, or
+ * Redis down): the hit is counted once, so the Fastify handler answers from it.
+ */
+const METERED = Symbol('accessMetered');
+type Metered = { hit: HitResult } | { error: unknown };
+
+/** Feature names the route's params schema accepted (the fast path checks each name once). */
+const validNames = new Set<string>();
+function validFeatureName(name: string): boolean {
+  if (validNames.has(name)) return true;
+  if (!featureName.safeParse(name).success) return false;
+  if (validNames.size >= 10_000) validNames.clear();
+  validNames.add(name);
+  return true;
 }
 
 export async function accessRoutes(app: FastifyInstance, services: Services): Promise<void> {
@@ -52,11 +72,11 @@ export async function accessRoutes(app: FastifyInstance, services: Services): Pr
     await closeRedis(hot);
   });
 
-  async function check(request: FastifyRequest, reply: FastifyReply, feature: string) {
-    if (KEY_IN_URL.test(request.url)) throw errors.badRequest('API keys are never accepted in a URL; send the X-API-Key header.', 'api_key_in_url');
-    const auth = request.auth;
+  /** Rules 2–4 (no side effect): the key's id, and the refusal that the meter still counts, if any. */
+  async function examine(url: string, headers: IncomingHttpHeaders, auth: AuthContext | undefined, feature: string) {
+    if (KEY_IN_URL.test(url)) throw errors.badRequest('API keys are never accepted in a URL; send the X-API-Key header.', 'api_key_in_url');
     if (!auth) throw errors.unauthorized();
-    const key = presentedKey(request);
+    const key = presentedKey(headers);
     const parsed = parseApiKey(key);
     if (!parsed.ok) throw errors.unauthorized('The API key is not valid.', 'api_key_invalid');
     const rec = await cache.key(parsed.keyId);
@@ -71,12 +91,41 @@ export async function accessRoutes(app: FastifyInstance, services: Services): Pr
     if (!f.exists) refusal = errors.notFound(`No feature ${feature}.`, 'feature_not_found');
     else if (rec.features !== '*' && !rec.features.has(feature)) refusal = denied('feature_not_in_key_scope', 'The API key does not cover this feature.');
     else if (!f.enabled) refusal = denied('feature_disabled', 'The feature is disabled.');
-    const hit = await meter.hit(parsed.keyId, feature, !refusal);
+    return { keyId: parsed.keyId, refusal };
+  }
+
+  async function check(request: FastifyRequest, reply: FastifyReply, feature: string) {
+    const auth = request.auth;
+    const { keyId, refusal } = await examine(request.url, request.headers, auth, feature);
+    const metered = (request.raw as unknown as Record<symbol, Metered | undefined>)[METERED];
+    if (metered && 'error' in metered) throw metered.error;
+    const hit = metered ? metered.hit : await meter.hit(keyId, feature, !refusal);
     if (!hit.allowed) throw errors.tooManyRequests(hit.retryAfterSeconds, 'This API key’s rate limit is spent; retry later.');
     if (refusal) throw refusal;
     reply.headers(JSON_API_HEADERS);
-    return { granted: true as const, feature, user_id: auth.userId };
+    return { granted: true as const, feature, user_id: auth!.userId };
   }
+
+  // The plain 200 before Fastify routes (src/http/fast-path.ts): the same rules; anything but a
+  // grant goes to the route below (after a meter hit, with what the meter said: counted once).
+  app.fastPath.add('POST', '/api/v1/features/:name/access', async (req, params) => {
+    const feature = params.name!;
+    const token = validFeatureName(feature) ? accessTokenFrom(req) : undefined;
+    if (!token) return undefined;
+    const auth = await app.verifyAccessToken(token);
+    const { keyId, refusal } = await examine(req.url ?? '', req.headers, auth, feature);
+    if (refusal) return undefined;
+    let metered: Metered;
+    try {
+      const hit = await meter.hit(keyId, feature, true);
+      if (hit.allowed) return { headers: JSON_API_HEADERS, body: JSON.stringify({ granted: true, feature, user_id: auth.userId }), userId: auth.userId };
+      metered = { hit };
+    } catch (error) {
+      metered = { error };
+    }
+    (req as unknown as Record<symbol, Metered>)[METERED] = metered;
+    return undefined;
+  });
 
   // Like GET /api/v1/auth/verify, this is called by servers (a backend asking whether its caller
   // may use a feature) and answers JSON: no CORS (API keys do not belong in browsers; same-origin

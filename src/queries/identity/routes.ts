@@ -116,6 +116,20 @@ export async function identityQueryRoutes(app: FastifyInstance): Promise<void> {
     return null;
   });
 
+  // The plain 200 before Fastify routes (src/http/fast-path.ts): a bearer of an active session and
+  // no forwarded URI (a service policy); everything else, refusals included, is answered above.
+  app.fastPath.add('GET', `${AUTH_PREFIX}/verify`, async (req) => {
+    if (req.headers['x-forwarded-uri'] !== undefined) return undefined;
+    const token = accessTokenFrom(req);
+    if (!token) return undefined;
+    const auth = await app.verifyAccessToken(token);
+    return {
+      headers: { 'x-user-id': auth.userId, 'x-session-id': auth.sessionId, 'x-user-roles': auth.roles.join(','), 'cache-control': 'no-store' },
+      body: 'null',
+      userId: auth.userId,
+    };
+  });
+
   r.get(`${AUTH_PREFIX}/sessions`, {
     config: { readModels: ['session_state'] },
     schema: {

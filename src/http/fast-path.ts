@@ -1,0 +1,141 @@
+/**
+ * The fast path (issue 12): the plain success answers of the hottest server-to-server routes
+ * (forward auth, the access check) written with node's http directly, before Fastify routes the
+ * request. Rules:
+ * - a fast handler answers only what it can prove is a 200; for anything else it returns
+ *   undefined and the request goes to Fastify unchanged, which answers it as it always did
+ *   (errors, problem+json, policies, CORS, HEAD, OPTIONS…). So every refusal keeps its one
+ *   implementation; a handler may read (caches, Redis) before it hands a request on, never write;
+ * - only exact paths with simple segments (no query, no percent-encoding, no trailing slash) and
+ *   requests without a body (no Content-Type, Transfer-Encoding or non-zero Content-Length, no
+ *   Expect) are tried; while the app closes, none is;
+ * - a 200 carries what Fastify's would: the request id (kept when sane, else a UUID), the route's
+ *   headers, `X-Process-Time`, the JSON content type; one access line (LOG_REQUESTS) and one
+ *   latency observation with the route pattern, as the edge writes them;
+ * - test/http/fast-path.int.test.ts sends the same requests both ways and compares the answers.
+ */
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { writeAccessLine, type LogRequests } from './access-log';
+import { credentialShapeIn } from '../infra/logger';
+import { requestIdOf } from './edge';
+
+/** A 200 a fast handler proves: the route's own headers, the JSON body, the user for the access line. */
+export interface FastAnswer {
+  headers: Record<string, string>;
+  body: string;
+  userId?: string;
+}
+
+/** Answers a request, or undefined to hand it to Fastify. May throw: the request then goes to Fastify too. */
+export type FastHandler = (req: IncomingMessage, params: Record<string, string>) => Promise<FastAnswer | undefined>;
+
+interface FastRoute {
+  method: string;
+  /** The route pattern, as Fastify names it (the access line's and the metric's `route`). */
+  pattern: string;
+  segments: string[];
+  /** Has `:param` segments: a credential-shaped URL goes to Fastify (which refuses it, ./edge.ts). */
+  parametric: boolean;
+  handler: FastHandler;
+}
+
+/** A path segment the fast path takes as it is (anything else, e.g. percent-encoded, goes to Fastify). */
+const SIMPLE_SEGMENT = /^[A-Za-z0-9._~-]{1,200}$/;
+const JSON_TYPE = 'application/json; charset=utf-8';
+
+export type ObserveRequest = (method: string, route: string, status: number, seconds: number) => void;
+
+export class FastPath {
+  private readonly routes: FastRoute[] = [];
+  private closing = false;
+  /** Off: every request goes to Fastify (the equivalence test compares both ways). */
+  enabled = true;
+  /** Requests the fast path answered (diagnostics, tests). */
+  answered = 0;
+  /** Set by the metrics plugin (src/http/plugins/metrics.ts). */
+  observe: ObserveRequest = () => undefined;
+
+  constructor(private readonly access: Logger, private readonly mode: LogRequests) {}
+
+  /** A fast handler for `method pattern` (`:name` segments become params). */
+  add(method: string, pattern: string, handler: FastHandler): void {
+    this.routes.push({ method, pattern, segments: pattern.split('/'), parametric: pattern.includes('/:'), handler });
+  }
+
+  /** From now on every request goes to Fastify (its preClose: it answers 503 while closing). */
+  close(): void {
+    this.closing = true;
+  }
+
+  /** Puts the fast path in front of `app`'s request handler on its server. */
+  install(app: FastifyInstance): void {
+    const server = app.server as Server;
+    const [fastify, ...others] = server.listeners('request') as Array<(req: IncomingMessage, res: ServerResponse) => void>;
+    if (!fastify || others.length) throw new Error('fast path: expected exactly one request listener (Fastify\'s)');
+    server.removeListener('request', fastify);
+    server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+      if (!this.tryAnswer(req, res, fastify)) fastify(req, res);
+    });
+    app.addHook('preClose', (done) => {
+      this.close();
+      done();
+    });
+  }
+
+  private match(req: IncomingMessage): { route: FastRoute; params: Record<string, string> } | undefined {
+    const url = req.url ?? '';
+    if (url.includes('?')) return undefined;
+    let parts: string[] | undefined;
+    for (const route of this.routes) {
+      if (route.method !== req.method) continue;
+      parts ??= url.split('/');
+      if (parts.length !== route.segments.length) continue;
+      const params: Record<string, string> = {};
+      let ok = true;
+      for (let i = 1; i < parts.length && ok; i++) {
+        const want = route.segments[i]!;
+        const got = parts[i]!;
+        if (want.startsWith(':')) {
+          if (SIMPLE_SEGMENT.test(got)) params[want.slice(1)] = got;
+          else ok = false;
+        } else ok = want === got;
+      }
+      if (ok && parts[0] === '' && !(route.parametric && credentialShapeIn(url))) return { route, params };
+    }
+    return undefined;
+  }
+
+  private tryAnswer(req: IncomingMessage, res: ServerResponse, fastify: (req: IncomingMessage, res: ServerResponse) => void): boolean {
+    if (!this.enabled || this.closing || this.routes.length === 0) return false;
+    const h = req.headers;
+    if (h['content-type'] !== undefined || h['transfer-encoding'] !== undefined || h.expect !== undefined) return false;
+    if (h['content-length'] !== undefined && h['content-length'] !== '0') return false;
+    const found = this.match(req);
+    if (!found) return false;
+    const start = performance.now();
+    found.route.handler(req, found.params).then(
+      (answer) => (answer ? this.send(req, res, found.route, answer, start) : fastify(req, res)),
+      () => fastify(req, res),
+    );
+    return true;
+  }
+
+  private send(req: IncomingMessage, res: ServerResponse, route: FastRoute, answer: FastAnswer, start: number): void {
+    const requestId = requestIdOf(req.headers);
+    const elapsedMs = performance.now() - start;
+    res.writeHead(200, {
+      'x-request-id': requestId,
+      ...answer.headers,
+      'content-type': JSON_TYPE,
+      'x-process-time': (elapsedMs / 1000).toFixed(6),
+      'content-length': String(Buffer.byteLength(answer.body)),
+    });
+    res.end(answer.body);
+    this.answered++;
+    const ms = performance.now() - start;
+    this.observe(route.method, route.pattern, 200, ms / 1000);
+    writeAccessLine(this.access, this.mode, { request_id: requestId, method: route.method, route: route.pattern, status: 200, duration_ms: ms, user_id: answer.userId });
+  }
+}

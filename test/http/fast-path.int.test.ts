@@ -1,0 +1,227 @@
+/**
+ * The fast path (src/http/fast-path.ts) answers exactly as the Fastify routes do: the same matrix of
+ * requests goes to a listening app with the fast path on and off, and the status, body, headers
+ * (but Date and X-Process-Time values) and access line fields (but time and duration) must match.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { FastifyInstance } from 'fastify';
+import { buildApp } from '../../src/compose';
+import { createLogger } from '../../src/infra/logger';
+import { signAccessToken } from '../../src/credentials/access-tokens';
+import { testServices, type TestServices } from '../helpers/app';
+import { bearer, eventually, newAdmin, newUser, runProjections, type TestUser } from '../helpers/users';
+import { captureStream } from '../server/helpers';
+
+interface Case {
+  name: string;
+  method: string;
+  path: string;
+  headers?: Record<string, string>;
+  body?: string;
+  /** The fast path itself must answer it (a plain 200). */
+  fast?: boolean;
+}
+
+interface Answer {
+  status: number;
+  body: string;
+  headers: Record<string, string>;
+  line: Record<string, unknown> | undefined;
+}
+
+describe('fast path ≡ Fastify routes', () => {
+  let services: TestServices;
+  let app: FastifyInstance;
+  let base: string;
+  let logs: ReturnType<typeof captureStream>;
+  let projector: ReturnType<typeof runProjections>;
+  let alice: TestUser;
+  let bob: TestUser;
+  let aliceKey: string;
+  let bobKey: string;
+  let revokedKey: string;
+  let limitedKey: string;
+  let expiredToken: string;
+  let endedToken: string;
+
+  beforeAll(async () => {
+    services = await testServices('fastpath', { API_KEY_RATE_LIMIT_PER_MINUTE: '60', CORS_ORIGINS: 'https://app.example.com' });
+    logs = captureStream();
+    const log = createLogger({ LOG_LEVEL: 'info', NODE_ENV: 'test' }, { stream: logs.stream });
+    app = await buildApp({ ...services, log });
+    await app.ready();
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    const addr = app.server.address() as { port: number };
+    base = `http://127.0.0.1:${addr.port}`;
+    projector = runProjections(services);
+    const admin = await newAdmin(app, services);
+    alice = await newUser(app, 'alice');
+    bob = await newUser(app, 'bob');
+    for (const payload of [{ name: 'reports' }, { name: 'billing' }, { name: 'paused' }]) {
+      const res = await app.inject({ method: 'POST', url: '/api/v1/features', headers: bearer(admin.token), payload });
+      expect(res.statusCode, res.body).toBe(201);
+    }
+    const off = await app.inject({ method: 'PATCH', url: '/api/v1/features/paused', headers: bearer(admin.token), payload: { enabled: false } });
+    expect(off.statusCode, off.body).toBe(200);
+    const issue = async (user: TestUser, features: string[]) => {
+      const res = await app.inject({ method: 'POST', url: '/api/v1/api-keys', headers: bearer(user.token), payload: { name: 'k', features } });
+      expect(res.statusCode, res.body).toBe(201);
+      return res.json() as { id: string; api_key: string };
+    };
+    aliceKey = (await issue(alice, ['reports', 'paused'])).api_key;
+    bobKey = (await issue(bob, ['reports'])).api_key;
+    limitedKey = (await issue(alice, ['reports'])).api_key;
+    const revoked = await issue(alice, ['reports']);
+    revokedKey = revoked.api_key;
+    const rv = await app.inject({ method: 'DELETE', url: `/api/v1/api-keys/${revoked.id}`, headers: bearer(alice.token) });
+    expect(rv.statusCode, rv.body).toBeLessThan(300);
+    expiredToken = (await signAccessToken(app.keys, services.config, { userId: alice.id, sessionId: 'sess-x', roles: ['user'] }, new Date(Date.now() - 3600_000))).token;
+    const ended = await newUser(app, 'ended');
+    endedToken = ended.token;
+    const out = await app.inject({ method: 'POST', url: '/api/v1/auth/logout', headers: bearer(ended.token) });
+    expect(out.statusCode, out.body).toBeLessThan(300);
+    // The access cache reaches the keys through the log.
+    await eventually(async () => (await fetch(`${base}/api/v1/features/reports/access`, { method: 'POST', headers: { ...bearer(alice.token), 'x-api-key': aliceKey } })).status === 200);
+  }, 60_000);
+  afterAll(async () => {
+    await projector?.stop();
+    await app?.close();
+    await services?.close();
+  });
+
+  async function send(c: Case, rid: string): Promise<Answer> {
+    const res = await fetch(`${base}${c.path}`, { method: c.method, headers: { 'x-request-id': rid, ...c.headers }, body: c.body });
+    const body = (await res.text()).replaceAll(rid, '<rid>');
+    const headers: Record<string, string> = {};
+    res.headers.forEach((v, k) => {
+      if (k === 'date') return;
+      headers[k] = k === 'x-process-time' ? (/^\d+\.\d{6}$/.test(v) ? '<time>' : v) : v.replaceAll(rid, '<rid>');
+    });
+    await new Promise((r) => setTimeout(r, 5));
+    const found = logs.lines.filter((l) => l.request_id === rid && l.msg === 'request');
+    expect(found.length, `${c.name}: one access line`).toBe(1);
+    const { time: _t, duration_ms: d, request_id: _r, ...line } = found[0]!;
+    expect(typeof d).toBe('number');
+    return { status: res.status, body, headers, line };
+  }
+
+  async function bothWays(c: Case): Promise<Answer> {
+    app.fastPath.enabled = true;
+    const before = app.fastPath.answered;
+    const fast = await send(c, `fp-${c.name}-fast`);
+    const answeredFast = app.fastPath.answered - before;
+    app.fastPath.enabled = false;
+    const slow = await send(c, `fp-${c.name}-slow`);
+    app.fastPath.enabled = true;
+    expect(answeredFast, `${c.name}: answered by the fast path`).toBe(c.fast ? 1 : 0);
+    expect(fast, c.name).toEqual(slow);
+    return fast;
+  }
+
+  const verify = (name: string, headers: Record<string, string> = {}, extra: Partial<Case> = {}): Case => ({ name: `verify-${name}`, method: 'GET', path: '/api/v1/auth/verify', headers, ...extra });
+  const access = (name: string, headers: Record<string, string>, extra: Partial<Case> = {}): Case => ({ name: `access-${name}`, method: 'POST', path: '/api/v1/features/reports/access', headers, ...extra });
+
+  it('GET /api/v1/auth/verify: same answers and access lines', async () => {
+    const ok = await bothWays({ ...verify('bearer', bearer(alice.token)), fast: true });
+    expect(ok.status).toBe(200);
+    expect(ok.headers['x-user-id']).toBe(alice.id);
+    expect(ok.line).toMatchObject({ status: 200, route: '/api/v1/auth/verify', user_id: alice.id });
+    await bothWays({ ...verify('access-token-header', { 'access-token': alice.token }), fast: true });
+    await bothWays({ ...verify('bearer-lowercase-spaces', { authorization: `bearer   ${alice.token} ` }), fast: true });
+    await bothWays({ ...verify('cors-origin', { ...bearer(alice.token), origin: 'https://app.example.com' }), fast: true });
+    await bothWays({ ...verify('admin-header-ignored', { ...bearer(alice.token), 'x-forwarded-method': 'POST' }), fast: true });
+    for (const c of [
+      verify('missing'),
+      verify('garbage', bearer('not-a-token')),
+      verify('expired', bearer(expiredToken)),
+      verify('ended-session', bearer(endedToken)),
+      verify('basic-scheme', { authorization: `Basic ${alice.token}` }),
+      verify('forwarded-uri-unregistered', { ...bearer(alice.token), 'x-forwarded-uri': '/nothing-here/x', 'x-forwarded-method': 'GET' }),
+      verify('forwarded-uri-api', { ...bearer(alice.token), 'x-forwarded-uri': '/api/v1/auth/me' }),
+      verify('envoy-query', bearer(alice.token), { path: '/api/v1/auth/verify?/orders/x' }),
+      verify('query', bearer(alice.token), { path: '/api/v1/auth/verify?a=1' }),
+      verify('trailing-slash', bearer(alice.token), { path: '/api/v1/auth/verify/' }),
+      verify('head', bearer(alice.token), { method: 'HEAD' }),
+      verify('options', { origin: 'https://app.example.com', 'access-control-request-method': 'GET' }, { method: 'OPTIONS' }),
+      verify('with-body', { ...bearer(alice.token), 'content-type': 'application/json' }, { method: 'GET' }),
+      verify('post', bearer(alice.token), { method: 'POST' }),
+    ]) await bothWays(c);
+  });
+
+  it('insane or missing X-Request-ID: a UUID, both ways', async () => {
+    for (const enabled of [true, false]) {
+      app.fastPath.enabled = enabled;
+      const res = await fetch(`${base}/api/v1/auth/verify`, { headers: { ...bearer(alice.token), 'x-request-id': 'bad id with spaces' } });
+      expect(res.status).toBe(200);
+      expect(res.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+    }
+    app.fastPath.enabled = true;
+  });
+
+  it('POST /api/v1/features/{name}/access: same answers, access lines and meter', async () => {
+    const key = (k: string) => ({ ...bearer(alice.token), 'x-api-key': k });
+    const ok = await bothWays({ ...access('granted', key(aliceKey)), fast: true });
+    expect(ok.status).toBe(200);
+    expect(JSON.parse(ok.body)).toEqual({ granted: true, feature: 'reports', user_id: alice.id });
+    await bothWays({ ...access('api-key-header', { 'access-token': alice.token, 'api-key': aliceKey }), fast: true });
+    await bothWays({ ...access('content-length-0', { ...key(aliceKey), 'content-length': '0' }), fast: true });
+    for (const c of [
+      access('no-token', { 'x-api-key': aliceKey }),
+      access('garbage-token', { ...bearer('x.y.z'), 'x-api-key': aliceKey }),
+      access('expired-token', { ...bearer(expiredToken), 'x-api-key': aliceKey }),
+      access('ended-session', { ...bearer(endedToken), 'x-api-key': aliceKey }),
+      access('no-key', bearer(alice.token)),
+      access('empty-key', key('')),
+      access('malformed-key', key('ak_nothing')),
+      access('revoked-key', key(revokedKey)),
+      access('other-users-key', key(bobKey)),
+      access('not-in-scope', key(aliceKey), { path: '/api/v1/features/billing/access' }),
+      access('disabled', key(aliceKey), { path: '/api/v1/features/paused/access' }),
+      access('unknown-feature', key(aliceKey), { path: '/api/v1/features/nope/access' }),
+      access('bad-name', key(aliceKey), { path: '/api/v1/features/-bad/access' }),
+      access('percent-name', key(aliceKey), { path: '/api/v1/features/rep%6Frts/access' }),
+      access('key-in-url', key(aliceKey), { path: `/api/v1/features/${aliceKey.slice(0, 40)}/access` }),
+      access('json-body', { ...key(aliceKey), 'content-type': 'application/json' }, { body: '{}' }),
+      access('bad-json', { ...key(aliceKey), 'content-type': 'application/json' }, { body: '{"a":' }),
+      access('empty-json', { ...key(aliceKey), 'content-type': 'application/json' }, { body: '' }),
+      access('text-body', { ...key(aliceKey), 'content-type': 'text/plain' }, { body: 'hello' }),
+      access('oversize', { ...key(aliceKey), 'content-type': 'application/json' }, { body: JSON.stringify({ x: 'y'.repeat(services.config.BODY_LIMIT_BYTES + 10) }) }),
+      access('options', { origin: 'https://app.example.com', 'access-control-request-method': 'POST' }, { method: 'OPTIONS' }),
+      access('get', key(aliceKey), { method: 'GET' }),
+    ]) await bothWays(c);
+  });
+
+  it('a spent key budget: 429 both ways, each check counted once', async () => {
+    const statuses: number[] = [];
+    // 60 a minute, one window for both ways: requests alternate between the fast path and Fastify.
+    for (let i = 0; i < 70; i++) {
+      app.fastPath.enabled = i % 2 === 0;
+      const res = await fetch(`${base}/api/v1/features/reports/access`, { method: 'POST', headers: { ...bearer(alice.token), 'x-api-key': limitedKey, 'x-request-id': `fp-rl-${i}` } });
+      statuses.push(res.status);
+      if (res.status === 429) {
+        expect(res.headers.get('retry-after')).toMatch(/^\d+$/);
+        expect(res.headers.get('content-type')).toBe('application/problem+json');
+        expect(res.headers.get('content-security-policy')).toBeTruthy();
+        expect(((await res.json()) as { code: string }).code).toBe('rate_limited');
+      } else await res.text();
+    }
+    app.fastPath.enabled = true;
+    expect(statuses.slice(0, 60).every((s) => s === 200), statuses.join(',')).toBe(true);
+    expect(statuses.slice(60).every((s) => s === 429), statuses.join(',')).toBe(true);
+    const lines = logs.lines.filter((l) => String(l.request_id).startsWith('fp-rl-') && l.msg === 'request');
+    expect(lines).toHaveLength(70);
+    expect(lines.filter((l) => l.status === 429 && l.route === '/api/v1/features/:name/access')).toHaveLength(10);
+  });
+
+  it('fast answers are observed in the latency histogram with the route pattern', async () => {
+    const count = async () => {
+      const text = await app.metrics.getSingleMetricAsString('http_request_duration_seconds');
+      const m = /http_request_duration_seconds_count\{method="GET",route="\/api\/v1\/auth\/verify",status="200"\} (\d+)/.exec(text);
+      return Number(m?.[1] ?? 0);
+    };
+    const before = await count();
+    const res = await fetch(`${base}/api/v1/auth/verify`, { headers: bearer(alice.token) });
+    expect(res.status).toBe(200);
+    expect(await count()).toBe(before + 1);
+  });
+});
