@@ -134,6 +134,15 @@ export class AccessTokenVerifier {
     return auth;
   }
 
+  /**
+   * The full check's answer when it needs no I/O and passes (a remembered token of a session known
+   * active), else undefined: then `verify` decides. For the fast path (src/http/fast-path.ts).
+   */
+  verifiedNow(token: string): AuthContext | undefined {
+    const auth = this.cache.get(token);
+    return auth && auth.expiresAt + CLOCK_SKEW_SECONDS > Date.now() / 1000 && this.gate.known(auth.sessionId) === true ? auth : undefined;
+  }
+
   /** Full check: signature, claims, and the session still active. Throws a 401 AppError. */
   async verify(token: string): Promise<AuthContext> {
     const auth = this.cache.get(token);

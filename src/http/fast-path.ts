@@ -28,8 +28,11 @@ export interface FastAnswer {
   userId?: string;
 }
 
-/** Answers a request, or undefined to hand it to Fastify. May throw: the request then goes to Fastify too. */
-export type FastHandler = (req: IncomingMessage, params: Record<string, string>) => Promise<FastAnswer | undefined>;
+/**
+ * Answers a request, or undefined to hand it to Fastify; at once when it can (no promise), else
+ * later. May throw or reject: the request then goes to Fastify too.
+ */
+export type FastHandler = (req: IncomingMessage, params: Record<string, string>) => FastAnswer | undefined | Promise<FastAnswer | undefined>;
 
 interface FastRoute {
   method: string;
@@ -115,10 +118,19 @@ export class FastPath {
     const found = this.match(req);
     if (!found) return false;
     const start = performance.now();
-    found.route.handler(req, found.params).then(
-      (answer) => (answer ? this.send(req, res, found.route, answer, start) : fastify(req, res)),
-      () => fastify(req, res),
-    );
+    let answer: ReturnType<FastHandler>;
+    try {
+      answer = found.route.handler(req, found.params);
+    } catch {
+      return false;
+    }
+    if (answer === undefined) return false;
+    if (answer instanceof Promise) {
+      answer.then(
+        (a) => (a ? this.send(req, res, found.route, a, start) : fastify(req, res)),
+        () => fastify(req, res),
+      );
+    } else this.send(req, res, found.route, answer, start);
     return true;
   }
 

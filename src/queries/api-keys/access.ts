@@ -112,13 +112,15 @@ export async function accessRoutes(app: FastifyInstance, services: Services): Pr
     const feature = params.name!;
     const token = validFeatureName(feature) ? accessTokenFrom(req) : undefined;
     if (!token) return undefined;
-    const auth = await app.verifyAccessToken(token);
+    const auth = app.accessTokens.verifiedNow(token) ?? await app.verifyAccessToken(token);
     const { keyId, refusal } = await examine(req.url ?? '', req.headers, auth, feature);
     if (refusal) return undefined;
+    const grant = { headers: JSON_API_HEADERS, body: JSON.stringify({ granted: true, feature, user_id: auth.userId }), userId: auth.userId };
+    if (meter.grantNow(keyId, feature)) return grant;
     let metered: Metered;
     try {
       const hit = await meter.hit(keyId, feature, true);
-      if (hit.allowed) return { headers: JSON_API_HEADERS, body: JSON.stringify({ granted: true, feature, user_id: auth.userId }), userId: auth.userId };
+      if (hit.allowed) return grant;
       metered = { hit };
     } catch (error) {
       metered = { error };

@@ -81,6 +81,21 @@ export class AccessMeter {
     return { allowed: true, retryAfterSeconds: 0 };
   }
 
+  /**
+   * `hit(keyId, feature, true)` when it needs no Redis and grants (unlimited, or the leased slice
+   * has calls left): spent and counted; else undefined and nothing changed (then call `hit`).
+   */
+  grantNow(keyId: string, feature: string): true | undefined {
+    const now = Date.now();
+    if (this.limitPerMinute > 0) {
+      const b = this.budgets.get(keyId);
+      if (!b || !(b.remaining > 0 && now < b.until)) return undefined;
+      b.remaining--;
+    }
+    this.count(keyId, feature, now);
+    return true;
+  }
+
   private async spend(keyId: string): Promise<HitResult> {
     // A slice may be spent by concurrent callers before this one gets its turn: lease again.
     for (let attempt = 0; attempt < 10; attempt++) {

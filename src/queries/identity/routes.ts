@@ -15,6 +15,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { decodeJwt } from 'jose';
 import { z } from 'zod';
 import { accessTokenFrom } from '../../http/auth';
+import type { AuthContext } from '../../http/auth-types';
 import { invalidToken } from '../../credentials/access-tokens';
 import { parseRefreshToken, sameHash } from '../../credentials/refresh-tokens';
 import { plainJsonSerializer, problems } from '../../http/schemas';
@@ -118,16 +119,17 @@ export async function identityQueryRoutes(app: FastifyInstance): Promise<void> {
 
   // The plain 200 before Fastify routes (src/http/fast-path.ts): a bearer of an active session and
   // no forwarded URI (a service policy); everything else, refusals included, is answered above.
-  app.fastPath.add('GET', `${AUTH_PREFIX}/verify`, async (req) => {
+  const verified = (auth: AuthContext) => ({
+    headers: { 'x-user-id': auth.userId, 'x-session-id': auth.sessionId, 'x-user-roles': auth.roles.join(','), 'cache-control': 'no-store' },
+    body: 'null',
+    userId: auth.userId,
+  });
+  app.fastPath.add('GET', `${AUTH_PREFIX}/verify`, (req) => {
     if (req.headers['x-forwarded-uri'] !== undefined) return undefined;
     const token = accessTokenFrom(req);
     if (!token) return undefined;
-    const auth = await app.verifyAccessToken(token);
-    return {
-      headers: { 'x-user-id': auth.userId, 'x-session-id': auth.sessionId, 'x-user-roles': auth.roles.join(','), 'cache-control': 'no-store' },
-      body: 'null',
-      userId: auth.userId,
-    };
+    const now = app.accessTokens.verifiedNow(token);
+    return now ? verified(now) : app.verifyAccessToken(token).then(verified);
   });
 
   r.get(`${AUTH_PREFIX}/sessions`, {
