@@ -10,7 +10,8 @@
  *   (NUL / unpaired surrogates, ./input.ts), `X-Process-Time` and the default no-store
  *   (./cache-control.ts). With `requestContext`, the rest of the request runs inside its log
  *   context (AsyncLocalStorage: any logger used while handling it adds the id, and the command
- *   runner notes its appends there, src/infra/request-writes.ts); the gateway app does without it
+ *   runner notes its appends there, src/infra/request-writes.ts; on only while some
+ *   request is in it, ./request-context.ts); the gateway app does without it
  *   (it runs no command in a request and logs through `request.log`, which carries the id), and
  *   so do routes with `config.requestContext: 'off'` (the gateway's routes on the API port).
  * Plain callback hooks: no promise per request.
@@ -22,7 +23,8 @@ import type { FastifyBaseLogger, FastifyInstance, FastifyRequest, FastifyServerO
 import type { Logger } from 'pino';
 import type { Services } from '../services';
 import { errors } from '../errors';
-import { accessLoggerOf, credentialShapeIn, logContext, redactUrl } from '../infra/logger';
+import { accessLoggerOf, credentialShapeIn, redactUrl } from '../infra/logger';
+import { runInRequestContext } from './request-context';
 import { AccessLogController, lazyRequestLogger } from './access-log';
 import { errorHandler, sendProblem, toDomainError } from './problem';
 import { TEXT_MESSAGE, unsafeInputPath } from './input';
@@ -131,7 +133,7 @@ export function edgeHooks(app: FastifyInstance, config: Services['config'], opts
     if (route.securityHeaders !== 'errors') reply.headers(security);
     reply.header('x-request-id', request.id);
     const allowed = route.credentialsInUrl === 'allowed';
-    if (opts.requestContext && route.requestContext !== 'off') logContext.run({ request_id: request.id }, () => urlCheck(request, allowed, done));
+    if (opts.requestContext && route.requestContext !== 'off') runInRequestContext(request.id, reply.raw, () => urlCheck(request, allowed, done));
     else urlCheck(request, allowed, done);
   });
   // The net under every route's schema (./input.ts): a NUL or an unpaired surrogate anywhere in

@@ -66,7 +66,9 @@ export async function identityQueryRoutes(app: FastifyInstance): Promise<void> {
   }
 
   r.get(`${AUTH_PREFIX}/me`, {
-    config: { consistency: 'inline' }, // Redis profile (inline); its PostgreSQL fallback only when Redis lost it
+    // Redis profile (inline); its PostgreSQL fallback only when Redis lost it. It appends nothing and
+    // logs through request.log: no request log context (src/http/request-context.ts).
+    config: { consistency: 'inline', requestContext: 'off' },
     schema: {
       tags: ['auth'],
       summary: 'The current user',
