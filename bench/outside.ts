@@ -401,6 +401,21 @@ function run(cmd: string, args: string[]): Promise<string> {
   });
 }
 
+/**
+ * The server's log counters once its output has caught up: lines still in the server's batch
+ * (up to LOG_BATCH's 100 ms) or in the pipe when wrk stops are counted, not taken for lost.
+ */
+async function settledLogCounters(server: { logCounters(): { lines: number; bytes: number } }): Promise<{ lines: number; bytes: number }> {
+  let last = server.logCounters();
+  for (let i = 0; i < 20; i++) {
+    await new Promise((r) => setTimeout(r, 150));
+    const now = server.logCounters();
+    if (now.lines === last.lines) return now;
+    last = now;
+  }
+  return last;
+}
+
 export async function load(spec: LoadSpec): Promise<LoadResult> {
   const connections = spec.connections ?? 64;
   const cpu0 = spec.pid ? cpuSeconds(spec.pid) : NaN;
@@ -433,7 +448,7 @@ export async function load(spec: LoadSpec): Promise<LoadResult> {
     r = { rps: j.requests.average, requests: j.requests.total, p50ms: j.latency.p50, p99ms: j.latency.p99, bad: j.non2xx + j.errors + j.timeouts };
   }
   const cpu = spec.pid ? cpuSeconds(spec.pid) - cpu0 : NaN;
-  const log1 = spec.server?.logCounters();
+  const log1 = spec.server ? await settledLogCounters(spec.server) : undefined;
   const per = (x: number) => (r.requests > 0 ? x / r.requests : NaN);
   return {
     ...r,
