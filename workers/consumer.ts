@@ -17,7 +17,7 @@ import { readBatch } from '../src/projections/engine';
 import type { Services } from '../src/services';
 import type { QueueName } from './queues';
 import { ROUTED_EVENTS, routeEvent, type JobSpec } from './jobs';
-import { Waker } from '../src/infra/waker';
+import { AppendLoop } from '../src/infra/append-loop';
 import { holdAdvisoryLock, inTransaction } from '../src/infra/db';
 
 const CONSUMER_LOCK_NS = 1095582039;
@@ -114,11 +114,8 @@ export interface ConsumerStats {
 }
 
 export class EventJobConsumer {
-  private stopped = false;
-  private running: Promise<void> | undefined;
   private lockClient: pg.Client | undefined;
-  private readonly waker = new Waker();
-  private offAppended: (() => void) | undefined;
+  private readonly control: AppendLoop;
   readonly name: string;
   private readonly handles: readonly string[];
   private readonly route: (e: RecordedEvent) => JobSpec[];
@@ -139,22 +136,16 @@ export class EventJobConsumer {
     this.route = opts.route ?? routeEvent;
     this.batchSize = opts.batchSize ?? 500;
     this.idleWaitMs = opts.idleWaitMs ?? 1000;
+    this.control = new AppendLoop(services.store);
   }
 
   start(): void {
-    if (this.running) return;
-    this.stopped = false;
-    this.offAppended = this.services.store.onAppended(() => this.waker.wake());
-    this.running = this.loop();
+    this.control.start(() => this.loop());
   }
 
   /** Stops at a batch boundary and releases the lock. */
   async stop(): Promise<void> {
-    this.stopped = true;
-    this.offAppended?.();
-    this.waker.wake();
-    await this.running;
-    this.running = undefined;
+    await this.control.stop();
   }
 
   private async acquireLock(): Promise<boolean> {
@@ -174,19 +165,19 @@ export class EventJobConsumer {
 
   private async loop(): Promise<void> {
     let failures = 0;
-    while (!this.stopped) {
+    while (!this.control.stopped) {
       try {
         if (!(await this.acquireLock())) {
-          await this.waker.sleep(2000); // standby: another process runs the consumer
+          await this.control.waker.sleep(2000); // standby: another process runs the consumer
           continue;
         }
         const progressed = await this.step();
         failures = 0;
-        if (!progressed) await this.waker.sleep(this.idleWaitMs);
+        if (!progressed) await this.control.waker.sleep(this.idleWaitMs);
       } catch (err) {
         failures++;
         this.services.log.error({ err, consumer: this.name }, 'event consumer batch failed; retrying');
-        await this.waker.sleep(Math.min(10_000, 200 * 2 ** Math.min(failures, 6)));
+        await this.control.waker.sleep(Math.min(10_000, 200 * 2 ** Math.min(failures, 6)));
       }
     }
     const c = this.lockClient;

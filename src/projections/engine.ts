@@ -22,7 +22,7 @@ import { loadPgState, readBatch, type PgState } from './checkpoints';
 import { physicalTable } from './tables';
 import { rebuildProjection } from './rebuild';
 import type { PgProjection, Projection, RedisProjection } from './types';
-import { Waker } from '../infra/waker';
+import { AppendLoop } from '../infra/append-loop';
 import { checkpointOrphaned, markLive, queueEpoch } from './redis-epoch';
 import { holdAdvisoryLock } from '../infra/db';
 import { PG_CHECKPOINT_CHANNEL, checkpointNotice, localCheckpoints, redisCheckpointChannel } from './checkpoint-feed';
@@ -134,13 +134,9 @@ export async function applyRedisBatch(redis: Redis, prefix: string, projection: 
 }
 
 export class ProjectionRunner {
-  private stopped = false;
-  private running: Promise<void> | undefined;
   private lockClient: pg.Client | undefined;
   private redisConn: Redis | undefined;
-  private readonly waker = new Waker();
-  private dirty = false;
-  private offAppended: (() => void) | undefined;
+  private readonly control: AppendLoop;
   private readonly batchSize: number;
   private readonly idleWaitMs: number;
   /** Last position this runner applied (for lag without a query). */
@@ -156,25 +152,16 @@ export class ProjectionRunner {
   ) {
     this.batchSize = deps.batchSize ?? 500;
     this.idleWaitMs = deps.idleWaitMs ?? 1000;
+    this.control = new AppendLoop(deps.store);
   }
 
   start(): void {
-    if (this.running) return;
-    this.stopped = false;
-    this.offAppended = this.deps.store.onAppended(() => {
-      this.dirty = true;
-      this.waker.wake();
-    });
-    this.running = this.loop();
+    this.control.start(() => this.loop());
   }
 
   /** Stops at a batch boundary and releases the lock. */
   async stop(): Promise<void> {
-    this.stopped = true;
-    this.offAppended?.();
-    this.waker.wake();
-    await this.running;
-    this.running = undefined;
+    await this.control.stop();
   }
 
   /** Takes (or confirms) the session advisory lock on a dedicated connection. */
@@ -202,31 +189,31 @@ export class ProjectionRunner {
 
   private async loop(): Promise<void> {
     let failures = 0;
-    while (!this.stopped) {
+    while (!this.control.stopped) {
       try {
         if (!(await this.acquireLock())) {
-          await this.waker.sleep(this.deps.standbyRetryMs ?? 2000); // standby: another process runs this projection
+          await this.control.waker.sleep(this.deps.standbyRetryMs ?? 2000); // standby: another process runs this projection
           continue;
         }
-        this.dirty = false;
+        this.control.dirty = false;
         const progressed = await this.step();
         failures = 0;
-        if (!progressed && !this.dirty) {
+        if (!progressed && !this.control.dirty) {
           // Committed events the reader cannot see yet (an older transaction still runs, so they
           // are above the visibility horizon): look again soon, not after the idle wait, or
           // read-your-writes would wait up to idleWaitMs for them.
           if (await this.heldBack()) {
-            await this.waker.sleep(this.heldBackWaitMs);
+            await this.control.waker.sleep(this.heldBackWaitMs);
             this.heldBackWaitMs = Math.min(this.heldBackWaitMs * 2, 32);
           } else {
             this.heldBackWaitMs = 1;
-            await this.waker.sleep(this.idleWaitMs);
+            await this.control.waker.sleep(this.idleWaitMs);
           }
         } else this.heldBackWaitMs = 1;
       } catch (err) {
         failures++;
         this.deps.log?.error({ err, projection: this.projection.name }, 'projection batch failed; retrying');
-        await this.waker.sleep(Math.min(10_000, 200 * 2 ** Math.min(failures, 6)));
+        await this.control.waker.sleep(Math.min(10_000, 200 * 2 ** Math.min(failures, 6)));
       }
     }
     await this.releaseLock();

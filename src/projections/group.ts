@@ -19,7 +19,7 @@
  */
 import pg from 'pg';
 import { comparePositions, type EventStore, type PagedLog, type Position, type RecordedEvent } from '../events/store';
-import { Waker } from '../infra/waker';
+import { AppendLoop } from '../infra/append-loop';
 import { applyPgBatch, RUNNER_LOCK_NS, type EngineDeps } from './engine';
 import { PG_CHECKPOINT_CHANNEL, localCheckpoints } from './checkpoint-feed';
 import type { PgState } from './checkpoints';
@@ -34,18 +34,14 @@ interface Part {
 }
 
 export class PgGroupRunner {
-  private stopped = false;
-  private running: Promise<void> | undefined;
   private client: pg.Client | undefined;
   private readonly owned = new Set<string>();
   private readonly states = new Map<string, PgState>();
   private lockRetryAt = 0;
   private readonly failures = new Map<string, { count: number; until: number }>();
-  private readonly waker = new Waker();
-  private dirty = false;
   private heldBackWaitMs = 1;
-  private offAppended: (() => void) | undefined;
   private readonly batchSize: number;
+  private readonly control: AppendLoop;
   /** Last position applied, per projection. */
   readonly positions = new Map<string, Position>();
   /** Transactions committed (for tests and metrics). */
@@ -56,6 +52,7 @@ export class PgGroupRunner {
     readonly projections: readonly PgProjection[],
   ) {
     this.batchSize = deps.batchSize ?? 500;
+    this.control = new AppendLoop(deps.store);
   }
 
   /** Names of the projections whose lock this runner holds. */
@@ -64,21 +61,11 @@ export class PgGroupRunner {
   }
 
   start(): void {
-    if (this.running) return;
-    this.stopped = false;
-    this.offAppended = this.deps.store.onAppended(() => {
-      this.dirty = true;
-      this.waker.wake();
-    });
-    this.running = this.loop();
+    this.control.start(() => this.loop());
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
-    this.offAppended?.();
-    this.waker.wake();
-    await this.running;
-    this.running = undefined;
+    await this.control.stop();
     // Also after drain() or step() without start(): the locks go with the connection.
     const c = this.client;
     this.client = undefined;
@@ -89,28 +76,28 @@ export class PgGroupRunner {
 
   private async loop(): Promise<void> {
     let failures = 0;
-    while (!this.stopped) {
+    while (!this.control.stopped) {
       try {
-        this.dirty = false;
+        this.control.dirty = false;
         const progressed = await this.step();
         failures = 0;
-        if (progressed || this.dirty) {
+        if (progressed || this.control.dirty) {
           this.heldBackWaitMs = 1;
           continue;
         }
         // Committed events above the visibility horizon: look again soon (see engine.ts).
         if (this.owned.size && (await this.heldBack())) {
-          await this.waker.sleep(this.heldBackWaitMs);
+          await this.control.waker.sleep(this.heldBackWaitMs);
           this.heldBackWaitMs = Math.min(this.heldBackWaitMs * 2, 32);
         } else {
           this.heldBackWaitMs = 1;
           const standby = this.owned.size < this.projections.length ? this.deps.standbyRetryMs ?? 2000 : Infinity;
-          await this.waker.sleep(Math.min(this.deps.idleWaitMs ?? 1000, standby));
+          await this.control.waker.sleep(Math.min(this.deps.idleWaitMs ?? 1000, standby));
         }
       } catch (err) {
         failures++;
         this.deps.log?.error({ err }, 'projection group batch failed; retrying');
-        await this.waker.sleep(Math.min(10_000, 200 * 2 ** Math.min(failures, 6)));
+        await this.control.waker.sleep(Math.min(10_000, 200 * 2 ** Math.min(failures, 6)));
       }
     }
   }
