@@ -49,14 +49,7 @@ export class GatewayLimits {
    * (also when the connection attempt itself would take longer: a host that drops packets).
    */
   async connect(timeoutMs: number): Promise<boolean> {
-    let timer: NodeJS.Timeout | undefined;
-    const ok = await Promise.race([
-      connectRedis(this.redis, timeoutMs).then(() => true, () => false),
-      new Promise<boolean>((resolve) => {
-        timer = setTimeout(() => resolve(false), timeoutMs);
-      }),
-    ]);
-    clearTimeout(timer);
+    const ok = await connectRedis(this.redis, timeoutMs).then(() => true, () => false);
     if (!ok) this.degrade(new Error(`Redis not ready within ${timeoutMs} ms`));
     return ok;
   }

@@ -21,8 +21,8 @@ export function createRedis(url: string, opts: RedisOptions = {}): Redis {
 /** Connects and waits until ready (bounded). */
 export async function connectRedis(client: Redis, timeoutMs = 10_000): Promise<void> {
   if (client.status === 'ready') return;
-  if (client.status === 'wait') await client.connect().catch(() => undefined);
-  if ((client.status as string) === 'ready') return;
+  // The bound covers the connection attempt itself (a lazy client's connect(), a host that accepts
+  // and never answers), not only the wait for 'ready' after it.
   await new Promise<void>((resolve, reject) => {
     const t = setTimeout(() => {
       client.off('ready', onReady);
@@ -33,6 +33,7 @@ export async function connectRedis(client: Redis, timeoutMs = 10_000): Promise<v
       resolve();
     }
     client.once('ready', onReady);
+    if (client.status === 'wait') client.connect().catch(() => undefined);
   });
 }
 
