@@ -17,7 +17,11 @@
  *   paths /auth/verify, /me and the access check are `inline`: no Redis round trip, no header parsing);
  * - a malformed X-Consistent-After, or another adapter's position shape, is 400
  *   `invalid_log_position` wherever the header is read;
- * - a request without a session and without the header pays nothing but a header lookup.
+ * - a request without a session and without the header pays nothing but a header lookup;
+ * - a session's write answered by this process is also kept in memory (RecentWrites): its next
+ *   query here starts waiting for it while Redis is asked, and then waits for the newer of both;
+ * - in the projector's process a waiter is woken by the runner's commit itself
+ *   (src/projections/checkpoint-feed.ts, `localCheckpoints`), not by the NOTIFY's round trip.
  */
 import fp from 'fastify-plugin';
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
@@ -85,6 +89,34 @@ export async function sessionPosition(redis: Services['redis'], prefix: string, 
   return m ? { commit: BigInt(m[1]!), prepare: BigInt(m[2]!) } : undefined;
 }
 
+const newest = (a: Position | undefined, b: Position | undefined): Position | undefined => (!a ? b : !b || comparePositions(a, b) >= 0 ? a : b);
+
+/**
+ * The newest position this process answered per session, for the session's TTL, at most `max`
+ * sessions (the oldest entry goes first). Only a head start: the session's query waits for it
+ * while the Redis lookup (the position across processes) is in flight.
+ */
+export class RecentWrites {
+  private readonly entries = new Map<string, { position: Position; until: number }>();
+
+  constructor(private readonly ttlMs: number, private readonly max = 10_000) {}
+
+  remember(sid: string, position: Position): void {
+    const cur = this.get(sid);
+    this.entries.delete(sid);
+    this.entries.set(sid, { position: newest(cur, position)!, until: Date.now() + this.ttlMs });
+    if (this.entries.size > this.max) this.entries.delete(this.entries.keys().next().value!);
+  }
+
+  get(sid: string): Position | undefined {
+    const e = this.entries.get(sid);
+    if (!e) return undefined;
+    if (e.until > Date.now()) return e.position;
+    this.entries.delete(sid);
+    return undefined;
+  }
+}
+
 /** Outcomes: passed (already there), waited (woke on an advance), timeout (answered 503). */
 export const consistencyChecks = new client.Counter({
   name: 'authledger_read_your_writes_total',
@@ -113,6 +145,7 @@ export const readYourWritesPlugin = fp(async (app: FastifyInstance, opts: { serv
   const timeoutMs = config.READ_YOUR_WRITES_TIMEOUT_MS;
   const ttlMs = config.READ_YOUR_WRITES_SESSION_TTL_SECONDS * 1000;
   const retryAfter = Math.max(1, Math.ceil(timeoutMs / 1000));
+  const recent = new RecentWrites(ttlMs);
 
   /** The X-Consistent-After position, if sent; 400 when it is not one of this adapter's positions. */
   function explicitTarget(request: FastifyRequest): Position | undefined {
@@ -123,28 +156,37 @@ export const readYourWritesPlugin = fp(async (app: FastifyInstance, opts: { serv
     return at;
   }
 
+  /** The session's remembered position (Redis: any API process may have answered its write). */
+  function sessionTarget(sid: string | undefined): Promise<Position | undefined> {
+    if (!sid) return Promise.resolve(undefined);
+    return sessionPosition(redis, prefix, sid).catch((err: unknown) => {
+      throw errors.unavailable('redis', err);
+    });
+  }
+
   /** The position this request must read at or after, if any. */
   async function target(request: FastifyRequest): Promise<Position | undefined> {
-    let at = explicitTarget(request);
-    const sid = request.auth?.sessionId;
-    if (sid) {
-      const mine = await sessionPosition(redis, prefix, sid).catch((err: unknown) => {
-        throw errors.unavailable('redis', err);
-      });
-      if (mine && (!at || comparePositions(mine, at) > 0)) at = mine;
-    }
-    return at;
+    return newest(explicitTarget(request), await sessionTarget(request.auth?.sessionId));
   }
 
   function consistencyHook(models: readonly string[]) {
     return async function readYourWrites(request: FastifyRequest): Promise<void> {
-      const at = await target(request);
+      const explicit = explicitTarget(request);
+      const sid = request.auth?.sessionId;
+      const stored = sessionTarget(sid);
+      // A write this process answered for the session: wait for it while Redis answers (the
+      // newest position may still be another process's, so Redis is asked all the same).
+      const local = sid ? recent.get(sid) : undefined;
+      const deadline = Date.now() + timeoutMs;
+      const early = local && !feed.passed(models, local) ? feed.wait(models, local, timeoutMs) : undefined;
+      const at = newest(newest(explicit, await stored), local);
       if (!at) return;
-      if (feed.passed(models, at)) {
+      if (!early && feed.passed(models, at)) {
         consistencyChecks.inc({ outcome: 'passed' });
         return;
       }
-      if (await feed.wait(models, at, timeoutMs)) {
+      if (early) await early;
+      if (feed.passed(models, at) || (await feed.wait(models, at, Math.max(0, deadline - Date.now())))) {
         consistencyChecks.inc({ outcome: 'waited' });
         return;
       }
@@ -218,6 +260,7 @@ export const readYourWritesPlugin = fp(async (app: FastifyInstance, opts: { serv
     // The caller's session, or the one this request started (login, signup, OAuth callback).
     const sid = request.auth?.sessionId ?? sessionOfRequest();
     if (!sid) return done(null, payload);
+    recent.remember(sid, written);
     // Before the answer leaves: the session's next query (on any API process) must find it.
     // Failing to remember it fails nothing (the write is committed): that query may then read
     // an older state, as before this feature; it is logged.
