@@ -8,11 +8,15 @@
 //   once  — the same POST, then one GET with the same session, not waiting (run against the server
 //           with READ_YOUR_WRITES=off: the read's own latency under the same load, and how often
 //           it sees the past — a 404 is counted in `stale`, not as an error).
+// With `rate` (writes/s, all clients together) each client is paced: it starts a round trip
+// every clients/rate seconds on a schedule of its own (first start at a random offset, so the
+// clients do not fire together), later only when the previous one took longer; latency is taken
+// from the actual send. Without it, closed loop: the next round trip starts when one ends.
 // Prints one JSON line: per round trip the write's and the read's latency (ms) and, per write,
 // its X-Log-Position and the wall-clock time its answer arrived (for the projection lag).
 import http from 'node:http';
 
-const { base, mode, seconds, writers, pollers } = JSON.parse(process.argv[2]);
+const { base, mode, seconds, writers, pollers, rate } = JSON.parse(process.argv[2]);
 const url = new URL(base);
 
 function client() {
@@ -32,14 +36,25 @@ function client() {
   });
 }
 
-const out = { writeMs: [], readMs: [], totalMs: [], polls: [], writes: [], bad: 0, stale: 0 };
-const end = Date.now() + seconds * 1000;
+const out = { writeMs: [], readMs: [], totalMs: [], polls: [], writes: [], bad: 0, stale: 0, elapsedMs: 0, late: 0 };
+const started = Date.now();
+const end = started + seconds * 1000;
+const interval = rate ? (writers.length * 1000) / rate : 0;
+const pause = (ms) => new Promise((r) => setTimeout(r, ms));
 let n = 0;
 
 async function loop(i) {
   const w = client();
   const r = mode === 'poll' ? client() : w;
+  let next = performance.now() + Math.random() * interval;
   while (Date.now() < end) {
+    if (interval) {
+      const wait = next - performance.now();
+      if (wait > 0) await pause(wait);
+      else if (wait < -1) out.late++; // the previous round trip outlasted the interval
+      next = Math.max(next, performance.now() - 1) + interval;
+      if (Date.now() >= end) break;
+    }
     const t0 = performance.now();
     const res = await w('POST', '/api/v1/api-keys', writers[i], { name: `b${i}-${n++}`, features: '*' });
     const t1 = performance.now();
@@ -73,5 +88,6 @@ async function loop(i) {
 }
 
 await Promise.all(writers.map((_, i) => loop(i)));
+out.elapsedMs = Date.now() - started;
 process.stdout.write(`${JSON.stringify(out)}\n`);
 process.exit(0);

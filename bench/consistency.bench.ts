@@ -12,12 +12,21 @@
  *   with the feature off: write, then one GET with the same session, not waiting — the read's own
  *   latency under the same load (so ryw read − that read is what the wait itself adds) and how
  *   often such a read sees the past.
+ * - Paced: the same 16 clients, each starting a round trip on a schedule so that together they
+ *   offer about half the write-alone throughput measured (closed loop) in the same round: write
+ *   alone and write-then-read there, so the feature's own cost shows apart from queueing on a
+ *   saturated machine (the closed-loop rows above it are unchanged).
  * - /api/v1/auth/verify and the access check: wrk (a process of its own), feature on vs off, in
- *   interleaved rounds; ratio of medians (target ≥ 0.97).
- * - Projection lag under 16 writers: this process LISTENs to the checkpoint notices (PostgreSQL
- *   NOTIFY and Redis PUBLISH, as the API's feed does) while the write-alone rounds run; per
- *   projection, the time from a write's answer to the first notice at or past its position, p50/p99.
- * Environment: BENCH_QUICK=1 (one short round), BENCH_ROUNDS, BENCH_SECONDS.
+ *   on/off/off/on runs per round (neither side always on the warmer machine); printed: ratio of
+ *   the medians and the median of the ratios of adjacent on/off pairs (target ≥ 0.97), and the
+ *   server's CPU µs per request (utime + stime from /proc/<pid>/stat over the run) on and off with
+ *   their ratio (off/on: ≥ 0.97 means the feature costs the path at most 3 % CPU).
+ * - Projection lag under 16 writers, closed loop and paced: this process LISTENs to the checkpoint
+ *   notices (PostgreSQL NOTIFY and Redis PUBLISH, as the API's feed does) while the write-alone
+ *   rounds run; per projection, the time from a write's answer to the first notice at or past its
+ *   position, p50/p99 (a notice crosses one more process than the API's in-process wake).
+ * Environment: BENCH_QUICK=1 (one short round), BENCH_ROUNDS, BENCH_SECONDS, BENCH_HOT_SECONDS
+ * (each wrk run of the hot-path comparison; 4 per route and round).
  */
 import { spawn } from 'node:child_process';
 import path from 'node:path';
@@ -25,10 +34,11 @@ import pg from 'pg';
 import { Redis } from 'ioredis';
 import { QUICK } from './lib';
 import { COMMON, prepare, ROUTES, type Prepared } from './http-setup';
-import { api, fmt, load, median, ROOT, startServer, stopAll } from './outside';
+import { api, fmt, load, median, ROOT, startServer, stopAll, uptimeLine } from './outside';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? (QUICK ? 1 : 3));
 const SECONDS = Number(process.env.BENCH_SECONDS ?? (QUICK ? 2 : 5));
+const HOT_SECONDS = Number(process.env.BENCH_HOT_SECONDS ?? (QUICK ? 2 : 4));
 const CLIENTS = 16;
 
 interface ClientOut {
@@ -39,11 +49,14 @@ interface ClientOut {
   writes: [string, number][];
   bad: number;
   stale: number;
+  elapsedMs: number;
+  /** Paced runs: starts that came later than their schedule (the previous round trip outlasted the interval). */
+  late: number;
 }
 
-function runClient(base: string, mode: string, writers: string[], pollers: string[]): Promise<ClientOut> {
+function runClient(base: string, mode: string, writers: string[], pollers: string[], rate?: number): Promise<ClientOut> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [path.join(ROOT, 'bench', 'consistency-client.mjs'), JSON.stringify({ base, mode, seconds: SECONDS, writers, pollers })], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, [path.join(ROOT, 'bench', 'consistency-client.mjs'), JSON.stringify({ base, mode, seconds: SECONDS, writers, pollers, rate })], { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     child.stdout.on('data', (d) => (out += d));
     child.on('error', reject);
@@ -97,24 +110,41 @@ async function main(): Promise<void> {
   const offWriters = await sessions(off.base, pOff.email, pOff.password, CLIENTS);
   const feed = await listenCheckpoints(on.env);
 
-  const acc: Record<string, ClientOut[]> = { write: [], ryw: [], poll: [], once: [] };
-  const hot: Record<string, { on: number[]; off: number[]; p99on: number[]; p99off: number[] }> = {};
+  const acc: Record<string, ClientOut[]> = { write: [], ryw: [], poll: [], once: [], pacedWrite: [], pacedRyw: [] };
+  const rates: { closed: number; offered: number }[] = [];
+  type Run = { rps: number; p99: number; cpu: number };
+  const hot: Record<string, { on: Run[]; off: Run[]; pairs: { rps: number; cpu: number }[] }> = {};
+  console.log(`[consistency] start: ${uptimeLine()}`);
   for (let round = 0; round < ROUNDS; round++) {
-    for (const mode of ['write', 'ryw', 'poll']) acc[mode]!.push(await runClient(on.base, mode, writers, pollers));
+    const write = await runClient(on.base, 'write', writers, pollers);
+    acc.write!.push(write);
+    for (const mode of ['ryw', 'poll']) acc[mode]!.push(await runClient(on.base, mode, writers, pollers));
     acc.once!.push(await runClient(off.base, 'once', offWriters, offWriters));
+    // Paced at half of this round's closed-loop write-alone throughput.
+    const closed = write.writeMs.length / (write.elapsedMs / 1000);
+    rates.push({ closed, offered: closed / 2 });
+    acc.pacedWrite!.push(await runClient(on.base, 'write', writers, pollers, closed / 2));
+    acc.pacedRyw!.push(await runClient(on.base, 'ryw', writers, pollers, closed / 2));
     for (const route of ROUTES.filter((r) => r.id !== 'me')) {
-      const h = (hot[route.id] ??= { on: [], off: [], p99on: [], p99off: [] });
-      // Alternate which server goes first, so neither always runs on a warmer machine.
-      const order = [['on', pOn], ['off', pOff]] as const;
-      for (const [which, p] of round % 2 ? [order[1], order[0]] : order) {
-        const s = route.spec(p);
-        const r = await load({ url: s.url, method: s.method, headers: s.headers, seconds: SECONDS, connections: 64, pid: p.server.pid });
-        h[which].push(r.rps);
-        h[which === 'on' ? 'p99on' : 'p99off'].push(r.p99ms);
+      const h = (hot[route.id] ??= { on: [], off: [], pairs: [] });
+      const s = { on: route.spec(pOn), off: route.spec(pOff) };
+      const run = async (which: 'on' | 'off'): Promise<Run> => {
+        const r = await load({ url: s[which].url, method: s[which].method, headers: s[which].headers, seconds: HOT_SECONDS, connections: 64, pid: (which === 'on' ? pOn : pOff).server.pid });
+        const out = { rps: r.rps, p99: r.p99ms, cpu: r.cpuUsPerReq };
+        h[which].push(out);
+        return out;
+      };
+      // on, off, off, on: two adjacent pairs, neither side always first.
+      for (const order of [['on', 'off'], ['off', 'on']] as const) {
+        const a = await run(order[0]);
+        const b = await run(order[1]);
+        const [x, y] = order[0] === 'on' ? [a, b] : [b, a];
+        h.pairs.push({ rps: x.rps / y.rps, cpu: y.cpu / x.cpu });
       }
     }
   }
   await feed.close();
+  console.log(`[consistency] end: ${uptimeLine()}`);
 
   const all = (mode: string, k: 'writeMs' | 'readMs' | 'totalMs' | 'polls') => acc[mode]!.flatMap((o) => o[k]);
   const bad = (mode: string) => acc[mode]!.reduce((n, o) => n + o.bad, 0);
@@ -136,28 +166,47 @@ async function main(): Promise<void> {
   const waitP99 = pct(all('ryw', 'readMs'), 99) - pct(all('once', 'readMs'), 99);
   console.log(`the wait's own cost: ryw read p99 − no-wait read p99 (feature off, same load): ${fmt(waitP99, 1)} ms; p50 ${fmt(pct(all('ryw', 'readMs'), 50) - pct(all('once', 'readMs'), 50), 1)} ms; without the feature ${stale} of ${all('once', 'readMs').length} reads (${fmt((100 * stale) / Math.max(1, all('once', 'readMs').length), 1)} %) saw the past`);
 
-  console.log('\nHot paths with the feature on vs off (wrk -c64, req/s, median of rounds)');
+  // Paced: the same clients at half the closed-loop write rate.
+  const offered = rates.reduce((a, r) => a + r.offered, 0) / Math.max(1, rates.length);
+  const achieved = (mode: string) => acc[mode]!.reduce((n, o) => n + o.writeMs.length, 0) / acc[mode]!.reduce((t, o) => t + o.elapsedMs / 1000, 0);
+  const late = (mode: string) => acc[mode]!.reduce((n, o) => n + o.late, 0);
+  console.log(`\nPaced: the same ${CLIENTS} clients offering about half the write-alone throughput of the same round (closed loop ${rates.map((r) => fmt(r.closed)).join(' / ')} writes/s; offered ${fmt(offered)}/s in all)`);
+  console.log('mode                                   n  writes/s      write p50/p99     read p50/p99    round trip p50/p99   bad  late starts');
+  const pacedLine = (title: string, mode: string) => console.log(
+    `${title.padEnd(34)} ${String(all(mode, 'writeMs').length).padStart(6)}  ${fmt(achieved(mode)).padStart(8)}   ${fmt(pct(all(mode, 'writeMs'), 50), 1).padStart(6)} / ${fmt(pct(all(mode, 'writeMs'), 99), 1).padStart(6)}`
+    + `   ${fmt(pct(all(mode, 'readMs'), 50), 1).padStart(6)} / ${fmt(pct(all(mode, 'readMs'), 99), 1).padStart(6)}   ${fmt(pct(all(mode, 'totalMs'), 50), 1).padStart(6)} / ${fmt(pct(all(mode, 'totalMs'), 99), 1).padStart(6)}   ${String(bad(mode)).padStart(3)}  ${late(mode)}`,
+  );
+  pacedLine('paced: write alone', 'pacedWrite');
+  pacedLine('paced: write, read same session', 'pacedRyw');
+  const pAdd = (p: number) => pct(all('pacedRyw', 'totalMs'), p) - pct(all('pacedWrite', 'writeMs'), p);
+  console.log(`paced: added read latency (ryw round trip − write alone): p50 ${fmt(pAdd(50), 1)} ms, p99 ${fmt(pAdd(99), 1)} ms (target < 15 at p99)`);
+
+  console.log(`\nHot paths with the feature on vs off (wrk -c64, ${HOT_SECONDS}s runs, on/off/off/on per round, ${ROUNDS} rounds; CPU = the server's utime + stime per request)`);
   for (const route of ROUTES.filter((r) => r.id !== 'me')) {
     const h = hot[route.id]!;
-    console.log(`${route.title.padEnd(40)} on ${fmt(median(h.on)).padStart(7)}  off ${fmt(median(h.off)).padStart(7)}  ratio ${fmt(median(h.on) / median(h.off), 3)} (target ≥ 0.97)  p99 on/off ${fmt(median(h.p99on), 1)}/${fmt(median(h.p99off), 1)} ms`);
+    const m = (xs: Run[], k: keyof Run) => median(xs.map((x) => x[k]));
+    console.log(`${route.title.padEnd(40)} req/s on ${fmt(m(h.on, 'rps')).padStart(6)}  off ${fmt(m(h.off, 'rps')).padStart(6)}  ratio of medians ${fmt(m(h.on, 'rps') / m(h.off, 'rps'), 3)}, median of pair ratios ${fmt(median(h.pairs.map((x) => x.rps)), 3)} (${h.pairs.map((x) => x.rps.toFixed(2)).join(' ')}) (target ≥ 0.97)`);
+    console.log(`${''.padEnd(40)} CPU µs/req on ${fmt(m(h.on, 'cpu'), 1)}  off ${fmt(m(h.off, 'cpu'), 1)}  off/on ${fmt(m(h.off, 'cpu') / m(h.on, 'cpu'), 3)}, median of pair ratios ${fmt(median(h.pairs.map((x) => x.cpu)), 3)} (${h.pairs.map((x) => x.cpu.toFixed(2)).join(' ')});  p99 on/off ${fmt(m(h.on, 'p99'), 1)}/${fmt(m(h.off, 'p99'), 1)} ms`);
   }
 
   // Lag: from a write's answer (its append committed before it) to the first notice at or past it.
-  const writes = acc.write!.flatMap((o) => o.writes).map(([pos, at]) => {
-    const [c, p] = pos.split('.');
-    return { c: BigInt(c ?? 0), p: BigInt(p ?? 0), at };
-  }).filter((w) => w.c > 0n);
   const byName = new Map<string, { c: bigint; p: bigint; at: number }[]>();
   for (const n of feed.notices) (byName.get(n.name) ?? byName.set(n.name, []).get(n.name)!).push(n);
-  console.log(`\nProjection lag under ${CLIENTS} writers (ms from the write's answer to the checkpoint notice past it; ${writes.length} writes)`);
-  for (const [name, list] of [...byName].sort(([a], [b]) => a.localeCompare(b))) {
-    list.sort((x, y) => x.at - y.at);
-    const lags: number[] = [];
-    for (const w of writes) {
-      const n = list.find((x) => (x.c > w.c || (x.c === w.c && x.p >= w.p)) && x.at >= w.at - 1000);
-      if (n) lags.push(Math.max(0, n.at - w.at));
+  for (const list of byName.values()) list.sort((x, y) => x.at - y.at);
+  for (const [mode, title] of [['write', `under ${CLIENTS} writers (closed loop)`], ['pacedWrite', `under ${CLIENTS} paced writers`]] as const) {
+    const writes = acc[mode]!.flatMap((o) => o.writes).map(([pos, at]) => {
+      const [c, p] = pos.split('.');
+      return { c: BigInt(c ?? 0), p: BigInt(p ?? 0), at };
+    }).filter((w) => w.c > 0n);
+    console.log(`\nProjection lag ${title} (ms from the write's answer to the checkpoint notice past it; ${writes.length} writes)`);
+    for (const [name, list] of [...byName].sort(([a], [b]) => a.localeCompare(b))) {
+      const lags: number[] = [];
+      for (const w of writes) {
+        const n = list.find((x) => (x.c > w.c || (x.c === w.c && x.p >= w.p)) && x.at >= w.at - 1000);
+        if (n) lags.push(Math.max(0, n.at - w.at));
+      }
+      console.log(`${name.padEnd(16)} p50 ${fmt(pct(lags, 50), 1).padStart(6)}  p99 ${fmt(pct(lags, 99), 1).padStart(6)}  (${lags.length} writes matched)`);
     }
-    console.log(`${name.padEnd(16)} p50 ${fmt(pct(lags, 50), 1).padStart(6)}  p99 ${fmt(pct(lags, 99), 1).padStart(6)}  (${lags.length} writes matched)`);
   }
 }
 
