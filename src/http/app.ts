@@ -19,8 +19,9 @@ import { metricsPlugin } from './plugins/metrics';
 import { withConsistencyDocs } from './read-your-writes';
 import { finishOpenApi } from './openapi-docs';
 import { VERSION } from '../version';
-import { corsOptions, edgeHooks, edgeServerOptions } from './edge';
+import { corsHeadersWithoutOrigin, corsOptions, edgeHooks, edgeSecurityHeaders, edgeServerOptions, parseTrustProxy } from './edge';
 import { FastPath } from './fast-path';
+import { FastEdge } from './fast-edge';
 import { accessLoggerOf } from '../infra/logger';
 import type { Logger } from 'pino';
 
@@ -33,8 +34,13 @@ declare module 'fastify' {
     routeCatalog: RouteOptions[];
     /** Fast handlers for the plain 200s of the hottest routes (./fast-path.ts). */
     fastPath: FastPath;
+    /** The edge's headers and per-IP budget for fast answers of browser routes (./fast-edge.ts). */
+    fastEdge: FastEdge;
   }
 }
+
+/** The per-IP limiter's IPv6 bucket: one per /64. */
+const IPV6_SUBNET = 64;
 
 export { parseTrustProxy } from './edge';
 
@@ -42,7 +48,7 @@ export async function buildHttpApp(services: Services, registerRoutes: RegisterR
   const { config } = services;
   // Request ids, the access log, limits, framework errors: the edge's (./edge.ts).
   const app = Fastify(edgeServerOptions(services));
-  // The plain 200s of forward auth and the access check, before Fastify routes (./fast-path.ts).
+  // The plain 200s of forward auth, /me and the access check, before Fastify routes (./fast-path.ts).
   const fastPath = new FastPath(accessLoggerOf(services.log as Logger), config.LOG_REQUESTS);
   fastPath.install(app);
   app.decorate('fastPath', fastPath);
@@ -70,16 +76,25 @@ export async function buildHttpApp(services: Services, registerRoutes: RegisterR
   const limiterRedis = services.redis.duplicate({ enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: false });
   limiterRedis.on('error', () => undefined);
   app.addHook('onClose', async () => closeRedis(limiterRedis));
+  // One store instance, made here: the plugin's (it calls `new` on the function below, which hands
+  // it this one) and the fast path's (./fast-edge.ts spends from its leased blocks).
+  const LimitStore = leasedRateLimitStore(limiterRedis as Redis, `${services.prefix}rl:`);
+  const limitStore = new LimitStore();
+  app.decorate('fastEdge', new FastEdge({
+    headers: { ...edgeSecurityHeaders(config), ...corsHeadersWithoutOrigin(config.CORS_ORIGINS) },
+    limit: config.RATE_LIMIT_PER_MINUTE > 0 ? { store: limitStore, max: config.RATE_LIMIT_PER_MINUTE, ipv6Subnet: IPV6_SUBNET } : undefined,
+    trustProxy: parseTrustProxy(config.TRUST_PROXY) !== false,
+  }));
   await app.register(rateLimit, {
     global: config.RATE_LIMIT_PER_MINUTE > 0,
     max: config.RATE_LIMIT_PER_MINUTE || 1_000_000,
     timeWindow: '1 minute',
     // One bucket per IPv6 /64 (a single host or customer usually has a whole /64; per address,
     // one client would get 2^64 budgets). IPv4-mapped addresses count as their IPv4 address.
-    ipv6Subnet: 64,
+    ipv6Subnet: IPV6_SUBNET,
     // Budget leased from Redis in blocks (one round trip per block, not per request): see
     // src/http/rate-limit-store.ts for the accuracy this trades.
-    store: leasedRateLimitStore(limiterRedis as Redis, `${services.prefix}rl:`) as never,
+    store: function sharedLimitStore() { return limitStore; } as never,
     // Availability over strictness for the global limiter while Redis is down; auth routes
     // still have the per-account lockout, which fails closed.
     skipOnError: true,

@@ -82,6 +82,30 @@ export function corsOptions(origins: string): Record<string, unknown> {
     : { origin: o.split(',').map((x) => x.trim()).filter(Boolean), credentials: true, exposedHeaders };
 }
 
+/**
+ * What @fastify/cors (with `corsOptions(origins)`) adds to the answer of a request without an
+ * Origin header on a route with CORS: the fast path's (./fast-edge.ts; test/http/fast-edge.unit).
+ */
+export function corsHeadersWithoutOrigin(origins: string): Record<string, string> {
+  const o = corsOptions(origins) as { origin: string | string[]; credentials?: boolean; exposedHeaders: string[] };
+  const anyOrigin = o.origin === '*' || (Array.isArray(o.origin) && o.origin.includes('*'));
+  const headers: Record<string, string> = {};
+  // A list of origins is reflected per request (so caches must vary on Origin); `*` is not.
+  if (!anyOrigin) headers.vary = 'Origin';
+  else headers['access-control-allow-origin'] = '*';
+  if (o.credentials) headers['access-control-allow-credentials'] = 'true';
+  headers['access-control-expose-headers'] = o.exposedHeaders.join(', ');
+  return headers;
+}
+
+/** The browser security headers of every answer (edgeHooks; the fast path's, ./fast-edge.ts). */
+export function edgeSecurityHeaders(config: Services['config']): Readonly<Record<string, string>> {
+  // HSTS and upgrade-insecure-requests only where the deployment is https (production by
+  // default): over plain http in development they would break /docs and /redoc.
+  const httpsOnly = config.HTTPS_ONLY ?? config.NODE_ENV === 'production';
+  return securityHeaders({ httpsOnly });
+}
+
 /** The Fastify options of an app at the edge. */
 export function edgeServerOptions(services: Pick<Services, 'config' | 'log'>): FastifyServerOptions & { loggerInstance: FastifyBaseLogger } {
   const { config } = services;
@@ -115,10 +139,7 @@ export function edgeHooks(app: FastifyInstance, config: Services['config'], opts
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler((request, reply) => sendProblem(reply, request, errors.notFound(`No route ${request.method} ${redactUrl(request.url.split('?')[0] ?? '')}.`, 'route_not_found')));
 
-  // HSTS and upgrade-insecure-requests only where the deployment is https (production by
-  // default): over plain http in development they would break /docs and /redoc.
-  const httpsOnly = config.HTTPS_ONLY ?? config.NODE_ENV === 'production';
-  const security = securityHeaders({ httpsOnly });
+  const security = edgeSecurityHeaders(config);
   // Credentials never travel in a URL (proxies, browser history and logs keep URLs): an API key,
   // a JWT or a refresh token anywhere in the path or query, percent-encoded or not, is refused
   // before any handler sees it. API keys keep their pinned code (api_key_in_url).

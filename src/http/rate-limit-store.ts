@@ -11,6 +11,7 @@
  * N × lease − N requests early. The lease is limit/20 (at least 1, at most 50): a 600/min limit
  * leases 30, a 20/min auth limit leases 1 (exact, one round trip per request as before).
  * After a refusal the process remembers "over until the window ends" and answers without Redis.
+ * The fast path (src/http/fast-edge.ts) spends from the same blocks with `spendNow`, never leasing.
  */
 import type { Redis } from 'ioredis';
 
@@ -73,6 +74,20 @@ export function leasedRateLimitStore(redis: Redis, nameSpace: string) {
       }
       if (e && e.count > max) return cb(null, { current: e.count, ttl: e.windowEnd - now });
       this.lease(k, e, cb, timeWindow, max);
+    }
+
+    /**
+     * The fast path's spend (src/http/fast-edge.ts): one request from a leased block with room, at
+     * once, exactly as `incr` would count it; undefined whenever `incr` would ask Redis, wait for a
+     * lease in flight, refuse or start a new window: then nothing is spent and `incr` decides.
+     */
+    spendNow(id: string, max: number): Result | undefined {
+      const e = this.entries.get(this.key + id);
+      const now = Date.now();
+      if (!e || e.waiting || e.left <= 0 || e.windowEnd <= now) return undefined;
+      e.left--;
+      e.count++;
+      return { current: Math.min(e.count, max), ttl: e.windowEnd - now };
     }
 
     private lease(k: string, prev: Entry | undefined, cb: Callback, timeWindow: number, max: number): void {

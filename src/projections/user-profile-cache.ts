@@ -49,6 +49,13 @@ export class UserProfileCache extends SubscribedCache {
     this.entries.clear();
   }
 
+  /** The profile from memory (live and fresh), else undefined: then `get` decides. For the fast path. */
+  getNow(userId: string): UserProfile | undefined {
+    if (!this.live) return undefined;
+    const hit = this.entries.get(userId);
+    return hit && Date.now() - hit.at < PROFILE_CACHE_TTL_MS ? hit.value : undefined;
+  }
+
   /** The profile in Redis (from memory while live), or undefined when Redis has none. */
   async get(userId: string): Promise<UserProfile | undefined> {
     const now = Date.now();

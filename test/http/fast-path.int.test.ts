@@ -2,7 +2,12 @@
  * The fast path (src/http/fast-path.ts) answers exactly as the Fastify routes do: the same matrix of
  * requests goes to a listening app with the fast path on and off, and the status, body, headers
  * (but Date and X-Process-Time values) and access line fields (but time and duration) must match.
+ * GET /api/v1/auth/me is rate-limited per IP: its cases come from an address of their own
+ * (127.0.0.3), where the Fastify answer of each pair has spent exactly one request more
+ * (x-ratelimit-remaining one lower); a small limit on a second app (127.0.0.2) gives exactly that
+ * many 200s, then 429s, whichever way each request goes.
  */
+import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../src/compose';
@@ -20,6 +25,41 @@ interface Case {
   body?: string;
   /** The fast path itself must answer it (a plain 200). */
   fast?: boolean;
+  /** Sent from this local address (node:http), for a per-IP budget of its own. */
+  from?: string;
+}
+
+interface Reply {
+  status: number;
+  body: string;
+  headers: Record<string, string>;
+}
+
+/** One request from `localAddress` on a connection of its own. */
+function request(url: string, method: string, headers: Record<string, string>, body: string | undefined, localAddress: string): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method, headers, localAddress, agent: false }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        const flat: Record<string, string> = {};
+        for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) flat[k] = Array.isArray(v) ? v.join(', ') : v;
+        resolve({ status: res.statusCode!, body: Buffer.concat(chunks).toString(), headers: flat });
+      });
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/** fetch, or node:http from a local address; headers as one flat object. */
+async function call(url: string, c: { method: string; headers?: Record<string, string>; body?: string; from?: string }, rid: string): Promise<Reply> {
+  const headers = { 'x-request-id': rid, ...c.headers };
+  if (c.from) return request(url, c.method, headers, c.body, c.from);
+  const res = await fetch(url, { method: c.method, headers, body: c.body });
+  const flat: Record<string, string> = {};
+  res.headers.forEach((v, k) => { flat[k] = v; });
+  return { status: res.status, body: await res.text(), headers: flat };
 }
 
 interface Answer {
@@ -27,6 +67,8 @@ interface Answer {
   body: string;
   headers: Record<string, string>;
   line: Record<string, unknown> | undefined;
+  /** x-ratelimit-remaining and -reset, when sent (compared apart: each request spends one). */
+  limit?: { remaining: number; reset: number };
 }
 
 describe('fast path ≡ Fastify routes', () => {
@@ -43,9 +85,13 @@ describe('fast path ≡ Fastify routes', () => {
   let limitedKey: string;
   let expiredToken: string;
   let endedToken: string;
+  let disabledToken: string;
+  let deletedToken: string;
 
   beforeAll(async () => {
-    services = await testServices('fastpath', { API_KEY_RATE_LIMIT_PER_MINUTE: '60', CORS_ORIGINS: 'https://app.example.com' });
+    // A per-IP limit whose leased blocks are 50 (src/http/rate-limit-store.ts): the /me cases below
+    // spend fewer than that from their own address, so only its first request takes a lease.
+    services = await testServices('fastpath', { API_KEY_RATE_LIMIT_PER_MINUTE: '60', CORS_ORIGINS: 'https://app.example.com', RATE_LIMIT_PER_MINUTE: '1000' });
     logs = captureStream();
     const log = createLogger({ LOG_LEVEL: 'info', NODE_ENV: 'test' }, { stream: logs.stream });
     app = await buildApp({ ...services, log });
@@ -80,6 +126,14 @@ describe('fast path ≡ Fastify routes', () => {
     endedToken = ended.token;
     const out = await app.inject({ method: 'POST', url: '/api/v1/auth/logout', headers: bearer(ended.token) });
     expect(out.statusCode, out.body).toBeLessThan(300);
+    const disabled = await newUser(app, 'disabled');
+    disabledToken = disabled.token;
+    const dis = await app.inject({ method: 'POST', url: `/api/v1/users/${disabled.id}/disable`, headers: bearer(admin.token), payload: {} });
+    expect(dis.statusCode, dis.body).toBe(200);
+    const deleted = await newUser(app, 'deleted');
+    deletedToken = deleted.token;
+    const del = await app.inject({ method: 'DELETE', url: `/api/v1/users/${deleted.id}`, headers: bearer(deleted.token) });
+    expect(del.statusCode, del.body).toBe(204);
     // The access cache reaches the keys through the log.
     await eventually(async () => (await fetch(`${base}/api/v1/features/reports/access`, { method: 'POST', headers: { ...bearer(alice.token), 'x-api-key': aliceKey } })).status === 200);
   }, 60_000);
@@ -90,19 +144,26 @@ describe('fast path ≡ Fastify routes', () => {
   });
 
   async function send(c: Case, rid: string): Promise<Answer> {
-    const res = await fetch(`${base}${c.path}`, { method: c.method, headers: { 'x-request-id': rid, ...c.headers }, body: c.body });
-    const body = (await res.text()).replaceAll(rid, '<rid>');
+    const res = await call(`${base}${c.path}`, c, rid);
+    const body = res.body.replaceAll(rid, '<rid>');
     const headers: Record<string, string> = {};
-    res.headers.forEach((v, k) => {
-      if (k === 'date') return;
+    for (const [k, v] of Object.entries(res.headers)) {
+      if (k === 'date') continue;
       headers[k] = k === 'x-process-time' ? (/^\d+\.\d{6}$/.test(v) ? '<time>' : v) : v.replaceAll(rid, '<rid>');
-    });
+    }
+    let limit: Answer['limit'];
+    if (headers['x-ratelimit-remaining'] !== undefined) {
+      limit = { remaining: Number(headers['x-ratelimit-remaining']), reset: Number(headers['x-ratelimit-reset']) };
+      expect(Number.isInteger(limit.remaining) && Number.isInteger(limit.reset), `${c.name}: rate-limit headers`).toBe(true);
+      headers['x-ratelimit-remaining'] = '<n>';
+      headers['x-ratelimit-reset'] = '<s>';
+    }
     await new Promise((r) => setTimeout(r, 5));
     const found = logs.lines.filter((l) => l.request_id === rid && l.msg === 'request');
     expect(found.length, `${c.name}: one access line`).toBe(1);
     const { time: _t, duration_ms: d, request_id: _r, ...line } = found[0]!;
     expect(typeof d).toBe('number');
-    return { status: res.status, body, headers, line };
+    return { status: res.status, body, headers, line, limit };
   }
 
   async function bothWays(c: Case): Promise<Answer> {
@@ -114,7 +175,14 @@ describe('fast path ≡ Fastify routes', () => {
     const slow = await send(c, `fp-${c.name}-slow`);
     app.fastPath.enabled = true;
     expect(answeredFast, `${c.name}: answered by the fast path`).toBe(c.fast ? 1 : 0);
-    expect(fast, c.name).toEqual(slow);
+    const { limit: fastLimit, ...fastRest } = fast;
+    const { limit: slowLimit, ...slowRest } = slow;
+    expect(fastRest, c.name).toEqual(slowRest);
+    // One request spent each, in order, from the same window.
+    if (fastLimit || slowLimit) {
+      expect(slowLimit!.remaining, `${c.name}: one spent per request`).toBe(fastLimit!.remaining - 1);
+      expect(Math.abs(slowLimit!.reset - fastLimit!.reset), c.name).toBeLessThanOrEqual(1);
+    }
     return fast;
   }
 
@@ -146,6 +214,44 @@ describe('fast path ≡ Fastify routes', () => {
       verify('with-body', { ...bearer(alice.token), 'content-type': 'application/json' }, { method: 'GET' }),
       verify('post', bearer(alice.token), { method: 'POST' }),
     ]) await bothWays(c);
+  });
+
+  it('GET /api/v1/auth/me: same answers, access lines and per-IP budget', async () => {
+    const me = (name: string, headers: Record<string, string> = {}, extra: Partial<Case> = {}): Case => ({ name: `me-${name}`, method: 'GET', path: '/api/v1/auth/me', headers, from: '127.0.0.3', ...extra });
+    // The address's first request takes its lease (Fastify's limiter); the rest spend from it.
+    app.fastPath.enabled = false;
+    const first = await call(`${base}/api/v1/auth/me`, { method: 'GET', headers: bearer(alice.token), from: '127.0.0.3' }, 'fp-me-first');
+    app.fastPath.enabled = true;
+    expect(first.status, first.body).toBe(200);
+    expect(first.headers['x-ratelimit-remaining']).toBe('999');
+    const answered = app.fastPath.answered;
+    const ok = await bothWays({ ...me('bearer', bearer(alice.token)), fast: true });
+    expect(ok.status).toBe(200);
+    expect(JSON.parse(ok.body)).toMatchObject({ id: alice.id, email: alice.email, roles: ['user'] });
+    expect(ok.headers).toMatchObject({ 'cache-control': 'no-store', 'x-ratelimit-limit': '1000', vary: 'Origin', 'x-content-type-options': 'nosniff', 'access-control-allow-credentials': 'true' });
+    expect(ok.headers['content-security-policy']).toBeTruthy();
+    expect(ok.headers['access-control-allow-origin']).toBeUndefined();
+    expect(ok.limit!.remaining).toBe(998);
+    expect(ok.line).toMatchObject({ status: 200, route: '/api/v1/auth/me', user_id: alice.id });
+    await bothWays({ ...me('access-token-header', { 'access-token': alice.token }), fast: true });
+    await bothWays({ ...me('bearer-lowercase-spaces', { authorization: `bearer   ${bob.token} ` }), fast: true });
+    await bothWays({ ...me('forwarded-for-untrusted', { ...bearer(alice.token), 'x-forwarded-for': '203.0.113.9' }), fast: true });
+    for (const c of [
+      me('missing'),
+      me('garbage', bearer('not-a-token')),
+      me('expired', bearer(expiredToken)),
+      me('logged-out', bearer(endedToken)),
+      me('disabled-user', bearer(disabledToken)),
+      me('deleted-user', bearer(deletedToken)),
+      me('origin-allowed', { ...bearer(alice.token), origin: 'https://app.example.com' }),
+      me('origin-other', { ...bearer(alice.token), origin: 'https://evil.example' }),
+      me('head', bearer(alice.token), { method: 'HEAD' }),
+      me('query', bearer(alice.token), { path: '/api/v1/auth/me?x=1' }),
+      me('trailing-slash', bearer(alice.token), { path: '/api/v1/auth/me/' }),
+      me('with-body', { ...bearer(alice.token), 'content-type': 'application/json' }),
+      me('options', { origin: 'https://app.example.com', 'access-control-request-method': 'GET' }, { method: 'OPTIONS' }),
+    ]) await bothWays(c);
+    expect(app.fastPath.answered - answered).toBe(4);
   });
 
   it('insane or missing X-Request-ID: a UUID, both ways', async () => {
@@ -223,5 +329,67 @@ describe('fast path ≡ Fastify routes', () => {
     const res = await fetch(`${base}/api/v1/auth/verify`, { headers: bearer(alice.token) });
     expect(res.status).toBe(200);
     expect(await count()).toBe(before + 1);
+  });
+});
+
+describe('fast path ≡ Fastify routes: a small per-IP limit on GET /api/v1/auth/me', () => {
+  const LIMIT = 100; // leased in blocks of 5: every fifth spend takes a lease, through Fastify
+  let services: TestServices;
+  let app: FastifyInstance;
+  let base: string;
+  let carol: TestUser;
+
+  beforeAll(async () => {
+    services = await testServices('fastpath-rl', { RATE_LIMIT_PER_MINUTE: String(LIMIT) });
+    app = await buildApp(services);
+    await app.ready();
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
+    carol = await newUser(app, 'carol');
+  }, 60_000);
+  afterAll(async () => {
+    await app?.close();
+    await services?.close();
+  });
+
+  it(`exactly ${LIMIT} 200s with the same headers, then 429s, whichever way each request goes`, async () => {
+    const answered = app.fastPath.answered;
+    const oks: Array<{ fast: boolean; reply: Reply }> = [];
+    const refusals: Reply[] = [];
+    for (let i = 0; i < LIMIT + 10; i++) {
+      app.fastPath.enabled = i % 2 === 0;
+      const before = app.fastPath.answered;
+      const reply = await call(`${base}/api/v1/auth/me`, { method: 'GET', headers: bearer(carol.token), from: '127.0.0.2' }, `fp-me-rl-${i}`);
+      if (reply.status === 200) oks.push({ fast: app.fastPath.answered > before, reply });
+      else refusals.push(reply);
+      expect(i < LIMIT ? 200 : 429, `request ${i}: ${reply.body}`).toBe(reply.status);
+    }
+    app.fastPath.enabled = true;
+    expect(oks).toHaveLength(LIMIT);
+    // Spend k (from 1) takes a lease when k % 5 === 1; the fast path answers the others it is on for.
+    expect(app.fastPath.answered - answered).toBe(40);
+    const norm = (h: Record<string, string>, i: number) => {
+      const { date: _d, 'x-process-time': t, 'x-request-id': rid, 'x-ratelimit-remaining': rem, 'x-ratelimit-reset': reset, ...rest } = h;
+      expect(t).toMatch(/^\d+\.\d{6}$/);
+      expect(rid).toBe(`fp-me-rl-${i}`);
+      expect(rem, `request ${i}`).toBe(String(LIMIT - 1 - i));
+      expect(Number(reset)).toBeGreaterThan(0);
+      expect(Number(reset)).toBeLessThanOrEqual(60);
+      return rest;
+    };
+    const fastOne = oks.findIndex((o) => o.fast);
+    const slowOne = oks.findIndex((o) => !o.fast);
+    const reference = norm(oks[slowOne]!.reply.headers, slowOne);
+    expect(reference['x-ratelimit-limit']).toBe(String(LIMIT));
+    expect(norm(oks[fastOne]!.reply.headers, fastOne)).toEqual(reference);
+    oks.forEach((o, i) => {
+      expect(norm(o.reply.headers, i), `request ${i} (${o.fast ? 'fast' : 'Fastify'})`).toEqual(reference);
+      expect(o.reply.body).toBe(oks[0]!.reply.body);
+    });
+    for (const r of refusals) {
+      expect(r.headers['content-type']).toBe('application/problem+json');
+      expect(r.headers['x-ratelimit-remaining']).toBe('0');
+      expect(r.headers['retry-after']).toMatch(/^\d+$/);
+    }
   });
 });

@@ -6,10 +6,12 @@
  *   (the gateway is one IP);
  * - /me and /sessions read the Redis read models, which the commands update inline
  *   (read-your-writes); /me reads profiles through a per-process cache invalidated by pub/sub
- *   (bypassed while unsubscribed), and falls back to the PostgreSQL `users` view;
+ *   (bypassed while unsubscribed), and falls back to the PostgreSQL `users` view; its plain 200
+ *   (profile in memory or one Redis read away) is answered by the fast path, as /verify's is;
  * - introspection answers only authenticated clients (src/http/token-clients.ts), and
  *   `{active:false}` for anything invalid, with no reason.
  */
+import type { IncomingMessage } from 'node:http';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { decodeJwt } from 'jose';
@@ -27,6 +29,20 @@ import { listUserSessions, parseSession, sessionKey, type UserProfile } from '..
 import { UserProfileCache } from '../../projections/user-profile-cache';
 
 const AUTH_PREFIX = '/api/v1/auth';
+
+/** The /me fields of a profile (the route's body; the fast path's, as JSON text). */
+const meFields = (user: UserProfile) => ({ id: user.id, email: user.email, name: user.name, roles: user.roles, email_verified: user.email_verified, created_at: user.created_at });
+
+/** The fast path's /me body: cached profiles are frozen and kept a while, so each one's text is built once. */
+const meBodies = new WeakMap<UserProfile, string>();
+function meBody(user: UserProfile): string {
+  let body = meBodies.get(user);
+  if (body === undefined) {
+    body = JSON.stringify(meFields(user));
+    if (Object.isFrozen(user)) meBodies.set(user, body);
+  }
+  return body;
+}
 
 const meSchema = z.object({
   id: z.string(),
@@ -81,7 +97,31 @@ export async function identityQueryRoutes(app: FastifyInstance): Promise<void> {
   }, async (request) => {
     const user = await profileOf(request.auth!.userId);
     if (!user || user.deleted || user.disabled) throw invalidToken();
-    return { id: user.id, email: user.email, name: user.name, roles: user.roles, email_verified: user.email_verified, created_at: user.created_at };
+    return meFields(user);
+  });
+
+  // The plain 200 before Fastify routes (src/http/fast-path.ts): a bearer of an active session, its
+  // user's profile in memory or one Redis read away, active; no Origin, and the per-IP budget
+  // spendable at once (src/http/fast-edge.ts, called last: it spends). Everything else (refusals,
+  // the PostgreSQL fallback, CORS, a lease to take, a 429) is answered by the route above.
+  const meAnswer = (req: IncomingMessage, auth: AuthContext, user: UserProfile | undefined) => {
+    if (!user || user.deleted || user.disabled) return undefined;
+    const headers = app.fastEdge.answerHeaders(req);
+    if (!headers) return undefined;
+    headers['cache-control'] = 'no-store';
+    return { headers, body: meBody(user), userId: auth.userId };
+  };
+  app.fastPath.add('GET', `${AUTH_PREFIX}/me`, (req) => {
+    if (req.headers.origin !== undefined) return undefined;
+    const token = accessTokenFrom(req);
+    if (!token) return undefined;
+    const auth = app.accessTokens.verifiedNow(token);
+    const user = auth && profiles.getNow(auth.userId);
+    if (auth && user) return meAnswer(req, auth, user);
+    return (async () => {
+      const a = auth ?? await app.verifyAccessToken(token);
+      return meAnswer(req, a, profiles.getNow(a.userId) ?? await profiles.get(a.userId));
+    })();
   });
 
   r.get(`${AUTH_PREFIX}/verify`, {
