@@ -39,8 +39,9 @@ declare module 'fastify' {
   }
 }
 
-/** The per-IP limiter's IPv6 bucket: one per /64. */
+/** The per-IP limiter's IPv6 bucket: one per /64; its window: a minute. */
 const IPV6_SUBNET = 64;
+const RATE_WINDOW_MS = 60_000;
 
 export { parseTrustProxy } from './edge';
 
@@ -82,13 +83,13 @@ export async function buildHttpApp(services: Services, registerRoutes: RegisterR
   const limitStore = new LimitStore();
   app.decorate('fastEdge', new FastEdge({
     headers: { ...edgeSecurityHeaders(config), ...corsHeadersWithoutOrigin(config.CORS_ORIGINS) },
-    limit: config.RATE_LIMIT_PER_MINUTE > 0 ? { store: limitStore, max: config.RATE_LIMIT_PER_MINUTE, ipv6Subnet: IPV6_SUBNET } : undefined,
+    limit: config.RATE_LIMIT_PER_MINUTE > 0 ? { store: limitStore, max: config.RATE_LIMIT_PER_MINUTE, timeWindowMs: RATE_WINDOW_MS, ipv6Subnet: IPV6_SUBNET } : undefined,
     trustProxy: parseTrustProxy(config.TRUST_PROXY) !== false,
   }));
   await app.register(rateLimit, {
     global: config.RATE_LIMIT_PER_MINUTE > 0,
     max: config.RATE_LIMIT_PER_MINUTE || 1_000_000,
-    timeWindow: '1 minute',
+    timeWindow: RATE_WINDOW_MS,
     // One bucket per IPv6 /64 (a single host or customer usually has a whole /64; per address,
     // one client would get 2^64 budgets). IPv4-mapped addresses count as their IPv4 address.
     ipv6Subnet: IPV6_SUBNET,

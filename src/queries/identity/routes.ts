@@ -102,14 +102,17 @@ export async function identityQueryRoutes(app: FastifyInstance): Promise<void> {
 
   // The plain 200 before Fastify routes (src/http/fast-path.ts): a bearer of an active session, its
   // user's profile in memory or one Redis read away, active; no Origin, and the per-IP budget
-  // spendable at once (src/http/fast-edge.ts, called last: it spends). Everything else (refusals,
-  // the PostgreSQL fallback, CORS, a lease to take, a 429) is answered by the route above.
+  // within its limit (src/http/fast-edge.ts, called last: it spends). Everything else (refusals,
+  // the PostgreSQL fallback, CORS, a 429) is answered by the route above.
   const meAnswer = (req: IncomingMessage, auth: AuthContext, user: UserProfile | undefined) => {
     if (!user || user.deleted || user.disabled) return undefined;
+    const answer = (headers: Record<string, string> | undefined) => {
+      if (!headers) return undefined;
+      headers['cache-control'] = 'no-store';
+      return { headers, body: meBody(user), userId: auth.userId };
+    };
     const headers = app.fastEdge.answerHeaders(req);
-    if (!headers) return undefined;
-    headers['cache-control'] = 'no-store';
-    return { headers, body: meBody(user), userId: auth.userId };
+    return headers instanceof Promise ? headers.then(answer) : answer(headers);
   };
   app.fastPath.add('GET', `${AUTH_PREFIX}/me`, (req) => {
     if (req.headers.origin !== undefined) return undefined;
