@@ -37,7 +37,24 @@ export interface FastEdgeOptions {
 }
 
 export class FastEdge {
-  constructor(private readonly opts: FastEdgeOptions) {}
+  private readonly names: string[];
+  private readonly values: string[];
+
+  constructor(private readonly opts: FastEdgeOptions) {
+    this.names = Object.keys(opts.headers);
+    this.values = Object.values(opts.headers);
+  }
+
+  /**
+   * A new object with the edge's headers, built property by property: `{ ...headers }` with
+   * properties added afterwards cost ~7 µs per answer here (V8 gives such a copy of ~20 properties
+   * no stable shape), this well under one.
+   */
+  private base(): Record<string, string> {
+    const out: Record<string, string> = {};
+    for (let i = 0; i < this.names.length; i++) out[this.names[i]!] = this.values[i]!;
+    return out;
+  }
 
   /**
    * The edge's headers for this request's 200, its IP budget spent (at once when a leased block
@@ -45,8 +62,8 @@ export class FastEdge {
    */
   answerHeaders(req: IncomingMessage): Record<string, string> | Promise<Record<string, string> | undefined> | undefined {
     if (req.headers.origin !== undefined) return undefined;
-    const { headers, limit } = this.opts;
-    if (!limit) return { ...headers };
+    const { limit } = this.opts;
+    if (!limit) return this.base();
     const ip = req.socket.remoteAddress;
     if (ip === undefined || (this.opts.trustProxy && req.headers['x-forwarded-for'] !== undefined)) return undefined;
     const key = normalizeIP(ip, limit.ipv6Subnet);
@@ -60,7 +77,7 @@ export class FastEdge {
   /** The headers with @fastify/rate-limit's x-ratelimit-* for a spend within the limit. */
   private withLimit(spent: Spent): Record<string, string> {
     const max = this.opts.limit!.max;
-    const out = { ...this.opts.headers };
+    const out = this.base();
     out['x-ratelimit-limit'] = String(max);
     out['x-ratelimit-remaining'] = String(Math.max(0, max - spent.current));
     out['x-ratelimit-reset'] = String(Math.ceil(spent.ttl / 1000));

@@ -104,15 +104,17 @@ export async function identityQueryRoutes(app: FastifyInstance): Promise<void> {
   // user's profile in memory or one Redis read away, active; no Origin, and the per-IP budget
   // within its limit (src/http/fast-edge.ts, called last: it spends). Everything else (refusals,
   // the PostgreSQL fallback, CORS, a 429) is answered by the route above.
+  // (No closure made per answer but the one a lease needs: under tsx every named closure costs a
+  // defineProperty of its name.)
+  const meOk = (headers: Record<string, string> | undefined, auth: AuthContext, user: UserProfile) => {
+    if (!headers) return undefined;
+    headers['cache-control'] = 'no-store';
+    return { headers, body: meBody(user), userId: auth.userId };
+  };
   const meAnswer = (req: IncomingMessage, auth: AuthContext, user: UserProfile | undefined) => {
     if (!user || user.deleted || user.disabled) return undefined;
-    const answer = (headers: Record<string, string> | undefined) => {
-      if (!headers) return undefined;
-      headers['cache-control'] = 'no-store';
-      return { headers, body: meBody(user), userId: auth.userId };
-    };
     const headers = app.fastEdge.answerHeaders(req);
-    return headers instanceof Promise ? headers.then(answer) : answer(headers);
+    return headers instanceof Promise ? headers.then((h) => meOk(h, auth, user)) : meOk(headers, auth, user);
   };
   app.fastPath.add('GET', `${AUTH_PREFIX}/me`, (req) => {
     if (req.headers.origin !== undefined) return undefined;
