@@ -5,7 +5,9 @@
  * - the line carries method, route pattern (never the raw URL: no query string, no path
  *   parameter, so no credential can reach it), status, duration_ms, request_id and user_id when
  *   the request authenticated; it is written through the access logger (src/infra/logger.ts:
- *   same destination, no redaction pass);
+ *   same destination, no redaction pass), as one string built here (`accessFields`, the
+ *   method/route part made once per route) and framed by the logger's raw writer — the same line
+ *   pino would write, without its per-call object serialisation;
  * - LOG_REQUESTS=all (default): every request at info, 5xx at error; errors: 4xx at info and 5xx
  *   at error, the rest at debug (server-to-server traffic such as /verify and the access check
  *   stays out of the log at the default level); off: no access lines (the error handler's lines
@@ -15,7 +17,7 @@
  */
 import { LogController, type FastifyBaseLogger, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Bindings, ChildLoggerOptions, Logger } from 'pino';
-import { REQUEST_BOUND } from '../infra/logger';
+import { rawLineWriterOf, REQUEST_BOUND } from '../infra/logger';
 
 export type LogRequests = 'all' | 'errors' | 'off';
 
@@ -57,7 +59,33 @@ export function writeAccessLine(access: Logger, mode: LogRequests, line: AccessL
   const level = status >= 500 || failed ? 'error' : mode === 'errors' && status < 400 ? 'debug' : 'info';
   if (!access.isLevelEnabled(level)) return;
   line.duration_ms = Math.round(line.duration_ms * 1000) / 1000;
-  access[level](line, 'request');
+  const raw = rawLineWriterOf(access);
+  if (raw) raw(level, accessFields(line), 'request', line);
+  else access[level](line, 'request');
+}
+
+/** `,"method":…,"route":…` per route pattern and method (a bounded set, like the metric's labels). */
+const routeParts = new Map<string | undefined, Map<string, string>>();
+
+function routePart(method: string, route: string | undefined): string {
+  let byMethod = routeParts.get(route);
+  if (!byMethod) routeParts.set(route, (byMethod = new Map()));
+  let part = byMethod.get(method);
+  if (part === undefined) {
+    part = `,"method":${JSON.stringify(method)}${route === undefined ? '' : `,"route":${JSON.stringify(route)}`}`;
+    if (routeParts.size < 10_000) byMethod.set(method, part);
+  }
+  return part;
+}
+
+/**
+ * The line's fields as pino would serialise them, in the same order (request_id, method, route,
+ * status, duration_ms, user_id; undefined ones left out, a non-finite number as null):
+ * test/http/access-line.unit.test.ts compares the two.
+ */
+export function accessFields(line: AccessLine): string {
+  const d = line.duration_ms;
+  return `,"request_id":${JSON.stringify(line.request_id)}${routePart(line.method, line.route)},"status":${Number.isFinite(line.status) ? line.status : null},"duration_ms":${Number.isFinite(d) ? d : null}${line.user_id === undefined ? '' : `,"user_id":${JSON.stringify(line.user_id)}`}`;
 }
 
 type Level = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';

@@ -9,7 +9,9 @@
  *   CREDENTIAL_SHAPES) are masked wherever they appear — any URL part, header, field or error
  *   message, percent-encoded or not (issue 20 §6);
  * - access lines (one per request, src/http/access-log.ts) go through a sibling logger without
- *   redaction: they carry only the route pattern, never the raw URL or headers;
+ *   redaction: they carry only the route pattern, never the raw URL or headers; its raw writer
+ *   (rawLineWriterOf) frames a pre-serialised line exactly as pino would (level, time, bindings,
+ *   msg) and writes it to the same destination;
  * - request log lines carry `request_id`: Fastify binds it on `request.log`, and any other logger
  *   (e.g. `services.log`) used while handling a request adds it from `logContext` (src/http/app.ts
  *   enters it per request).
@@ -200,6 +202,55 @@ export function accessLoggerOf(log: Logger): Logger {
 }
 
 /**
+ * Writes a line whose fields are already JSON (`,"a":1,"b":"x"`, without the closing brace) the
+ * way `logger[level](fields, msg)` would: the same level number, time, bindings and `msg`, to the
+ * same destination (multistream's level routing included), without pino's per-call object
+ * serialisation. For access lines (src/http/access-log.ts), whose few fields are known.
+ */
+export type RawLineWriter = (level: 'error' | 'info' | 'debug', fields: string, msg: string, obj: object) => void;
+
+const rawWriters = new WeakMap<Logger, RawLineWriter>();
+
+/** The raw writer of an access logger made by createLogger (undefined for any other logger). */
+export function rawLineWriterOf(access: Logger): RawLineWriter | undefined {
+  return rawWriters.get(access);
+}
+
+type PinoInternals = Record<symbol, unknown>;
+
+/** pino's own framing of `logger`: its level prefixes, time function, bindings and stream (pino.symbols). */
+function rawLineWriter(logger: Logger): RawLineWriter {
+  const internals = logger as unknown as PinoInternals;
+  const { chindingsSym, timeSym, timeSliceIndexSym, streamSym, needsMetadataGsym, messageKeySym } = pino.symbols;
+  const bindings = internals[chindingsSym] as string;
+  const time = internals[timeSym] as () => string;
+  const timeSlice = internals[timeSliceIndexSym] as number;
+  const msgKey = `,${JSON.stringify(internals[messageKeySym])}:`;
+  let lastMsg = '';
+  let msgPart = `${msgKey}""}\n`;
+  const stream = internals[streamSym] as DestinationStream & Record<string | symbol, unknown>;
+  const needsMetadata = stream[needsMetadataGsym] === true;
+  const levelOf = { error: logger.levels.values.error!, info: logger.levels.values.info!, debug: logger.levels.values.debug! };
+  const opening = { error: `{"level":${levelOf.error}`, info: `{"level":${levelOf.info}`, debug: `{"level":${levelOf.debug}` };
+  return (level, fields, msg, obj) => {
+    const t = time();
+    if (needsMetadata) {
+      // What pino tells a multistream (it routes by lastLevel) before each write.
+      stream.lastLevel = levelOf[level];
+      stream.lastObj = obj;
+      stream.lastMsg = msg;
+      stream.lastTime = t.slice(timeSlice);
+      stream.lastLogger = logger;
+    }
+    if (msg !== lastMsg) {
+      lastMsg = msg;
+      msgPart = `${msgKey}${JSON.stringify(msg)}}\n`;
+    }
+    stream.write(opening[level] + t + bindings + fields + msgPart);
+  };
+}
+
+/**
  * Lines are written in blocks of at least 4 KiB, and at least every 100 ms: one access line per
  * request was one write (a thread-pool task and a syscall) per request, the largest single cost of
  * a proxied request (issue 14, docs/gateway.md) and a fifth of the CPU of /verify (issue 12). A line
@@ -245,6 +296,8 @@ export function createLogger(config: Pick<Config, 'LOG_LEVEL' | 'LOG_DIR' | 'NOD
   const destination = streams.length === 1 && streams[0]!.level === level ? streams[0]!.stream as DestinationStream : pino.multistream(streams);
   const base = { service: 'authledger' };
   const log = pino({ level, redact, serializers, formatters, mixin, base }, destination);
-  accessLoggers.set(log, pino({ level, base }, destination));
+  const access = pino({ level, base }, destination);
+  accessLoggers.set(log, access);
+  rawWriters.set(access, rawLineWriter(access));
   return log;
 }
