@@ -134,6 +134,8 @@ export interface KeyRecord {
   userId: string;
   /** SHA-256 hex of the whole key. */
   hash: string;
+  /** The same digest as bytes (decoded once per record, for constant-time comparison). */
+  hashBytes: Buffer;
   features: '*' | ReadonlySet<string>;
   /** ms since epoch, or null for keys that never expire. */
   expiresAt: number | null;
@@ -154,7 +156,7 @@ function toKeyRecord(h: Record<string, string>): KeyRecord | null {
     features = new Set();
   }
   const status = h.s === 'active' || h.s === 'revoked' || h.s === 'expired' ? h.s : 'revoked';
-  return { userId: h.u, hash: h.h, features, expiresAt: h.e ? Number(h.e) : null, status };
+  return { userId: h.u, hash: h.h, hashBytes: Buffer.from(h.h, 'hex'), features, expiresAt: h.e ? Number(h.e) : null, status };
 }
 
 function toFeatureRecord(h: Record<string, string>): FeatureRecord {
@@ -202,6 +204,21 @@ export class AccessStateCache extends SubscribedCache {
     this.epoch++;
     this.keys.clear();
     this.features.clear();
+  }
+
+  /**
+   * The cached record when it is in memory and fresh (null: cached as unknown), else undefined —
+   * then `key` reads it. The same entries and rules as `key`, without a promise (the fast path).
+   */
+  keyNow(keyId: string): KeyRecord | null | undefined {
+    const hit = this.live ? this.keys.get(keyId) : undefined;
+    return hit && Date.now() - hit.at < CACHE_TTL_MS ? hit.value : undefined;
+  }
+
+  /** Like keyNow, for a feature. */
+  featureNow(name: string): FeatureRecord | undefined {
+    const hit = this.live ? this.features.get(name) : undefined;
+    return hit && Date.now() - hit.at < CACHE_TTL_MS ? hit.value : undefined;
   }
 
   async key(keyId: string): Promise<KeyRecord | null> {

@@ -77,6 +77,7 @@ describe('fast path ≡ Fastify routes', () => {
   let base: string;
   let logs: ReturnType<typeof captureStream>;
   let projector: ReturnType<typeof runProjections>;
+  let admin: Awaited<ReturnType<typeof newAdmin>>;
   let alice: TestUser;
   let bob: TestUser;
   let aliceKey: string;
@@ -101,7 +102,7 @@ describe('fast path ≡ Fastify routes', () => {
     const addr = app.server.address() as { port: number };
     base = `http://127.0.0.1:${addr.port}`;
     projector = runProjections(services);
-    const admin = await newAdmin(app, services);
+    admin = await newAdmin(app, services);
     alice = await newUser(app, 'alice');
     bob = await newUser(app, 'bob');
     for (const payload of [{ name: 'reports' }, { name: 'billing' }, { name: 'paused' }]) {
@@ -296,6 +297,36 @@ describe('fast path ≡ Fastify routes', () => {
       access('options', { origin: 'https://app.example.com', 'access-control-request-method': 'POST' }, { method: 'OPTIONS' }),
       access('get', key(aliceKey), { method: 'GET' }),
     ]) await bothWays(c);
+  });
+
+  it('a key granted on the fast path (parsed, hashed and cached) is refused at once when revoked, its feature at once when disabled', async () => {
+    const res = await app.inject({ method: 'POST', url: '/api/v1/api-keys', headers: bearer(alice.token), payload: { name: 'soon-revoked', features: ['reports', 'billing'] } });
+    expect(res.statusCode, res.body).toBe(201);
+    const { id, api_key: soon } = res.json() as { id: string; api_key: string };
+    const check = (feature: string) => fetch(`${base}/api/v1/features/${feature}/access`, { method: 'POST', headers: { ...bearer(alice.token), 'x-api-key': soon } });
+    await eventually(async () => (await check('reports')).status === 200);
+    const before = app.fastPath.answered;
+    for (let i = 0; i < 3; i++) expect((await check('reports')).status).toBe(200);
+    expect((await check('billing')).status).toBe(200);
+    expect(app.fastPath.answered - before).toBe(4);
+
+    // The command's inline write drops this process's entries before it answers: no wait.
+    const off = await app.inject({ method: 'PATCH', url: '/api/v1/features/billing', headers: bearer(admin.token), payload: { enabled: false } });
+    expect(off.statusCode, off.body).toBe(200);
+    const disabled = await check('billing');
+    expect(disabled.status).toBe(403);
+    expect(((await disabled.json()) as { reason: string }).reason).toBe('feature_disabled');
+    const on = await app.inject({ method: 'PATCH', url: '/api/v1/features/billing', headers: bearer(admin.token), payload: { enabled: true } });
+    expect(on.statusCode, on.body).toBe(200);
+    expect((await check('billing')).status).toBe(200);
+
+    const rv = await app.inject({ method: 'DELETE', url: `/api/v1/api-keys/${id}`, headers: bearer(alice.token) });
+    expect(rv.statusCode, rv.body).toBeLessThan(300);
+    const atOnce = app.fastPath.answered;
+    const refused = await check('reports');
+    expect(refused.status).toBe(401);
+    expect(((await refused.json()) as { code: string }).code).toBe('api_key_revoked');
+    expect(app.fastPath.answered).toBe(atOnce);
   });
 
   it('a spent key budget: 429 both ways, each check counted once', async () => {

@@ -10,18 +10,23 @@
  *    it is enabled — else 403 "feature_disabled";
  * 5. the key's per-minute budget is not spent — else 429 with Retry-After.
  * The hot path reads only the in-process cache (Redis on a miss) plus one Redis script for the
- * rate limit and usage counters: no event, no database row. The key is never logged.
+ * rate limit and usage counters: no event, no database row. The key is never logged. A presented
+ * key is parsed and hashed once (src/credentials/presented-keys.ts: its id and digest only; the
+ * record is checked on every request, so a revoked key is refused at once), and the fast path
+ * answers without a promise when everything it needs is in memory.
  */
-import type { IncomingHttpHeaders } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Services } from '../../services';
 import { errors } from '../../errors';
 import { featureName } from '../../events/feature';
-import { apiKeyMatches, parseApiKey, API_KEY_PREFIX } from '../../credentials/api-key-format';
+import { API_KEY_PREFIX } from '../../credentials/api-key-format';
+import { PresentedKeys, type PresentedKey } from '../../credentials/presented-keys';
 import { plainJsonSerializer, problems } from '../../http/schemas';
-import { AccessStateCache } from '../../projections/access-state';
+import { AccessStateCache, type FeatureRecord, type KeyRecord } from '../../projections/access-state';
+import type { FastAnswer } from '../../http/fast-path';
 import { AccessMeter, type HitResult } from './meter';
 import { accessTokenFrom } from '../../http/auth';
 import type { AuthContext } from '../../http/auth-types';
@@ -66,32 +71,60 @@ export async function accessRoutes(app: FastifyInstance, services: Services): Pr
   await connectRedis(hot, 3000).catch(() => undefined);
   const cache = await AccessStateCache.start(hot, services.prefix, services.inline.localCaches);
   const meter = new AccessMeter(hot, services.prefix, services.config.API_KEY_RATE_LIMIT_PER_MINUTE);
+  const presentedKeys = new PresentedKeys();
   app.addHook('onClose', async () => {
     await meter.close();
     await cache.close();
     await closeRedis(hot);
   });
 
-  /** Rules 2–4 (no side effect): the key's id, and the refusal that the meter still counts, if any. */
-  async function examine(url: string, headers: IncomingHttpHeaders, auth: AuthContext | undefined, feature: string) {
+  // Rules 2–4 (no side effect) in three steps, so that the fast path can take them without a
+  // promise when both records are in memory (examineNow) and the route awaits them (examine).
+
+  /** Rule 2's checks before any lookup: the presented key, parsed and hashed (or remembered). */
+  function presentedOf(url: string, headers: IncomingHttpHeaders, auth: AuthContext | undefined) {
     if (KEY_IN_URL.test(url)) throw errors.badRequest('API keys are never accepted in a URL; send the X-API-Key header.', 'api_key_in_url');
     if (!auth) throw errors.unauthorized();
     const key = presentedKey(headers);
-    const parsed = parseApiKey(key);
-    if (!parsed.ok) throw errors.unauthorized('The API key is not valid.', 'api_key_invalid');
-    const rec = await cache.key(parsed.keyId);
-    if (!rec || !apiKeyMatches(key, rec.hash)) throw errors.unauthorized('The API key is not valid.', 'api_key_invalid');
+    const presented = presentedKeys.check(key);
+    if (!presented.ok) throw errors.unauthorized('The API key is not valid.', 'api_key_invalid');
+    return { auth, key, presented };
+  }
+
+  /** Rules 2 and 3 on the key's record. */
+  function checkKey(key: string, presented: PresentedKey, rec: KeyRecord | null, auth: AuthContext): KeyRecord {
+    if (!rec || !presentedKeys.matches(key, presented, rec.hashBytes)) throw errors.unauthorized('The API key is not valid.', 'api_key_invalid');
     if (rec.status === 'revoked') throw errors.unauthorized('The API key has been revoked.', 'api_key_revoked');
     if (rec.status === 'expired' || (rec.expiresAt !== null && rec.expiresAt <= Date.now())) {
       throw errors.unauthorized('The API key has expired.', 'api_key_expired');
     }
     if (rec.userId !== auth.userId) throw denied('key_owner_mismatch', 'The API key belongs to another user.');
-    const f = await cache.feature(feature);
-    let refusal: Error | undefined;
-    if (!f.exists) refusal = errors.notFound(`No feature ${feature}.`, 'feature_not_found');
-    else if (rec.features !== '*' && !rec.features.has(feature)) refusal = denied('feature_not_in_key_scope', 'The API key does not cover this feature.');
-    else if (!f.enabled) refusal = denied('feature_disabled', 'The feature is disabled.');
-    return { keyId: parsed.keyId, refusal };
+    return rec;
+  }
+
+  /** Rule 4: the refusal that the meter still counts, if any. */
+  function refusalOf(rec: KeyRecord, f: FeatureRecord, feature: string): Error | undefined {
+    if (!f.exists) return errors.notFound(`No feature ${feature}.`, 'feature_not_found');
+    if (rec.features !== '*' && !rec.features.has(feature)) return denied('feature_not_in_key_scope', 'The API key does not cover this feature.');
+    if (!f.enabled) return denied('feature_disabled', 'The feature is disabled.');
+    return undefined;
+  }
+
+  /** Rules 2–4: the key's id, and the refusal that the meter still counts, if any. */
+  async function examine(url: string, headers: IncomingHttpHeaders, auth: AuthContext | undefined, feature: string) {
+    const p = presentedOf(url, headers, auth);
+    const rec = checkKey(p.key, p.presented, await cache.key(p.presented.keyId), p.auth);
+    return { keyId: p.presented.keyId, refusal: refusalOf(rec, await cache.feature(feature), feature) };
+  }
+
+  /** `examine` from the records in memory, or undefined when one must be read. */
+  function examineNow(url: string, headers: IncomingHttpHeaders, auth: AuthContext, feature: string) {
+    const p = presentedOf(url, headers, auth);
+    const cached = cache.keyNow(p.presented.keyId);
+    if (cached === undefined) return undefined;
+    const rec = checkKey(p.key, p.presented, cached, p.auth);
+    const f = cache.featureNow(feature);
+    return f ? { keyId: p.presented.keyId, refusal: refusalOf(rec, f, feature) } : undefined;
   }
 
   async function check(request: FastifyRequest, reply: FastifyReply, feature: string) {
@@ -108,26 +141,36 @@ export async function accessRoutes(app: FastifyInstance, services: Services): Pr
 
   // The plain 200 before Fastify routes (src/http/fast-path.ts): the same rules; anything but a
   // grant goes to the route below (after a meter hit, with what the meter said: counted once).
-  app.fastPath.add('POST', '/api/v1/features/:name/access', async (req, params) => {
+  // The answer is given at once (no promise) when the token, both records and the key's leased
+  // budget are all in memory — the usual case; else after the reads it needs.
+  app.fastPath.add('POST', '/api/v1/features/:name/access', (req, params) => {
     const feature = params.name!;
     const token = validFeatureName(feature) ? accessTokenFrom(req) : undefined;
     if (!token) return undefined;
-    const auth = app.accessTokens.verifiedNow(token) ?? await app.verifyAccessToken(token);
-    const { keyId, refusal } = await examine(req.url ?? '', req.headers, auth, feature);
-    if (refusal) return undefined;
-    const grant = { headers: JSON_API_HEADERS, body: JSON.stringify({ granted: true, feature, user_id: auth.userId }), userId: auth.userId };
+    const auth = app.accessTokens.verifiedNow(token);
+    const now = auth && examineNow(req.url ?? '', req.headers, auth, feature);
+    if (now) return now.refusal ? undefined : grantOrMeter(req, now.keyId, feature, auth);
+    return (async () => {
+      const verified = auth ?? await app.verifyAccessToken(token);
+      const { keyId, refusal } = await examine(req.url ?? '', req.headers, verified, feature);
+      return refusal ? undefined : grantOrMeter(req, keyId, feature, verified);
+    })();
+  });
+
+  /** The grant when the meter allows it (from memory when it can); else what it said, for the route. */
+  function grantOrMeter(req: IncomingMessage, keyId: string, feature: string, auth: AuthContext): FastAnswer | Promise<FastAnswer | undefined> {
+    const grant: FastAnswer = { headers: JSON_API_HEADERS, body: `{"granted":true,"feature":${JSON.stringify(feature)},"user_id":${JSON.stringify(auth.userId)}}`, userId: auth.userId };
     if (meter.grantNow(keyId, feature)) return grant;
-    let metered: Metered;
-    try {
-      const hit = await meter.hit(keyId, feature, true);
-      if (hit.allowed) return grant;
-      metered = { hit };
-    } catch (error) {
-      metered = { error };
-    }
+    return meter.hit(keyId, feature, true).then(
+      (hit) => (hit.allowed ? grant : handOn(req, { hit })),
+      (error: unknown) => handOn(req, { error }),
+    );
+  }
+
+  function handOn(req: IncomingMessage, metered: Metered): undefined {
     (req as unknown as Record<symbol, Metered>)[METERED] = metered;
     return undefined;
-  });
+  }
 
   // Like GET /api/v1/auth/verify, this is called by servers (a backend asking whether its caller
   // may use a feature) and answers JSON: no CORS (API keys do not belong in browsers; same-origin
