@@ -365,6 +365,28 @@ describe('per-key rate limit', () => {
     expect((await access(t.app, 'reports', user.token, k2)).statusCode).toBe(200);
   });
 
+  it('concurrent checks (leases topped up in the background): never more than the limit, at most one slice stranded', async () => {
+    const t3 = await testApp('access-rl3', { API_KEY_RATE_LIMIT_PER_MINUTE: '400' });
+    try {
+      const admin = await newAdmin(t3.app, t3.services);
+      const user = await newUser(t3.app, 'rl3');
+      await t3.app.inject({ method: 'POST', url: '/api/v1/features', headers: bearer(admin.token), payload: { name: 'reports' } });
+      const key = (await t3.app.inject({ method: 'POST', url: '/api/v1/api-keys', headers: bearer(user.token), payload: { name: 'a', features: '*' } })).json().api_key;
+      const statuses: number[] = [];
+      for (let round = 0; round < 10; round++) {
+        const batch = await Promise.all(Array.from({ length: 60 }, () => access(t3.app, 'reports', user.token, key)));
+        statuses.push(...batch.map((r) => r.statusCode));
+      }
+      const granted = statuses.filter((s) => s === 200).length;
+      expect(granted + statuses.filter((s) => s === 429).length).toBe(600);
+      expect(granted).toBeLessThanOrEqual(400);
+      // One process holds at most one slice (400 / 20 = 20 calls) when the window's budget is gone.
+      expect(granted).toBeGreaterThanOrEqual(380);
+    } finally {
+      await t3.close();
+    }
+  });
+
   it('two processes share one budget per key: never more than the limit in a window', async () => {
     const t2 = await testApp('access-rl2', { API_KEY_RATE_LIMIT_PER_MINUTE: '40' });
     const otherServices = await createServices(t2.services.config, { log: silentLogger(), migrate: false });

@@ -5,6 +5,9 @@
  *   (`LEASE`: INCRBY of a slice, capped by the limit) and spends them in memory; a slice is at
  *   most 1/20 of the limit (and ≤ 100), so at most that much per process can go unused at the
  *   end of a window, and never more than the limit is granted in a window across processes;
+ * - once half of what a process holds is spent by checks granted from memory (`grantNow`), it
+ *   tops its holding up to one slice in the background (leasing only the difference, so it never
+ *   holds more than a slice): under steady load a check rarely waits for a lease;
  * - the window is a fixed 60 s that starts with a key's first lease in it; over the limit the
  *   answer is refused until the window ends, `Retry-After` being the seconds left;
  * - usage (per-day calls of a key and of a feature, last use of a key; granted checks only) is
@@ -15,6 +18,8 @@ import type { Redis } from 'ioredis';
 import { usageKeys, utcDay } from '../../projections/api-key-usage';
 
 export const RATE_WINDOW_SECONDS = 60;
+/** A window's end measured twice (now + PTTL) differs by up to a round trip; a new window ends a window later. */
+const WINDOW_END_SLACK_MS = 5_000;
 
 const k = {
   ...usageKeys,
@@ -57,6 +62,8 @@ export class AccessMeter {
   private keyUse = new Map<string, { days: Map<string, number>; last: number }>();
   private featureUse = new Map<string, Map<string, number>>();
   private readonly slice: number;
+  /** Below this many calls held, a top-up lease starts in the background. */
+  private readonly refillBelow: number;
   private readonly timer: NodeJS.Timeout;
   private flushing: Promise<void> | undefined;
 
@@ -67,6 +74,7 @@ export class AccessMeter {
     flushEveryMs = 1000,
   ) {
     this.slice = Math.max(1, Math.min(100, Math.floor(limitPerMinute / 20)));
+    this.refillBelow = Math.ceil(this.slice / 2);
     this.timer = setInterval(() => void this.flush().catch(() => undefined), flushEveryMs);
     this.timer.unref();
   }
@@ -91,9 +99,21 @@ export class AccessMeter {
       const b = this.budgets.get(keyId);
       if (!b || !(b.remaining > 0 && now < b.until)) return undefined;
       b.remaining--;
+      this.topUp(keyId, b, now);
     }
     this.count(keyId, feature, now);
     return true;
+  }
+
+  /**
+   * Starts a background lease when the holding runs low (not while the shared budget is spent).
+   * From grantNow only: callers queued in `spend` (a burst) take whole slices, as before.
+   */
+  private topUp(keyId: string, b: Budget, now: number): void {
+    if (b.remaining >= this.refillBelow || b.leasing || now < b.blockedUntil) return;
+    b.leasing = this.lease(keyId, b).catch(() => undefined).finally(() => {
+      b.leasing = undefined;
+    });
   }
 
   private async spend(keyId: string): Promise<HitResult> {
@@ -120,16 +140,23 @@ export class AccessMeter {
     return { allowed: false, retryAfterSeconds: 1 };
   }
 
+  /**
+   * Leases what makes the holding one slice again. Calls still held count only in their own
+   * window: when the lease opened a new one (the counter had expired), they are dropped.
+   */
   private async lease(keyId: string, b: Budget): Promise<void> {
-    const [granted, ttl] = (await this.redis.eval(LEASE, 1, k.rate(this.prefix, keyId), this.slice, this.limitPerMinute, RATE_WINDOW_SECONDS * 1000)) as [number, number];
-    const until = Date.now() + Number(ttl);
+    const held = b.remaining > 0 && Date.now() < b.until ? b.remaining : 0;
+    if (held >= this.slice) return;
+    const [granted, ttl] = (await this.redis.eval(LEASE, 1, k.rate(this.prefix, keyId), this.slice - held, this.limitPerMinute, RATE_WINDOW_SECONDS * 1000)) as [number, number];
+    const now = Date.now();
+    const until = now + Number(ttl);
+    // Same window: its end, measured again, within a round trip of the one known.
+    const sameWindow = b.remaining > 0 && now < b.until && until < b.until + WINDOW_END_SLACK_MS;
+    if (!sameWindow) b.remaining = 0;
     if (granted > 0) {
-      b.remaining = granted;
-      b.until = until;
-    } else {
-      b.remaining = 0;
-      b.blockedUntil = until;
-    }
+      b.remaining += granted;
+      b.until = sameWindow ? Math.min(b.until, until) : until;
+    } else b.blockedUntil = until;
   }
 
   private count(keyId: string, feature: string, now: number): void {
