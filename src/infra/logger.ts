@@ -21,6 +21,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import pino, { type DestinationStream, type Logger } from 'pino';
 import type { Config } from '../config';
+import { LineBatch } from './line-batch';
 
 /** Field names whose values are secrets, wherever they appear. */
 export const SECRET_KEYS = [
@@ -255,7 +256,9 @@ function rawLineWriter(logger: Logger): RawLineWriter {
  * request was one write (a thread-pool task and a syscall) per request, the largest single cost of
  * a proxied request (issue 14, docs/gateway.md) and a fifth of the CPU of /verify (issue 12). A line
  * waits at most 100 ms; on exit (process.exit, an uncaught exception, SIGTERM's graceful stop) pino
- * writes what is buffered synchronously, so only a SIGKILL can lose the last 100 ms.
+ * writes what is buffered synchronously, so only a SIGKILL can lose the last 100 ms. Before that,
+ * the lines of one turn of the event loop are joined into one write (src/infra/line-batch.ts,
+ * which hands them over on exit too).
  */
 export const LOG_BATCH = { minLength: 4096, flushMs: 100 } as const;
 const BATCHED = { minLength: LOG_BATCH.minLength, periodicFlush: LOG_BATCH.flushMs };
@@ -268,7 +271,7 @@ const BATCHED = { minLength: LOG_BATCH.minLength, periodicFlush: LOG_BATCH.flush
  */
 function fileDestination(file: string): DestinationStream {
   const fd = fs.openSync(file, 'a', 0o640);
-  return pino.destination({ dest: fd, sync: false, ...BATCHED });
+  return new LineBatch(pino.destination({ dest: fd, sync: false, ...BATCHED }));
 }
 
 export function createLogger(config: Pick<Config, 'LOG_LEVEL' | 'LOG_DIR' | 'NODE_ENV'>, opts: LoggerOptions = {}): Logger {
@@ -283,8 +286,9 @@ export function createLogger(config: Pick<Config, 'LOG_LEVEL' | 'LOG_DIR' | 'NOD
     } else {
       // pino's asynchronous destination (sonic-boom): lines written while a write is in flight are
       // batched into the next one, and a slow stdout consumer never blocks the event loop. pino
-      // flushes it synchronously on process exit (also on process.exit()).
-      streams.push({ level, stream: pino.destination({ dest: 1, sync: false, ...BATCHED }) });
+      // flushes it synchronously on process exit (also on process.exit()). Lines reach it joined
+      // per turn of the event loop (src/infra/line-batch.ts).
+      streams.push({ level, stream: new LineBatch(pino.destination({ dest: 1, sync: false, ...BATCHED })) });
     }
   }
   if (config.LOG_DIR) {
