@@ -7,7 +7,8 @@
  *   end of a window, and never more than the limit is granted in a window across processes;
  * - once half of what a process holds is spent by checks granted from memory (`grantNow`), it
  *   tops its holding up to one slice in the background (leasing only the difference, so it never
- *   holds more than a slice): under steady load a check rarely waits for a lease;
+ *   holds more than a slice; not with slices of 1, which stay exact): under steady load a check
+ *   rarely waits for a lease;
  * - the window is a fixed 60 s that starts with a key's first lease in it; over the limit the
  *   answer is refused until the window ends, `Retry-After` being the seconds left;
  * - usage (per-day calls of a key and of a feature, last use of a key; granted checks only) is
@@ -74,7 +75,8 @@ export class AccessMeter {
     flushEveryMs = 1000,
   ) {
     this.slice = Math.max(1, Math.min(100, Math.floor(limitPerMinute / 20)));
-    this.refillBelow = Math.ceil(this.slice / 2);
+    // Slices of 1 (limits below 40) stay exact: nothing is held between checks.
+    this.refillBelow = this.slice > 1 ? Math.ceil(this.slice / 2) : 0;
     this.timer = setInterval(() => void this.flush().catch(() => undefined), flushEveryMs);
     this.timer.unref();
   }
