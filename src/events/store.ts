@@ -9,7 +9,6 @@
  * - `fromPosition` is exclusive: reading or subscribing from a position yields what comes after it;
  * - event data is validated by its registered zod schema on append and on read (upcast first).
  */
-import type pg from 'pg';
 import type { EventRegistry } from './registry';
 import type { LogArchive } from './archive';
 
@@ -151,12 +150,6 @@ export interface PagedLog {
   horizon(): Promise<string>;
   /** The next page after `from` (up to `to`, inclusive), decoding only `types`; other rows only move the position. */
   readHandledBatch(from: Position, maxCount: number, types: readonly string[], to?: Position): Promise<LogBatch>;
-  /**
-   * readHandledBatch's page and, in the same round trip, whether committed events wait above the
-   * horizon (`countAfter` > 0 once the page is read); on `via` (a connection of the caller's, never
-   * queued behind the pool) when given.
-   */
-  readHandledPage(from: Position, maxCount: number, types: readonly string[], via?: pg.ClientBase): Promise<LogBatch & { heldBack: boolean }>;
   /** Where the page of `maxCount` events after `from` ends (inclusive); undefined when nothing is readable. */
   pageEnd(from: Position, maxCount: number): Promise<Position | undefined>;
   /** Committed events after `from`, counted up to `cap` (including those not readable yet). */

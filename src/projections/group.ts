@@ -6,16 +6,10 @@
  *   ProjectionRunner's, so the two never run one projection at once); a lock held elsewhere is
  *   retried every `standbyRetryMs`; batches run on that connection (fencing: the locks and an
  *   uncommitted batch die together);
- * - per wake, all on the runner's connection (never queued behind the pool): one statement that
- *   reads the horizon and one log page for all of them (the union of the event types they handle)
- *   and says whether committed events wait above the horizon (read_handled_page(), migration
- *   1732202000000); then one transaction: BEGIN sent with the one compare-and-set of every
- *   checkpoint (with its NOTIFY) in a single round trip, each projection's writes, COMMIT. Each
- *   checkpoint still commits with its own projection's writes; a projection whose compare-and-set
- *   fails writes nothing in that batch. Checkpoints are kept in memory between wakes (see step());
- * - a page that was not full and held nothing back leaves nothing to read: the runner sleeps
- *   until the next append signal (no second read to find the log empty); while events wait
- *   behind a running transaction it looks again after 1 ms, doubling up to 32 ms;
+ * - per wake: one log page read for all of them (the union of
+ *   the event types they handle), and one transaction: one compare-and-set of every checkpoint
+ *   (with its NOTIFY), then each projection's writes. Each checkpoint still commits with its own
+ *   projection's writes; a projection whose compare-and-set fails writes nothing in that batch;
  * - a projection whose writes fail rolls the shared transaction back; the batch is then applied
  *   once more, one transaction per projection (applyPgBatch): the failing one alone fails and
  *   backs off, the others advance;
@@ -46,9 +40,6 @@ export class PgGroupRunner {
   private lockRetryAt = 0;
   private readonly failures = new Map<string, { count: number; until: number }>();
   private heldBackWaitMs = 1;
-  /** What the last step's pages said: one was full (read on now) / events wait behind the horizon. */
-  private more = false;
-  private heldBackSeen = false;
   private readonly batchSize: number;
   private readonly control: AppendLoop;
   /** Last position applied, per projection. */
@@ -90,17 +81,18 @@ export class PgGroupRunner {
         this.control.dirty = false;
         const progressed = await this.step();
         failures = 0;
-        if (progressed || this.control.dirty) this.heldBackWaitMs = 1;
-        // An append signalled meanwhile, a full page, or a rebuild: read on at once.
-        if (this.control.dirty || this.more) continue;
+        if (progressed || this.control.dirty) {
+          this.heldBackWaitMs = 1;
+          continue;
+        }
         // Committed events above the visibility horizon: look again soon (see engine.ts).
-        if (this.heldBackSeen) {
+        if (this.owned.size && (await this.heldBack())) {
           await this.control.waker.sleep(this.heldBackWaitMs);
           this.heldBackWaitMs = Math.min(this.heldBackWaitMs * 2, 32);
         } else {
           this.heldBackWaitMs = 1;
           const standby = this.owned.size < this.projections.length ? this.deps.standbyRetryMs ?? 2000 : Infinity;
-          await this.control.waker.sleep(Math.min(this.deps.idleWaitMs ?? 1000, standby, this.nextRetryMs()));
+          await this.control.waker.sleep(Math.min(this.deps.idleWaitMs ?? 1000, standby));
         }
       } catch (err) {
         failures++;
@@ -112,8 +104,6 @@ export class PgGroupRunner {
 
   /** One round: every projection it runs gets at most one batch. Whether there may be more to do now. */
   async step(): Promise<boolean> {
-    this.more = false;
-    this.heldBackSeen = false;
     const client = await this.connection();
     await this.takeLocks(client);
     const now = Date.now();
@@ -135,7 +125,6 @@ export class PgGroupRunner {
         this.deps.log?.info({ projection: p.name, from: state.schemaVersion, to: p.version }, 'projection version changed: rebuilding');
         this.states.delete(p.name);
         await this.guarded(p.name, () => rebuildProjection(this.deps.pool, this.deps.store, p));
-        this.more = true;
         return true;
       }
       ready.push({ projection: p, state });
@@ -149,10 +138,7 @@ export class PgGroupRunner {
     if (!ready.length) return false;
     const from = ready.map((r) => r.state.position).reduce((a, b) => (comparePositions(a, b) <= 0 ? a : b));
     const types = [...new Set(ready.flatMap((r) => r.projection.handles))];
-    const batch = await this.deps.store.readHandledPage(from, this.batchSize, types, client);
-    const full = batch.count >= this.batchSize;
-    this.more ||= full;
-    this.heldBackSeen ||= batch.heldBack;
+    const batch = await this.deps.store.readHandledBatch(from, this.batchSize, types);
     const last = batch.last;
     if (!last) return false;
     const parts: Part[] = [];
@@ -167,7 +153,7 @@ export class PgGroupRunner {
     }
     await this.apply(client, parts, last);
     // Projections ahead of a full page read their own (never held back by one catching up).
-    if (ahead.length && full) await this.round(client, ahead);
+    if (ahead.length && batch.count >= this.batchSize) await this.round(client, ahead);
     return true;
   }
 
@@ -211,11 +197,11 @@ export class PgGroupRunner {
     localCheckpoints(this.deps.pool).emit('advance', name, to);
   }
 
-  /** Until the first projection backing off may run again (Infinity when none is). */
-  private nextRetryMs(): number {
-    let until = Infinity;
-    for (const [name, f] of this.failures) if (this.owned.has(name)) until = Math.min(until, f.until);
-    return Math.max(1, until - Date.now());
+  private async heldBack(): Promise<boolean> {
+    const positions = [...this.owned].map((n) => this.positions.get(n)).filter((p): p is Position => !!p);
+    if (!positions.length) return false;
+    const min = positions.reduce((a, b) => (comparePositions(a, b) <= 0 ? a : b));
+    return (await this.deps.store.countAfter(min, 1)) > 0;
   }
 
   /** The lock connection (a new one after a loss: every lock went with the old one). */
@@ -275,18 +261,15 @@ async function loadStates(db: pg.ClientBase, names: string[]): Promise<Map<strin
 export async function applyTogether(client: pg.ClientBase, parts: Part[], to: Position): Promise<Part[]> {
   if (!parts.length) return [];
   try {
-    // BEGIN and the compare-and-set in one round trip: a simple-protocol query of two statements
-    // (no parameters there, hence the literals: positions and generations are integers, names
-    // are escaped). Either failing leaves the transaction to the ROLLBACK below.
-    const results = (await client.query(
-      `BEGIN; UPDATE projections p SET commit_position = ${to.commit}, prepare_position = ${to.prepare}, updated_at = now()
-         FROM unnest(${textArray(client, parts.map((x) => x.projection.name))}, ${intArray(parts.map((x) => BigInt(x.state.generation)), 'int')},
-                     ${intArray(parts.map((x) => x.state.position.commit), 'bigint')}, ${intArray(parts.map((x) => x.state.position.prepare), 'bigint')}) AS v(name, generation, c, p)
+    await client.query('BEGIN');
+    const { rows } = await client.query<{ name: string }>(
+      `UPDATE projections p SET commit_position = $1, prepare_position = $2, updated_at = now()
+         FROM unnest($3::text[], $4::int[], $5::bigint[], $6::bigint[]) AS v(name, generation, c, p)
         WHERE p.name = v.name AND p.generation = v.generation AND p.commit_position = v.c AND p.prepare_position = v.p
-        RETURNING p.name, pg_notify(${client.escapeLiteral(PG_CHECKPOINT_CHANNEL)}, p.name || ' ' || p.commit_position || ' ' || p.prepare_position)`,
-    )) as unknown as pg.QueryResult<{ name: string }>[];
-    const rows = results[1]?.rows;
-    if (!rows) throw new Error('compare-and-set: no result');
+        RETURNING p.name, pg_notify($7, p.name || ' ' || p.commit_position || ' ' || p.prepare_position)`,
+      [to.commit.toString(), to.prepare.toString(), parts.map((x) => x.projection.name), parts.map((x) => x.state.generation),
+        parts.map((x) => x.state.position.commit.toString()), parts.map((x) => x.state.position.prepare.toString()), PG_CHECKPOINT_CHANNEL],
+    );
     const held = new Set(rows.map((r) => r.name));
     const applied = parts.filter((x) => held.has(x.projection.name));
     for (const x of applied) {
@@ -299,6 +282,3 @@ export async function applyTogether(client: pg.ClientBase, parts: Part[], to: Po
     throw err;
   }
 }
-
-const textArray = (client: pg.ClientBase, xs: readonly string[]) => `ARRAY[${xs.map((x) => client.escapeLiteral(x)).join(', ')}]::text[]`;
-const intArray = (xs: readonly bigint[], type: 'int' | 'bigint') => `ARRAY[${xs.map((x) => BigInt(x).toString()).join(', ')}]::${type}[]`;

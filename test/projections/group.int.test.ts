@@ -1,7 +1,6 @@
 /**
  * The group runner (src/projections/group.ts) against the real PostgreSQL: woken in-process
- * without NOTIFY and across processes by NOTIFY, the round trips of one wake (and no second wake
- * for one append), a failing projection neither holds back nor moves
+ * without NOTIFY and across processes by NOTIFY, a failing projection neither holds back nor moves
  * the others, a projection behind reads its own pages, the runner lock is shared with
  * ProjectionRunner, a process SIGKILLed mid-batch replays exactly.
  */
@@ -91,82 +90,6 @@ describe('PgGroupRunner', () => {
       await deaf.close();
     }
   }, 60_000);
-
-  it('one append costs one wake of three round trips plus the writes (page, BEGIN with the compare-and-set, COMMIT), then sleep', async () => {
-    const tag = `trips${randomUUID().slice(0, 6)}`;
-    let inApply = false;
-    const writing = (inner: PgProjection): PgProjection => ({
-      ...inner,
-      async apply(events, ctx) {
-        inApply = true;
-        try {
-          await inner.apply(events, ctx);
-        } finally {
-          inApply = false;
-        }
-      },
-    });
-    const a = writing(counterProjection({ name: `ta_${tag}`, base: `ta_${tag}` }));
-    const b = writing(counterProjection({ name: `tb_${tag}`, base: `tb_${tag}` }));
-    await atHead(a, b);
-    const group = new PgGroupRunner({ pool, store, idleWaitMs: 60_000, standbyRetryMs: 60_000 }, [a, b]);
-    // Every statement sent on the runner's own connection (the real one, only counted).
-    const sent: string[] = [];
-    const query = pg.Client.prototype.query;
-    pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
-      if (this === (group as unknown as { client?: pg.Client }).client) {
-        const q = args[0] as string | { text: string };
-        sent.push(inApply ? 'write' : (typeof q === 'string' ? q : q.text).trim().split(/\s+/).slice(0, 4).join(' '));
-      }
-      return (query as (...a: unknown[]) => unknown).apply(this, args);
-    } as typeof query;
-    group.start();
-    try {
-      expect(await until(async () => group.active.length === 2 && group.positions.size === 2, 20_000)).toBe(true);
-      await sleep(200); // asleep now, for the idle wait
-      sent.length = 0;
-      const { position: at } = await store.appendToStream(`${tag}-1`, [{ type: 'ThingHappened', data: { n: 1 } }]);
-      expect(await until(async () => (await passed(a.name, at)) && (await passed(b.name, at)), 3000)).toBe(true);
-      await sleep(300); // the NOTIFY echo of this append must not wake it again
-      const writes = sent.filter((q) => q === 'write').length;
-      expect(writes).toBeGreaterThanOrEqual(2); // each projection wrote
-      // Another transaction of this database can hold the horizon for a moment (a page then finds
-      // the event held back and is read again): every wake is still page, BEGIN+CAS, writes, COMMIT.
-      const others = sent.filter((q) => q !== 'write');
-      const pages = others.filter((q) => q.startsWith('SELECT * FROM read_handled_page'));
-      expect(others.filter((q) => !q.startsWith('SELECT * FROM read_handled_page'))).toEqual(['BEGIN; UPDATE projections p', 'COMMIT']);
-      expect(pages.length).toBeGreaterThanOrEqual(1);
-      if (pages.length > 1) expect(sent.indexOf('BEGIN; UPDATE projections p')).toBe(pages.length);
-      expect(await counts(a.name)).toEqual(new Map([[`${tag}-1`, 1]]));
-    } finally {
-      pg.Client.prototype.query = query;
-      await group.stop();
-    }
-  }, 60_000);
-
-  it('an append made in this process signals its subscribers once (its own NOTIFY echo is ignored); another process\'s once', async () => {
-    let signals = 0;
-    const off = store.onAppended(() => signals++);
-    const otherPool = createPool(db.url, 2, () => undefined);
-    const other = new PostgresEventStore(otherPool, testRegistry());
-    try {
-      await other.appendToStream(`echo-warm`, [{ type: 'ThingHappened', data: { n: 0 } }]); // its NOTIFY connection is up
-      await store.appendToStream(`echo-warm`, [{ type: 'ThingHappened', data: { n: 0 } }]);
-      await sleep(300);
-      signals = 0;
-      await store.appendToStream(`echo-${randomUUID().slice(0, 6)}`, [{ type: 'ThingHappened', data: { n: 1 } }]);
-      await sleep(300);
-      expect(signals).toBe(1);
-      await other.appendToStream(`echo-${randomUUID().slice(0, 6)}`, [{ type: 'ThingHappened', data: { n: 1 } }]);
-      await until(async () => signals >= 2, 3000);
-      await sleep(300);
-      expect(signals).toBe(2);
-    } finally {
-      off();
-      await other.close();
-      await otherPool.end();
-    }
-  });
 
   it('an append made by another process wakes it through NOTIFY', async () => {
     const tag = `notify${randomUUID().slice(0, 6)}`;

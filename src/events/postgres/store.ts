@@ -9,8 +9,7 @@
  *   read in (transaction_id, position) order: no gaps, no repeats, even when transactions commit
  *   out of sequence order;
  * - subscriptions read on a connection of their own (never queued behind appends for the pool),
- *   wake on LISTEN/NOTIFY (and at once for appends made through this process, whose own NOTIFY
- *   echo is then ignored),
+ *   wake on LISTEN/NOTIFY (and at once for appends made through this process),
  *   poll as a fallback, re-poll quickly while committed events wait behind a running
  *   transaction, and retry on connection loss from the last delivered position;
  * - rows are decoded (upcast + validated) before delivery; an event that fails its schema is an
@@ -276,25 +275,6 @@ export class PostgresEventStore implements EventStore, PagedLog, AuditLog, LogAr
     return { events, count: rows.length, last: tail && rowPosition(tail) };
   }
 
-  /**
-   * PagedLog: the page and whether committed events wait above the horizon in one round trip
-   * (read_handled_page(), see the migration: the horizon is computed by a statement before the read).
-   */
-  async readHandledPage(from: Position, maxCount: number, types: readonly string[], via?: pg.ClientBase): Promise<LogBatch & { heldBack: boolean }> {
-    const { rows } = await (via ?? this.pool).query<EventRow & { held_back: boolean }>({
-      name: 'authledger_read_handled_page_v1',
-      text: 'SELECT * FROM read_handled_page($1::text::xid8, $2::bigint, $3, $4::text[], $5)',
-      values: [from.commit.toString(), from.prepare.toString(), maxCount, types, this.horizonMode === 'cluster'],
-    });
-    const heldBack = rows[0]?.held_back ?? false;
-    const page = rows[0]?.prepare == null ? [] : rows;
-    const wanted = new Set(types);
-    const events: RecordedEvent[] = [];
-    for (const r of page) if (wanted.has(r.event_type)) events.push(this.toRecorded(r));
-    const tail = page.at(-1);
-    return { events, count: page.length, last: tail && rowPosition(tail), heldBack };
-  }
-
   /** PagedLog: committed events after `from` (also those not yet readable behind the horizon), up to `cap`. */
   async countAfter(from: Position, cap: number): Promise<number> {
     const { rows } = await this.pool.query<{ n: string }>(
@@ -554,11 +534,7 @@ export class PostgresEventStore implements EventStore, PagedLog, AuditLog, LogAr
           await new Promise((r) => setTimeout(r, Math.min(5000, 200 * 2 ** Math.min(attempt, 5))));
           continue;
         }
-        // Our own NOTIFY (announce()) comes back here too: its subscribers were woken already, at
-        // the append, so the echo would only wake them a second time for the same events.
-        client.on('notification', (msg) => {
-          if (msg.processId !== (this.notifier as { processID?: number } | undefined)?.processID) this.emitter.emit('appended');
-        });
+        client.on('notification', () => this.emitter.emit('appended'));
         client.on('end', () => {
           if (this.listener === client) this.listener = undefined;
           // Reconnect; subscribers keep polling meanwhile and resume from their positions.
