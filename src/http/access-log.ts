@@ -64,16 +64,16 @@ export function writeAccessLine(access: Logger, mode: LogRequests, line: AccessL
   else access[level](line, 'request');
 }
 
-/** `,"method":…,"route":…` per route pattern and method (a bounded set, like the metric's labels). */
-const routeParts = new Map<string | undefined, Map<string, string>>();
+/** `,"method":…,"route":…` per method and route pattern (a bounded set, like the metric's labels). */
+const routeParts = new Map<string, string>();
 
 function routePart(method: string, route: string | undefined): string {
-  let byMethod = routeParts.get(route);
-  if (!byMethod) routeParts.set(route, (byMethod = new Map()));
-  let part = byMethod.get(method);
+  const key = route === undefined ? method : `${method} ${route}`;
+  let part = routeParts.get(key);
   if (part === undefined) {
     part = `,"method":${JSON.stringify(method)}${route === undefined ? '' : `,"route":${JSON.stringify(route)}`}`;
-    if (routeParts.size < 10_000) byMethod.set(method, part);
+    if (routeParts.size >= 10_000) routeParts.clear();
+    routeParts.set(key, part);
   }
   return part;
 }

@@ -52,16 +52,6 @@ function presentedKey(headers: IncomingHttpHeaders): string {
 const METERED = Symbol('accessMetered');
 type Metered = { hit: HitResult } | { error: unknown };
 
-/** Feature names the route's params schema accepted (the fast path checks each name once). */
-const validNames = new Set<string>();
-function validFeatureName(name: string): boolean {
-  if (validNames.has(name)) return true;
-  if (!featureName.safeParse(name).success) return false;
-  if (validNames.size >= 10_000) validNames.clear();
-  validNames.add(name);
-  return true;
-}
-
 export async function accessRoutes(app: FastifyInstance, services: Services): Promise<void> {
   const r = app.withTypeProvider<ZodTypeProvider>();
   // A connection of its own with auto-pipelining: concurrent checks share round trips. The
@@ -74,6 +64,15 @@ export async function accessRoutes(app: FastifyInstance, services: Services): Pr
   const cache = await AccessStateCache.start(hot, services.prefix, services.inline.localCaches);
   const meter = new AccessMeter(hot, services.prefix, services.config.API_KEY_RATE_LIMIT_PER_MINUTE);
   const presentedKeys = new PresentedKeys();
+  /** Feature names the route's params schema accepted (the fast path checks each name once). */
+  const validNames = new Set<string>();
+  function validFeatureName(name: string): boolean {
+    if (validNames.has(name)) return true;
+    if (!featureName.safeParse(name).success) return false;
+    if (validNames.size >= 10_000) validNames.clear();
+    validNames.add(name);
+    return true;
+  }
   app.addHook('onClose', async () => {
     await meter.close();
     await cache.close();

@@ -33,6 +33,9 @@ const AUTH_PREFIX = '/api/v1/auth';
 /** The /me fields of a profile (the route's body; the fast path's, as JSON text). */
 const meFields = (user: UserProfile) => ({ id: user.id, email: user.email, name: user.name, roles: user.roles, email_verified: user.email_verified, created_at: user.created_at });
 
+/** The profile when its user may still use a session (neither deleted nor disabled). */
+const activeProfile = (user: UserProfile | undefined) => (user && !user.deleted && !user.disabled ? user : undefined);
+
 /** The fast path's /me body: cached profiles are frozen and kept a while, so each one's text is built once. */
 const meBodies = new WeakMap<UserProfile, string>();
 function meBody(user: UserProfile): string {
@@ -95,8 +98,8 @@ export async function identityQueryRoutes(app: FastifyInstance): Promise<void> {
     // The body is built field by field below: no zod pass per response.
     serializerCompiler: plainJsonSerializer,
   }, async (request) => {
-    const user = await profileOf(request.auth!.userId);
-    if (!user || user.deleted || user.disabled) throw invalidToken();
+    const user = activeProfile(await profileOf(request.auth!.userId));
+    if (!user) throw invalidToken();
     return meFields(user);
   });
 
@@ -111,8 +114,9 @@ export async function identityQueryRoutes(app: FastifyInstance): Promise<void> {
     headers['cache-control'] = 'no-store';
     return { headers, body: meBody(user), userId: auth.userId };
   };
-  const meAnswer = (req: IncomingMessage, auth: AuthContext, user: UserProfile | undefined) => {
-    if (!user || user.deleted || user.disabled) return undefined;
+  const meAnswer = (req: IncomingMessage, auth: AuthContext, profile: UserProfile | undefined) => {
+    const user = activeProfile(profile);
+    if (!user) return undefined;
     const headers = app.fastEdge.answerHeaders(req);
     return headers instanceof Promise ? headers.then((h) => meOk(h, auth, user)) : meOk(headers, auth, user);
   };
