@@ -13,9 +13,11 @@
  *   latency under the same load (so ryw read − that read is what the wait itself adds) and how
  *   often such a read sees the past.
  * - Paced: the same 16 clients, each starting a round trip on a schedule so that together they
- *   offer about half the write-alone throughput measured (closed loop) in the same round: write
- *   alone and write-then-read there, so the feature's own cost shows apart from queueing on a
- *   saturated machine (the closed-loop rows above it are unchanged).
+ *   offer a fraction of the write-alone throughput measured (closed loop) in the same round (a half
+ *   and a quarter; BENCH_PACED="0.5,0.25"): write alone and write-then-read there, so the feature's
+ *   own cost shows apart from queueing on a saturated machine (the closed-loop rows above it are
+ *   unchanged). A round trip is a write and a read, so at a half the machine can still be
+ *   saturated (the late starts say so); a quarter leaves room.
  * - /api/v1/auth/verify and the access check: wrk (a process of its own), feature on vs off, in
  *   on/off/off/on runs per round (neither side always on the warmer machine); printed: ratio of
  *   the medians and the median of the ratios of adjacent on/off pairs (target ≥ 0.97), and the
@@ -40,6 +42,7 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? (QUICK ? 1 : 3));
 const SECONDS = Number(process.env.BENCH_SECONDS ?? (QUICK ? 2 : 5));
 const HOT_SECONDS = Number(process.env.BENCH_HOT_SECONDS ?? (QUICK ? 2 : 4));
 const CLIENTS = 16;
+const PACED = (process.env.BENCH_PACED ?? '0.5,0.25').split(',').map(Number).filter((f) => f > 0 && f <= 1);
 
 interface ClientOut {
   writeMs: number[];
@@ -110,8 +113,12 @@ async function main(): Promise<void> {
   const offWriters = await sessions(off.base, pOff.email, pOff.password, CLIENTS);
   const feed = await listenCheckpoints(on.env);
 
-  const acc: Record<string, ClientOut[]> = { write: [], ryw: [], poll: [], once: [], pacedWrite: [], pacedRyw: [] };
-  const rates: { closed: number; offered: number }[] = [];
+  const acc: Record<string, ClientOut[]> = { write: [], ryw: [], poll: [], once: [] };
+  for (const f of PACED) {
+    acc[`pacedWrite@${f}`] = [];
+    acc[`pacedRyw@${f}`] = [];
+  }
+  const rates: number[] = [];
   type Run = { rps: number; p99: number; cpu: number };
   const hot: Record<string, { on: Run[]; off: Run[]; pairs: { rps: number; cpu: number }[] }> = {};
   console.log(`[consistency] start: ${uptimeLine()}`);
@@ -120,11 +127,13 @@ async function main(): Promise<void> {
     acc.write!.push(write);
     for (const mode of ['ryw', 'poll']) acc[mode]!.push(await runClient(on.base, mode, writers, pollers));
     acc.once!.push(await runClient(off.base, 'once', offWriters, offWriters));
-    // Paced at half of this round's closed-loop write-alone throughput.
+    // Paced at fractions of this round's closed-loop write-alone throughput.
     const closed = write.writeMs.length / (write.elapsedMs / 1000);
-    rates.push({ closed, offered: closed / 2 });
-    acc.pacedWrite!.push(await runClient(on.base, 'write', writers, pollers, closed / 2));
-    acc.pacedRyw!.push(await runClient(on.base, 'ryw', writers, pollers, closed / 2));
+    rates.push(closed);
+    for (const f of PACED) {
+      acc[`pacedWrite@${f}`]!.push(await runClient(on.base, 'write', writers, pollers, closed * f));
+      acc[`pacedRyw@${f}`]!.push(await runClient(on.base, 'ryw', writers, pollers, closed * f));
+    }
     for (const route of ROUTES.filter((r) => r.id !== 'me')) {
       const h = (hot[route.id] ??= { on: [], off: [], pairs: [] });
       const s = { on: route.spec(pOn), off: route.spec(pOff) };
@@ -166,20 +175,22 @@ async function main(): Promise<void> {
   const waitP99 = pct(all('ryw', 'readMs'), 99) - pct(all('once', 'readMs'), 99);
   console.log(`the wait's own cost: ryw read p99 − no-wait read p99 (feature off, same load): ${fmt(waitP99, 1)} ms; p50 ${fmt(pct(all('ryw', 'readMs'), 50) - pct(all('once', 'readMs'), 50), 1)} ms; without the feature ${stale} of ${all('once', 'readMs').length} reads (${fmt((100 * stale) / Math.max(1, all('once', 'readMs').length), 1)} %) saw the past`);
 
-  // Paced: the same clients at half the closed-loop write rate.
-  const offered = rates.reduce((a, r) => a + r.offered, 0) / Math.max(1, rates.length);
+  // Paced: the same clients at fractions of the closed-loop write rate.
   const achieved = (mode: string) => acc[mode]!.reduce((n, o) => n + o.writeMs.length, 0) / acc[mode]!.reduce((t, o) => t + o.elapsedMs / 1000, 0);
   const late = (mode: string) => acc[mode]!.reduce((n, o) => n + o.late, 0);
-  console.log(`\nPaced: the same ${CLIENTS} clients offering about half the write-alone throughput of the same round (closed loop ${rates.map((r) => fmt(r.closed)).join(' / ')} writes/s; offered ${fmt(offered)}/s in all)`);
-  console.log('mode                                   n  writes/s      write p50/p99     read p50/p99    round trip p50/p99   bad  late starts');
-  const pacedLine = (title: string, mode: string) => console.log(
-    `${title.padEnd(34)} ${String(all(mode, 'writeMs').length).padStart(6)}  ${fmt(achieved(mode)).padStart(8)}   ${fmt(pct(all(mode, 'writeMs'), 50), 1).padStart(6)} / ${fmt(pct(all(mode, 'writeMs'), 99), 1).padStart(6)}`
-    + `   ${fmt(pct(all(mode, 'readMs'), 50), 1).padStart(6)} / ${fmt(pct(all(mode, 'readMs'), 99), 1).padStart(6)}   ${fmt(pct(all(mode, 'totalMs'), 50), 1).padStart(6)} / ${fmt(pct(all(mode, 'totalMs'), 99), 1).padStart(6)}   ${String(bad(mode)).padStart(3)}  ${late(mode)}`,
-  );
-  pacedLine('paced: write alone', 'pacedWrite');
-  pacedLine('paced: write, read same session', 'pacedRyw');
-  const pAdd = (p: number) => pct(all('pacedRyw', 'totalMs'), p) - pct(all('pacedWrite', 'writeMs'), p);
-  console.log(`paced: added read latency (ryw round trip − write alone): p50 ${fmt(pAdd(50), 1)} ms, p99 ${fmt(pAdd(99), 1)} ms (target < 15 at p99)`);
+  const closedMean = rates.reduce((a, r) => a + r, 0) / Math.max(1, rates.length);
+  for (const f of PACED) {
+    console.log(`\nPaced: the same ${CLIENTS} clients offering ${fmt(100 * f)} % of the write-alone throughput of the same round (closed loop ${rates.map((r) => fmt(r)).join(' / ')} writes/s; offered ${fmt(closedMean * f)}/s in all)`);
+    console.log('mode                                   n  writes/s      write p50/p99     read p50/p99    round trip p50/p99   bad  late starts');
+    const pacedLine = (title: string, mode: string) => console.log(
+      `${title.padEnd(34)} ${String(all(mode, 'writeMs').length).padStart(6)}  ${fmt(achieved(mode)).padStart(8)}   ${fmt(pct(all(mode, 'writeMs'), 50), 1).padStart(6)} / ${fmt(pct(all(mode, 'writeMs'), 99), 1).padStart(6)}`
+      + `   ${fmt(pct(all(mode, 'readMs'), 50), 1).padStart(6)} / ${fmt(pct(all(mode, 'readMs'), 99), 1).padStart(6)}   ${fmt(pct(all(mode, 'totalMs'), 50), 1).padStart(6)} / ${fmt(pct(all(mode, 'totalMs'), 99), 1).padStart(6)}   ${String(bad(mode)).padStart(3)}  ${late(mode)}`,
+    );
+    pacedLine('paced: write alone', `pacedWrite@${f}`);
+    pacedLine('paced: write, read same session', `pacedRyw@${f}`);
+    const pAdd = (p: number) => pct(all(`pacedRyw@${f}`, 'totalMs'), p) - pct(all(`pacedWrite@${f}`, 'writeMs'), p);
+    console.log(`paced ${fmt(100 * f)} %: added read latency (ryw round trip − write alone): p50 ${fmt(pAdd(50), 1)} ms, p99 ${fmt(pAdd(99), 1)} ms (target < 15 at p99)`);
+  }
 
   console.log(`\nHot paths with the feature on vs off (wrk -c64, ${HOT_SECONDS}s runs, on/off/off/on per round, ${ROUNDS} rounds; CPU = the server's utime + stime per request)`);
   for (const route of ROUTES.filter((r) => r.id !== 'me')) {
@@ -193,7 +204,7 @@ async function main(): Promise<void> {
   const byName = new Map<string, { c: bigint; p: bigint; at: number }[]>();
   for (const n of feed.notices) (byName.get(n.name) ?? byName.set(n.name, []).get(n.name)!).push(n);
   for (const list of byName.values()) list.sort((x, y) => x.at - y.at);
-  for (const [mode, title] of [['write', `under ${CLIENTS} writers (closed loop)`], ['pacedWrite', `under ${CLIENTS} paced writers`]] as const) {
+  for (const [mode, title] of [['write', `under ${CLIENTS} writers (closed loop)`], ...PACED.map((f) => [`pacedWrite@${f}`, `under ${CLIENTS} writers paced at ${fmt(100 * f)} %`] as const)] as const) {
     const writes = acc[mode]!.flatMap((o) => o.writes).map(([pos, at]) => {
       const [c, p] = pos.split('.');
       return { c: BigInt(c ?? 0), p: BigInt(p ?? 0), at };
