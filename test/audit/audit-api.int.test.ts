@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testApp } from '../helpers/app';
 import { adminLogin, bearer, login, signup, signupAndLogin, type LoggedIn } from '../helpers/auth';
 import { startProjector, type ProjectorHandle } from '../../src/projections/runtime';
+import { caughtUp } from '../helpers/users';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** A moment strictly between the previous request's events and the next one's. */
@@ -47,6 +48,7 @@ for (const adapter of adapters) describe.skipIf(adapter.skip)(`audit API on ${ad
   beforeAll(async () => {
     t = await testApp(adapter.label, adapter.overrides);
     projector = startProjector(t.services);
+    await caughtUp(t.services);
     m.start = await moment();
     admin = await adminLogin(t.app, t.services);
     const f = await t.app.inject({ method: 'POST', url: '/api/v1/features', headers: bearer(admin.accessToken), payload: { name: feature, description: 'Reports' } });

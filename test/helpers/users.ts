@@ -9,6 +9,8 @@ import { grantRole } from '../../src/commands/users/handlers';
 import { bearer, login as identityLogin, signupAndLogin, uniqueEmail } from './auth';
 import { startProjector, type ProjectorHandle } from '../../src/projections/runtime';
 import { projectionsFor } from '../../src/projections/index';
+import { projectionPosition } from '../../src/projections/engine';
+import { comparePositions } from '../../src/events/store';
 
 export interface TestUser {
   id: string;
@@ -41,6 +43,22 @@ export { bearer };
 /** Runs every projection (read models) for the duration of a test file. */
 export function runProjections(services: Services): ProjectorHandle {
   return startProjector(services, projectionsFor(services.config));
+}
+
+/**
+ * Waits until every projection has passed the log's head as it is now. A test on a long-lived
+ * server (EventStoreDB: the log keeps every earlier run's events, while each test's read models
+ * start empty) calls it after starting the projector, so its first read-your-writes wait is not
+ * the whole catch-up. Throws when the projections are still behind after `timeoutMs`.
+ */
+export async function caughtUp(services: Services, timeoutMs = 120_000): Promise<void> {
+  const head = await services.store.headPosition();
+  const list = projectionsFor(services.config);
+  const deps = { pool: services.pool, redis: services.redis, redisPrefix: services.prefix };
+  await eventually(async () => {
+    const positions = await Promise.all(list.map((p) => projectionPosition(deps, p)));
+    return positions.every((pos) => comparePositions(pos, head) >= 0);
+  }, timeoutMs);
 }
 
 /** Polls until `fn` returns a truthy value (read models are eventually consistent). */
