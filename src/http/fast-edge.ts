@@ -7,8 +7,9 @@
  * - a request with an Origin header (CORS proper) gets nothing here: it goes to Fastify;
  * - the per-IP budget is spent from the limiter's own store (./rate-limit-store.ts), same key
  *   (the client IP, IPv6 by /64), same window and limit: at once from a leased block with room
- *   (`spendNow`), else through the store's `incr` exactly as Fastify's limiter would call it (it
- *   joins a lease in flight or takes the next block: one Redis round trip per block). A refusal
+ *   (`spendNow`, which tops the block up in the background once half of it is spent), else
+ *   through the store's `incr` exactly as Fastify's limiter would call it (it joins a lease in
+ *   flight or takes the next block: one Redis round trip per block). A refusal
  *   or a store error gets nothing here and the request goes to Fastify, which answers the 429 (a
  *   window past its limit is remembered by the store: Fastify's second `incr` counts nothing) or,
  *   with Redis down, skips the limit as it always does. With trusted proxies, a request with
@@ -39,6 +40,8 @@ export interface FastEdgeOptions {
 export class FastEdge {
   private readonly names: string[];
   private readonly values: string[];
+  /** Answers whose IP budget waited for the store (a lease in flight, or a new block): diagnostics, tests. */
+  waited = 0;
 
   constructor(private readonly opts: FastEdgeOptions) {
     this.names = Object.keys(opts.headers);
@@ -69,6 +72,7 @@ export class FastEdge {
     const key = normalizeIP(ip, limit.ipv6Subnet);
     const now = limit.store.spendNow(key, limit.max);
     if (now) return this.withLimit(now);
+    this.waited++;
     return new Promise((resolve) => {
       limit.store.incr(key, (err, res) => resolve(err || !res || res.current > limit.max ? undefined : this.withLimit(res)), limit.timeWindowMs, limit.max);
     });

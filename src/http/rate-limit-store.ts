@@ -11,7 +11,11 @@
  * N × lease − N requests early. The lease is limit/20 (at least 1, at most 50): a 600/min limit
  * leases 30, a 20/min auth limit leases 1 (exact, one round trip per request as before).
  * After a refusal the process remembers "over until the window ends" and answers without Redis.
- * The fast path (src/http/fast-edge.ts) spends from the same blocks with `spendNow`, never leasing.
+ * The fast path (src/http/fast-edge.ts) spends from the same blocks with `spendNow`, never waiting:
+ * once half of a block is spent there, a background lease tops the holding up to one block (only
+ * the difference, so a process never holds more than one block; blocks of 1 stay exact), as the
+ * access meter does (docs/access.md "top-up"): under steady load the fast path rarely finds the
+ * block spent. Callers of `incr` that find it spent wait for that lease, or take a whole block.
  */
 import type { Redis } from 'ioredis';
 
@@ -33,8 +37,11 @@ interface Entry {
   left: number;
   /** Best estimate of the window's count (cluster-wide at the last lease, plus local spending). */
   count: number;
-  /** Callers waiting for a lease in flight. */
+  /** Set while a lease is in flight: the callers waiting for it (none for a top-up). */
   waiting?: { cb: Callback; max: number }[];
+  windowMs: number;
+  /** The last lease got less than it asked for (the window's limit is reached): no more top-ups. */
+  full?: boolean;
 }
 
 interface LeaseRedis extends Redis {
@@ -45,6 +52,14 @@ export const MAX_LOCAL_ENTRIES = 50_000;
 
 export function leaseSize(max: number): number {
   return Math.max(1, Math.min(50, Math.floor(max / 20)));
+}
+
+/**
+ * Below this many requests held, `spendNow` tops the holding up. Blocks of 1 stay exact without a
+ * rule of their own: each is spent by the caller that leased it, so `spendNow` never holds one.
+ */
+function refillBelow(max: number): number {
+  return Math.ceil(leaseSize(max) / 2);
 }
 
 export function leasedRateLimitStore(redis: Redis, nameSpace: string) {
@@ -63,14 +78,14 @@ export function leasedRateLimitStore(redis: Redis, nameSpace: string) {
         this.entries.delete(k);
         e = undefined;
       }
-      if (e?.waiting) {
-        e.waiting.push({ cb, max });
-        return;
-      }
-      if (e && e.left > 0) {
+      if (e && e.left > 0 && e.windowEnd > now) {
         e.left--;
         e.count++;
         return cb(null, { current: Math.min(e.count, max), ttl: e.windowEnd - now });
+      }
+      if (e?.waiting) {
+        e.waiting.push({ cb, max });
+        return;
       }
       if (e && e.count > max) return cb(null, { current: e.count, ttl: e.windowEnd - now });
       this.lease(k, e, cb, timeWindow, max);
@@ -80,31 +95,48 @@ export function leasedRateLimitStore(redis: Redis, nameSpace: string) {
      * The fast path's spend (src/http/fast-edge.ts): one request from a leased block with room, at
      * once, exactly as `incr` would count it; undefined whenever `incr` would ask Redis, wait for a
      * lease in flight, refuse or start a new window: then nothing is spent and `incr` decides.
+     * Once half of the block is spent, a top-up lease starts in the background.
      */
     spendNow(id: string, max: number): Result | undefined {
-      const e = this.entries.get(this.key + id);
+      const k = this.key + id;
+      const e = this.entries.get(k);
       const now = Date.now();
-      if (!e || e.waiting || e.left <= 0 || e.windowEnd <= now) return undefined;
+      if (!e || e.left <= 0 || e.windowEnd <= now) return undefined;
       e.left--;
       e.count++;
-      return { current: Math.min(e.count, max), ttl: e.windowEnd - now };
+      const res = { current: Math.min(e.count, max), ttl: e.windowEnd - now };
+      if (!e.waiting && !e.full && e.left < refillBelow(max)) this.lease(k, e, undefined, e.windowMs, max);
+      return res;
     }
 
-    private lease(k: string, prev: Entry | undefined, cb: Callback, timeWindow: number, max: number): void {
+    /**
+     * Leases what makes the holding one block again (a whole block when nothing is held): for `cb`
+     * (and the callers that join while it is in flight), or, without one, a top-up. Requests still
+     * held count only in their own window: when the lease opened a new one, they are dropped.
+     */
+    private lease(k: string, prev: Entry | undefined, cb: Callback | undefined, timeWindow: number, max: number): void {
       const size = leaseSize(max);
-      const e: Entry = prev ?? { windowEnd: Date.now() + timeWindow, left: 0, count: 0 };
-      e.waiting = [{ cb, max }];
+      const e: Entry = prev ?? { windowEnd: Date.now() + timeWindow, left: 0, count: 0, windowMs: timeWindow };
+      e.waiting = cb ? [{ cb, max }] : [];
       if (!prev) {
         if (this.entries.size >= MAX_LOCAL_ENTRIES) this.entries.clear();
         this.entries.set(k, e);
       }
-      r.authledgerRateLease(k, size, timeWindow).then(
+      const asked = size - Math.max(0, e.left);
+      r.authledgerRateLease(k, asked, timeWindow).then(
         ([total, ttl]) => {
-          const before = total - size;
-          e.windowEnd = Date.now() + Math.max(0, ttl);
-          e.left = Math.max(0, Math.min(size, max - before));
-          // Past the limit: the estimate is the window's true total (for the headers / refusal).
-          e.count = e.left > 0 ? before : total;
+          const before = total - asked;
+          const now = Date.now();
+          // The same window: not over here, and not opened by this lease (it would return the full window).
+          const held = e.left > 0 && now < e.windowEnd && ttl < timeWindow ? e.left : 0;
+          const granted = Math.max(0, Math.min(asked, max - before));
+          e.windowEnd = now + Math.max(0, ttl);
+          e.windowMs = timeWindow;
+          e.left = held + granted;
+          e.full = granted < asked;
+          // The window's count as seen from here: all it reserved but what this process still holds;
+          // past the limit, its true total (for the headers / refusal).
+          e.count = e.left > 0 ? before - held : total;
           const waiting = e.waiting ?? [];
           e.waiting = undefined;
           const over = total >= max;
@@ -129,7 +161,8 @@ export function leasedRateLimitStore(redis: Redis, nameSpace: string) {
           }
         },
         (err: Error) => {
-          this.entries.delete(k);
+          // A failed top-up keeps what is held; a failed lease for callers forgets the key.
+          if (e.left <= 0) this.entries.delete(k);
           const waiting = e.waiting ?? [];
           e.waiting = undefined;
           for (const w of waiting) w.cb(err, null);

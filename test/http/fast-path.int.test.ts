@@ -258,6 +258,24 @@ describe('fast path ≡ Fastify routes', () => {
     expect(app.fastPath.answered - answered).toBe(5);
   });
 
+  it('GET /api/v1/auth/me: after the first lease the per-IP budget is topped up in the background, so no fast answer waits for it', async () => {
+    // Blocks of 50 (the 1000/min limit): 160 requests spend three blocks and more; each top-up
+    // starts with 25 left, so it lands long before they are spent (one request at a time).
+    app.fastPath.enabled = false;
+    const first = await call(`${base}/api/v1/auth/me`, { method: 'GET', headers: bearer(alice.token), from: '127.0.0.5' }, 'fp-me-topup-0');
+    app.fastPath.enabled = true;
+    expect(first.headers['x-ratelimit-remaining']).toBe('999');
+    const answered = app.fastPath.answered;
+    const waited = app.fastEdge.waited;
+    for (let i = 1; i <= 160; i++) {
+      const reply = await call(`${base}/api/v1/auth/me`, { method: 'GET', headers: bearer(alice.token), from: '127.0.0.5' }, `fp-me-topup-${i}`);
+      expect(reply.status).toBe(200);
+      expect(reply.headers['x-ratelimit-remaining'], `request ${i}`).toBe(String(999 - i));
+    }
+    expect(app.fastPath.answered - answered).toBe(160);
+    expect(app.fastEdge.waited - waited).toBe(0);
+  });
+
   it('insane or missing X-Request-ID: a UUID, both ways', async () => {
     for (const enabled of [true, false]) {
       app.fastPath.enabled = enabled;

@@ -78,4 +78,113 @@ describe('leased rate-limit budget', () => {
       redis.disconnect();
     }
   });
+
+  it('the fast spend tops its block up in the background: after the first lease it never waits, holds at most one block, and the limit holds across processes', async () => {
+    const redis = new Redis(REDIS_BASE);
+    const prefix = `${testRedisPrefix('rllease-topup')}rl:`;
+    try {
+      const pending: Promise<unknown>[] = [];
+      const asked: number[] = [];
+      const Store = leasedRateLimitStore(redis, prefix);
+      const orig = (redis as unknown as { authledgerRateLease: (...a: unknown[]) => Promise<unknown> }).authledgerRateLease.bind(redis);
+      (redis as unknown as { authledgerRateLease: unknown }).authledgerRateLease = (...args: unknown[]) => {
+        asked.push(args[1] as number);
+        const p = orig(...args);
+        pending.push(p);
+        return p;
+      };
+      const LIMIT = 600; // blocks of 30
+      const slice = leaseSize(LIMIT);
+      const stores = [new Store(), new Store()]; // two processes sharing the counter
+      const incr = (store: InstanceType<typeof Store>) => new Promise<{ current: number; ttl: number }>((resolve, reject) =>
+        store.incr('ip', (err, res) => (err ? reject(err) : resolve(res!)), 60_000, LIMIT));
+      // Lets every lease in flight land (its own .then runs before this await resumes).
+      const settle = async () => {
+        while (pending.length) await pending.shift();
+      };
+      // One process: the count the headers show is exact across top-ups (1, 2, 3… as without them).
+      const solo = new Store();
+      const currents: number[] = [];
+      for (let i = 0; i < 100; i++) {
+        const res = solo.spendNow('solo', LIMIT) ?? await new Promise<{ current: number }>((resolve, reject) =>
+          solo.incr('solo', (err, r) => (err ? reject(err) : resolve(r!)), 60_000, LIMIT));
+        currents.push(res.current);
+        await settle();
+      }
+      expect(currents).toEqual(Array.from({ length: 100 }, (_, i) => i + 1));
+      // The window ends in Redis while this process still holds part of its block (its own clock a
+      // little behind): the top-up opens a new window, and what was held from the old one is dropped.
+      await redis.del(`${prefix}solo`);
+      let res = solo.spendNow('solo', LIMIT);
+      while (res && pending.length === 0) res = solo.spendNow('solo', LIMIT);
+      await settle();
+      const first = solo.spendNow('solo', LIMIT)!;
+      expect(first.current).toBe(1);
+      expect(Number(await redis.get(`${prefix}solo`))).toBeLessThanOrEqual(slice);
+      asked.length = 0;
+
+      const spent = [0, 0];
+      let waited = 0;
+      let granted = 0;
+      let refused = 0;
+      for (let i = 0; i < 2 * LIMIT; i++) {
+        const p = i % 2;
+        const store = stores[p]!;
+        let res = store.spendNow('ip', LIMIT);
+        if (!res) {
+          waited++;
+          res = await incr(store);
+        }
+        if (res.current <= LIMIT) {
+          granted++;
+          spent[p]!++;
+        } else refused++;
+        await settle();
+        // What Redis reserved beyond what was spent is what the two hold: at most a block each.
+        const reserved = Number(await redis.get(`${prefix}ip`));
+        if (reserved <= LIMIT) expect(reserved - granted, `request ${i}`).toBeLessThanOrEqual(2 * slice);
+      }
+      expect(granted).toBe(LIMIT);
+      expect(refused).toBe(LIMIT);
+      // Near the limit one process may get the last block the other asked for.
+      for (const n of spent) expect(n).toBeGreaterThanOrEqual(LIMIT / 2 - slice);
+      // One wait per process for its first block, then (the limit reached) the refusals' leases.
+      const waitedBeforeLimit = waited - refused;
+      expect(waitedBeforeLimit).toBeLessThanOrEqual(2);
+      // Top-ups ask for the difference only, never a whole block while something is held.
+      expect(asked.filter((n) => n < slice).length).toBeGreaterThan(10);
+      expect(asked.every((n) => n > 0 && n <= slice)).toBe(true);
+    } finally {
+      const keys = await redis.keys(`${prefix}*`);
+      if (keys.length) await redis.del(...keys);
+      redis.disconnect();
+    }
+  });
+
+  it('blocks of 1 (limits below 40) stay exact: each spend asks Redis', async () => {
+    const redis = new Redis(REDIS_BASE);
+    const prefix = `${testRedisPrefix('rllease-one')}rl:`;
+    try {
+      const Store = leasedRateLimitStore(redis, prefix);
+      const store = new Store();
+      const incr = () => new Promise<{ current: number; ttl: number }>((resolve, reject) =>
+        store.incr('ip', (err, res) => (err ? reject(err) : resolve(res!)), 60_000, 20));
+      const currents: number[] = [];
+      let atOnce = 0;
+      for (let i = 0; i < 25; i++) {
+        const now = store.spendNow('ip', 20);
+        if (now) atOnce++;
+        currents.push((now ?? (await incr())).current);
+        await redis.ping();
+      }
+      expect(atOnce).toBe(0);
+      expect(currents.slice(0, 20)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+      expect(currents.slice(20).every((c) => c > 20)).toBe(true);
+      expect(Number(await redis.get(`${prefix}ip`))).toBeLessThanOrEqual(25);
+    } finally {
+      const keys = await redis.keys(`${prefix}*`);
+      if (keys.length) await redis.del(...keys);
+      redis.disconnect();
+    }
+  });
 });
