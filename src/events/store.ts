@@ -9,6 +9,7 @@
  * - `fromPosition` is exclusive: reading or subscribing from a position yields what comes after it;
  * - event data is validated by its registered zod schema on append and on read (upcast first).
  */
+import type pg from 'pg';
 import type { EventRegistry } from './registry';
 import type { LogArchive } from './archive';
 
@@ -138,6 +139,11 @@ export interface LogBatch {
   count: number;
   /** Position of the last event read (handled or not); undefined when nothing was read. */
   last?: Position;
+  /**
+   * PostgreSQL: committed events wait above the visibility horizon (a running transaction holds
+   * them back), as seen by the statement that read the page. The reader looks again soon.
+   */
+  heldBack?: boolean;
 }
 
 /**
@@ -148,8 +154,11 @@ export interface LogBatch {
 export interface PagedLog {
   /** The visibility horizon (xid8 text): readers see only events of transactions below it. */
   horizon(): Promise<string>;
-  /** The next page after `from` (up to `to`, inclusive), decoding only `types`; other rows only move the position. */
-  readHandledBatch(from: Position, maxCount: number, types: readonly string[], to?: Position): Promise<LogBatch>;
+  /**
+   * The next page after `from` (up to `to`, inclusive), decoding only `types`; other rows only move
+   * the position. One round trip, with `heldBack`; on `via` (the caller's own connection) when given.
+   */
+  readHandledBatch(from: Position, maxCount: number, types: readonly string[], to?: Position, via?: pg.ClientBase): Promise<LogBatch>;
   /** Where the page of `maxCount` events after `from` ends (inclusive); undefined when nothing is readable. */
   pageEnd(from: Position, maxCount: number): Promise<Position | undefined>;
   /** Committed events after `from`, counted up to `cap` (including those not readable yet). */

@@ -3,6 +3,11 @@
  * workers' event consumer). Rules:
  * - `start(loop)` runs the loop once (a second start while it runs does nothing) and subscribes
  *   to the store's appends: each sets `dirty` and ends the loop's current `waker` sleep;
+ * - `sleep(ms)` is the loop's wait for new work: it returns at once when an append came since the
+ *   loop last cleared `dirty`. A signal that arrives while the loop is awake (between its last read
+ *   and its sleep, e.g. during an await after the read found nothing) is therefore never lost: the
+ *   waker alone ends only a sleep in progress, and such a signal would wait for the next one or the
+ *   idle timeout;
  * - `stop()` sets `stopped`, unsubscribes, wakes the loop and waits for it to return (the loop
  *   checks `stopped` at its batch boundaries).
  */
@@ -30,6 +35,12 @@ export class AppendLoop {
       this.waker.wake();
     });
     this.running = loop();
+  }
+
+  /** Sleeps up to `ms`, ended by an append; at once when one came since `dirty` was cleared, or when stopped. */
+  sleep(ms: number): Promise<void> {
+    if (this.dirty || this.stopped) return Promise.resolve();
+    return this.waker.sleep(ms);
   }
 
   async stop(): Promise<void> {

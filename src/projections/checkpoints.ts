@@ -24,6 +24,8 @@ export interface Batch {
   last?: Position;
   /** Events read (handled or not). */
   count: number;
+  /** PostgreSQL: committed events wait above the visibility horizon (see LogBatch). */
+  heldBack?: boolean;
 }
 
 /**

@@ -192,22 +192,23 @@ export class ProjectionRunner {
     while (!this.control.stopped) {
       try {
         if (!(await this.acquireLock())) {
-          await this.control.waker.sleep(this.deps.standbyRetryMs ?? 2000); // standby: another process runs this projection
+          await this.control.sleep(this.deps.standbyRetryMs ?? 2000); // standby: another process runs this projection
           continue;
         }
         this.control.dirty = false;
+        this.heldBack = false;
         const progressed = await this.step();
         failures = 0;
         if (!progressed && !this.control.dirty) {
           // Committed events the reader cannot see yet (an older transaction still runs, so they
-          // are above the visibility horizon): look again soon, not after the idle wait, or
-          // read-your-writes would wait up to idleWaitMs for them.
-          if (await this.heldBack()) {
-            await this.control.waker.sleep(this.heldBackWaitMs);
+          // are above the visibility horizon; the page's own statement says so): look again soon,
+          // not after the idle wait, or read-your-writes would wait up to idleWaitMs for them.
+          if (this.heldBack) {
+            await this.control.sleep(this.heldBackWaitMs);
             this.heldBackWaitMs = Math.min(this.heldBackWaitMs * 2, 32);
           } else {
             this.heldBackWaitMs = 1;
-            await this.control.waker.sleep(this.idleWaitMs);
+            await this.control.sleep(this.idleWaitMs);
           }
         } else this.heldBackWaitMs = 1;
       } catch (err) {
@@ -242,6 +243,7 @@ export class ProjectionRunner {
         state = (await loadPgState(db, p.name))!;
       }
       const batch = await readBatch(this.deps.store, p.handles, state.position, this.batchSize);
+      this.heldBack = batch.heldBack ?? false;
       if (!batch.last) {
         this.position = state.position;
         return false;
@@ -263,6 +265,7 @@ export class ProjectionRunner {
       from = START;
     }
     const batch = await readBatch(this.deps.store, p.handles, from, this.batchSize);
+    this.heldBack = batch.heldBack ?? false;
     if (!batch.last) {
       this.position = from;
       // Caught up with the log: Redis serves this projection again (see redis-epoch.ts).
@@ -277,10 +280,11 @@ export class ProjectionRunner {
 
   private heldBackWaitMs = 1;
 
-  /** Events committed after this runner's position that it could not read (PostgreSQL horizon). */
-  private async heldBack(): Promise<boolean> {
-    return hasPagedLog(this.deps.store) && (await this.deps.store.countAfter(this.position, 1)) > 0;
-  }
+  /**
+   * The last page read said committed events wait above the PostgreSQL visibility horizon (its
+   * own statement computed it after the read: no countAfter round trip). Never on other adapters.
+   */
+  private heldBack = false;
 
   /** A batch committed: count it and tell this process's readers at once (src/projections/checkpoint-feed.ts). */
   private committed(to: Position): void {

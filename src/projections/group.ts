@@ -46,6 +46,10 @@ export class PgGroupRunner {
   readonly positions = new Map<string, Position>();
   /** Transactions committed (for tests and metrics). */
   batches = 0;
+  /** Short sleeps taken while committed events waited above the visibility horizon (tests). */
+  heldBackSleeps = 0;
+  /** The last step's page said committed events wait above the horizon. */
+  private heldBack = false;
 
   constructor(
     private readonly deps: EngineDeps & { store: EventStore & PagedLog },
@@ -85,14 +89,16 @@ export class PgGroupRunner {
           this.heldBackWaitMs = 1;
           continue;
         }
-        // Committed events above the visibility horizon: look again soon (see engine.ts).
-        if (this.owned.size && (await this.heldBack())) {
-          await this.control.waker.sleep(this.heldBackWaitMs);
+        // Committed events above the visibility horizon (the empty page's own statement says so):
+        // look again soon (see engine.ts).
+        if (this.owned.size && this.heldBack) {
+          await this.control.sleep(this.heldBackWaitMs);
           this.heldBackWaitMs = Math.min(this.heldBackWaitMs * 2, 32);
+          this.heldBackSleeps++;
         } else {
           this.heldBackWaitMs = 1;
           const standby = this.owned.size < this.projections.length ? this.deps.standbyRetryMs ?? 2000 : Infinity;
-          await this.control.waker.sleep(Math.min(this.deps.idleWaitMs ?? 1000, standby));
+          await this.control.sleep(Math.min(this.deps.idleWaitMs ?? 1000, standby));
         }
       } catch (err) {
         failures++;
@@ -104,6 +110,7 @@ export class PgGroupRunner {
 
   /** One round: every projection it runs gets at most one batch. Whether there may be more to do now. */
   async step(): Promise<boolean> {
+    this.heldBack = false;
     const client = await this.connection();
     await this.takeLocks(client);
     const now = Date.now();
@@ -138,7 +145,10 @@ export class PgGroupRunner {
     if (!ready.length) return false;
     const from = ready.map((r) => r.state.position).reduce((a, b) => (comparePositions(a, b) <= 0 ? a : b));
     const types = [...new Set(ready.flatMap((r) => r.projection.handles))];
-    const batch = await this.deps.store.readHandledBatch(from, this.batchSize, types);
+    // On the lock connection: one statement (the horizon, the page, whether events wait above
+    // the horizon), never queued behind requests for a pool connection.
+    const batch = await this.deps.store.readHandledBatch(from, this.batchSize, types, undefined, client);
+    this.heldBack ||= batch.heldBack ?? false;
     const last = batch.last;
     if (!last) return false;
     const parts: Part[] = [];
@@ -195,13 +205,6 @@ export class PgGroupRunner {
     this.batches++;
     this.positions.set(name, to);
     localCheckpoints(this.deps.pool).emit('advance', name, to);
-  }
-
-  private async heldBack(): Promise<boolean> {
-    const positions = [...this.owned].map((n) => this.positions.get(n)).filter((p): p is Position => !!p);
-    if (!positions.length) return false;
-    const min = positions.reduce((a, b) => (comparePositions(a, b) <= 0 ? a : b));
-    return (await this.deps.store.countAfter(min, 1)) > 0;
   }
 
   /** The lock connection (a new one after a loss: every lock went with the old one). */
@@ -261,15 +264,18 @@ async function loadStates(db: pg.ClientBase, names: string[]): Promise<Map<strin
 export async function applyTogether(client: pg.ClientBase, parts: Part[], to: Position): Promise<Part[]> {
   if (!parts.length) return [];
   try {
-    await client.query('BEGIN');
-    const { rows } = await client.query<{ name: string }>(
-      `UPDATE projections p SET commit_position = $1, prepare_position = $2, updated_at = now()
-         FROM unnest($3::text[], $4::int[], $5::bigint[], $6::bigint[]) AS v(name, generation, c, p)
+    // BEGIN and the compare-and-set in one round trip: one simple-protocol query of two statements
+    // (which takes no parameters, hence literals: positions and generations are integers written
+    // by BigInt, names are escaped). Either failing leaves the transaction to the ROLLBACK below.
+    const results = (await client.query(
+      `BEGIN; UPDATE projections p SET commit_position = ${to.commit}, prepare_position = ${to.prepare}, updated_at = now()
+         FROM unnest(${textArray(client, parts.map((x) => x.projection.name))}, ${intArray(parts.map((x) => BigInt(x.state.generation)), 'int')},
+                     ${intArray(parts.map((x) => x.state.position.commit), 'bigint')}, ${intArray(parts.map((x) => x.state.position.prepare), 'bigint')}) AS v(name, generation, c, p)
         WHERE p.name = v.name AND p.generation = v.generation AND p.commit_position = v.c AND p.prepare_position = v.p
-        RETURNING p.name, pg_notify($7, p.name || ' ' || p.commit_position || ' ' || p.prepare_position)`,
-      [to.commit.toString(), to.prepare.toString(), parts.map((x) => x.projection.name), parts.map((x) => x.state.generation),
-        parts.map((x) => x.state.position.commit.toString()), parts.map((x) => x.state.position.prepare.toString()), PG_CHECKPOINT_CHANNEL],
-    );
+        RETURNING p.name, pg_notify(${client.escapeLiteral(PG_CHECKPOINT_CHANNEL)}, p.name || ' ' || p.commit_position || ' ' || p.prepare_position)`,
+    )) as unknown as pg.QueryResult<{ name: string }>[];
+    const rows = results[1]?.rows;
+    if (!rows) throw new Error('compare-and-set: no result');
     const held = new Set(rows.map((r) => r.name));
     const applied = parts.filter((x) => held.has(x.projection.name));
     for (const x of applied) {
@@ -282,3 +288,7 @@ export async function applyTogether(client: pg.ClientBase, parts: Part[], to: Po
     throw err;
   }
 }
+
+/** Literal arrays for the simple-protocol query above (it cannot take parameters). */
+const textArray = (client: pg.ClientBase, xs: readonly string[]) => `ARRAY[${xs.map((x) => client.escapeLiteral(x)).join(', ')}]::text[]`;
+const intArray = (xs: readonly bigint[], type: 'int' | 'bigint') => `ARRAY[${xs.map((x) => BigInt(x).toString()).join(', ')}]::${type}[]`;

@@ -86,12 +86,13 @@ describe('PostgreSQL event store: specifics', () => {
     await expect(pool.query('DELETE FROM events')).rejects.toThrow(/append-only/);
   });
 
-  it.each(['database', 'cluster'] as const)('gap test (%s horizon): 16 concurrent writers, 20,000+ events, some committing late; the subscriber sees each exactly once, in revision order per stream', async (horizon) => {
+  it.each(['database', 'cluster'] as const)('gap test (%s horizon): 16 concurrent writers, 20,000+ events, some committing late; the subscriber and a page reader see each exactly once, in revision order per stream', async (horizon) => {
     const WRITERS = 16;
     const PER_WRITER = 1260; // events per writer (batches of 1–5) → 20,160 events
     const writerPool = newPool(WRITERS + 2);
     const writerStore = new PostgresEventStore(writerPool, testRegistry());
-    const subStore = new PostgresEventStore(newPool(3), testRegistry(), { pollIntervalMs: 100, horizon });
+    const subPool = newPool(3);
+    const subStore = new PostgresEventStore(subPool, testRegistry(), { pollIntervalMs: 100, horizon });
     const prefix = `gap${randomUUID().slice(0, 6)}-`;
     const seen = new Map<string, number>();
     const lastRevision = new Map<string, bigint>();
@@ -105,6 +106,26 @@ describe('PostgreSQL event store: specifics', () => {
         if (e.revision !== prev + 1n) orderViolations.push(`${e.streamName}: ${prev} → ${e.revision}`);
         lastRevision.set(e.streamName, e.revision);
         if (++total >= WRITERS * PER_WRITER) return;
+      }
+    })();
+
+    // A projection runner's reader beside it: pages (readHandledBatch, one statement each, on its
+    // own connection) from the head before the writes; it too must see every event exactly once.
+    const pagerClient = await subPool.connect();
+    const paged = new Map<string, number>();
+    let pagedTotal = 0;
+    let pagerDone = false;
+    const paging = (async () => {
+      let at = await subStore.headPosition();
+      for (const end = Date.now() + 90_000; !pagerDone && Date.now() < end;) {
+        const batch = await subStore.readHandledBatch(at, 300, ['ThingHappened'], undefined, pagerClient);
+        for (const e of batch.events) {
+          if (!e.streamName.startsWith(prefix)) continue;
+          paged.set(e.id, (paged.get(e.id) ?? 0) + 1);
+          if (++pagedTotal >= WRITERS * PER_WRITER) pagerDone = true;
+        }
+        if (batch.last) at = batch.last;
+        else await sleep(2);
       }
     })();
 
@@ -144,8 +165,12 @@ describe('PostgreSQL event store: specifics', () => {
     await consumed;
     clearTimeout(timeout);
     await sub.unsubscribe();
+    await paging;
+    pagerClient.release();
 
     expect(appended.length).toBeGreaterThanOrEqual(20_000);
+    expect(pagedTotal).toBe(appended.length);
+    expect(appended.filter((id) => paged.get(id) !== 1)).toEqual([]);
     expect(total).toBe(appended.length);
     expect(appended.filter((id) => seen.get(id) !== 1)).toEqual([]);
     expect(seen.size).toBe(appended.length);

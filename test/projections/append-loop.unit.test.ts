@@ -47,4 +47,35 @@ describe('AppendLoop', () => {
     expect(runs).toBe(2);
     await control.stop();
   });
+
+  it('a signal that comes while the loop is awake (between its read and its sleep) ends the next sleep at once', async () => {
+    const s = source();
+    const control = new AppendLoop(s);
+    const reads: number[] = [];
+    let release!: () => void;
+    const gap = new Promise<void>((r) => (release = r));
+    const loop = async () => {
+      while (!control.stopped) {
+        control.dirty = false;
+        reads.push(Date.now()); // the read: finds nothing
+        if (reads.length === 1) await gap; // an await after the read (a held-back check, a Redis call)
+        await control.sleep(60_000);
+      }
+    };
+    control.start(loop);
+    await new Promise((r) => setImmediate(r));
+    s.append(); // no sleep in progress: the waker alone would drop this
+    release();
+    for (let i = 0; i < 20 && reads.length < 2; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(reads.length).toBe(2);
+    await control.stop();
+  });
+
+  it('a loop that sleeps after stop() returns at once', async () => {
+    const control = new AppendLoop(source());
+    control.stopped = true;
+    const t0 = Date.now();
+    await control.sleep(60_000);
+    expect(Date.now() - t0).toBeLessThan(1000);
+  });
 });

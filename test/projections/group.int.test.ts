@@ -111,6 +111,74 @@ describe('PgGroupRunner', () => {
     }
   });
 
+  it('a wake reads its page on the runner\u2019s own connection: with every pool connection taken, an append from elsewhere is still projected', async () => {
+    const tag = `pool${randomUUID().slice(0, 6)}`;
+    const a = counterProjection({ name: `pa_${tag}`, base: `pa_${tag}` });
+    await atHead(a);
+    const small = createPool(db.url, 2, () => undefined);
+    const mine = new PostgresEventStore(small, testRegistry());
+    const otherPool = createPool(db.url, 2, () => undefined);
+    const other = new PostgresEventStore(otherPool, testRegistry());
+    const group = new PgGroupRunner({ pool: small, store: mine, idleWaitMs: 60_000 }, [a]);
+    group.start();
+    const held: pg.PoolClient[] = [];
+    try {
+      expect(await until(async () => group.positions.size === 1, 10_000)).toBe(true);
+      await sleep(100);
+      // Requests holding every connection of the runner's pool (a busy API process).
+      held.push(await small.connect(), await small.connect());
+      const batches = group.batches;
+      const { position: at } = await other.appendToStream(`${tag}-1`, [{ type: 'ThingHappened', data: { n: 1 } }]);
+      // Within the pool's 3 s connection timeout: a read through the pool would still be waiting.
+      expect(await until(() => passed(a.name, at), 2000)).toBe(true);
+      expect(group.batches).toBe(batches + 1);
+      expect(await counts(a.name)).toEqual(new Map([[`${tag}-1`, 1]]));
+    } finally {
+      for (const c of held) c.release();
+      await group.stop();
+      await mine.close();
+      await other.close();
+      await Promise.all([small.end(), otherPool.end()]);
+    }
+  });
+
+  it('an older transaction of this database holds an append back (never skipped): short sleeps while it runs, at once past it when it ends', async () => {
+    const tag = `held${randomUUID().slice(0, 6)}`;
+    const a = counterProjection({ name: `ha_${tag}`, base: `ha_${tag}` });
+    await atHead(a);
+    const otherPool = createPool(db.url, 2, () => undefined);
+    const other = new PostgresEventStore(otherPool, testRegistry());
+    const group = new PgGroupRunner({ pool, store, idleWaitMs: 60_000 }, [a]);
+    group.start();
+    const older = await otherPool.connect();
+    try {
+      expect(await until(async () => group.positions.size === 1, 10_000)).toBe(true);
+      // A transaction with an xid, older than the append, that appends nothing (and never notifies).
+      await older.query('BEGIN');
+      await older.query('SELECT pg_current_xact_id()');
+      const { position: at } = await other.appendToStream(`${tag}-1`, [{ type: 'ThingHappened', data: { n: 1 } }]);
+      await sleep(300);
+      expect(await passed(a.name, at)).toBe(false);
+      // The empty pages said so themselves: the runner looks again every few ms (up to 32 ms), not after the idle wait.
+      const sleeps = group.heldBackSleeps;
+      expect(sleeps).toBeGreaterThan(5);
+      await older.query('COMMIT');
+      expect(await until(() => passed(a.name, at), 1000)).toBe(true);
+      expect(await counts(a.name)).toEqual(new Map([[`${tag}-1`, 1]]));
+      // Caught up and nothing held back: it sleeps until the next append.
+      await sleep(200);
+      const idle = group.heldBackSleeps;
+      await sleep(200);
+      expect(group.heldBackSleeps).toBe(idle);
+    } finally {
+      await older.query('ROLLBACK').catch(() => undefined);
+      older.release();
+      await group.stop();
+      await other.close();
+      await otherPool.end();
+    }
+  });
+
   it('a projection whose writes fail moves no checkpoint; the others advance; it catches up exactly once healed', async () => {
     const tag = `fail${randomUUID().slice(0, 6)}`;
     const good = counterProjection({ name: `fg_${tag}`, base: `fg_${tag}` });

@@ -239,40 +239,34 @@ export class PostgresEventStore implements EventStore, PagedLog, AuditLog, LogAr
   }
 
   /**
-   * The next page after `from` in log order, with payloads only for `types` (other rows come
-   * without data/metadata: they only move the reader's position). `to` (inclusive) bounds the read.
+   * The next page after `from` in log order, with payloads only for `types` (every row's when
+   * undefined; other rows come without data/metadata: they only move the reader's position), up
+   * to `to` (inclusive) when given; and whether committed events wait above the visibility horizon.
+   * One round trip (read_log_page(), migration 1732203000000: the horizon is computed by a
+   * statement before the read, as HORIZON_SQL requires), its plan cached per connection; on `via`
+   * (a connection of the caller's, never queued behind the pool) when given.
    * For projection runners and rebuilds: one index scan, nothing decoded that is not wanted.
    */
-  async readTypedRows(from: Position, maxCount: number, types: readonly string[] | undefined, to?: Position): Promise<EventRow[]> {
-    const params: unknown[] = [from.commit.toString(), from.prepare.toString(), maxCount, await this.horizon()];
-    const where = ['transaction_id < $4::text::xid8', '(transaction_id, position) > ($1::text::xid8, $2::bigint)'];
-    if (to) {
-      params.push(to.commit.toString(), to.prepare.toString());
-      where.push(`(transaction_id, position) <= ($5::text::xid8, $6::bigint)`);
-    }
-    let payload = 'data, metadata';
-    if (types) {
-      params.push(types);
-      const p = `$${params.length}::text[]`;
-      payload = `CASE WHEN event_type = ANY(${p}) THEN data END AS data, CASE WHEN event_type = ANY(${p}) THEN metadata END AS metadata`;
-    }
-    const { rows } = await this.pool.query<EventRow>(
-      `SELECT position::text AS prepare, transaction_id::text AS commit, stream_name, revision::text AS revision,
-              event_id::text AS event_id, event_type, schema_version, ${payload}, created_at
-         FROM events WHERE ${where.join(' AND ')} ORDER BY transaction_id, position LIMIT $3`,
-      params,
-    );
-    return rows;
+  async readTypedRows(
+    from: Position, maxCount: number, types: readonly string[] | undefined, to?: Position, via?: pg.ClientBase,
+  ): Promise<{ rows: EventRow[]; heldBack: boolean }> {
+    const { rows } = await (via ?? this.pool).query<EventRow & { held_back: boolean }>({
+      name: 'authledger_read_log_page_v1',
+      text: 'SELECT * FROM read_log_page($1::text::xid8, $2::bigint, $3, $4::text[], $5::text::xid8, $6::bigint, $7)',
+      values: [from.commit.toString(), from.prepare.toString(), maxCount, types ?? null,
+        to ? to.commit.toString() : null, to ? to.prepare.toString() : null, this.horizonMode === 'cluster'],
+    });
+    return { rows: rows[0]?.prepare == null ? [] : rows, heldBack: rows[0]?.held_back ?? false };
   }
 
   /** PagedLog: the next page after `from`, with only the `types` events decoded. */
-  async readHandledBatch(from: Position, maxCount: number, types: readonly string[], to?: Position): Promise<LogBatch> {
-    const rows = await this.readTypedRows(from, maxCount, types, to);
+  async readHandledBatch(from: Position, maxCount: number, types: readonly string[], to?: Position, via?: pg.ClientBase): Promise<LogBatch> {
+    const { rows, heldBack } = await this.readTypedRows(from, maxCount, types, to, via);
     const wanted = new Set(types);
     const events: RecordedEvent[] = [];
     for (const r of rows) if (wanted.has(r.event_type)) events.push(this.toRecorded(r));
     const tail = rows.at(-1);
-    return { events, count: rows.length, last: tail && rowPosition(tail) };
+    return { events, count: rows.length, last: tail && rowPosition(tail), heldBack };
   }
 
   /** PagedLog: committed events after `from` (also those not yet readable behind the horizon), up to `cap`. */
