@@ -5,6 +5,10 @@
  * - a concurrent writer (WrongExpectedVersionError) makes it load and decide again, at most
  *   `attempts` times in all; when the caller pinned `expectedRevision` (If-Match, a single-use
  *   token) it is not retried: the conflict is the answer;
+ * - `assumeNew` (a stream named by an id just generated): the first attempt decides on the
+ *   initial state without reading the stream and appends with `NO_STREAM`, so the append's own
+ *   revision check stands in for the read; should the stream exist after all, that conflict loads
+ *   it and decides again like any other (the decider then says why);
  * - no events → nothing is appended, nothing is projected;
  * - after the append, the inline projections registered for the appended event types
  *   (src/projections/inline.ts: the same projection objects the projector runs) are applied
@@ -51,7 +55,11 @@ export async function loadStream<S, E extends DecidedEvent>(
   stream: string,
   decider: Pick<Decider<S, never, E>, 'initialState' | 'evolve'>,
 ): Promise<Loaded<S>> {
-  const recorded = await store.readStream(stream);
+  return foldStream(await store.readStream(stream), decider);
+}
+
+/** Folds a whole stream already read (several streams read at once: `readStreams` in src/events/store.ts). */
+export function foldStream<S, E extends DecidedEvent>(recorded: readonly RecordedEvent[], decider: Pick<Decider<S, never, E>, 'initialState' | 'evolve'>): Loaded<S> {
   const state = recorded.reduce((s, e) => decider.evolve(s, e as unknown as E), decider.initialState());
   const last = recorded.at(-1);
   return { state, revision: last ? last.revision : NO_STREAM, lastStoredAt: last?.createdAt };
@@ -94,6 +102,8 @@ export interface RunCommand<S, C, E extends DecidedEvent> {
   expectedRevision?: StreamRevision;
   /** Loads and decides at most this many times on conflicts (default 3). */
   attempts?: number;
+  /** The stream is named by a fresh id: the first attempt skips the read (see the rules above). */
+  assumeNew?: boolean;
   /** A cheaper loader than reading the whole stream (sessions read their first and last event). */
   load?: (store: EventStore, stream: string) => Promise<Loaded<S>>;
   /** Called with the decided events just before they are appended. */
@@ -101,10 +111,12 @@ export interface RunCommand<S, C, E extends DecidedEvent> {
 }
 
 export async function runCommand<S, C, E extends DecidedEvent>(deps: CommandDeps, run: RunCommand<S, C, E>): Promise<CommandResult<S, E>> {
-  const attempts = run.expectedRevision !== undefined ? 1 : Math.max(1, run.attempts ?? 3);
+  const attempts = run.expectedRevision !== undefined ? 1 : Math.max(run.assumeNew ? 2 : 1, run.attempts ?? 3);
   const load = run.load ?? ((store: EventStore, stream: string) => loadStream(store, stream, run.decider));
   for (let attempt = 1; ; attempt++) {
-    const { state, revision } = await load(deps.store, run.stream);
+    const { state, revision } = run.assumeNew && attempt === 1 && run.expectedRevision === undefined
+      ? { state: run.decider.initialState(), revision: NO_STREAM as StreamRevision }
+      : await load(deps.store, run.stream);
     if (run.expectedRevision !== undefined && run.expectedRevision !== revision) {
       throw new WrongExpectedVersionError(run.stream, run.expectedRevision, revision);
     }

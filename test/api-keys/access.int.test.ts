@@ -5,7 +5,7 @@ import { buildApp } from '../../src/compose';
 import { createServices, silentLogger, type Services } from '../../src/services';
 import { generateApiKey } from '../../src/credentials/api-key-format';
 import { expireDueApiKeys, issueApiKey } from '../../src/commands/api-keys/handlers';
-import { foldApiKeyUsage } from '../../src/projections/api-key-usage';
+import { foldApiKeyUsage, usageKeys } from '../../src/projections/api-key-usage';
 import { bearer, eventually, newAdmin, newUser, runProjections, type TestUser } from '../helpers/users';
 
 const access = (app: FastifyInstance, feature: string, token: string, key?: string, seed = false) =>
@@ -98,6 +98,15 @@ describe('API keys, features and the access check', () => {
     it('refuses keys naming unknown features', async () => {
       const res = await app.inject({ method: 'POST', url: '/api/v1/api-keys', headers: bearer(alice.token), payload: { name: 'x', features: ['ghost'] } });
       expect(res.statusCode).toBe(400);
+      // Known and unknown names mixed: exactly the unknown ones are named.
+      const mixed = await app.inject({ method: 'POST', url: '/api/v1/api-keys', headers: bearer(alice.token), payload: { name: 'x', features: ['billing', 'ghost', 'reports', 'phantom', 'billing'] } });
+      expect(mixed.statusCode).toBe(400);
+      expect(JSON.stringify(mixed.json())).toContain('unknown feature: ghost');
+      expect(JSON.stringify(mixed.json())).toContain('unknown feature: phantom');
+      expect(JSON.stringify(mixed.json())).not.toMatch(/unknown feature: (billing|reports)/);
+      const known = await app.inject({ method: 'POST', url: '/api/v1/api-keys', headers: bearer(alice.token), payload: { name: 'x', features: ['reports', 'billing'] } });
+      expect(known.statusCode, known.body).toBe(201);
+      expect(known.json().features).toEqual(['reports', 'billing']);
     });
 
     it('admins issue keys for existing, enabled users only', async () => {
@@ -264,6 +273,31 @@ describe('API keys, features and the access check', () => {
       expect(feature.json().usage.at(-1).count).toBeGreaterThanOrEqual(5);
       const asUser = await app.inject({ method: 'GET', url: '/api/v1/features/billing', headers: bearer(alice.token) });
       expect(asUser.json().usage).toBeUndefined();
+    });
+
+    it('GET /api-keys/{id}: daily usage of the last `days` days in day order, folded and pending counts added; owner or admin only', async () => {
+      const res = await app.inject({ method: 'POST', url: '/api/v1/api-keys', headers: bearer(alice.token), payload: { name: 'days', features: ['billing'] } });
+      const key = res.json();
+      const day = (ago: number) => new Date(Date.now() - ago * 86_400_000).toISOString().slice(0, 10);
+      await t.services.pool.query(
+        `INSERT INTO api_key_usage (key_id, day, count) SELECT $1, d::date, c FROM unnest($2::text[], $3::bigint[]) AS t(d, c)`,
+        [key.id, [day(40), day(10), day(2), day(0)], [7, 3, 2, 4]],
+      );
+      const pending = usageKeys.keyUsage(t.services.prefix, key.id);
+      await t.services.redis.hincrby(pending, day(0), 6);
+      await t.services.redis.hincrby(pending, day(1), 1);
+      const get = (token: string, q = '') => app.inject({ method: 'GET', url: `/api/v1/api-keys/${key.id}${q}`, headers: bearer(token) });
+      const v = (await get(alice.token)).json();
+      expect(v.usage).toEqual([{ day: day(10), count: 3 }, { day: day(2), count: 2 }, { day: day(1), count: 1 }, { day: day(0), count: 10 }]);
+      expect(v.calls_today).toBe(10);
+      expect((await get(alice.token, '?days=5')).json().usage.map((u: { day: string }) => u.day)).toEqual([day(2), day(1), day(0)]);
+      expect((await get(alice.token, '?days=60')).json().usage[0]).toEqual({ day: day(40), count: 7 });
+      expect((await get(admin.token)).json().usage).toEqual(v.usage);
+      const other = await get(bob.token);
+      expect(other.statusCode).toBe(404);
+      expect(other.json().code).toBe('api_key_not_found');
+      expect((await app.inject({ method: 'GET', url: '/api/v1/api-keys/0123456789abcdef', headers: bearer(alice.token) })).statusCode).toBe(404);
+      await t.services.redis.del(pending);
     });
 
     it('a deleted feature is 404, and its name can be registered again', async () => {

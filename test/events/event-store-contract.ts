@@ -11,6 +11,7 @@ import {
   START,
   WrongExpectedVersionError,
   comparePositions,
+  readStreams,
   type EventStore,
   type ExpectedRevision,
   type Position,
@@ -128,6 +129,19 @@ export function eventStoreContract(target: () => Promise<ContractTarget>): void 
     expect(e!.position).toEqual(r.position);
     expect(e!.createdAt).toBeInstanceOf(Date);
     expect(Math.abs(e!.createdAt.getTime() - before)).toBeLessThan(60_000);
+  });
+
+  it('readStreams: whole streams in the order asked, a missing one empty, one read for the PostgreSQL adapter', async () => {
+    const p = prefix();
+    await store.appendToStream(`${p}a`, [thing(1), thing(2)]);
+    await store.appendToStream(`${p}b`, [thing(3)]);
+    await store.appendToStream(`${p}a`, [thing(4)]);
+    const ns = (es: { data: unknown }[]) => es.map((e) => (e.data as { n: number }).n);
+    const got = await readStreams(store, [`${p}b`, `${p}missing`, `${p}a`]);
+    expect(got.map(ns)).toEqual([[3], [], [1, 2, 4]]);
+    expect(got[2]!.map((e) => e.revision)).toEqual([0n, 1n, 2n]);
+    expect(got[2]!.map((e) => e.streamName)).toEqual([`${p}a`, `${p}a`, `${p}a`]);
+    expect(await readStreams(store, [])).toEqual([]);
   });
 
   it('readStream: directions, fromRevision (inclusive), maxCount, missing stream', async () => {

@@ -10,23 +10,18 @@ import type { Services } from '../../services';
 import { errors } from '../../errors';
 import { evolveFeature, initialFeatureState } from '../../events/feature';
 import { streams } from '../../events/streams';
-import type { EventMetadata } from '../../events/store';
+import { readStreams, type EventMetadata } from '../../events/store';
 import { generateApiKey } from '../../credentials/api-key-format';
 import { keyIdsOfUser } from '../../projections/access-state';
-import { loadStream, runCommand } from '../decider';
-import { loadUser } from '../users/stream';
+import { foldStream, runCommand } from '../decider';
+import { userDecider } from '../users/decide';
+import { mfaDecider } from '../mfa/decide';
+import { requireStepUp } from '../mfa/step-up';
 import { apiKeyDecider } from './decide';
 
-/** Fails with 400 when a named feature is not registered. */
-async function checkFeaturesExist(services: Services, features: '*' | string[]): Promise<void> {
-  if (features === '*') return;
-  // Scopes (`tokens:introspect`, src/http/token-clients.ts) are not features: names with ':' never are.
-  const unique = [...new Set(features)].filter((f) => !f.includes(':'));
-  const states = await Promise.all(unique.map((f) => loadStream(services.store, streams.feature(f), { initialState: initialFeatureState, evolve: evolveFeature })));
-  const missing = unique.filter((_, i) => states[i]!.state.status !== 'active');
-  if (missing.length) {
-    throw errors.validation(missing.map((m) => ({ field: 'features', message: `unknown feature: ${m}` })), 'A named feature does not exist.');
-  }
+/** The named features that are not registered (`*` and scopes are not features: names with ':' never are, src/http/token-clients.ts). */
+function featureStreams(features: '*' | string[]): string[] {
+  return features === '*' ? [] : [...new Set(features)].filter((f) => !f.includes(':'));
 }
 
 export interface IssueApiKeyInput {
@@ -34,17 +29,31 @@ export interface IssueApiKeyInput {
   name: string;
   features: '*' | string[];
   expiresInDays?: number;
+  /** The caller, when this key needs its step-up (issue 17: a key for every feature). */
+  stepUp?: { userId: string; sessionId: string };
 }
 
-/** Issues a key for `userId`; returns the one-time key and its public description. */
+/**
+ * Issues a key for `userId`; returns the one-time key and its public description. Its
+ * preconditions (the caller's step-up, the owner, the named features) are read in one read of
+ * their streams and checked in that order; the new key's own stream is not read (a fresh id:
+ * the append's NO_STREAM check stands in, see `assumeNew` in ../decider.ts).
+ */
 export async function issueApiKey(services: Services, input: IssueApiKeyInput, metadata: EventMetadata, now = new Date()) {
-  const owner = await loadUser(services.store, input.userId);
+  const features = featureStreams(input.features);
+  const names = [streams.user(input.userId), ...features.map((f) => streams.feature(f)), ...(input.stepUp ? [streams.mfa(input.stepUp.userId)] : [])];
+  const read = await readStreams(services.store, names);
+  if (input.stepUp) await requireStepUp(services, input.stepUp, now, foldStream(read.at(-1)!, mfaDecider));
+  const owner = foldStream(read[0]!, userDecider);
   if (!owner.state.exists || owner.state.deleted) throw errors.notFound('No such user.', 'user_not_found');
   if (owner.state.disabled) throw errors.forbidden('This account is disabled.', 'account_disabled');
-  await checkFeaturesExist(services, input.features);
+  const missing = features.filter((_, i) => foldStream(read[1 + i]!, { initialState: initialFeatureState, evolve: evolveFeature }).state.status !== 'active');
+  if (missing.length) {
+    throw errors.validation(missing.map((m) => ({ field: 'features', message: `unknown feature: ${m}` })), 'A named feature does not exist.');
+  }
   const gen = generateApiKey();
   const expiresAt = input.expiresInDays ? new Date(now.getTime() + input.expiresInDays * 86_400_000).toISOString() : null;
-  const result = await runCommand(services, { stream: streams.apiKey(gen.keyId), decider: apiKeyDecider, metadata, command: {
+  const result = await runCommand(services, { stream: streams.apiKey(gen.keyId), decider: apiKeyDecider, metadata, assumeNew: true, command: {
     type: 'IssueApiKey', keyId: gen.keyId, userId: input.userId, name: input.name, prefix: gen.prefix, secretHash: gen.secretHash,
     features: input.features, expiresAt,
   } });

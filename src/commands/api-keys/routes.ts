@@ -17,7 +17,6 @@ import { featureName } from '../../events/feature';
 import { metadataFrom } from '../../http/metadata';
 import { problems } from '../../http/schemas';
 import { issueApiKey, revokeApiKey } from './handlers';
-import { requireStepUp } from '../mfa/step-up';
 import { API_KEY_SCOPES } from '../../http/token-clients';
 
 const keyIdParam = z.string().regex(/^[0-9a-f]{16}$/, 'an API key id (16 hex characters)');
@@ -68,8 +67,9 @@ export async function apiKeyCommandRoutes(app: FastifyInstance, services: Servic
     if (request.body.features === '*' && scopes) throw errors.validation([{ field: 'features', message: 'a key with scopes names its features (not "*")' }]);
     // Scopes live among the key's features: feature names cannot contain ':', scope names all do.
     const features = scopes ? [...((request.body.features as string[] | undefined) ?? []), ...scopes] : request.body.features!;
-    if (features === '*') await requireStepUp(services, request.auth!); // issue 17: a key for everything
-    const out = await issueApiKey(services, { userId, name: request.body.name, features, expiresInDays: request.body.expires_in_days }, metadataFrom(request));
+    // issue 17: a key for everything needs the caller's step-up (checked first, as issueApiKey reads it).
+    const stepUp = features === '*' ? request.auth! : undefined;
+    const out = await issueApiKey(services, { userId, name: request.body.name, features, expiresInDays: request.body.expires_in_days, stepUp }, metadataFrom(request));
     reply.header('cache-control', 'no-store');
     return reply.code(201).send(out);
   });
@@ -91,8 +91,9 @@ export async function apiKeyCommandRoutes(app: FastifyInstance, services: Servic
   }, async (request, reply) => {
     const me = caller(request);
     const body = request.body ?? {};
-    if ((body.features ?? '*') === '*') await requireStepUp(services, request.auth!); // issue 17
-    const out = await issueApiKey(services, { userId: me.userId, name: body.name ?? 'default', features: body.features ?? '*', expiresInDays: body.expires_in_days }, metadataFrom(request));
+    const features = body.features ?? '*';
+    const stepUp = features === '*' ? request.auth! : undefined; // issue 17
+    const out = await issueApiKey(services, { userId: me.userId, name: body.name ?? 'default', features, expiresInDays: body.expires_in_days, stepUp }, metadataFrom(request));
     reply.header('cache-control', 'no-store');
     return { api_key: out.api_key, id: out.id, prefix: out.prefix };
   });

@@ -13,7 +13,8 @@ import { domainError } from '../../errors';
 import { evolveSession, initialSessionState } from '../../events/session';
 import type { EventStore } from '../../events/store';
 import { streams } from '../../events/streams';
-import { hasSecondFactor, mfaMethods, type MfaMethod } from '../../events/mfa';
+import { hasSecondFactor, mfaMethods, type MfaMethod, type MfaState } from '../../events/mfa';
+import type { Loaded } from '../decider';
 import { SECOND_FACTOR_AMR } from '../../credentials/access-tokens';
 import { loadMfa } from './stream';
 
@@ -30,8 +31,14 @@ async function sessionStart(store: EventStore, sessionId: string) {
   return state;
 }
 
-export async function requireStepUp(deps: { store: EventStore; config: Pick<Config, 'STEP_UP_MAX_AGE_SECONDS'> }, caller: { userId: string; sessionId: string }, now = new Date()): Promise<void> {
-  const { state } = await loadMfa(deps.store, caller.userId);
+/** `mfa`: the caller's MFA stream when the command read it already (with its other streams, in one read). */
+export async function requireStepUp(
+  deps: { store: EventStore; config: Pick<Config, 'STEP_UP_MAX_AGE_SECONDS'> },
+  caller: { userId: string; sessionId: string },
+  now = new Date(),
+  mfa?: Loaded<MfaState>,
+): Promise<void> {
+  const { state } = mfa ?? await loadMfa(deps.store, caller.userId);
   if (!hasSecondFactor(state)) return;
   const maxAge = deps.config.STEP_UP_MAX_AGE_SECONDS * 1000;
   const fresh = (at: string | undefined) => !!at && now.getTime() - Date.parse(at) <= maxAge;

@@ -212,6 +212,17 @@ export class PostgresEventStore implements EventStore, PagedLog, AuditLog, LogAr
     return rows.map((r) => this.toRecorded(r));
   }
 
+  /** Several whole streams in one statement (EventStore.readStreams), in the order asked. */
+  async readStreams(streams: readonly string[]): Promise<RecordedEvent[][]> {
+    const { rows } = await this.pool.query<EventRow>(
+      `SELECT ${COLUMNS} FROM events WHERE stream_name = ANY($1::text[]) ORDER BY events.stream_name, events.revision`,
+      [streams],
+    );
+    const out = new Map<string, RecordedEvent[]>(streams.map((n) => [n, []]));
+    for (const r of rows) out.get(r.stream_name)!.push(this.toRecorded(r));
+    return streams.map((n) => out.get(n)!);
+  }
+
   async readAll(options: ReadAllOptions = {}): Promise<RecordedEvent[]> {
     const rows = await this.readAllRows(options);
     return rows.map((r) => this.toRecorded(r));

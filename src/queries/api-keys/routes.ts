@@ -42,15 +42,26 @@ interface Row {
   today: string | null;
 }
 
-const SELECT = `SELECT k.key_id, k.user_id, k.name, k.prefix, k.features, k.created_at, k.expires_at, k.revoked_at, k.status,
-  l.last_used_at, u.count::text AS today
-  FROM api_keys k LEFT JOIN api_key_last_used l ON l.key_id = k.key_id
+const COLUMNS = `k.key_id, k.user_id, k.name, k.prefix, k.features, k.created_at, k.expires_at, k.revoked_at, k.status,
+  l.last_used_at, u.count::text AS today`;
+const FROM = `FROM api_keys k LEFT JOIN api_key_last_used l ON l.key_id = k.key_id
   LEFT JOIN api_key_usage u ON u.key_id = k.key_id AND u.day = $1::date`;
+const SELECT = `SELECT ${COLUMNS} ${FROM}`;
+/** One key with its daily usage of the last $3 days ([day, count] pairs in day order), in one statement. */
+const SELECT_ONE = `SELECT ${COLUMNS},
+  (SELECT coalesce(json_agg(json_build_array(to_char(d.day, 'YYYY-MM-DD'), d.count::text) ORDER BY d.day), '[]')
+     FROM api_key_usage d WHERE d.key_id = k.key_id AND d.day > current_date - $3::int) AS usage
+  ${FROM} WHERE k.key_id = $2`;
+
+type Pending = Awaited<ReturnType<typeof pendingKeyUsage>>;
 
 async function toViews(services: Services, rows: Row[]) {
+  return viewsOf(rows, await pendingKeyUsage(services.redis, services.prefix, rows.map((r) => r.key_id)));
+}
+
+function viewsOf(rows: Row[], pending: Pending) {
   const now = Date.now();
   const today = utcDay(now);
-  const pending = await pendingKeyUsage(services.redis, services.prefix, rows.map((r) => r.key_id));
   return rows.map((r) => {
     const p = pending.get(r.key_id);
     const lastMs = Math.max(r.last_used_at?.getTime() ?? 0, p?.last ?? 0);
@@ -129,16 +140,18 @@ export async function apiKeyQueryRoutes(app: FastifyInstance, services: Services
     },
   }, async (request) => {
     const auth = request.auth!;
-    const { rows } = await services.pool.query<Row>(`${SELECT} WHERE k.key_id = $2`, [utcDay(Date.now()), request.params.id]);
+    const keyId = request.params.id;
+    // One statement for the key and its daily usage, and the counts not folded yet read beside it
+    // (both are needed only for the owner or an admin; a refused read discards them).
+    const [{ rows }, pendingAll] = await Promise.all([
+      services.pool.query<Row & { usage: [string, string][] }>(SELECT_ONE, [utcDay(Date.now()), keyId, request.query.days]),
+      pendingKeyUsage(services.redis, services.prefix, [keyId]),
+    ]);
     const row = rows[0];
     if (!row || (row.user_id !== auth.userId && !auth.roles.includes('admin'))) throw errors.notFound('No such API key.', 'api_key_not_found');
-    const [view] = await toViews(services, [row]);
-    const usage = await services.pool.query<{ day: string; count: string }>(
-      `SELECT to_char(day, 'YYYY-MM-DD') AS day, count::text FROM api_key_usage WHERE key_id = $1 AND day > current_date - $2::int ORDER BY day`,
-      [row.key_id, request.query.days],
-    );
-    const pending = (await pendingKeyUsage(services.redis, services.prefix, [row.key_id])).get(row.key_id)?.days ?? {};
-    const days = new Map(usage.rows.map((u) => [u.day, Number(u.count)]));
+    const [view] = viewsOf([row], pendingAll);
+    const pending = pendingAll.get(row.key_id)?.days ?? {};
+    const days = new Map(row.usage.map(([d, c]) => [d, Number(c)]));
     for (const [d, c] of Object.entries(pending)) days.set(d, (days.get(d) ?? 0) + c);
     return { ...view!, usage: [...days].sort(([a], [b]) => a.localeCompare(b)).map(([day, count]) => ({ day, count })) };
   });
