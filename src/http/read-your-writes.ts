@@ -31,7 +31,7 @@ import { comparePositions, formatPosition, hasPagedLog, parsePosition, type Posi
 import { CheckpointFeed } from '../projections/checkpoint-feed';
 import { projectionsFor } from '../projections/index';
 import { sessionStateProjection, userProfilesProjection } from '../projections/session-state';
-import { appendedInRequest, sessionOfRequest } from '../infra/request-writes';
+import { appendedInRequest, noteWriter, rememberedInRequest, sessionOfRequest, type RememberPosition } from '../infra/request-writes';
 import { processMetrics } from '../infra/metrics';
 import { errors } from '../errors';
 
@@ -240,13 +240,32 @@ export const readYourWritesPlugin = fp(async (app: FastifyInstance, opts: { serv
     route.preHandler = [...own, hook];
   };
 
+  /** Remembers a write for the session; a failure is logged and fails nothing (the write is committed). */
+  const remember: RememberPosition = (sid, position) => rememberSessionPosition(redis, prefix, sid, position, ttlMs).catch((err: unknown) => {
+    log.warn({ err }, 'read-your-writes: could not remember the session position');
+  });
+
+  /**
+   * Command routes, after their authentication: the caller's session is the one to remember this
+   * request's appends for, as each append returns (src/infra/request-writes.ts), beside the
+   * command's inline step. Callback style: no promise per request.
+   */
+  function noteCaller(request: FastifyRequest, _reply: FastifyReply, done: () => void): void {
+    if (request.auth) noteWriter(request.auth.sessionId, remember);
+    done();
+  }
+
   app.addHook('onRoute', (route: RouteOptions) => {
     const models = route.config?.readModels;
     const consistency = route.config?.consistency;
     if (consistency && models?.length) throw new Error(`route ${route.method} ${route.url} declares both readModels and consistency`);
     if (consistency === 'log') return appendPreHandler(route, logHook);
     if (consistency === 'stream') return appendPreHandler(route, checkHeader);
-    if (!models?.length) return;
+    if (!models?.length) {
+      // Queries that read nothing event-sourced, and the hot `inline` paths, append nothing.
+      if (consistency !== 'inline' && consistency !== 'none' && route.config?.requestContext !== 'off') appendPreHandler(route, noteCaller as never);
+      return;
+    }
     for (const m of models) if (!known.has(m)) throw new Error(`route ${route.method} ${route.url} declares unknown read model ${m}`);
     appendPreHandler(route, consistencyHook(models));
   });
@@ -263,14 +282,11 @@ export const readYourWritesPlugin = fp(async (app: FastifyInstance, opts: { serv
     recent.remember(sid, written);
     // Before the answer leaves: the session's next query (on any API process) must find it.
     // Failing to remember it fails nothing (the write is committed): that query may then read
-    // an older state, as before this feature; it is logged.
-    rememberSessionPosition(redis, prefix, sid, written, ttlMs).then(
-      () => done(null, payload),
-      (err: unknown) => {
-        request.log.warn({ err }, 'read-your-writes: could not remember the session position');
-        done(null, payload);
-      },
-    );
+    // an older state, as before this feature; it is logged. Remembered already (as the append
+    // returned) when the request named its session before its command ran: then awaited here.
+    const early = rememberedInRequest();
+    const remembering = early && early.sessionId === sid && comparePositions(early.position, written) === 0 ? early.done : remember(sid, written);
+    remembering.then(() => done(null, payload));
   });
 }, { name: 'read-your-writes', dependencies: ['auth'] });
 

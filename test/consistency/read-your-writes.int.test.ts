@@ -85,6 +85,28 @@ describe.each(adapters.map((a) => [a.name, a] as const))('read-your-writes on %s
     expect(await t.services.redis.pttl(sessionWriteKey(t.services.prefix, sid))).toBeGreaterThan(50_000);
   });
 
+  it('a command of a signed-in session has its position remembered as its append returns: the stored position is the answer\'s X-Log-Position, once per request', async () => {
+    const eval0 = t.services.redis.eval.bind(t.services.redis);
+    let remembers = 0;
+    const spy = ((...args: Parameters<typeof eval0>) => {
+      if (String(args[0]).includes("redis.call('GET', KEYS[1])")) remembers++;
+      return eval0(...args);
+    }) as typeof eval0;
+    // A session of its own: with the projector stopped here, a session that wrote waits on its reads.
+    const writer = await signupAndLogin(t.app);
+    t.services.redis.eval = spy;
+    try {
+      const res = await t.app.inject({ method: 'POST', url: '/api/v1/api-keys', headers: { authorization: `Bearer ${writer.accessToken}` }, payload: { name: 'ryw', features: '*' } });
+      expect(res.statusCode, res.body).toBe(201);
+      const header = String(res.headers['x-log-position']);
+      expect(header).toMatch(shape);
+      expect(await sessionPosition(t.services.redis, t.services.prefix, writer.sessionId)).toEqual(parsePosition(adapter.kind, header));
+      expect(remembers).toBe(1);
+    } finally {
+      t.services.redis.eval = eval0;
+    }
+  });
+
   it('positions are opaque per adapter and round-trip', () => {
     const p = { commit: 123n, prepare: 45n };
     expect(formatPosition('postgres', p)).toBe('123.45');
