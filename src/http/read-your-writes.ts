@@ -5,6 +5,9 @@
  * - a response to a request that appended events carries `X-Log-Position` (the newest one, in the
  *   adapter's own shape), and the position is remembered for the caller's session in Redis for
  *   READ_YOUR_WRITES_SESSION_TTL_SECONDS (for login/signup: the session the request started);
+ *   a command route's caller is named after its authentication, so each append's position is
+ *   remembered as the append returns (beside the command's inline step, src/infra/request-writes.ts);
+ *   either way the answer leaves only once it is stored (or the failure is logged);
  * - a query on a route with `readModels` waits until every projection it reads has passed the
  *   newer of the session's remembered position and `X-Consistent-After`; past
  *   READ_YOUR_WRITES_TIMEOUT_MS it answers 503 `projection_behind` with Retry-After, never stale
