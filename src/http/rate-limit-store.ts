@@ -22,11 +22,13 @@ import type { Redis } from 'ioredis';
 const LEASE_LUA = `
 local n = redis.call('INCRBY', KEYS[1], ARGV[1])
 local ttl = redis.call('PTTL', KEYS[1])
+local opened = 0
 if ttl < 0 then
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
   ttl = tonumber(ARGV[2])
+  opened = 1
 end
-return {n, ttl}
+return {n, ttl, opened}
 `;
 
 type Result = { current: number; ttl: number };
@@ -45,7 +47,8 @@ interface Entry {
 }
 
 interface LeaseRedis extends Redis {
-  authledgerRateLease(key: string, lease: number, windowMs: number): Promise<[number, number]>;
+  /** [the window's count, its ms left, 1 when this lease opened the window]. */
+  authledgerRateLease(key: string, lease: number, windowMs: number): Promise<[number, number, number?]>;
 }
 
 export const MAX_LOCAL_ENTRIES = 50_000;
@@ -124,11 +127,13 @@ export function leasedRateLimitStore(redis: Redis, nameSpace: string) {
       }
       const asked = size - Math.max(0, e.left);
       r.authledgerRateLease(k, asked, timeWindow).then(
-        ([total, ttl]) => {
+        ([total, ttl, opened]) => {
           const before = total - asked;
           const now = Date.now();
-          // The same window: not over here, and not opened by this lease (it would return the full window).
-          const held = e.left > 0 && now < e.windowEnd && ttl < timeWindow ? e.left : 0;
+          // Still the window what is held came from: not over here, not opened by this lease, and
+          // ending when it was known to end (within a round trip; a window another process opened
+          // after it ends at least about a window later).
+          const held = e.left > 0 && now < e.windowEnd && opened !== 1 && now + ttl < e.windowEnd + timeWindow / 2 ? e.left : 0;
           const granted = Math.max(0, Math.min(asked, max - before));
           e.windowEnd = now + Math.max(0, ttl);
           e.windowMs = timeWindow;
