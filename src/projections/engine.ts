@@ -145,6 +145,8 @@ export class ProjectionRunner {
   active = false;
   /** Batches this runner committed (for tests and metrics). */
   batches = 0;
+  /** Times it tried to take its lock (each a new connection; a standby tries every standbyRetryMs). */
+  lockAttempts = 0;
 
   constructor(
     private readonly deps: EngineDeps,
@@ -167,6 +169,7 @@ export class ProjectionRunner {
   /** Takes (or confirms) the session advisory lock on a dedicated connection. */
   async acquireLock(): Promise<boolean> {
     if (this.lockClient) return true;
+    this.lockAttempts++;
     const client = await holdAdvisoryLock(this.deps.pool, RUNNER_LOCK_NS, this.projection.name, (c) => {
       if (this.lockClient === c) {
         this.lockClient = undefined;
@@ -192,7 +195,10 @@ export class ProjectionRunner {
     while (!this.control.stopped) {
       try {
         if (!(await this.acquireLock())) {
-          await this.control.sleep(this.deps.standbyRetryMs ?? 2000); // standby: another process runs this projection
+          // Standby: another process runs this projection. The waker's sleep, not control.sleep:
+          // `dirty` is cleared only once the lock is held, so control.sleep would retry at once
+          // after every append (a new connection each time) instead of every standbyRetryMs.
+          await this.control.waker.sleep(this.deps.standbyRetryMs ?? 2000);
           continue;
         }
         this.control.dirty = false;

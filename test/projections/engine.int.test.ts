@@ -143,6 +143,32 @@ describe('PostgreSQL projections', () => {
     }
   });
 
+  it('a standby retries its lock on its schedule (or once per wake), never in a loop while appends come', async () => {
+    const tag = `sb${randomUUID().slice(0, 6)}`;
+    const p = counterProjection({ name: `sb_${tag}`, base: `sb_${tag}` });
+    await ensureProjections(pool, [p]);
+    const active = new ProjectionRunner({ pool, store, idleWaitMs: 50 }, p);
+    active.start();
+    const standbyPool = createPool(db.url, 2, () => undefined);
+    const standbyStore = new PostgresEventStore(standbyPool, testRegistry());
+    const standby = new ProjectionRunner({ pool: standbyPool, store: standbyStore, standbyRetryMs: 60_000 }, p);
+    try {
+      for (let i = 0; i < 200 && !active.active; i++) await sleep(50);
+      standby.start();
+      for (let i = 0; i < 100 && standby.lockAttempts < 1; i++) await sleep(20);
+      for (let i = 0; i < 5; i++) await standbyStore.appendToStream(`${tag}-${i}`, [{ type: 'ThingHappened', data: { n: i } }]);
+      await sleep(1000);
+      expect(standby.active).toBe(false);
+      // One try at start, at most one per append signal (local and NOTIFY); a loop makes hundreds.
+      expect(standby.lockAttempts).toBeLessThanOrEqual(11);
+    } finally {
+      await standby.stop();
+      await active.stop();
+      await standbyStore.close();
+      await standbyPool.end();
+    }
+  });
+
   it('fencing: a runner whose lock connection is killed cannot commit; the other takes over exactly', async () => {
     const tag = `fen${randomUUID().slice(0, 6)}`;
     const p = counterProjection({ name: `fen_${tag}`, base: `fen_${tag}` });
