@@ -115,8 +115,9 @@ describe('PostgreSQL event store: specifics', () => {
     const paged = new Map<string, number>();
     let pagedTotal = 0;
     let pagerDone = false;
+    const start = await subStore.headPosition(); // before any writer starts
     const paging = (async () => {
-      let at = await subStore.headPosition();
+      let at = start;
       for (const end = Date.now() + 90_000; !pagerDone && Date.now() < end;) {
         const batch = await subStore.readHandledBatch(at, 300, ['ThingHappened'], undefined, pagerClient);
         for (const e of batch.events) {
