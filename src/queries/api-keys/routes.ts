@@ -144,7 +144,8 @@ export async function apiKeyQueryRoutes(app: FastifyInstance, services: Services
     // One statement for the key and its daily usage, and the counts not folded yet read beside it
     // (both are needed only for the owner or an admin; a refused read discards them).
     const [{ rows }, pendingAll] = await Promise.all([
-      services.pool.query<Row & { usage: [string, string][] }>(SELECT_ONE, [utcDay(Date.now()), keyId, request.query.days]),
+      // Named: parsed and planned once per connection.
+      services.pool.query<Row & { usage: [string, string][] }>({ name: 'authledger_api_key_one_v1', text: SELECT_ONE, values: [utcDay(Date.now()), keyId, request.query.days] }),
       pendingKeyUsage(services.redis, services.prefix, [keyId]),
     ]);
     const row = rows[0];
