@@ -72,7 +72,9 @@ export function isDependencyDown(err: unknown): boolean {
   const m = e.message ?? '';
   return (
     /Connection terminated|connection timeout|timeout exceeded when trying to connect|Client has encountered a connection error|the database system is (starting up|shutting down)/i.test(m) ||
-    /Stream isn't writeable|enableOfflineQueue|Connection is closed|Reached the max retries per request/i.test(m)
+    /Stream isn't writeable|enableOfflineQueue|Connection is closed|Reached the max retries per request/i.test(m) ||
+    // A gRPC call whose HTTP/2 connection was reset (db-client: UnknownError 13 "Received RST_STREAM").
+    /Received RST_STREAM|Session closed with error code|Connection dropped/i.test(m)
   );
 }
 

@@ -4,7 +4,7 @@
  * the adapter's own failure to reach a port where nothing listens (a real gRPC connection attempt).
  */
 import { describe, expect, it } from 'vitest';
-import { CancelledError, DeadlineExceededError, NotFoundError, TimeoutError, UnavailableError } from '@eventstore/db-client';
+import { CancelledError, DeadlineExceededError, NotFoundError, TimeoutError, UnavailableError, UnknownError } from '@eventstore/db-client';
 import { createRegistry } from '../../src/events';
 import { EventStoreDBEventStore } from '../../src/events/esdb/store';
 import { isDependencyDown, toDomainError } from '../../src/http/problem';
@@ -21,6 +21,12 @@ describe('EventStoreDB connectivity errors are a dependency down', () => {
     expect(isDependencyDown(new CancelledError(undefined, 'cancelled'))).toBe(false);
     expect(isDependencyDown({ type: 'unavailable' })).toBe(false); // not an Error: no match by shape alone
     expect(toDomainError(new Error('boom')).code).toBe('internal_error');
+  });
+
+  it('a gRPC stream reset with its connection (UnknownError 13 RST_STREAM) → service_unavailable; another code 13 is not', () => {
+    const reset = new UnknownError({ code: 13, message: '13 INTERNAL: Received RST_STREAM with code 2 triggered by internal client error: Session closed with error code 2' } as never);
+    expect(toDomainError(reset).code).toBe('service_unavailable');
+    expect(toDomainError(new UnknownError({ code: 13, message: '13 INTERNAL: bad frame' } as never)).code).toBe('internal_error');
   });
 });
 

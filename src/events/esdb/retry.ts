@@ -58,6 +58,32 @@ export function isConnectivityError(err: unknown): boolean {
     || err instanceof NotLeaderError || err instanceof CancelledError;
 }
 
+/**
+ * A call that died with its HTTP/2 connection (the server, or something between, reset the stream
+ * or closed the session; db-client reports it as UnknownError 13 "Received RST_STREAM ..."), or
+ * that found no node: db-client opens a new connection on the next call.
+ */
+export function isTransportReset(err: unknown): boolean {
+  if (err instanceof UnavailableError) return true;
+  const m = err instanceof Error ? err.message : '';
+  return /Received RST_STREAM|Session closed with error code|Connection dropped/i.test(m);
+}
+
+/**
+ * A read (never an append) tried once more, after `pauseMs`, when its connection was reset under
+ * it: reads are idempotent, and a command's aggregate load or a query should not fail for a
+ * connection the client replaces at once. A second failure is the caller's (a 503).
+ */
+export async function retryRead<T>(read: () => Promise<T>, pauseMs = 20): Promise<T> {
+  try {
+    return await read();
+  } catch (err) {
+    if (!isTransportReset(err)) throw err;
+    await new Promise((resolve) => setTimeout(resolve, pauseMs));
+    return read();
+  }
+}
+
 /** Consecutive failures → next delay, with reset rules (see the module comment). */
 export class Backoff {
   private failures = 0;

@@ -86,6 +86,7 @@ import {
   Backoff,
   Sleeper,
   isConnectivityError,
+  retryRead,
   stderrLog,
   type EsdbLog,
   type EsdbStoreOptions,
@@ -404,16 +405,18 @@ export class EventStoreDBEventStore implements EventStore, AuditLog, LogArchive 
 
   /** Raw events of a stream (nothing decoded); [] for a missing stream. */
   private async readRaw(stream: string, fromRevision: bigint | typeof END, maxCount: number, direction: typeof FORWARDS | typeof BACKWARDS): Promise<EsdbRecorded[]> {
-    const out: EsdbRecorded[] = [];
     try {
-      await consume(this.client.readStream(stream, { direction, fromRevision, maxCount }), (r) => {
-        if (r.event) out.push(r.event);
+      return await retryRead(async () => {
+        const out: EsdbRecorded[] = [];
+        await consume(this.client.readStream(stream, { direction, fromRevision, maxCount }), (r) => {
+          if (r.event) out.push(r.event);
+        });
+        return out;
       });
     } catch (err) {
       if (err instanceof StreamNotFoundError) return [];
       throw err;
     }
-    return out;
   }
 
   /**
@@ -432,19 +435,25 @@ export class EventStoreDBEventStore implements EventStore, AuditLog, LogArchive 
 
   /** The stream's last revision, read raw (not decoded). */
   private async lastRevision(stream: string): Promise<bigint | 'no_stream'> {
-    let revision: bigint | 'no_stream' = 'no_stream';
     try {
-      await consume(this.client.readStream(stream, { direction: BACKWARDS, fromRevision: END, maxCount: 1 }), (r) => {
-        if (r.event) revision = r.event.revision;
+      return await retryRead(async () => {
+        let revision: bigint | 'no_stream' = 'no_stream';
+        await consume(this.client.readStream(stream, { direction: BACKWARDS, fromRevision: END, maxCount: 1 }), (r) => {
+          if (r.event) revision = r.event.revision;
+        });
+        return revision;
       });
     } catch (err) {
       if (err instanceof StreamNotFoundError) return 'no_stream';
       throw err;
     }
-    return revision;
   }
 
   async readStream(stream: string, options: ReadStreamOptions = {}): Promise<RecordedEvent[]> {
+    return retryRead(() => this.readStreamOnce(stream, options));
+  }
+
+  private async readStreamOnce(stream: string, options: ReadStreamOptions): Promise<RecordedEvent[]> {
     const backwards = options.direction === 'backwards';
     const out: RecordedEvent[] = [];
     try {
@@ -478,18 +487,27 @@ export class EventStoreDBEventStore implements EventStore, AuditLog, LogArchive 
       : backwards ? END : ESDB_START;
     let exclude: Position | undefined = typeof from === 'object' ? from : undefined;
     for (;;) {
-      const page = this.client.readAll({ direction: backwards ? BACKWARDS : FORWARDS, fromPosition: from, maxCount: DEFAULT_PAGE });
+      const kept = out.length;
       let seen = 0;
       let last: Position | undefined;
-      await consume(page, (resolved) => {
-        const e = resolved.event;
-        if (!e) return;
-        seen++;
-        last = e.position;
-        if (exclude && comparePositions(e.position, exclude) === 0) return;
-        if (isSystem(e) || !matches(options.filter, e)) return;
-        out.push(this.toRecorded(e));
-        if (out.length >= wanted) return false;
+      const pageFrom = from;
+      const skip = exclude;
+      // A page is read again from its start when its connection was reset (what it kept is dropped).
+      await retryRead(async () => {
+        out.length = kept;
+        seen = 0;
+        last = undefined;
+        const page = this.client.readAll({ direction: backwards ? BACKWARDS : FORWARDS, fromPosition: pageFrom, maxCount: DEFAULT_PAGE });
+        await consume(page, (resolved) => {
+          const e = resolved.event;
+          if (!e) return;
+          seen++;
+          last = e.position;
+          if (skip && comparePositions(e.position, skip) === 0) return;
+          if (isSystem(e) || !matches(options.filter, e)) return;
+          out.push(this.toRecorded(e));
+          if (out.length >= wanted) return false;
+        });
       });
       if (out.length >= wanted || seen < DEFAULT_PAGE || !last) return out;
       from = last;
@@ -581,6 +599,10 @@ export class EventStoreDBEventStore implements EventStore, AuditLog, LogArchive 
 
   /** The newest non-system event's position, read raw: nothing is decoded. */
   async headPosition(): Promise<Position> {
+    return retryRead(() => this.headPositionOnce());
+  }
+
+  private async headPositionOnce(): Promise<Position> {
     let from: ReadPosition = END;
     for (;;) {
       const exclude = typeof from === 'object' ? from : undefined;
