@@ -116,3 +116,16 @@ describe('the EventStoreDB adapter over a reset connection', () => {
     expect(calls.append).toBe(1);
   });
 });
+
+describe('the head position read', () => {
+  it('reads its small page to the end instead of cancelling it (a cancel resets the HTTP/2 stream)', async () => {
+    let cancels = 0;
+    const read = Object.assign((async function* () {
+      yield event(3n);
+      yield event(2n);
+    })(), { cancel: async () => { cancels++; } });
+    const c = { readAll: () => read, dispose: async () => undefined } as unknown as EventStoreDBClient;
+    await expect(new EventStoreDBEventStore(c, testRegistry()).headPosition()).resolves.toEqual(position(300n));
+    expect(cancels).toBe(0);
+  });
+});

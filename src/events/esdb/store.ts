@@ -615,9 +615,11 @@ export class EventStoreDBEventStore implements EventStore, AuditLog, LogArchive 
         seen++;
         last = e.position;
         if (exclude && comparePositions(e.position, exclude) === 0) return;
-        if (isSystem(e)) return;
+        if (head || isSystem(e)) return;
+        // Read to the page's end, not cancelled at the first hit: a cancel resets the HTTP/2 stream,
+        // and a server that sees many resets a second closes the whole connection (Node's HTTP/2
+        // servers send GOAWAY), failing every call in flight with it, appends included.
         head = e.position;
-        return false;
       });
       if (head) return head;
       if (seen < HEAD_PAGE || !last) return START;
