@@ -12,6 +12,7 @@ import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import { DomainError, domainError, errors, type FieldError } from '../errors';
 import { STATUS_OF_KIND } from './status';
 import { WrongExpectedVersionError } from '../events/store';
+import { isTransportResetMessage } from '../events/esdb/transport-reset';
 import { redactUrl } from '../infra/logger';
 
 export const PROBLEM_TYPE_BASE = 'https://authledger.dev/problems/';
@@ -73,8 +74,7 @@ export function isDependencyDown(err: unknown): boolean {
   return (
     /Connection terminated|connection timeout|timeout exceeded when trying to connect|Client has encountered a connection error|the database system is (starting up|shutting down)/i.test(m) ||
     /Stream isn't writeable|enableOfflineQueue|Connection is closed|Reached the max retries per request/i.test(m) ||
-    // A gRPC call whose HTTP/2 connection was reset (db-client: UnknownError 13 "Received RST_STREAM").
-    /Received RST_STREAM|Session closed with error code|Connection dropped/i.test(m)
+    isTransportResetMessage(m)
   );
 }
 

@@ -18,6 +18,7 @@ import {
   TimeoutError,
   UnavailableError,
 } from '@eventstore/db-client';
+import { isTransportResetMessage } from './transport-reset';
 
 export interface EsdbLog {
   warn(obj: object, msg: string): void;
@@ -58,15 +59,9 @@ export function isConnectivityError(err: unknown): boolean {
     || err instanceof NotLeaderError || err instanceof CancelledError;
 }
 
-/**
- * A call that died with its HTTP/2 connection (the server, or something between, reset the stream
- * or closed the session; db-client reports it as UnknownError 13 "Received RST_STREAM ..."), or
- * that found no node: db-client opens a new connection on the next call.
- */
+/** A call whose connection was reset (./transport-reset.ts) or that found no node: db-client reconnects on the next call. */
 export function isTransportReset(err: unknown): boolean {
-  if (err instanceof UnavailableError) return true;
-  const m = err instanceof Error ? err.message : '';
-  return /Received RST_STREAM|Session closed with error code|Connection dropped/i.test(m);
+  return err instanceof UnavailableError || (err instanceof Error && isTransportResetMessage(err.message));
 }
 
 /**

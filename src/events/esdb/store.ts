@@ -435,18 +435,8 @@ export class EventStoreDBEventStore implements EventStore, AuditLog, LogArchive 
 
   /** The stream's last revision, read raw (not decoded). */
   private async lastRevision(stream: string): Promise<bigint | 'no_stream'> {
-    try {
-      return await retryRead(async () => {
-        let revision: bigint | 'no_stream' = 'no_stream';
-        await consume(this.client.readStream(stream, { direction: BACKWARDS, fromRevision: END, maxCount: 1 }), (r) => {
-          if (r.event) revision = r.event.revision;
-        });
-        return revision;
-      });
-    } catch (err) {
-      if (err instanceof StreamNotFoundError) return 'no_stream';
-      throw err;
-    }
+    const [last] = await this.readRaw(stream, END, 1, BACKWARDS);
+    return last ? last.revision : 'no_stream';
   }
 
   async readStream(stream: string, options: ReadStreamOptions = {}): Promise<RecordedEvent[]> {
@@ -487,32 +477,31 @@ export class EventStoreDBEventStore implements EventStore, AuditLog, LogArchive 
       : backwards ? END : ESDB_START;
     let exclude: Position | undefined = typeof from === 'object' ? from : undefined;
     for (;;) {
-      const kept = out.length;
-      let seen = 0;
-      let last: Position | undefined;
-      const pageFrom = from;
-      const skip = exclude;
-      // A page is read again from its start when its connection was reset (what it kept is dropped).
-      await retryRead(async () => {
-        out.length = kept;
-        seen = 0;
-        last = undefined;
-        const page = this.client.readAll({ direction: backwards ? BACKWARDS : FORWARDS, fromPosition: pageFrom, maxCount: DEFAULT_PAGE });
-        await consume(page, (resolved) => {
-          const e = resolved.event;
-          if (!e) return;
-          seen++;
-          last = e.position;
-          if (skip && comparePositions(e.position, skip) === 0) return;
-          if (isSystem(e) || !matches(options.filter, e)) return;
-          out.push(this.toRecorded(e));
-          if (out.length >= wanted) return false;
-        });
-      });
-      if (out.length >= wanted || seen < DEFAULT_PAGE || !last) return out;
-      from = last;
-      exclude = last;
+      // A page is read again from its start when its connection was reset.
+      const page = await retryRead(() => this.readAllPage(backwards, from, exclude, options.filter, wanted - out.length));
+      out.push(...page.events);
+      if (out.length >= wanted || page.seen < DEFAULT_PAGE || !page.last) return out;
+      from = page.last;
+      exclude = page.last;
     }
+  }
+
+  /** One page of `$all` from `from` (skipping `exclude`): up to `room` matching events, how many were read, the last one's position. */
+  private async readAllPage(backwards: boolean, from: ReadPosition, exclude: Position | undefined, filter: EventFilter | undefined, room: number) {
+    const events: RecordedEvent[] = [];
+    let seen = 0;
+    let last: Position | undefined;
+    await consume(this.client.readAll({ direction: backwards ? BACKWARDS : FORWARDS, fromPosition: from, maxCount: DEFAULT_PAGE }), (resolved) => {
+      const e = resolved.event;
+      if (!e) return;
+      seen++;
+      last = e.position;
+      if (exclude && comparePositions(e.position, exclude) === 0) return;
+      if (isSystem(e) || !matches(filter, e)) return;
+      events.push(this.toRecorded(e));
+      if (events.length >= room) return false;
+    });
+    return { events, seen, last };
   }
 
   subscribeToAll(options: SubscribeOptions = {}): Subscription {
