@@ -8,7 +8,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPool } from '../../src/infra/db';
 import { PostgresEventStore } from '../../src/events/postgres/store';
-import { PartialDuplicateAppendError, type NewEvent, type RecordedEvent } from '../../src/events/store';
+import { comparePositions, PartialDuplicateAppendError, type NewEvent, type Position, type RecordedEvent } from '../../src/events/store';
 import { createTestDatabase, type TestDatabase } from '../helpers/db';
 import { eventStoreContract } from './event-store-contract';
 import { sleep, take, testRegistry } from './fixtures';
@@ -224,6 +224,44 @@ describe('PostgreSQL event store: specifics', () => {
       await foreign.end();
       await local.end();
       await cluster.close();
+    }
+  });
+
+  it('a filtered subscription moves past the events its filter skips: a wake reads what is new, not everything since its last match', async () => {
+    const prefix = `skip${randomUUID().slice(0, 6)}-`;
+    const store = new PostgresEventStore(newPool(3), testRegistry(), { pollIntervalMs: 60_000 });
+    // Observes the store's own reads (the real statement runs): where each page started, and its size.
+    const reads: { from: Position; rows: number }[] = [];
+    const readTypedRows = store.readTypedRows.bind(store);
+    store.readTypedRows = async (...args: Parameters<typeof readTypedRows>) => {
+      const out = await readTypedRows(...args);
+      reads.push({ from: args[0], rows: out.rows.length });
+      return out;
+    };
+    const sub = store.subscribeToAll({ fromPosition: await store.headPosition(), filter: { eventTypes: ['ThingRenamed'], streamPrefixes: [prefix] } });
+    try {
+      const first = take(sub, 1, 5000);
+      await store.appendToStream(`${prefix}r`, [{ type: 'ThingRenamed', data: { name: 'one' } }]);
+      expect((await first)[0]!.data).toEqual({ name: 'one' });
+      // Pulling (a subscription reads only while someone waits for its next event).
+      const second = take(sub, 1, 5000);
+      // 200 events the filter skips (wrong type, and the right type in another stream).
+      for (let i = 0; i < 20; i++) await store.appendToStream(`${prefix}a`, Array.from({ length: 10 }, (_, n) => ({ type: 'ThingHappened', data: { n } })));
+      const skipped = await store.appendToStream(`other-${prefix}`, [{ type: 'ThingRenamed', data: { name: 'elsewhere' } }]);
+      await sleep(300); // the subscriber has read them all (woken by each append) and sleeps
+      reads.length = 0;
+      const matched = await store.appendToStream(`${prefix}r`, [{ type: 'ThingRenamed', data: { name: 'two' } }], { expectedRevision: 0n });
+      const [got] = await second;
+      expect(got!.data).toEqual({ name: 'two' });
+      expect(got!.position).toEqual(matched.position);
+      // The page that found it started after the skipped events (old behaviour: at 'one', reading
+      // the 201 skipped rows again on every wake) and held only the new event.
+      expect(reads.length).toBeGreaterThan(0);
+      for (const r of reads) expect(comparePositions(r.from, skipped.position)).toBeGreaterThanOrEqual(0);
+      expect(Math.max(...reads.map((r) => r.rows))).toBe(1);
+    } finally {
+      await sub.unsubscribe();
+      await store.close();
     }
   });
 

@@ -322,29 +322,22 @@ export class PostgresEventStore implements EventStore, PagedLog, AuditLog, LogAr
   }
 
   /**
-   * One subscription page, plus whether committed events are waiting above the horizon (behind
-   * a running transaction), in one round trip.
+   * One subscription page: the events after `from` that pass `filter`, where the page ends (the
+   * last event read, matching or not), and whether committed events wait above the horizon; one
+   * round trip (read_log_page(): payloads only for the filter's event types). The subscriber moves
+   * on to the page's end, not to its last match, so a filter that the log's newest events do not
+   * pass costs one short read per wake, never a scan of everything since its last match.
+   * On the store's reader connection: subscriptions never wait behind appends (or requests) for
+   * a pool connection. Queries queue on it; a dead one is replaced on the next read.
    */
-  private async readPage(from: Position, filter: EventFilter | undefined, maxCount: number): Promise<{ rows: EventRow[]; heldBack: boolean }> {
-    // One round trip: read_events_page() computes the horizon in one statement and reads below
-    // it in the next (see the migration).
-    // On the store's reader connection: subscriptions never wait behind appends (or requests)
-    // for a pool connection. Queries queue on it; a dead one is replaced on the next read.
+  private async readPage(from: Position, filter: EventFilter | undefined, maxCount: number): Promise<{ rows: EventRow[]; scanned: number; last?: Position; heldBack: boolean }> {
     const reader = await this.readerConnection();
-    const { rows } = await reader.query<EventRow & { held_back: boolean }>({
-      name: 'authledger_read_page_v2',
-      text: 'SELECT * FROM read_events_page($1::text::xid8, $2::bigint, $3, $4::text[], $5::text[], $6)',
-      values: [
-        from.commit.toString(),
-        from.prepare.toString(),
-        maxCount,
-        filter?.eventTypes ?? null,
-        filter?.streamPrefixes ? likePatterns(filter.streamPrefixes) : null,
-        this.horizonMode === 'cluster',
-      ],
-    });
-    const heldBack = rows[0]?.held_back ?? false;
-    return { rows: rows[0]?.prepare == null ? [] : rows, heldBack };
+    const { rows, heldBack } = await this.readTypedRows(from, maxCount, filter?.eventTypes, undefined, reader);
+    const tail = rows.at(-1);
+    const types = filter?.eventTypes ? new Set(filter.eventTypes) : undefined;
+    const prefixes = filter?.streamPrefixes;
+    const passes = (r: EventRow) => (!types || types.has(r.event_type)) && (!prefixes || prefixes.some((p) => r.stream_name.startsWith(p)));
+    return { rows: types || prefixes ? rows.filter(passes) : rows, scanned: rows.length, last: tail && rowPosition(tail), heldBack };
   }
 
   subscribeToAll(options: SubscribeOptions = {}): Subscription {
@@ -375,7 +368,7 @@ export class PostgresEventStore implements EventStore, PagedLog, AuditLog, LogAr
       try {
         while (!stopped) {
           dirty = false;
-          let page: { rows: EventRow[]; heldBack: boolean };
+          let page: Awaited<ReturnType<PostgresEventStore['readPage']>>;
           try {
             page = await store.readPage(position, options.filter, store.batchSize);
             failures = 0;
@@ -392,8 +385,11 @@ export class PostgresEventStore implements EventStore, PagedLog, AuditLog, LogAr
             position = e.position;
             yield e;
           }
-          if (page.rows.length >= store.batchSize || stopped) continue;
-          if (page.rows.length > 0) heldBackWait = 1;
+          if (stopped) return;
+          // Past the events the filter skipped, too (every row of the page was read).
+          if (page.last) position = page.last;
+          if (page.scanned >= store.batchSize) continue;
+          if (page.scanned > 0) heldBackWait = 1;
           if (dirty) continue;
           if (page.heldBack) {
             // Committed events wait behind a running transaction that will not notify us when it
