@@ -121,6 +121,8 @@ export class EventJobConsumer {
   private readonly route: (e: RecordedEvent) => JobSpec[];
   private readonly batchSize: number;
   private readonly idleWaitMs: number;
+  /** The last step may have left work (a full page, events above the horizon, a lost compare-and-set). */
+  private more = true;
   position: Position = START;
   private known: Position | undefined;
   active = false;
@@ -171,9 +173,12 @@ export class EventJobConsumer {
           await this.control.waker.sleep(2000); // standby: another process runs the consumer
           continue;
         }
+        this.control.dirty = false;
         const progressed = await this.step();
         failures = 0;
-        if (!progressed) await this.control.waker.sleep(this.idleWaitMs);
+        // After a partial page: wait for the next append (control.sleep returns at once when one
+        // came during the step) instead of reading an empty page to find out.
+        if (!progressed || !this.more) await this.control.sleep(this.idleWaitMs);
       } catch (err) {
         failures++;
         this.services.log.error({ err, consumer: this.name }, 'event consumer batch failed; retrying');
@@ -192,6 +197,7 @@ export class EventJobConsumer {
     // The checkpoint as this runner last wrote it; reloaded after a failed compare-and-set.
     const from = this.known ?? (await loadCheckpoint(pool, this.name));
     const batch = await readBatch(store, this.handles, from, this.batchSize);
+    this.more = true;
     if (!batch.last) {
       this.known = from;
       this.position = from;
@@ -207,6 +213,8 @@ export class EventJobConsumer {
     }
     this.known = batch.last;
     this.position = batch.last;
+    // Committed events above the horizon: read again at once (as before), else wait for an append.
+    this.more = batch.count >= this.batchSize || (batch.heldBack ?? false);
     this.stats.events += batch.events.length;
     this.stats.jobs += jobs.length;
     this.stats.batches++;

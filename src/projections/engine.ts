@@ -205,7 +205,9 @@ export class ProjectionRunner {
         this.heldBack = false;
         const progressed = await this.step();
         failures = 0;
-        if (!progressed && !this.control.dirty) {
+        // After a partial page: wait for the next append instead of reading an empty page to
+        // find out (its signal sets `dirty` even while the step runs).
+        if ((!progressed || !this.more) && !this.control.dirty) {
           // Committed events the reader cannot see yet (an older transaction still runs, so they
           // are above the visibility horizon; the page's own statement says so): look again soon,
           // not after the idle wait, or read-your-writes would wait up to idleWaitMs for them.
@@ -257,6 +259,7 @@ export class ProjectionRunner {
       const ok = await applyPgBatch(db, p, state, batch.events, batch.last);
       if (ok) this.committed(batch.last);
       this.position = ok ? batch.last : state.position;
+      this.more = !ok || batch.count >= this.batchSize;
       return true;
     }
     const redis = this.deps.redis;
@@ -267,6 +270,7 @@ export class ProjectionRunner {
     if ((from.commit !== START.commit || from.prepare !== START.prepare) && (await checkpointOrphaned(this.redisConn, prefix, p.name))) {
       // The epoch marker is gone but the checkpoint is not: Redis lost (some of) its data. Replay from 0.
       this.deps.log?.warn({ projection: p.name }, 'Redis epoch marker missing: replaying the Redis projection from position 0');
+      this.liveMarked = false;
       await this.redisConn.del(redisCheckpointKey(prefix, p.name));
       from = START;
     }
@@ -276,15 +280,26 @@ export class ProjectionRunner {
       this.position = from;
       // Caught up with the log: Redis serves this projection again (see redis-epoch.ts).
       await markLive(this.redisConn, prefix, p.name);
+      this.liveMarked = true;
       return false;
     }
     const ok = await applyRedisBatch(redis, prefix, p, from, batch.events, batch.last, this.redisConn);
     if (ok) this.committed(batch.last);
     this.position = ok ? batch.last : from;
+    this.more = !ok || batch.count >= this.batchSize;
+    // A partial page applied: caught up as well (the loop waits for the next append now).
+    if (ok && !this.more && !this.heldBack && !this.liveMarked) {
+      await markLive(this.redisConn, prefix, p.name);
+      this.liveMarked = true;
+    }
     return true;
   }
 
   private heldBackWaitMs = 1;
+  /** The last step may have left work (a full page, a failed compare-and-set): step again at once. */
+  private more = false;
+  /** This runner marked its Redis projection live since it last found the epoch marker gone. */
+  private liveMarked = false;
 
   /**
    * The last page read said committed events wait above the PostgreSQL visibility horizon (its

@@ -50,6 +50,12 @@ export class PgGroupRunner {
   heldBackSleeps = 0;
   /** The last step's page said committed events wait above the horizon. */
   private heldBack = false;
+  /**
+   * The last step may have left work (a full page, a rebuild, a failed projection's retry): step
+   * again at once. After a partial page it waits for the next append instead of reading an
+   * empty page to find out (the append's signal sets `dirty` even while a step runs).
+   */
+  private more = false;
 
   constructor(
     private readonly deps: EngineDeps & { store: EventStore & PagedLog },
@@ -85,7 +91,7 @@ export class PgGroupRunner {
         this.control.dirty = false;
         const progressed = await this.step();
         failures = 0;
-        if (progressed || this.control.dirty) {
+        if ((progressed && this.more) || this.control.dirty) {
           this.heldBackWaitMs = 1;
           continue;
         }
@@ -111,6 +117,7 @@ export class PgGroupRunner {
   /** One round: every projection it runs gets at most one batch. Whether there may be more to do now. */
   async step(): Promise<boolean> {
     this.heldBack = false;
+    this.more = false;
     const client = await this.connection();
     await this.takeLocks(client);
     const now = Date.now();
@@ -132,6 +139,7 @@ export class PgGroupRunner {
         this.deps.log?.info({ projection: p.name, from: state.schemaVersion, to: p.version }, 'projection version changed: rebuilding');
         this.states.delete(p.name);
         await this.guarded(p.name, () => rebuildProjection(this.deps.pool, this.deps.store, p));
+        this.more = true;
         return true;
       }
       ready.push({ projection: p, state });
@@ -151,6 +159,7 @@ export class PgGroupRunner {
     this.heldBack ||= batch.heldBack ?? false;
     const last = batch.last;
     if (!last) return false;
+    if (batch.count >= this.batchSize) this.more = true;
     const parts: Part[] = [];
     const ahead: typeof ready = [];
     for (const r of ready) {
@@ -176,6 +185,7 @@ export class PgGroupRunner {
     } catch (err) {
       this.deps.log?.warn({ err, projections: parts.map((p) => p.projection.name) }, 'projection group batch failed; applying one projection at a time');
       applied = [];
+      this.more = true;
       for (const part of parts) {
         const ok = await this.guarded(part.projection.name, () => applyPgBatch(client, part.projection, part.state, part.events, to));
         if (ok) applied.push(part);
