@@ -197,7 +197,6 @@ export class EventJobConsumer {
     // The checkpoint as this runner last wrote it; reloaded after a failed compare-and-set.
     const from = this.known ?? (await loadCheckpoint(pool, this.name));
     const batch = await readBatch(store, this.handles, from, this.batchSize);
-    this.more = true;
     if (!batch.last) {
       this.known = from;
       this.position = from;
@@ -209,6 +208,7 @@ export class EventJobConsumer {
     if (!(await this.moveCheckpoint(from, batch.last, tokenEvents))) {
       // Someone else moved it (a reset, a second runner): our jobs were duplicates, deduped by id.
       this.known = undefined;
+      this.more = true;
       return true;
     }
     this.known = batch.last;
