@@ -162,7 +162,7 @@ export const readYourWritesPlugin = fp(async (app: FastifyInstance, opts: { serv
   /** The session's remembered position (Redis: any API process may have answered its write). */
   function sessionTarget(sid: string | undefined): Promise<Position | undefined> {
     if (!sid) return Promise.resolve(undefined);
-    return sessionPosition(redis, prefix, sid).catch((err: unknown) => {
+    return sessionPosition(app.redisReads, prefix, sid).catch((err: unknown) => {
       throw errors.unavailable('redis', err);
     });
   }

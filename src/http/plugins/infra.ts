@@ -7,6 +7,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Services } from '../../services';
 import type pg from 'pg';
 import type { Redis } from 'ioredis';
+import { closeRedis, connectRedis } from '../../infra/redis';
 import type { Config } from '../../config';
 import type { EventStore } from '../../events/store';
 import type { InlineProjections } from '../../projections/inline';
@@ -17,6 +18,13 @@ declare module 'fastify' {
     pg: pg.Pool;
     redis: Redis;
     eventStore: EventStore;
+    /**
+     * A second Redis connection with auto-pipelining, for the reads of query requests (the session's
+     * read-your-writes position, the usage counts not folded yet): concurrent requests share one
+     * socket write. Reads through it see every acknowledged write (Redis orders commands across
+     * connections). Not for writes or scripts: those stay on `redis`.
+     */
+    redisReads: Redis;
     /** Redis key prefix of this deployment. */
     redisPrefix: string;
     /** The inline projections the command runner applies (and the local caches they invalidate). */
@@ -35,6 +43,14 @@ export const pgPlugin = fp<{ pool: pg.Pool }>(async (app, opts) => {
 export const redisPlugin = fp<{ redis: Redis; prefix: string }>(async (app, opts) => {
   app.decorate('redis', opts.redis);
   app.decorate('redisPrefix', opts.prefix);
+  const reads = opts.redis.duplicate({ enableAutoPipelining: true });
+  reads.on('error', () => undefined);
+  // Connected before the first request when Redis is up; with Redis down the app still starts at
+  // once and the reads answer 503 until the connection is back (no offline queue).
+  if (opts.redis.status === 'ready') await connectRedis(reads, 3000).catch(() => undefined);
+  else connectRedis(reads, 3000).catch(() => undefined);
+  app.decorate('redisReads', reads);
+  app.addHook('onClose', async () => closeRedis(reads));
 }, { name: 'redis' });
 
 export const eventStorePlugin = fp<{ store: EventStore }>(async (app, opts) => {

@@ -55,8 +55,8 @@ const SELECT_ONE = `SELECT ${COLUMNS},
 
 type Pending = Awaited<ReturnType<typeof pendingKeyUsage>>;
 
-async function toViews(services: Services, rows: Row[]) {
-  return viewsOf(rows, await pendingKeyUsage(services.redis, services.prefix, rows.map((r) => r.key_id)));
+async function toViews(app: FastifyInstance, rows: Row[]) {
+  return viewsOf(rows, await pendingKeyUsage(app.redisReads, app.redisPrefix, rows.map((r) => r.key_id)));
 }
 
 function viewsOf(rows: Row[], pending: Pending) {
@@ -122,7 +122,7 @@ export async function apiKeyQueryRoutes(app: FastifyInstance, services: Services
     const page = rows.slice(0, q.limit);
     const last = page.at(-1);
     return {
-      items: await toViews(services, page),
+      items: await toViews(app, page),
       next_cursor: rows.length > q.limit && last ? encodeCursor({ c: last.created_at.toISOString(), k: last.key_id }) : null,
     };
   });
@@ -146,7 +146,7 @@ export async function apiKeyQueryRoutes(app: FastifyInstance, services: Services
     const [{ rows }, pendingAll] = await Promise.all([
       // Named: parsed and planned once per connection.
       services.pool.query<Row & { usage: [string, string][] }>({ name: 'authledger_api_key_one_v1', text: SELECT_ONE, values: [utcDay(Date.now()), keyId, request.query.days] }),
-      pendingKeyUsage(services.redis, services.prefix, [keyId]),
+      pendingKeyUsage(app.redisReads, app.redisPrefix, [keyId]),
     ]);
     const row = rows[0];
     if (!row || (row.user_id !== auth.userId && !auth.roles.includes('admin'))) throw errors.notFound('No such API key.', 'api_key_not_found');

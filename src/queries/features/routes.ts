@@ -69,7 +69,7 @@ export async function featureQueryRoutes(app: FastifyInstance, services: Service
       [row.name, request.query.days],
     );
     const days = new Map(usage.rows.map((u) => [u.day, Number(u.count)]));
-    const pending = (await pendingFeatureUsage(services.redis, services.prefix, [row.name])).get(row.name) ?? {};
+    const pending = (await pendingFeatureUsage(app.redisReads, app.redisPrefix, [row.name])).get(row.name) ?? {};
     for (const [d, c] of Object.entries(pending)) days.set(d, (days.get(d) ?? 0) + c);
     return { ...view(row), usage: [...days].sort(([a], [b]) => a.localeCompare(b)).map(([day, count]) => ({ day, count })) };
   });

@@ -109,7 +109,7 @@ export async function userQueryRoutes(app: FastifyInstance, services: Services):
 
   async function loadOne(id: string): Promise<UserView> {
     let user: UserView | undefined;
-    const h = await services.redis.hgetall(userProfileKey(services.prefix, id));
+    const h = await app.redisReads.hgetall(userProfileKey(app.redisPrefix, id));
     const p = parseUserProfile(h);
     if (p) {
       if (p.deleted) throw errors.notFound('No such user.', 'user_not_found');
