@@ -8,7 +8,11 @@
  * - the checkpoint write is a compare-and-set on the previous position (like the projection
  *   engine), in the same transaction as the e-mail token index it maintains;
  * - at most one consumer runs across processes (a session advisory lock); others wait on standby
- *   and take over when the holder's connection dies.
+ *   and take over when the holder's connection dies;
+ * - woken by an append after a partial page, it waits `gatherMs` (default 50) before reading: its
+ *   jobs (mails, cleanups) are not latency-critical, so it reads the appends of that window as one
+ *   page instead of one read per append, and it stays out of the way of the append's request and
+ *   of the projection runners (read-your-writes waits for those) at the moment they need the CPU.
  */
 import pg from 'pg';
 import type { Queue } from 'bullmq';
@@ -105,6 +109,8 @@ export interface ConsumerOptions {
   route?: (e: RecordedEvent) => JobSpec[];
   batchSize?: number;
   idleWaitMs?: number;
+  /** After a wait for new appends, how long to let them gather before reading (ms; 0: at once). */
+  gatherMs?: number;
 }
 
 export interface ConsumerStats {
@@ -121,6 +127,7 @@ export class EventJobConsumer {
   private readonly route: (e: RecordedEvent) => JobSpec[];
   private readonly batchSize: number;
   private readonly idleWaitMs: number;
+  private readonly gatherMs: number;
   /** The last step may have left work (a full page, events above the horizon, a lost compare-and-set). */
   private more = true;
   position: Position = START;
@@ -138,6 +145,7 @@ export class EventJobConsumer {
     this.route = opts.route ?? routeEvent;
     this.batchSize = opts.batchSize ?? 500;
     this.idleWaitMs = opts.idleWaitMs ?? 1000;
+    this.gatherMs = opts.gatherMs ?? 50;
     this.control = new AppendLoop(services.store);
   }
 
@@ -178,7 +186,11 @@ export class EventJobConsumer {
         failures = 0;
         // After a partial page: wait for the next append (control.sleep returns at once when one
         // came during the step) instead of reading an empty page to find out.
-        if (!progressed || !this.more) await this.control.sleep(this.idleWaitMs);
+        if (!progressed || !this.more) {
+          await this.control.sleep(this.idleWaitMs);
+          // A plain timer, not the waker: the next appends of the window must not end it.
+          if (this.gatherMs > 0 && !this.control.stopped) await new Promise((resolve) => setTimeout(resolve, this.gatherMs));
+        }
       } catch (err) {
         failures++;
         this.services.log.error({ err, consumer: this.name }, 'event consumer batch failed; retrying');

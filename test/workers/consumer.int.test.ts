@@ -90,6 +90,27 @@ describe('event consumer', () => {
     expect(a.stats.jobs + b.stats.jobs).toBe(20);
   });
 
+  it('woken by an append, it lets the appends of its gather window arrive and reads them as one page', async () => {
+    const before = await jobCount();
+    const c = new EventJobConsumer(t, queues.byName, { idleWaitMs: 10_000, gatherMs: 400 });
+    c.start();
+    try {
+      // Idle first: the start's read found nothing after the checkpoint and the loop sleeps.
+      const idle = Date.now() + 5000;
+      while (!c.active && Date.now() < idle) await new Promise((r) => setTimeout(r, 20));
+      await new Promise((r) => setTimeout(r, 100));
+      const batches = c.stats.batches;
+      await appendPasswordChanges(4); // one append at a time, well within the window
+      const deadline = Date.now() + 10_000;
+      while (c.stats.events < 4 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      expect(c.stats.events).toBe(4);
+      expect(c.stats.batches - batches).toBe(1);
+      expect(await jobCount()).toBe(before + 4);
+    } finally {
+      await c.stop();
+    }
+  });
+
   it('a first start on an existing log begins at its head: history is not mailed', async () => {
     const before = await jobCount();
     await appendPasswordChanges(3);
