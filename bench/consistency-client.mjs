@@ -12,11 +12,15 @@
 // every clients/rate seconds on a schedule of its own (first start at a random offset, so the
 // clients do not fire together), later only when the previous one took longer; latency is taken
 // from the actual send. Without it, closed loop: the next round trip starts when one ends.
+// With `warmupMs`, the clients first run that long in the same mode without recording anything
+// (a fresh process and fresh connections: the client's own JIT and the sockets' first round trips
+// would otherwise be a round's slowest requests, and a p99 of a 5 s round is its ~5 slowest);
+// `seconds` is then the measured window. Errors are counted in both.
 // Prints one JSON line: per round trip the write's and the read's latency (ms) and, per write,
 // its X-Log-Position and the wall-clock time its answer arrived (for the projection lag).
 import http from 'node:http';
 
-const { base, mode, seconds, writers, pollers, rate } = JSON.parse(process.argv[2]);
+const { base, mode, seconds, writers, pollers, rate, warmupMs = 0 } = JSON.parse(process.argv[2]);
 const url = new URL(base);
 
 function client() {
@@ -37,8 +41,8 @@ function client() {
 }
 
 const out = { writeMs: [], readMs: [], totalMs: [], polls: [], writes: [], bad: 0, stale: 0, elapsedMs: 0, late: 0 };
-const started = Date.now();
-const end = started + seconds * 1000;
+const warmEnd = Date.now() + warmupMs;
+const end = warmEnd + seconds * 1000;
 const interval = rate ? (writers.length * 1000) / rate : 0;
 const pause = (ms) => new Promise((r) => setTimeout(r, ms));
 let n = 0;
@@ -51,19 +55,22 @@ async function loop(i) {
     if (interval) {
       const wait = next - performance.now();
       if (wait > 0) await pause(wait);
-      else if (wait < -1) out.late++; // the previous round trip outlasted the interval
+      else if (wait < -1 && Date.now() >= warmEnd) out.late++; // the previous round trip outlasted the interval
       next = Math.max(next, performance.now() - 1) + interval;
       if (Date.now() >= end) break;
     }
     const t0 = performance.now();
+    const measured = Date.now() >= warmEnd;
     const res = await w('POST', '/api/v1/api-keys', writers[i], { name: `b${i}-${n++}`, features: '*' });
     const t1 = performance.now();
     if (res.status !== 201) {
       out.bad++;
       continue;
     }
-    out.writeMs.push(t1 - t0);
-    out.writes.push([String(res.headers['x-log-position'] ?? ''), Date.now()]);
+    if (measured) {
+      out.writeMs.push(t1 - t0);
+      out.writes.push([String(res.headers['x-log-position'] ?? ''), Date.now()]);
+    }
     if (mode === 'write') continue;
     const id = JSON.parse(res.text).id;
     let tries = 0;
@@ -72,7 +79,7 @@ async function loop(i) {
       const g = await r('GET', `/api/v1/api-keys/${id}`, mode === 'poll' ? pollers[i] : writers[i]);
       if (g.status === 200) break;
       if (mode === 'once' && g.status === 404) {
-        out.stale++;
+        if (measured) out.stale++;
         break;
       }
       if (mode === 'ryw' || mode === 'once' || g.status !== 404 || performance.now() - t1 > 10_000) {
@@ -81,6 +88,7 @@ async function loop(i) {
       }
     }
     const t2 = performance.now();
+    if (!measured) continue;
     out.readMs.push(t2 - t1);
     out.totalMs.push(t2 - t0);
     out.polls.push(tries);
@@ -88,6 +96,6 @@ async function loop(i) {
 }
 
 await Promise.all(writers.map((_, i) => loop(i)));
-out.elapsedMs = Date.now() - started;
+out.elapsedMs = Date.now() - warmEnd;
 process.stdout.write(`${JSON.stringify(out)}\n`);
 process.exit(0);

@@ -27,7 +27,10 @@
  *   notices (PostgreSQL NOTIFY and Redis PUBLISH, as the API's feed does) while the write-alone
  *   rounds run; per projection, the time from a write's answer to the first notice at or past its
  *   position, p50/p99 (a notice crosses one more process than the API's in-process wake).
- * Environment: BENCH_QUICK=1 (one short round), BENCH_ROUNDS, BENCH_SECONDS, BENCH_HOT_SECONDS
+ * Every client run starts with BENCH_WARMUP_MS (default 500) of round trips that are not recorded:
+ * a fresh process on fresh connections, whose first requests were each round's slowest (all the
+ * > 30 ms writes of a 100 writes/s run fell in its first 210 ms).
+ * Environment: BENCH_QUICK=1 (one short round), BENCH_ROUNDS, BENCH_SECONDS, BENCH_WARMUP_MS, BENCH_HOT_SECONDS
  * (each wrk run of the hot-path comparison; 4 per route and round).
  */
 import { spawn } from 'node:child_process';
@@ -42,6 +45,8 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? (QUICK ? 1 : 3));
 const SECONDS = Number(process.env.BENCH_SECONDS ?? (QUICK ? 2 : 5));
 const HOT_SECONDS = Number(process.env.BENCH_HOT_SECONDS ?? (QUICK ? 2 : 4));
 const CLIENTS = 16;
+/** Each client process's unrecorded start (bench/consistency-client.mjs): its JIT and fresh sockets. */
+const WARMUP_MS = Number(process.env.BENCH_WARMUP_MS ?? (QUICK ? 200 : 500));
 const PACED = (process.env.BENCH_PACED ?? '0.5,0.25').split(',').map(Number).filter((f) => f > 0 && f <= 1);
 
 interface ClientOut {
@@ -59,7 +64,7 @@ interface ClientOut {
 
 function runClient(base: string, mode: string, writers: string[], pollers: string[], rate?: number): Promise<ClientOut> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [path.join(ROOT, 'bench', 'consistency-client.mjs'), JSON.stringify({ base, mode, seconds: SECONDS, writers, pollers, rate })], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, [path.join(ROOT, 'bench', 'consistency-client.mjs'), JSON.stringify({ base, mode, seconds: SECONDS, writers, pollers, rate, warmupMs: WARMUP_MS })], { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     child.stdout.on('data', (d) => (out += d));
     child.on('error', reject);
@@ -102,7 +107,7 @@ async function listenCheckpoints(env: Record<string, string>) {
 }
 
 async function main(): Promise<void> {
-  console.log(`[consistency] ${ROUNDS} round(s) of ${SECONDS}s, ${CLIENTS} clients; servers: npm start (all roles), feature on and READ_YOUR_WRITES=off`);
+  console.log(`[consistency] ${ROUNDS} round(s) of ${SECONDS}s (each after ${WARMUP_MS} ms of unrecorded warm-up), ${CLIENTS} clients; servers: npm start (all roles), feature on and READ_YOUR_WRITES=off`);
   const on = await startServer({ label: 'ryw-on', env: COMMON });
   const off = await startServer({ label: 'ryw-off', env: { ...COMMON, READ_YOUR_WRITES: 'off' } });
   const rows: Prepared[] = [];
