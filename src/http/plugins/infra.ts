@@ -19,8 +19,8 @@ declare module 'fastify' {
     redis: Redis;
     eventStore: EventStore;
     /**
-     * A second Redis connection with auto-pipelining, for the reads of query requests (the session's
-     * read-your-writes position, the usage counts not folded yet): concurrent requests share one
+     * A second Redis connection with auto-pipelining, for the reads of query requests (/me, the
+     * session's read-your-writes position, the usage counts not folded yet): concurrent requests share one
      * socket write. Reads through it see every acknowledged write (Redis orders commands across
      * connections). Not for writes or scripts: those stay on `redis`.
      */
@@ -47,8 +47,8 @@ export const redisPlugin = fp<{ redis: Redis; prefix: string }>(async (app, opts
   reads.on('error', () => undefined);
   // Connected before the first request when Redis is up; with Redis down the app still starts at
   // once and the reads answer 503 until the connection is back (no offline queue).
-  if (opts.redis.status === 'ready') await connectRedis(reads, 3000).catch(() => undefined);
-  else connectRedis(reads, 3000).catch(() => undefined);
+  const connecting = connectRedis(reads, 3000).catch(() => undefined);
+  if (opts.redis.status === 'ready') await connecting;
   app.decorate('redisReads', reads);
   app.addHook('onClose', async () => closeRedis(reads));
 }, { name: 'redis' });

@@ -23,7 +23,6 @@ import { parseRefreshToken, sameHash } from '../../credentials/refresh-tokens';
 import { plainJsonSerializer, problems } from '../../http/schemas';
 import { requireTokenClient } from '../../http/token-clients';
 import { secret } from '../../http/input';
-import { closeRedis, connectRedis } from '../../infra/redis';
 import { forwardedService, forwardedUri } from '../../gateway/forward-auth';
 import { listUserSessions, parseSession, sessionKey, type UserProfile } from '../../projections/session-state';
 import { UserProfileCache } from '../../projections/user-profile-cache';
@@ -59,19 +58,12 @@ const meSchema = z.object({
 export async function identityQueryRoutes(app: FastifyInstance): Promise<void> {
   const r = app.withTypeProvider<ZodTypeProvider>();
 
-  // /me reads through a connection of its own with auto-pipelining: concurrent requests share one
-  // socket write (one command per write was the largest cost of /me in the CPU profile). Reads
-  // still see every acknowledged write (Redis orders commands across connections).
-  const hot = app.redis.duplicate({ enableAutoPipelining: true });
-  hot.on('error', () => undefined);
-  // Bounded: with Redis down the app still starts; /me answers 503 until it is back.
-  await connectRedis(hot, 3000).catch(() => undefined);
-  // Profiles from memory while the invalidation subscription is up (src/projections/user-profile-cache.ts).
-  const profiles = await UserProfileCache.start(hot, app.redisPrefix, app.inlineProjections.localCaches);
-  app.addHook('onClose', async () => {
-    await profiles.close();
-    await closeRedis(hot);
-  });
+  // /me reads through the query side's auto-pipelining connection (app.redisReads): concurrent
+  // requests share one socket write (one command per write was the largest cost of /me in the CPU
+  // profile). Profiles from memory while the invalidation subscription is up
+  // (src/projections/user-profile-cache.ts).
+  const profiles = await UserProfileCache.start(app.redisReads, app.redisPrefix, app.inlineProjections.localCaches);
+  app.addHook('onClose', async () => profiles.close());
 
   async function profileOf(userId: string): Promise<UserProfile | undefined> {
     const cached = await profiles.get(userId);
