@@ -2,8 +2,12 @@
  * pino logger: JSON, pretty on a terminal, optional files (LOG_DIR/app.log, LOG_DIR/error.log),
  * secrets redacted wherever they appear in a logged object.
  * Rules:
- * - credential headers, cookies and secret-named fields are replaced by "[redacted]" at any of
- *   the first three levels of a logged object (pino redact paths, below);
+ * - credential headers, cookies and secret-named fields (SECRET_NAMES, any letter case) are
+ *   replaced by "[redacted]" at every level of a logged object, of an error's own fields and of a
+ *   child logger's bindings, to the copy's depth (redactDeep: 5 levels; below that, nothing is
+ *   logged but "[truncated]"). It is done in the copy the shape masking below makes anyway: pino's
+ *   own `redact` option (~70 paths with wildcards, parsed again on every call by @pinojs/redact)
+ *   cost 75–100 µs per line, more than everything else a line costs (docs/performance.md);
  * - query-string values under a credential-like name (token, ticket, key, password, code…) are
  *   masked in logged URLs, and credential-shaped values (API keys, JWTs, refresh/mailed tokens:
  *   CREDENTIAL_SHAPES) are masked wherever they appear — any URL part, header, field or error
@@ -30,23 +34,13 @@ export const SECRET_KEYS = [
   'ticket', 'secret', 'client_secret', 'authorization', 'cookie', 'pepper', 'privateKey', 'private_key',
 ];
 
-const HEADER_PATHS = [
-  'req.headers.authorization',
-  'req.headers["access-token"]',
-  'req.headers["api-key"]',
-  'req.headers["x-api-key"]',
-  'req.headers["sec-websocket-protocol"]',
-  'req.headers.cookie',
-  'res.headers["set-cookie"]',
-  'headers.authorization',
-  'headers.cookie',
-];
+/** Header names that carry credentials (also redacted wherever they appear as a field name). */
+const SECRET_HEADERS = ['authorization', 'cookie', 'set-cookie', 'access-token', 'api-key', 'x-api-key', 'sec-websocket-protocol', 'proxy-authorization'];
 
-const q = (k: string) => (/^[A-Za-z_$][\w$]*$/.test(k) ? `.${k}` : `["${k}"]`);
-export const REDACT_PATHS = [
-  ...HEADER_PATHS,
-  ...SECRET_KEYS.flatMap((k) => [q(k).replace(/^\./, ''), `*${q(k)}`, `*.*${q(k)}`]),
-];
+/** Field names whose values are never logged, compared in lower case. */
+export const SECRET_NAMES: ReadonlySet<string> = new Set([...SECRET_KEYS, ...SECRET_HEADERS].map((k) => k.toLowerCase()));
+const isSecretName = (k: string) => SECRET_NAMES.has(k.toLowerCase());
+const REDACTED = '[redacted]';
 
 const SECRET_QUERY = /^(.*(token|ticket|key|password|secret|code|signature).*)$/i;
 
@@ -123,18 +117,29 @@ export function redactUrl(url: string): string {
   return `${path}?${params.join('&')}`;
 }
 
-/** A copy of a logged value with credential-shaped strings masked, to a bounded depth. */
+/**
+ * A copy of a logged value to a bounded depth: secret-named fields (SECRET_NAMES) replaced by
+ * "[redacted]", credential-shaped strings masked. Objects are copied as JSON.stringify would write
+ * them (own enumerable fields), so class instances and nested errors are masked too; values with a
+ * `toJSON` (dates, buffers) are left as they are. A field that cannot be read is logged as such.
+ */
 export function redactDeep(value: unknown, depth = 5): unknown {
   if (typeof value === 'string') return looksLikeUrl(value) ? redactUrl(value) : redactSecrets(value);
-  if (depth <= 0 || value === null || typeof value !== 'object') return value;
+  if (value === null || typeof value !== 'object') return value;
+  if (depth <= 0) return '[truncated]';
   if (Array.isArray(value)) return value.map((v) => redactDeep(v, depth - 1));
-  // Only plain objects are copied: class instances (errors, requests, buffers) keep their shape
-  // for their serializers (which redact them: req, err).
-  const proto = Object.getPrototypeOf(value) as unknown;
-  if (proto !== Object.prototype && proto !== null) return value;
+  if (typeof (value as { toJSON?: unknown }).toJSON === 'function') return value;
   const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(value)) out[redactSecrets(k)] = redactDeep(v, depth - 1);
+  for (const k of Object.keys(value)) out[redactSecrets(k)] = isSecretName(k) ? REDACTED : redactDeep(field(value, k), depth - 1);
   return out;
+}
+
+function field(o: object, k: string): unknown {
+  try {
+    return (o as Record<string, unknown>)[k];
+  } catch {
+    return '[unreadable]';
+  }
 }
 
 const looksLikeUrl = (s: string) => (s.startsWith('/') || /^[a-z][a-z0-9+.-]*:\/\//i.test(s)) && s.length < 8192 && !s.includes(' ');
@@ -168,9 +173,14 @@ const formatters: pino.LoggerOptions['formatters'] = {
   log: (obj) => {
     const out: Record<string, unknown> = {};
     // req/res/err have serializers of their own (above), which run after this.
-    for (const [k, v] of Object.entries(obj)) out[redactSecrets(k)] = k === 'req' || k === 'res' || k === 'err' ? v : redactDeep(v);
+    for (const k of Object.keys(obj)) {
+      const v = (obj as Record<string, unknown>)[k];
+      out[redactSecrets(k)] = isSecretName(k) ? REDACTED : k === 'req' || k === 'res' || k === 'err' ? v : redactDeep(v);
+    }
     return out;
   },
+  // A child logger's bindings are written on each of its lines: the same copy, once per child.
+  bindings: (bindings) => redactDeep(bindings) as Record<string, unknown>,
 };
 
 /** The request being handled, for log lines written outside `request.log`. */
@@ -195,7 +205,7 @@ const accessLoggers = new WeakMap<Logger, Logger>();
  * The logger for per-request access lines (src/http/access-log.ts): same destination, level and
  * `service` base as `log`, but no redaction pass and no serializers — the access line is built
  * only from fields that cannot carry a secret (method, route pattern, status, duration, ids), and
- * the ~70 redact paths were a quarter of the CPU of a request (docs/performance.md).
+ * its copy for redaction was a quarter of the CPU of a request (docs/performance.md).
  * Falls back to `log` itself for a logger not made by createLogger.
  */
 export function accessLoggerOf(log: Logger): Logger {
@@ -277,7 +287,6 @@ function fileDestination(file: string): DestinationStream {
 export function createLogger(config: Pick<Config, 'LOG_LEVEL' | 'LOG_DIR' | 'NODE_ENV'>, opts: LoggerOptions = {}): Logger {
   if (config.LOG_LEVEL === 'silent' && !config.LOG_DIR) return pino({ level: 'silent' });
   const level = config.LOG_LEVEL === 'silent' ? 'info' : config.LOG_LEVEL;
-  const redact = { paths: REDACT_PATHS, censor: '[redacted]' };
   const streams: pino.StreamEntry[] = [];
   if (config.LOG_LEVEL !== 'silent') {
     if (opts.stream) streams.push({ level, stream: opts.stream });
@@ -299,7 +308,7 @@ export function createLogger(config: Pick<Config, 'LOG_LEVEL' | 'LOG_DIR' | 'NOD
   // One destination: no multistream layer per line.
   const destination = streams.length === 1 && streams[0]!.level === level ? streams[0]!.stream as DestinationStream : pino.multistream(streams);
   const base = { service: 'authledger' };
-  const log = pino({ level, redact, serializers, formatters, mixin, base }, destination);
+  const log = pino({ level, serializers, formatters, mixin, base }, destination);
   const access = pino({ level, base }, destination);
   accessLoggers.set(log, access);
   rawWriters.set(access, rawLineWriter(access));

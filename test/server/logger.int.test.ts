@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { createLogger, LOG_BATCH, redactUrl } from '../../src/infra/logger';
+import { createLogger, LOG_BATCH, redactUrl, SECRET_NAMES } from '../../src/infra/logger';
 import { captureStream, until } from './helpers';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'authledger-logs-'));
@@ -84,6 +84,47 @@ process.exit(3);`;
     for (const secret of ['p-top', 'p-nested', 'rt-1', 'alk_deep', 'at-1', 'rt-2', 'tok-top', 'tk-1', 'at-2']) expect(text).not.toContain(secret);
     expect(cap.lines[0]!.req).toMatchObject({ method: 'GET', url: '/ws?ticket=[redacted]&group=a' });
     expect(text).toContain('[redacted]');
+  });
+
+  it('redacts every secret name at any depth, in any letter case, in arrays, class instances, errors and child bindings; keeps the rest', () => {
+    const cap = captureStream();
+    const log = createLogger({ LOG_LEVEL: 'info', NODE_ENV: 'test' }, { stream: cap.stream });
+    // Values that are not credential-shaped: only the field name can give them away.
+    const secrets: string[] = [];
+    const value = (name: string, where: string) => {
+      const v = `s3cret-${where}-${name}`;
+      secrets.push(v);
+      return v;
+    };
+    class Holder {
+      constructor(readonly inner: Record<string, unknown>) {}
+    }
+    for (const name of SECRET_NAMES) {
+      const upper = name.toUpperCase();
+      const err = Object.assign(new Error('request failed'), { config: { headers: { [name]: value(name, 'err') } } });
+      const nested = Object.assign(new Error('inner'), { [name]: value(name, 'nested-error') });
+      log.child({ [name]: value(name, 'binding'), component: 'c' }).warn({
+        [name]: value(name, 'top'),
+        a: { [upper]: value(name, 'depth2-upper') },
+        b: { c: { d: { e: { [name]: value(name, 'depth5') } } } },
+        list: [{ [name]: value(name, 'array') }],
+        holder: new Holder({ [name]: value(name, 'instance') }),
+        cause: nested,
+        err,
+        to: 'someone@example.com',
+        at: new Date('2026-12-03T00:00:00.000Z'),
+      }, 'payload');
+    }
+    log.flush();
+    expect(cap.lines).toHaveLength(SECRET_NAMES.size);
+    const text = JSON.stringify(cap.lines);
+    for (const secret of secrets) expect(text).not.toContain(secret);
+    for (const line of cap.lines) {
+      expect(line).toMatchObject({ to: 'someone@example.com', at: '2026-12-03T00:00:00.000Z', component: 'c', msg: 'payload' });
+      expect(line.err).toMatchObject({ message: 'request failed' });
+      expect(line.cause).toMatchObject({});
+    }
+    expect(SECRET_NAMES.has('x-api-key') && SECRET_NAMES.has('password') && SECRET_NAMES.has('authorization')).toBe(true);
   });
 
   it('redactUrl keeps harmless parameters', () => {
