@@ -46,15 +46,31 @@ export function createMailer(config: Pick<Config, 'SMTP_URL' | 'MAIL_FROM' | 'MA
     };
   }
   const builder = nodemailer.createTransport({ streamTransport: true, buffer: true, newline: 'unix' });
+  // The directory is made once (not per mail); when it has gone since, the write makes it again.
+  let made: Promise<unknown> | undefined;
+  const makeDir = () => (made ??= fs.mkdir(config.MAIL_OUTBOX_DIR, { recursive: true }).catch((err: unknown) => {
+    made = undefined;
+    throw err;
+  }));
+  const writeNew = async (file: string, data: Buffer) => {
+    await makeDir();
+    try {
+      await fs.writeFile(file, data, { mode: 0o600 });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      made = undefined;
+      await makeDir();
+      await fs.writeFile(file, data, { mode: 0o600 });
+    }
+  };
   return {
     kind: 'outbox',
     async send(mail) {
       const info = await builder.sendMail({ from, to: mail.to, subject: mail.subject, text: mail.text, html: mail.html, messageId: mail.messageId });
-      await fs.mkdir(config.MAIL_OUTBOX_DIR, { recursive: true });
       const safeId = mail.messageId.replace(/[^A-Za-z0-9._-]/g, '_');
       const file = path.join(config.MAIL_OUTBOX_DIR, `${new Date().toISOString().replace(/[:.]/g, '-')}_${safeId}.eml`);
       // Written under a temporary name and renamed, so a reader never sees half a file.
-      await fs.writeFile(`${file}.tmp`, info.message as Buffer, { mode: 0o600 });
+      await writeNew(`${file}.tmp`, info.message as Buffer);
       await fs.rename(`${file}.tmp`, file);
       log.info({ to: mail.to, subject: mail.subject, file }, 'mail written to outbox (SMTP_URL not set)');
       return { response: `outbox ${file}` };
