@@ -60,7 +60,7 @@ const ANY_CREDENTIAL = new RegExp(CREDENTIAL_SHAPES.map((c) => c.re.source).join
 
 /** `s` with every credential-shaped run replaced by "[redacted]". */
 export function redactSecrets(s: string): string {
-  return s.replace(ANY_CREDENTIAL, '[redacted]');
+  return s.replace(ANY_CREDENTIAL, REDACTED);
 }
 
 /** The kind of the first credential-shaped run in `s` (after percent-decoding), or undefined. */
@@ -93,7 +93,7 @@ function safeDecode(s: string): string {
 
 /** A URL part (path segment, name or value) with secrets masked, also when percent-encoded. */
 function redactPart(part: string): string {
-  return credentialShapeIn(part) ? '[redacted]' : part;
+  return credentialShapeIn(part) ? REDACTED : part;
 }
 
 /**
@@ -129,8 +129,13 @@ export function redactDeep(value: unknown, depth = 5): unknown {
   if (depth <= 0) return '[truncated]';
   if (Array.isArray(value)) return value.map((v) => redactDeep(v, depth - 1));
   if (typeof (value as { toJSON?: unknown }).toJSON === 'function') return value;
+  return copyFields(value, (v) => redactDeep(v, depth - 1));
+}
+
+/** `o`'s own fields, names masked, secret-named values redacted, the others through `each`. */
+function copyFields(o: object, each: (v: unknown, k: string) => unknown): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  for (const k of Object.keys(value)) out[redactSecrets(k)] = isSecretName(k) ? REDACTED : redactDeep(field(value, k), depth - 1);
+  for (const k of Object.keys(o)) out[redactSecrets(k)] = isSecretName(k) ? REDACTED : each(field(o, k), k);
   return out;
 }
 
@@ -170,15 +175,8 @@ export const serializers: pino.LoggerOptions['serializers'] = {
 
 /** Every logged object (not access lines) passes here: credential-shaped strings in any field, header or URL are masked. */
 const formatters: pino.LoggerOptions['formatters'] = {
-  log: (obj) => {
-    const out: Record<string, unknown> = {};
-    // req/res/err have serializers of their own (above), which run after this.
-    for (const k of Object.keys(obj)) {
-      const v = (obj as Record<string, unknown>)[k];
-      out[redactSecrets(k)] = isSecretName(k) ? REDACTED : k === 'req' || k === 'res' || k === 'err' ? v : redactDeep(v);
-    }
-    return out;
-  },
+  // req/res/err have serializers of their own (above), which run after this.
+  log: (obj) => copyFields(obj, (v, k) => (k === 'req' || k === 'res' || k === 'err' ? v : redactDeep(v))),
   // A child logger's bindings are written on each of its lines: the same copy, once per child.
   bindings: (bindings) => redactDeep(bindings) as Record<string, unknown>,
 };

@@ -46,20 +46,14 @@ export function createMailer(config: Pick<Config, 'SMTP_URL' | 'MAIL_FROM' | 'MA
     };
   }
   const builder = nodemailer.createTransport({ streamTransport: true, buffer: true, newline: 'unix' });
-  // The directory is made once (not per mail); when it has gone since, the write makes it again.
-  let made: Promise<unknown> | undefined;
-  const makeDir = () => (made ??= fs.mkdir(config.MAIL_OUTBOX_DIR, { recursive: true }).catch((err: unknown) => {
-    made = undefined;
-    throw err;
-  }));
+  // The directory is made when a write finds it missing (the first mail, or after it was removed),
+  // not before every mail.
   const writeNew = async (file: string, data: Buffer) => {
-    await makeDir();
     try {
       await fs.writeFile(file, data, { mode: 0o600 });
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-      made = undefined;
-      await makeDir();
+      await fs.mkdir(config.MAIL_OUTBOX_DIR, { recursive: true });
       await fs.writeFile(file, data, { mode: 0o600 });
     }
   };
