@@ -23,6 +23,7 @@ import { PostgresAuditLog } from './audit';
 import { NOTIFY_CHANNEL, decodeRow, eventColumns, rowPosition, type EventRow } from './rows';
 import { exportEvents, importEvents } from './ndjson';
 import { verifyLog } from './verify';
+import { SharedPageReads } from './shared-reads';
 import type { ExportOptions, ExportReport, ImportOptions, ImportReport, LogArchive, VerifyOptions, VerifyReport } from '../archive';
 import type { Readable, Writable } from 'node:stream';
 import {
@@ -104,6 +105,10 @@ export class PostgresEventStore implements EventStore, PagedLog, AuditLog, LogAr
   private notifyPending = false;
   private notifyRunning = false;
   private closed = false;
+  /** Append signals seen (local appends, NOTIFYs, listener starts): shared reads join only within one. */
+  private appendSignals = 0;
+  /** Live page reads of this process's followers, shared when they ask at once (./shared-reads.ts). */
+  readonly sharedReads = new SharedPageReads();
   private readonly pollIntervalMs: number;
   private readonly batchSize: number;
 
@@ -263,13 +268,18 @@ export class PostgresEventStore implements EventStore, PagedLog, AuditLog, LogAr
   async readTypedRows(
     from: Position, maxCount: number, types: readonly string[] | undefined, to?: Position, via?: pg.ClientBase,
   ): Promise<{ rows: EventRow[]; heldBack: boolean }> {
-    const { rows } = await (via ?? this.pool).query<EventRow & { held_back: boolean }>({
-      name: 'authledger_read_log_page_v1',
-      text: 'SELECT * FROM read_log_page($1::text::xid8, $2::bigint, $3, $4::text[], $5::text::xid8, $6::bigint, $7)',
-      values: [from.commit.toString(), from.prepare.toString(), maxCount, types ?? null,
-        to ? to.commit.toString() : null, to ? to.prepare.toString() : null, this.horizonMode === 'cluster'],
-    });
-    return { rows: rows[0]?.prepare == null ? [] : rows, heldBack: rows[0]?.held_back ?? false };
+    const send = async (wanted: readonly string[] | undefined) => {
+      const { rows } = await (via ?? this.pool).query<EventRow & { held_back: boolean }>({
+        name: 'authledger_read_log_page_v1',
+        text: 'SELECT * FROM read_log_page($1::text::xid8, $2::bigint, $3, $4::text[], $5::text::xid8, $6::bigint, $7)',
+        values: [from.commit.toString(), from.prepare.toString(), maxCount, wanted ?? null,
+          to ? to.commit.toString() : null, to ? to.prepare.toString() : null, this.horizonMode === 'cluster'],
+      });
+      return { rows: rows[0]?.prepare == null ? [] : rows, heldBack: rows[0]?.held_back ?? false };
+    };
+    // Bounded reads (rebuilds, catch-up to a position) read alone, with their own types only.
+    if (to) return send(types);
+    return this.sharedReads.read(`${from.commit}.${from.prepare}`, this.appendSignals, maxCount, types, send);
   }
 
   /** PagedLog: the next page after `from`, with only the `types` events decoded. */
@@ -454,9 +464,15 @@ export class PostgresEventStore implements EventStore, PagedLog, AuditLog, LogAr
 
   private readonly announceNow = () => this.announce();
 
+  /** Wakes this process's followers; a read sent before it is not shared with reads after it. */
+  private signalAppended(): void {
+    this.appendSignals++;
+    this.emitter.emit('appended');
+  }
+
   /** Wakes local subscribers now and other processes through one coalesced NOTIFY. */
   private announce(): void {
-    this.emitter.emit('appended');
+    this.signalAppended();
     this.notifyPending = true;
     if (this.notifyRunning) return;
     this.notifyRunning = true;
@@ -539,7 +555,7 @@ export class PostgresEventStore implements EventStore, PagedLog, AuditLog, LogAr
           await new Promise((r) => setTimeout(r, Math.min(5000, 200 * 2 ** Math.min(attempt, 5))));
           continue;
         }
-        client.on('notification', () => this.emitter.emit('appended'));
+        client.on('notification', () => this.signalAppended());
         client.on('end', () => {
           if (this.listener === client) this.listener = undefined;
           // Reconnect; subscribers keep polling meanwhile and resume from their positions.
@@ -551,7 +567,7 @@ export class PostgresEventStore implements EventStore, PagedLog, AuditLog, LogAr
         }
         this.listener = client;
         // Anything appended while we were not listening: wake subscribers once.
-        this.emitter.emit('appended');
+        this.signalAppended();
         return;
       }
     })().finally(() => {
