@@ -20,6 +20,7 @@ import { registerRoutes } from '../../src/compose';
 import { projectionsFor } from '../../src/projections/index';
 import { createInlineProjections } from '../../src/projections/inline';
 import { startProjector, type ProjectorHandle } from '../../src/projections/runtime';
+import { ensureConsoleBuilt } from '../../scripts/build-console.mjs';
 
 const tracing = new AsyncLocalStorage<string[]>();
 
@@ -56,6 +57,8 @@ describe('query routes declare the read models they read', () => {
   const readBy = new Map<string, string[]>(); // "METHOD url" → SQL sent by its handler
 
   beforeAll(async () => {
+    // GET /console is one of the routes walked: it answers 503 until the console is built.
+    await ensureConsoleBuilt();
     t = await testServices('rywdecl');
     tracePool(t.pool);
     app = await buildHttpApp(t, async (a, s) => {
@@ -76,7 +79,7 @@ describe('query routes declare the read models they read', () => {
     await app.ready();
     projector = startProjector(t);
     admin = await adminLogin(app, t);
-  }, 60_000);
+  }, 180_000);
 
   afterAll(async () => {
     await projector?.stop();

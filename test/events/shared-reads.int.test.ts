@@ -101,4 +101,29 @@ describe('shared log-page reads', () => {
     expect(batch.events.map((e) => e.data)).toEqual([{ name: 'two' }]);
     await sub.unsubscribe();
   });
+
+  it("a store's own NOTIFY does not wake its followers twice; another store's append wakes them once", async () => {
+    const other = new PostgresEventStore(pool, testRegistry(), { pollIntervalMs: 60_000 });
+    const wakes = { mine: 0, other: 0 };
+    const offMine = store.onAppended(() => wakes.mine++);
+    const offOther = other.onAppended(() => wakes.other++);
+    const until = async (ok: () => boolean) => {
+      for (let i = 0; i < 200 && !ok(); i++) await new Promise((r) => setTimeout(r, 10));
+      expect(ok()).toBe(true);
+    };
+    // A listener signals once when it starts listening (this store's may already be listening).
+    await until(() => wakes.other >= 1);
+    await new Promise((r) => setTimeout(r, 100));
+    const before = { ...wakes };
+    await store.appendToStream(`s-${Date.now()}`, [{ type: 'ThingHappened', data: { n: 3 } }]);
+    await until(() => wakes.other - before.other === 1); // the NOTIFY reached the other store
+    await new Promise((r) => setTimeout(r, 100)); // and its echo reached this one
+    expect(wakes.mine - before.mine).toBe(1); // the local signal at commit, not the echo
+    expect(wakes.other - before.other).toBe(1);
+    await other.appendToStream(`s-${Date.now()}`, [{ type: 'ThingHappened', data: { n: 4 } }]);
+    await until(() => wakes.mine - before.mine === 2);
+    offMine();
+    offOther();
+    await other.close();
+  });
 });

@@ -100,6 +100,8 @@ export class PostgresEventStore implements EventStore, PagedLog, AuditLog, LogAr
   private listener: pg.Client | undefined;
   private listenerStarting: Promise<void> | undefined;
   private notifier: pg.Client | undefined;
+  /** Backend pid of the notifier connection: the listener skips the echo of our own NOTIFY. */
+  private notifierPid: number | undefined;
   private reader: pg.Client | undefined;
   private readerConnecting: Promise<pg.Client> | undefined;
   private notifyPending = false;
@@ -532,6 +534,8 @@ export class PostgresEventStore implements EventStore, PagedLog, AuditLog, LogAr
       throw new Error('store closed');
     }
     this.notifier = client;
+    // pg sets processID from the server's BackendKeyData; @types/pg does not declare it.
+    this.notifierPid = (client as unknown as { processID?: number }).processID;
     return client;
   }
 
@@ -555,7 +559,10 @@ export class PostgresEventStore implements EventStore, PagedLog, AuditLog, LogAr
           await new Promise((r) => setTimeout(r, Math.min(5000, 200 * 2 ** Math.min(attempt, 5))));
           continue;
         }
-        client.on('notification', () => this.signalAppended());
+        // Our own NOTIFY comes back too: announce() already woke this process's followers.
+        client.on('notification', (msg) => {
+          if (msg.processId !== this.notifierPid) this.signalAppended();
+        });
         client.on('end', () => {
           if (this.listener === client) this.listener = undefined;
           // Reconnect; subscribers keep polling meanwhile and resume from their positions.
