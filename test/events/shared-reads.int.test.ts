@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPool } from '../../src/infra/db';
 import { PostgresEventStore } from '../../src/events/postgres/store';
 import { createTestDatabase, type TestDatabase } from '../helpers/db';
+import { eventually } from '../helpers/users';
 import { testRegistry } from './fixtures';
 
 let db: TestDatabase;
@@ -107,21 +108,17 @@ describe('shared log-page reads', () => {
     const wakes = { mine: 0, other: 0 };
     const offMine = store.onAppended(() => wakes.mine++);
     const offOther = other.onAppended(() => wakes.other++);
-    const until = async (ok: () => boolean) => {
-      for (let i = 0; i < 200 && !ok(); i++) await new Promise((r) => setTimeout(r, 10));
-      expect(ok()).toBe(true);
-    };
     // A listener signals once when it starts listening (this store's may already be listening).
-    await until(() => wakes.other >= 1);
+    await eventually(async () => wakes.other >= 1, 2000);
     await new Promise((r) => setTimeout(r, 100));
     const before = { ...wakes };
     await store.appendToStream(`s-${Date.now()}`, [{ type: 'ThingHappened', data: { n: 3 } }]);
-    await until(() => wakes.other - before.other === 1); // the NOTIFY reached the other store
+    await eventually(async () => wakes.other - before.other === 1, 2000); // the NOTIFY reached the other store
     await new Promise((r) => setTimeout(r, 100)); // and its echo reached this one
     expect(wakes.mine - before.mine).toBe(1); // the local signal at commit, not the echo
     expect(wakes.other - before.other).toBe(1);
     await other.appendToStream(`s-${Date.now()}`, [{ type: 'ThingHappened', data: { n: 4 } }]);
-    await until(() => wakes.mine - before.mine === 2);
+    await eventually(async () => wakes.mine - before.mine === 2, 2000);
     offMine();
     offOther();
     await other.close();

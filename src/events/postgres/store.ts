@@ -100,8 +100,6 @@ export class PostgresEventStore implements EventStore, PagedLog, AuditLog, LogAr
   private listener: pg.Client | undefined;
   private listenerStarting: Promise<void> | undefined;
   private notifier: pg.Client | undefined;
-  /** Backend pid of the notifier connection: the listener skips the echo of our own NOTIFY. */
-  private notifierPid: number | undefined;
   private reader: pg.Client | undefined;
   private readerConnecting: Promise<pg.Client> | undefined;
   private notifyPending = false;
@@ -534,8 +532,6 @@ export class PostgresEventStore implements EventStore, PagedLog, AuditLog, LogAr
       throw new Error('store closed');
     }
     this.notifier = client;
-    // pg sets processID from the server's BackendKeyData; @types/pg does not declare it.
-    this.notifierPid = (client as unknown as { processID?: number }).processID;
     return client;
   }
 
@@ -559,9 +555,9 @@ export class PostgresEventStore implements EventStore, PagedLog, AuditLog, LogAr
           await new Promise((r) => setTimeout(r, Math.min(5000, 200 * 2 ** Math.min(attempt, 5))));
           continue;
         }
-        // Our own NOTIFY comes back too: announce() already woke this process's followers.
+        // Our own NOTIFY comes back too (same backend pid): announce() already woke this process's followers.
         client.on('notification', (msg) => {
-          if (msg.processId !== this.notifierPid) this.signalAppended();
+          if (msg.processId !== backendPid(this.notifier)) this.signalAppended();
         });
         client.on('end', () => {
           if (this.listener === client) this.listener = undefined;
@@ -607,3 +603,7 @@ function likePatterns(prefixes: readonly string[]): string[] {
   return prefixes.map((p) => p.replace(/[\\%_]/g, (c) => `\\${c}`) + '%');
 }
 
+/** The server process of a connection (pg reads it from BackendKeyData; @types/pg does not declare it). */
+function backendPid(client: pg.Client | undefined): number | undefined {
+  return (client as { processID?: number } | undefined)?.processID;
+}
