@@ -19,7 +19,7 @@ import pg from 'pg';
 import type { Redis } from 'ioredis';
 import { START, hasPagedLog, type EventStore, type Position, type RecordedEvent } from '../events/store';
 import { loadPgState, readBatch, type PgState } from './checkpoints';
-import { physicalTable } from './tables';
+import { pgContext } from './tables';
 import { rebuildProjection } from './rebuild';
 import type { PgProjection, Projection, RedisProjection } from './types';
 import { AppendLoop } from '../infra/append-loop';
@@ -68,7 +68,7 @@ export async function applyPgBatch(db: pg.Pool | pg.ClientBase, projection: PgPr
       await client.query('ROLLBACK');
       return false;
     }
-    if (events.length) await projection.apply(events, { client: client as pg.PoolClient, table: (base) => physicalTable(base, state.generation) });
+    if (events.length) await projection.apply(events, pgContext(client, state.generation));
     await client.query('COMMIT');
     return true;
   } catch (err) {

@@ -87,14 +87,14 @@ export async function applyFold(fold: RowFold, events: RecordedEvent[], ctx: PgP
     if (s.row) upserts.push(toJson(s.row, cols));
     else if (s.existed) deletes.push(key);
   }
-  if (deletes.length) await ctx.client.query(`DELETE FROM ${t} WHERE ${keyCol} = ANY($1::text[])`, [deletes]);
+  if (deletes.length) await ctx.write(`DELETE FROM ${t} WHERE ${keyCol} = ANY($1::text[])`, [deletes]);
   if (upserts.length) {
     const names = cols.map(([c]) => pg.escapeIdentifier(c));
     // timestamptz and jsonb travel as text (exact); everything else in its own type.
     const recordType = cols.map(([c, type]) => `${pg.escapeIdentifier(c)} ${type === 'timestamptz' || type === 'jsonb' ? 'text' : type}`).join(', ');
     const values = cols.map(([c, type]) => (type === 'timestamptz' || type === 'jsonb' ? `x.${pg.escapeIdentifier(c)}::${type}` : `x.${pg.escapeIdentifier(c)}`)).join(', ');
     const set = cols.filter(([c]) => c !== fold.key).map(([c]) => `${pg.escapeIdentifier(c)} = EXCLUDED.${pg.escapeIdentifier(c)}`).join(', ');
-    await ctx.client.query(
+    await ctx.write(
       `INSERT INTO ${t} (${names.join(', ')}) SELECT ${values} FROM jsonb_to_recordset($1::jsonb) AS x(${recordType})
        ON CONFLICT (${keyCol}) DO UPDATE SET ${set}`,
       [JSON.stringify(upserts)],

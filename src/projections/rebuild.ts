@@ -17,7 +17,7 @@
 import pg from 'pg';
 import { START, comparePositions, hasPagedLog, type EventStore, type Position } from '../events/store';
 import { loadPgState, readBatch, type Batch } from './checkpoints';
-import { createGeneration, dropGeneration, physicalTable, pointViews } from './tables';
+import { createGeneration, dropGeneration, pgContext, physicalTable, pointViews } from './tables';
 import type { PgProjection } from './types';
 
 const REBUILD_LOCK_NS = 1095582039;
@@ -88,7 +88,7 @@ export async function rebuildProjections(pool: pg.Pool, store: EventStore, proje
       const to = from + 1;
       await createGeneration(client, projection, to);
       const handles = new Set(projection.handles);
-      jobs.push({ projection, initial, from, to, handles, ctx: { client, table: (base: string) => physicalTable(base, to) } });
+      jobs.push({ projection, initial, from, to, handles, ctx: pgContext(client, to) });
     }
     // A dry run compares like with like: it never reads past a live checkpoint (the bulk phase
     // stops at the lowest; each one's tail goes on to its own).

@@ -31,7 +31,7 @@ export const servicesProjection: PgProjection = {
   tables: { services: servicesTable.ddl },
   async apply(events, ctx) {
     await applyFold(servicesFold, events, ctx);
-    if (events.length) await ctx.client.query('SELECT pg_notify($1, $2)', [SERVICES_CHANNEL, String(events.length)]);
+    if (events.length) await ctx.write('SELECT pg_notify($1, $2)', [SERVICES_CHANNEL, String(events.length)]);
   },
 };
 

@@ -3,10 +3,21 @@
  * view `<base>`. A rebuild fills generation N+1 beside N, then switches the views atomically.
  */
 import pg from 'pg';
-import type { PgProjection } from './types';
+import type { PgProjection, PgProjectionContext } from './types';
 import { inTransaction } from '../infra/db';
 
 export const physicalTable = (base: string, generation: number) => `${base}_v${generation}`;
+
+/** A projection's context whose writes run at once on `client` (rebuilds, one projection's batch, tests). */
+export function pgContext(client: pg.ClientBase, generation: number): PgProjectionContext {
+  return {
+    client: client as pg.PoolClient,
+    table: (base) => physicalTable(base, generation),
+    write: async (text, values) => {
+      await client.query(text, values as unknown[] | undefined);
+    },
+  };
+}
 
 export function tableDdl(projection: PgProjection, base: string, generation: number): string {
   return projection.tables[base]!.replaceAll('{{table}}', physicalTable(base, generation));

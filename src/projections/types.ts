@@ -7,6 +7,12 @@ import type { LocalCacheRegistry } from './local-caches';
 export interface PgProjectionContext {
   /** Run queries only: the engine owns the transaction and the connection (never BEGIN/COMMIT/release). */
   client: pg.PoolClient;
+  /**
+   * A statement whose result the projection does not need (its upserts, deletes, notifies). The
+   * engine may hold it and send it with the batch's commit, in order, after every read the batch
+   * makes: so never read back in a batch what that batch wrote (fold in memory instead).
+   */
+  write(text: string, values?: readonly unknown[]): Promise<void>;
   /** Physical name of a read-model table of this projection in the generation being written. */
   table(base: string): string;
 }

@@ -88,7 +88,7 @@ export const userStreamsProjection: PgProjection = {
     if (!byKey.size) return;
     const rows = [...byKey.values()];
     const t = ctx.table('user_streams');
-    await ctx.client.query(
+    await ctx.write(
       `INSERT INTO ${t} AS t (user_id, stream_name, first_commit, first_prepare, last_commit, last_prepare, first_at, last_at, events)
        SELECT u.a, u.b, u.c, u.d, u.e, u.f, u.g, u.h + interval '999 microseconds', u.i
          FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::timestamptz[], $8::timestamptz[], $9::bigint[])

@@ -19,7 +19,7 @@ import { featuresProjection } from '../../src/projections/features';
 import { userStreamsProjection } from '../../src/projections/user-streams';
 import { loadPgState } from '../../src/projections/engine';
 import { RebuildInProgressError, rebuildProjection, rebuildProjections } from '../../src/projections/rebuild';
-import { createGeneration, ensureProjections, physicalTable } from '../../src/projections/tables';
+import { createGeneration, ensureProjections, pgContext, physicalTable } from '../../src/projections/tables';
 import type { PgProjection, PgProjectionContext } from '../../src/projections/types';
 import { createTestDatabase, type TestDatabase } from '../helpers/db';
 import { apiKeysPerEvent, featuresPerEvent, sessionsPerEvent, usersPerEvent } from './per-event-reference';
@@ -62,7 +62,7 @@ async function applyInto(projection: PgProjection, apply: Apply, gen: number, ba
     await createGeneration(client, projection, gen);
     for (const batch of batches) {
       await client.query('BEGIN');
-      await apply(batch, { client, table: (base) => physicalTable(base, gen) });
+      await apply(batch, pgContext(client, gen));
       await client.query('COMMIT');
     }
   } finally {

@@ -16,6 +16,11 @@ export interface CounterOptions {
   perEvent?: boolean;
   /** perEvent only: awaited after half of each batch has been written (batch number from 1). */
   midBatch?: (batchNo: number) => Promise<void>;
+  /**
+   * Batch-aware only: read the batch's streams' rows first (one SELECT through ctx.client), then
+   * hand the upsert to ctx.write (held by the group runner until COMMIT), as fold.ts does.
+   */
+  held?: boolean;
 }
 
 export function counterProjection(opts: CounterOptions = {}): PgProjection {
@@ -29,7 +34,7 @@ export function counterProjection(opts: CounterOptions = {}): PgProjection {
     tables: {
       [base]: `CREATE TABLE {{table}} (stream text PRIMARY KEY, count integer NOT NULL, total bigint NOT NULL, last_revision bigint NOT NULL)`,
     },
-    async apply(events, { client, table }) {
+    async apply(events, { client, table, write }) {
       const t = table(base);
       batchNo++;
       if (opts.perEvent) {
@@ -45,6 +50,15 @@ export function counterProjection(opts: CounterOptions = {}): PgProjection {
         return;
       }
       const agg = aggregate(events);
+      if (opts.held) {
+        await client.query(`SELECT stream FROM ${t} WHERE stream = ANY($1::text[])`, [agg.streams]);
+        return write(
+          `INSERT INTO ${t} AS c (stream, count, total, last_revision)
+             SELECT * FROM unnest($1::text[], $2::int[], $3::bigint[], $4::bigint[])
+             ON CONFLICT (stream) DO UPDATE SET count = c.count + EXCLUDED.count, total = c.total + EXCLUDED.total, last_revision = EXCLUDED.last_revision`,
+          [agg.streams, agg.counts, agg.totals, agg.revisions],
+        );
+      }
       await client.query(
         `INSERT INTO ${t} AS c (stream, count, total, last_revision)
            SELECT * FROM unnest($1::text[], $2::int[], $3::bigint[], $4::bigint[])

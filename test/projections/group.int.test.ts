@@ -219,6 +219,95 @@ describe('PgGroupRunner', () => {
     await group.stop();
   });
 
+  it('writes held by ctx.write commit with the checkpoints: a batch is the page, each ctx.client statement (the first carrying BEGIN and the compare-and-set) and the held writes with COMMIT; a later projection failing leaves none of them', async () => {
+    const tag = `held${randomUUID().slice(0, 6)}`;
+    const held = counterProjection({ name: `hh_${tag}`, base: `hh_${tag}`, held: true });
+    const plain = counterProjection({ name: `hp_${tag}`, base: `hp_${tag}` });
+    await atHead(held, plain);
+    const expected = await seed(tag, 40);
+    const group = new PgGroupRunner({ pool, store, batchSize: 1000 }, [held, plain]);
+    try {
+      await group.step(); // takes the locks and loads the checkpoints
+      const more = await seed(tag, 20);
+      for (const [s, n] of more) expected.set(s, (expected.get(s) ?? 0) + n);
+      const runnerClient = (group as unknown as { client: pg.Client }).client;
+      const sent: string[] = [];
+      const original = pg.Client.prototype.query;
+      pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
+        if (this === runnerClient) sent.push(String(typeof args[0] === 'string' ? args[0] : (args[0] as { text?: string }).text).trim().slice(0, 40));
+        return (original as (...a: unknown[]) => unknown).apply(this, args);
+      } as typeof original;
+      try {
+        expect(await group.step()).toBe(true);
+      } finally {
+        pg.Client.prototype.query = original;
+      }
+      // The page; BEGIN with the compare-and-set and the held projection's read; the plain one's
+      // upsert (through ctx.client, in the transaction); the held upsert with COMMIT.
+      expect(sent).toHaveLength(4);
+      expect(sent[1]).toMatch(/^BEGIN;/);
+      expect(sent[2]).toMatch(/^INSERT INTO/);
+      const head = await store.headPosition();
+      for (const p of [held, plain]) {
+        expect(await position(p.name)).toEqual(head);
+        expect(sorted(await counts(p.name))).toEqual(sorted(expected));
+      }
+    } finally {
+      await group.stop();
+    }
+
+    // A projection after the held one fails: the held writes never reach the table.
+    const tag2 = `${tag}b`;
+    const held2 = counterProjection({ name: `hh_${tag2}`, base: `hh_${tag2}`, held: true });
+    const failing: PgProjection = { ...counterProjection({ name: `hf_${tag2}`, base: `hf_${tag2}` }), apply: async () => { throw new Error('boom'); } };
+    await atHead(held2, failing);
+    const start = await position(held2.name);
+    const expected2 = await seed(tag2, 30);
+    let seenEmpty = false;
+    // The held projection's one-at-a-time retry (applyPgBatch) writes at once: look before it,
+    // from a hook on the failing projection's first call.
+    let calls = 0;
+    failing.apply = async () => {
+      if (calls++ === 0) seenEmpty = (await counts(held2.name)).size === 0 && comparePositions(await position(held2.name), start) === 0;
+      throw new Error('boom');
+    };
+    const group2 = new PgGroupRunner({ pool, store, batchSize: 1000 }, [held2, failing]);
+    try {
+      expect(await group2.step()).toBe(true);
+      expect(seenEmpty).toBe(true);
+      // Then the retry, one projection per transaction: the held one advances, the failing one does not.
+      expect(await position(held2.name)).toEqual(await store.headPosition());
+      expect(sorted(await counts(held2.name))).toEqual(sorted(expected2));
+      expect(await position(failing.name)).toEqual(start);
+    } finally {
+      await group2.stop();
+    }
+  });
+
+  it('a checkpoint moved by someone else (a rebuild\u2019s switch) fails the shared transaction: that projection writes nothing, the other advances', async () => {
+    const tag = `moved${randomUUID().slice(0, 6)}`;
+    const a = counterProjection({ name: `ma_${tag}`, base: `ma_${tag}`, held: true });
+    const b = counterProjection({ name: `mb_${tag}`, base: `mb_${tag}` });
+    await atHead(a, b);
+    const first = await seed(tag, 30);
+    const group = new PgGroupRunner({ pool, store, batchSize: 1000 }, [a, b]);
+    try {
+      await group.drain();
+      const second = await seed(tag, 20);
+      const head = await store.headPosition();
+      await pool.query('UPDATE projections SET commit_position = $1, prepare_position = $2 WHERE name = $3', [head.commit.toString(), head.prepare.toString(), b.name]);
+      await group.drain();
+      const both = new Map(first);
+      for (const [s, n] of second) both.set(s, n + (both.get(s) ?? 0));
+      expect(await position(a.name)).toEqual(head);
+      expect(sorted(await counts(a.name))).toEqual(sorted(both));
+      expect(await position(b.name)).toEqual(head);
+      expect(sorted(await counts(b.name))).toEqual(sorted(first));
+    } finally {
+      await group.stop();
+    }
+  });
+
   it('a projection behind reads its own pages: the one at the head still gets each new event in the same step', async () => {
     const tag = `behind${randomUUID().slice(0, 6)}`;
     const lead = counterProjection({ name: `bl_${tag}`, base: `bl_${tag}` });
