@@ -17,7 +17,8 @@
  *   `log` routes search the whole log below the visibility horizon and wait for the horizon to
  *   pass the position; `stream` routes read their aggregate's stream (visible once committed) and
  *   only check the header's shape; `inline`, `none` and `command` routes get no hook at all (the hot
- *   paths /auth/verify, /me and the access check are `inline`: no Redis round trip, no header parsing);
+ *   paths /auth/verify, /me and the access check are `inline`: no Redis round trip, no header parsing,
+ *   not even the X-Log-Position onSend hook, which every other route gets);
  * - a malformed X-Consistent-After, or another adapter's position shape, is 400
  *   `invalid_log_position` wherever the header is read;
  * - a request without a session and without the header pays nothing but a header lookup;
@@ -262,6 +263,10 @@ export const readYourWritesPlugin = fp(async (app: FastifyInstance, opts: { serv
     const models = route.config?.readModels;
     const consistency = route.config?.consistency;
     if (consistency && models?.length) throw new Error(`route ${route.method} ${route.url} declares both readModels and consistency`);
+    if (consistency !== 'inline') {
+      const own = route.onSend === undefined ? [] : Array.isArray(route.onSend) ? route.onSend : [route.onSend];
+      route.onSend = [...own, positionHeader as never];
+    }
     if (consistency === 'log') return appendPreHandler(route, logHook);
     if (consistency === 'stream') return appendPreHandler(route, checkHeader);
     if (!models?.length) {
@@ -273,8 +278,10 @@ export const readYourWritesPlugin = fp(async (app: FastifyInstance, opts: { serv
     appendPreHandler(route, consistencyHook(models));
   });
 
-  // Callback style: requests that appended nothing pass straight through.
-  app.addHook('onSend', (request: FastifyRequest, reply: FastifyReply, payload: unknown, done: (err: Error | null, p?: unknown) => void) => {
+  // Callback style: requests that appended nothing pass straight through. A hook of each route
+  // that may append (every route but the `inline` hot paths, which read Redis and append nothing:
+  // they run no hook of this plugin at all).
+  function positionHeader(request: FastifyRequest, reply: FastifyReply, payload: unknown, done: (err: Error | null, p?: unknown) => void): void {
     const written = appendedInRequest();
     if (!written) return done(null, payload);
     const text = formatPosition(store.kind, written);
@@ -290,7 +297,7 @@ export const readYourWritesPlugin = fp(async (app: FastifyInstance, opts: { serv
     const early = rememberedInRequest();
     const remembering = early && early.sessionId === sid && comparePositions(early.position, written) === 0 ? early.done : remember(sid, written);
     remembering.then(() => done(null, payload));
-  });
+  }
 }, { name: 'read-your-writes', dependencies: ['auth'] });
 
 type Transform = (arg: { schema: Record<string, unknown>; url: string; route: RouteOptions } & Record<string, unknown>) => { schema?: Record<string, unknown>; url: string };
