@@ -16,7 +16,7 @@
  *   projection wait (CONSISTENCY; test/consistency/every-route.int.test.ts walks them all):
  *   `log` routes search the whole log below the visibility horizon and wait for the horizon to
  *   pass the position; `stream` routes read their aggregate's stream (visible once committed) and
- *   only check the header's shape; `inline`, `none` and `command` routes get no hook at all (the hot
+ *   only check the header's shape; `inline`, `none` and `command` routes get no preHandler (the hot
  *   paths /auth/verify, /me and the access check are `inline`: no Redis round trip, no header parsing,
  *   not even the X-Log-Position onSend hook, which every other route gets);
  * - a malformed X-Consistent-After, or another adapter's position shape, is 400
