@@ -60,6 +60,24 @@ export function cpuSeconds(pid: number): number {
   return (Number(f[11]) + Number(f[12])) / TICKS_PER_SECOND;
 }
 
+/**
+ * Waits until every process is quiet (under `busy` of a core over each `windowMs`), at most `maxMs`:
+ * work a server still does after an earlier load (a projector catching up, queued jobs) would
+ * otherwise be counted against the next measurement's requests. Returns how long it waited and
+ * whether all were quiet.
+ */
+export async function settle(pids: number[], opts: { maxMs?: number; windowMs?: number; busy?: number } = {}): Promise<{ waitedMs: number; quiet: boolean }> {
+  const { maxMs = 30_000, windowMs = 500, busy = 0.05 } = opts;
+  const start = Date.now();
+  for (;;) {
+    const before = pids.map(cpuSeconds);
+    await sleep(windowMs);
+    const loads = pids.map((pid, i) => (cpuSeconds(pid) - before[i]!) / (windowMs / 1000));
+    if (loads.every((l) => l < busy)) return { waitedMs: Date.now() - start, quiet: true };
+    if (Date.now() - start >= maxMs) return { waitedMs: Date.now() - start, quiet: false };
+  }
+}
+
 /** Resident set size in MiB. */
 export function rssMiB(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
