@@ -19,13 +19,13 @@ import pg from 'pg';
 import type { Redis } from 'ioredis';
 import { START, hasPagedLog, type EventStore, type Position, type RecordedEvent } from '../events/store';
 import { loadPgState, readBatch, type PgState } from './checkpoints';
-import { pgContext } from './tables';
+import { applyTogether, checkpointMoved } from './pg-batch';
 import { rebuildProjection } from './rebuild';
 import type { PgProjection, Projection, RedisProjection } from './types';
 import { AppendLoop } from '../infra/append-loop';
 import { checkpointOrphaned, markLive, queueEpoch } from './redis-epoch';
 import { holdAdvisoryLock } from '../infra/db';
-import { PG_CHECKPOINT_CHANNEL, checkpointNotice, localCheckpoints, redisCheckpointChannel } from './checkpoint-feed';
+import { checkpointNotice, localCheckpoints, redisCheckpointChannel } from './checkpoint-feed';
 
 /** Advisory lock namespace of projection runners (one lock per projection name). */
 export const RUNNER_LOCK_NS = 1095582038;
@@ -46,36 +46,20 @@ export interface EngineDeps {
 
 /**
  * Applies one batch to a PostgreSQL projection in one transaction on `db` (a pool, or the
- * runner's lock connection). Returns false when the compare-and-set failed (another runner or a
- * rebuild moved the checkpoint): nothing was changed; reload and go on.
+ * runner's lock connection), in as few round trips as its reads allow (pg-batch.ts). Returns false
+ * when the compare-and-set failed (another runner or a rebuild moved the checkpoint): nothing was
+ * changed; reload and go on.
  */
 export async function applyPgBatch(db: pg.Pool | pg.ClientBase, projection: PgProjection, state: PgState, events: RecordedEvent[], to: Position): Promise<boolean> {
   const client = db instanceof pg.Pool ? await db.connect() : (db as pg.PoolClient);
-  const release = db instanceof pg.Pool ? () => client.release() : () => undefined;
   try {
-    await client.query('BEGIN');
-    // Compare-and-set first: it also row-locks the checkpoint, so a concurrent batch or a
-    // rebuild's switch waits here instead of after doing the work.
-    const { rowCount } = await client.query(
-      `UPDATE projections SET commit_position = $1, prepare_position = $2, updated_at = now()
-        WHERE name = $3 AND generation = $4 AND commit_position = $5 AND prepare_position = $6
-        RETURNING pg_notify($7, $8)`,
-      [to.commit.toString(), to.prepare.toString(), projection.name, state.generation, state.position.commit.toString(), state.position.prepare.toString(),
-        // The advance is announced in this transaction: delivered on COMMIT, never on ROLLBACK.
-        PG_CHECKPOINT_CHANNEL, checkpointNotice(projection.name, to)],
-    );
-    if (rowCount !== 1) {
-      await client.query('ROLLBACK');
-      return false;
-    }
-    if (events.length) await projection.apply(events, pgContext(client, state.generation));
-    await client.query('COMMIT');
+    await applyTogether(client, [{ projection, state, events }], to);
     return true;
   } catch (err) {
-    await client.query('ROLLBACK').catch(() => undefined);
+    if (checkpointMoved(err)) return false;
     throw err;
   } finally {
-    release();
+    if (db instanceof pg.Pool) client.release();
   }
 }
 

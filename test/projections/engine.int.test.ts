@@ -92,6 +92,34 @@ describe('PostgreSQL projections', () => {
     expect((await loadPgState(pool, p.name))!.position).toEqual(batch.last);
   });
 
+  it('one projection\u2019s batch holds its ctx.write writes for COMMIT: two queries for a batch with one read; a moved checkpoint writes nothing', async () => {
+    const tag = `one${randomUUID().slice(0, 6)}`;
+    const p = counterProjection({ name: `one_${tag}`, base: `one_${tag}`, held: true });
+    await ensureProjections(pool, [p]);
+    const expected = await seed(tag, 30, 3);
+    const state = (await loadPgState(pool, p.name))!;
+    const batch = await readBatch(store, p.handles, state.position, 1000);
+    const client = await pool.connect();
+    const sent: string[] = [];
+    const original = client.query.bind(client);
+    (client as unknown as { query: unknown }).query = (text: unknown, ...rest: unknown[]) => {
+      sent.push(String(text).trim().slice(0, 30));
+      return (original as (...a: unknown[]) => unknown)(text, ...rest);
+    };
+    try {
+      expect(await applyPgBatch(client, p, state, batch.events, batch.last!)).toBe(true);
+      expect(sent).toHaveLength(2);
+      expect(sent[0]).toMatch(/^BEGIN;/);
+      expect(sorted(await counters(p.name, tag))).toEqual(sorted(expected));
+      // Again from the old checkpoint: the compare-and-set fails with the first query, nothing is written.
+      expect(await applyPgBatch(client, p, state, batch.events, batch.last!)).toBe(false);
+      expect(sent).toHaveLength(4); // the failed opening and its ROLLBACK
+      expect(sorted(await counters(p.name, tag))).toEqual(sorted(expected));
+    } finally {
+      client.release();
+    }
+  });
+
   it('a failing handler rolls back its batch and leaves the checkpoint where it was', async () => {
     const tag = `fail${randomUUID().slice(0, 6)}`;
     const good = counterProjection({ name: `f_${tag}`, base: `f_${tag}` });

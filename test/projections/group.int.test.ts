@@ -264,8 +264,8 @@ describe('PgGroupRunner', () => {
     const start = await position(held2.name);
     const expected2 = await seed(tag2, 30);
     let seenEmpty = false;
-    // The held projection's one-at-a-time retry (applyPgBatch) writes at once: look before it,
-    // from a hook on the failing projection's first call.
+    // The held projection's one-at-a-time retry (applyPgBatch) commits on its own: look before
+    // it, from a hook on the failing projection's first call.
     let calls = 0;
     failing.apply = async () => {
       if (calls++ === 0) seenEmpty = (await counts(held2.name)).size === 0 && comparePositions(await position(held2.name), start) === 0;
