@@ -184,6 +184,7 @@ describe('losing Redis loses nothing (separate api, projector and worker process
     await kill('projector');
     const killedAt = Date.now();
     await redisServer.stop();
+    const goneAt = Date.now(); // access checks granted until here were counted in the Redis that died
     await sleep(1500);
     await redisServer.start();
     const back = Date.now();
@@ -285,7 +286,7 @@ describe('losing Redis loses nothing (separate api, projector and worker process
       const folded = Number(rows[0]!.n);
       const lost = granted.length - folded;
       const boundMs = (USAGE_FOLD_INTERVAL + 1) * 1000 + 2000; // + one fold's run and the job's scheduling slack on a loaded machine
-      const inWindow = granted.filter((t) => t > killedAt - boundMs && t <= killedAt).length;
+      const inWindow = granted.filter((t) => t > killedAt - boundMs && t <= goneAt + 250).length; // + a check counted just before the kill whose answer arrived after
       expect(folded).toBeGreaterThanOrEqual(foldedAfter);
       expect(lost).toBeGreaterThanOrEqual(0);
       expect(lost).toBeLessThanOrEqual(inWindow);
