@@ -72,7 +72,7 @@ function runClient(base: string, mode: string, writers: string[], pollers: strin
     let out = '';
     child.stdout.on('data', (d) => (out += d));
     child.on('error', reject);
-    child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`consistency client exited with ${code}`))));
+    child.on('close', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`consistency client exited with ${code}`))));
   });
 }
 

@@ -76,7 +76,7 @@ function rawBcrypt(cost: number, inflight: number, seconds: number): Promise<num
     const child = spawn(process.execPath, ['-e', BCRYPT_CHILD, String(cost), String(inflight), String(seconds)], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     child.stdout.on('data', (d) => (out += d));
-    child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out).perSecond) : reject(new Error(`bcrypt child exited ${code}`))));
+    child.on('close', (code) => (code === 0 ? resolve(JSON.parse(out).perSecond) : reject(new Error(`bcrypt child exited ${code}`))));
   });
 }
 
@@ -155,7 +155,7 @@ async function main() {
     const c = spawn('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT });
     let out = '';
     c.stdout.on('data', (d) => (out += d));
-    c.on('exit', () => resolve(out.trim() || 'unknown'));
+    c.on('close', () => resolve(out.trim() || 'unknown'));
   });
   console.log(`[bench] ${new Date().toISOString()} commit ${commit}; ${uptimeLine()}; load generator: ${loadTool()} -t1 -c${CONNECTIONS}, ${SECONDS} s runs, ${ROUNDS} interleaved round(s), median`);
   const hello = await startHelloWorld();
