@@ -72,7 +72,14 @@ function runClient(base: string, mode: string, writers: string[], pollers: strin
     let out = '';
     child.stdout.on('data', (d) => (out += d));
     child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`consistency client exited with ${code}`))));
+    child.on('close', (code) => {
+      if (code !== 0) return reject(new Error(`consistency client exited with ${code}`));
+      try {
+        resolve(JSON.parse(out) as ClientOut);
+      } catch (err) {
+        reject(new Error(`consistency client printed no JSON (${out.length} bytes): ${(err as Error).message}`));
+      }
+    });
   });
 }
 

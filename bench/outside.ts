@@ -166,6 +166,20 @@ export interface StartOptions {
 }
 
 const started = new Set<Server>();
+/** Scripts (the hello-world) still running: killed with the servers if the bench ends early. */
+const scripts = new Set<ChildProcess>();
+// However the bench ends (an uncaught throw included), no server it started outlives it: they
+// run detached, in process groups of their own, and would skew whatever runs next.
+process.once('exit', () => {
+  for (const s of started) {
+    try {
+      process.kill(-s.rootPid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+  for (const c of scripts) c.kill('SIGKILL');
+});
 
 export async function startServer(opts: StartOptions): Promise<Server> {
   const id = `${opts.label.replace(/[^a-z0-9]/gi, '_')}_${randomBytes(3).toString('hex')}`;
@@ -308,6 +322,8 @@ export async function stopAll(): Promise<void> {
 /** A bench/*.mjs script in a node process of its own that prints {"port":N} when it listens. */
 export async function startScript(file: string, env: Record<string, string> = {}): Promise<{ url: string; pid: number; stop(): Promise<void> }> {
   const child = spawn(process.execPath, [path.join(ROOT, 'bench', file)], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+  scripts.add(child);
+  child.once('exit', () => scripts.delete(child));
   const port = await new Promise<number>((resolve, reject) => {
     let buf = '';
     child.stdout!.on('data', (d) => {
