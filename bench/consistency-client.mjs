@@ -97,5 +97,5 @@ async function loop(i) {
 
 await Promise.all(writers.map((_, i) => loop(i)));
 out.elapsedMs = Date.now() - warmEnd;
-process.stdout.write(`${JSON.stringify(out)}\n`);
-process.exit(0);
+// Exit once the pipe took it all: an exit right after a large write cut it short (at 214 KiB).
+process.stdout.write(`${JSON.stringify(out)}\n`, () => process.exit(0));

@@ -102,6 +102,8 @@ async function listenCheckpoints(env: Record<string, string>) {
     if (m) notices.push({ name: m[1]!, c: BigInt(m[2]!), p: BigInt(m[3]!), at: Date.now() });
   };
   const client = new pg.Client({ connectionString: env.DATABASE_URL });
+  // An error path's cleanup drops the database under it: an error then, not a crash.
+  client.on('error', () => undefined);
   await client.connect();
   client.on('notification', (msg) => msg.payload && onText(msg.payload));
   await client.query('LISTEN authledger_checkpoints');
