@@ -138,7 +138,31 @@ async function main(): Promise<void> {
   }
   const rates: number[] = [];
   type Run = { rps: number; p99: number; cpu: number };
-  const hot: Record<string, { on: Run[]; off: Run[]; pairs: { rps: number; cpu: number }[] }> = {};
+  type Hot = Record<string, { on: Run[]; off: Run[]; pairs: { rps: number; cpu: number }[] }>;
+  /** One on/off/off/on comparison of each hot path (neither side always first). */
+  const hotRound = async (into: Hot) => {
+    for (const route of ROUTES.filter((r) => r.id !== 'me')) {
+      const h = (into[route.id] ??= { on: [], off: [], pairs: [] });
+      const s = { on: route.spec(pOn), off: route.spec(pOff) };
+      const run = async (which: 'on' | 'off'): Promise<Run> => {
+        const r = await load({ url: s[which].url, method: s[which].method, headers: s[which].headers, seconds: HOT_SECONDS, connections: 64, pid: (which === 'on' ? pOn : pOff).server.pid });
+        const out = { rps: r.rps, p99: r.p99ms, cpu: r.cpuUsPerReq };
+        h[which].push(out);
+        return out;
+      };
+      for (const order of [['on', 'off'], ['off', 'on']] as const) {
+        const a = await run(order[0]);
+        const b = await run(order[1]);
+        const [x, y] = order[0] === 'on' ? [a, b] : [b, a];
+        h.pairs.push({ rps: x.rps / y.rps, cpu: y.cpu / x.cpu });
+      }
+    }
+  };
+  // First with both servers as they started (same history: setup only), then after each round's
+  // writes, which the feature-on server takes ~10x more of.
+  const fresh: Hot = {};
+  await hotRound(fresh);
+  const hot: Hot = {};
   console.log(`[consistency] start: ${uptimeLine()}`);
   for (let round = 0; round < ROUNDS; round++) {
     const write = await runClient(on.base, 'write', writers, pollers);
@@ -156,23 +180,7 @@ async function main(): Promise<void> {
     // (the projector's tail, queued jobs), or that work is counted against the on server's requests.
     const settled = await settle([pOn.server.pid, pOff.server.pid], { maxMs: 60_000 });
     console.log(`[consistency] round ${round + 1}: servers quiet after ${fmt(settled.waitedMs)} ms${settled.quiet ? '' : ' (NOT quiet: the hot-path figures of this round carry background work)'}`);
-    for (const route of ROUTES.filter((r) => r.id !== 'me')) {
-      const h = (hot[route.id] ??= { on: [], off: [], pairs: [] });
-      const s = { on: route.spec(pOn), off: route.spec(pOff) };
-      const run = async (which: 'on' | 'off'): Promise<Run> => {
-        const r = await load({ url: s[which].url, method: s[which].method, headers: s[which].headers, seconds: HOT_SECONDS, connections: 64, pid: (which === 'on' ? pOn : pOff).server.pid });
-        const out = { rps: r.rps, p99: r.p99ms, cpu: r.cpuUsPerReq };
-        h[which].push(out);
-        return out;
-      };
-      // on, off, off, on: two adjacent pairs, neither side always first.
-      for (const order of [['on', 'off'], ['off', 'on']] as const) {
-        const a = await run(order[0]);
-        const b = await run(order[1]);
-        const [x, y] = order[0] === 'on' ? [a, b] : [b, a];
-        h.pairs.push({ rps: x.rps / y.rps, cpu: y.cpu / x.cpu });
-      }
-    }
+    await hotRound(hot);
   }
   await feed.close();
   console.log(`[consistency] end: ${uptimeLine()}`);
@@ -214,13 +222,17 @@ async function main(): Promise<void> {
     console.log(`paced ${fmt(100 * f)} %: added read latency (ryw round trip − write alone): p50 ${fmt(pAdd(50), 1)} ms, p99 ${fmt(pAdd(99), 1)} ms (target < 15 at p99)`);
   }
 
-  console.log(`\nHot paths with the feature on vs off (wrk -c64, ${HOT_SECONDS}s runs, on/off/off/on per round, ${ROUNDS} rounds; CPU = the server's utime + stime per request)`);
-  for (const route of ROUTES.filter((r) => r.id !== 'me')) {
-    const h = hot[route.id]!;
-    const m = (xs: Run[], k: keyof Run) => median(xs.map((x) => x[k]));
-    console.log(`${route.title.padEnd(40)} req/s on ${fmt(m(h.on, 'rps')).padStart(6)}  off ${fmt(m(h.off, 'rps')).padStart(6)}  ratio of medians ${fmt(m(h.on, 'rps') / m(h.off, 'rps'), 3)}, median of pair ratios ${fmt(median(h.pairs.map((x) => x.rps)), 3)} (${h.pairs.map((x) => x.rps.toFixed(2)).join(' ')}) (target ≥ 0.97)`);
-    console.log(`${''.padEnd(40)} CPU µs/req on ${fmt(m(h.on, 'cpu'), 1)}  off ${fmt(m(h.off, 'cpu'), 1)}  off/on ${fmt(m(h.off, 'cpu') / m(h.on, 'cpu'), 3)}, median of pair ratios ${fmt(median(h.pairs.map((x) => x.cpu)), 3)} (${h.pairs.map((x) => x.cpu.toFixed(2)).join(' ')});  p99 on/off ${fmt(m(h.on, 'p99'), 1)}/${fmt(m(h.off, 'p99'), 1)} ms`);
-  }
+  const printHot = (title: string, h0: Hot, rounds: number) => {
+    console.log(`\nHot paths with the feature on vs off, ${title} (wrk -c64, ${HOT_SECONDS}s runs, on/off/off/on per round, ${rounds} round(s); CPU = the server's utime + stime per request)`);
+    for (const route of ROUTES.filter((r) => r.id !== 'me')) {
+      const h = h0[route.id]!;
+      const m = (xs: Run[], k: keyof Run) => median(xs.map((x) => x[k]));
+      console.log(`${route.title.padEnd(40)} req/s on ${fmt(m(h.on, 'rps')).padStart(6)}  off ${fmt(m(h.off, 'rps')).padStart(6)}  ratio of medians ${fmt(m(h.on, 'rps') / m(h.off, 'rps'), 3)}, median of pair ratios ${fmt(median(h.pairs.map((x) => x.rps)), 3)} (${h.pairs.map((x) => x.rps.toFixed(2)).join(' ')}) (target ≥ 0.97)`);
+      console.log(`${''.padEnd(40)} CPU µs/req on ${fmt(m(h.on, 'cpu'), 1)}  off ${fmt(m(h.off, 'cpu'), 1)}  off/on ${fmt(m(h.off, 'cpu') / m(h.on, 'cpu'), 3)}, median of pair ratios ${fmt(median(h.pairs.map((x) => x.cpu)), 3)} (${h.pairs.map((x) => x.cpu.toFixed(2)).join(' ')});  p99 on/off ${fmt(m(h.on, 'p99'), 1)}/${fmt(m(h.off, 'p99'), 1)} ms`);
+    }
+  };
+  printHot('both servers fresh (setup only, before any write load)', fresh, 1);
+  printHot('after each round\'s writes (the on server took ~10x the off server\'s)', hot, ROUNDS);
 
   // Lag: from a write's answer (its append committed before it) to the first notice at or past it.
   const byName = new Map<string, { c: bigint; p: bigint; at: number }[]>();
