@@ -37,13 +37,12 @@
  * Environment: BENCH_QUICK=1 (one short round), BENCH_ROUNDS, BENCH_SECONDS, BENCH_WARMUP_MS, BENCH_HOT_SECONDS
  * (each wrk run of the hot-path comparison; 4 per route and round).
  */
-import { spawn } from 'node:child_process';
 import path from 'node:path';
 import pg from 'pg';
 import { Redis } from 'ioredis';
 import { QUICK } from './lib';
 import { COMMON, prepare, ROUTES, type Prepared } from './http-setup';
-import { api, fmt, load, median, ROOT, settle, startServer, stopAll, uptimeLine } from './outside';
+import { api, fmt, load, median, ROOT, run, settle, startServer, stopAll, uptimeLine } from './outside';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? (QUICK ? 1 : 3));
 const SECONDS = Number(process.env.BENCH_SECONDS ?? (QUICK ? 2 : 5));
@@ -66,21 +65,13 @@ interface ClientOut {
   late: number;
 }
 
-function runClient(base: string, mode: string, writers: string[], pollers: string[], rate?: number): Promise<ClientOut> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [path.join(ROOT, 'bench', 'consistency-client.mjs'), JSON.stringify({ base, mode, seconds: SECONDS, writers, pollers, rate, warmupMs: WARMUP_MS })], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.on('error', reject);
-    child.on('close', (code) => {
-      if (code !== 0) return reject(new Error(`consistency client exited with ${code}`));
-      try {
-        resolve(JSON.parse(out) as ClientOut);
-      } catch (err) {
-        reject(new Error(`consistency client printed no JSON (${out.length} bytes): ${(err as Error).message}`));
-      }
-    });
-  });
+async function runClient(base: string, mode: string, writers: string[], pollers: string[], rate?: number): Promise<ClientOut> {
+  const out = await run(process.execPath, [path.join(ROOT, 'bench', 'consistency-client.mjs'), JSON.stringify({ base, mode, seconds: SECONDS, writers, pollers, rate, warmupMs: WARMUP_MS })]);
+  try {
+    return JSON.parse(out) as ClientOut;
+  } catch (err) {
+    throw new Error(`consistency client printed no JSON (${out.length} bytes): ${(err as Error).message}`);
+  }
 }
 
 const pct = (xs: number[], p: number) => {

@@ -18,13 +18,12 @@
  * Environment: BENCH_QUICK=1 (one short round), BENCH_ROUNDS, BENCH_SECONDS, BENCH_ROWS
  * (comma-separated row ids: default,errors,api), BENCH_ROUTES (verify,me,access), BENCH_SKIP_LOGIN=1.
  */
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { QUICK } from './lib';
 import { COMMON, prepare, productionEnv, ROUTES, type Prepared, type Row } from './http-setup';
 import {
-  api, cpuSeconds, fmt, load, loadTool, median, ROOT, startHelloWorld, startServer, stopAll, uptimeLine, WORK_DIR,
+  api, cpuSeconds, fmt, load, loadTool, median, ROOT, run, startHelloWorld, startServer, stopAll, uptimeLine, WORK_DIR,
   type LoadResult,
 } from './outside';
 
@@ -71,13 +70,8 @@ const [cost, inflight, seconds] = process.argv.slice(1).map(Number);
 })();
 `;
 
-function rawBcrypt(cost: number, inflight: number, seconds: number): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['-e', BCRYPT_CHILD, String(cost), String(inflight), String(seconds)], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.on('close', (code) => (code === 0 ? resolve(JSON.parse(out).perSecond) : reject(new Error(`bcrypt child exited ${code}`))));
-  });
+async function rawBcrypt(cost: number, inflight: number, seconds: number): Promise<number> {
+  return (JSON.parse(await run(process.execPath, ['-e', BCRYPT_CHILD, String(cost), String(inflight), String(seconds)], { cwd: ROOT })) as { perSecond: number }).perSecond;
 }
 
 /**
@@ -151,12 +145,7 @@ async function loginAndRefresh(row: Prepared) {
 async function main() {
   const rowIds = pick(process.env.BENCH_ROWS, ['default', 'errors', 'api']);
   const routes = ROUTES.filter((r) => pick(process.env.BENCH_ROUTES, ROUTES.map((x) => x.id)).includes(r.id));
-  const commit = await new Promise<string>((resolve) => {
-    const c = spawn('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT });
-    let out = '';
-    c.stdout.on('data', (d) => (out += d));
-    c.on('close', () => resolve(out.trim() || 'unknown'));
-  });
+  const commit = await run('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT }).then((out) => out.trim() || 'unknown', () => 'unknown');
   console.log(`[bench] ${new Date().toISOString()} commit ${commit}; ${uptimeLine()}; load generator: ${loadTool()} -t1 -c${CONNECTIONS}, ${SECONDS} s runs, ${ROUNDS} interleaved round(s), median`);
   const hello = await startHelloWorld();
   try {

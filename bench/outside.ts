@@ -423,9 +423,13 @@ function wrkScript(spec: LoadSpec): string {
 
 const toMs = (v: string, unit: string) => Number(v) * ({ us: 0.001, ms: 1, s: 1000, m: 60_000 }[unit] ?? NaN);
 
-function run(cmd: string, args: string[]): Promise<string> {
+/**
+ * A command's whole stdout, once it has ended and its pipes are drained ('close', not 'exit', which
+ * can come first); rejects with its stderr when it fails.
+ */
+export function run(cmd: string, args: string[], opts: { cwd?: string } = {}): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(cmd, args, { cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     child.stdout.on('data', (d) => (out += d));
