@@ -31,10 +31,16 @@
  *   notices (PostgreSQL NOTIFY and Redis PUBLISH, as the API's feed does) while the write-alone
  *   rounds run; per projection, the time from a write's answer to the first notice at or past its
  *   position, p50/p99 (a notice crosses one more process than the API's in-process wake).
+ * - That comparison runs first on fresh servers, before any write load, each route warmed by
+ *   unrecorded wrk runs (a fresh process's first runs were 20-35 % slower than its third): on this
+ *   run's pair and on BENCH_PAIRS − 1 more pairs started for it alone, then printed over all pairs
+ *   (the median of each pair's median ratio, and every pair's figure): four processes of one
+ *   configuration, warmed, served the access check at 27.6-32.8k req/s, so a single pair's ratio
+ *   is only good to about ±10 %.
  * Every client run starts with BENCH_WARMUP_MS (default 500) of round trips that are not recorded:
  * a fresh process on fresh connections, whose first requests were each round's slowest (all the
  * > 30 ms writes of a 100 writes/s run fell in its first 210 ms).
- * Environment: BENCH_QUICK=1 (one short round), BENCH_ROUNDS, BENCH_SECONDS, BENCH_WARMUP_MS, BENCH_HOT_SECONDS
+ * Environment: BENCH_QUICK=1 (one short round), BENCH_ROUNDS, BENCH_PAIRS (default 3), BENCH_SECONDS, BENCH_WARMUP_MS, BENCH_HOT_SECONDS
  * (each wrk run of the hot-path comparison; 4 per route and round).
  */
 import path from 'node:path';
@@ -51,6 +57,10 @@ const CLIENTS = 16;
 /** Each client process's unrecorded start (bench/consistency-client.mjs): its JIT and fresh sockets. */
 const WARMUP_MS = Number(process.env.BENCH_WARMUP_MS ?? (QUICK ? 200 : 500));
 const PACED = (process.env.BENCH_PACED ?? '0.5,0.25').split(',').map(Number).filter((f) => f > 0 && f <= 1);
+/** Fresh on/off server pairs compared before any write load: two processes of one configuration differ by up to ±10 % here. */
+const PAIRS = Math.max(1, Number(process.env.BENCH_PAIRS ?? (QUICK ? 1 : 3)));
+/** Unrecorded wrk seconds per route on a fresh server: its first runs are its slowest (JIT). */
+const WARM_SECONDS = QUICK ? 1 : 2;
 
 interface ClientOut {
   writeMs: number[];
@@ -131,12 +141,12 @@ async function main(): Promise<void> {
   type Run = { rps: number; p99: number; cpu: number };
   type Hot = Record<string, { on: Run[]; off: Run[]; pairs: { rps: number; cpu: number }[] }>;
   /** One on/off/off/on comparison of each hot path (neither side always first). */
-  const hotRound = async (into: Hot) => {
+  const hotRound = async (into: Hot, [xOn, xOff]: [Prepared, Prepared] = [pOn, pOff]) => {
     for (const route of ROUTES.filter((r) => r.id !== 'me')) {
       const h = (into[route.id] ??= { on: [], off: [], pairs: [] });
-      const s = { on: route.spec(pOn), off: route.spec(pOff) };
+      const s = { on: route.spec(xOn), off: route.spec(xOff) };
       const run = async (which: 'on' | 'off'): Promise<Run> => {
-        const r = await load({ url: s[which].url, method: s[which].method, headers: s[which].headers, seconds: HOT_SECONDS, connections: 64, pid: (which === 'on' ? pOn : pOff).server.pid });
+        const r = await load({ url: s[which].url, method: s[which].method, headers: s[which].headers, seconds: HOT_SECONDS, connections: 64, pid: (which === 'on' ? xOn : xOff).server.pid });
         const out = { rps: r.rps, p99: r.p99ms, cpu: r.cpuUsPerReq };
         h[which].push(out);
         return out;
@@ -149,10 +159,35 @@ async function main(): Promise<void> {
       }
     }
   };
-  // First with both servers as they started (same history: setup only), then after each round's
-  // writes, which the feature-on server takes ~10x more of.
-  const fresh: Hot = {};
-  await hotRound(fresh);
+  /** Unrecorded runs of each hot path: a fresh process's first runs are its slowest. */
+  const warm = async (p: Prepared) => {
+    for (const route of ROUTES.filter((r) => r.id !== 'me')) {
+      const s = route.spec(p);
+      await load({ url: s.url, method: s.method, headers: s.headers, seconds: WARM_SECONDS, connections: 64 });
+    }
+  };
+  // First with servers as they started (same history: setup only, warmed): this run's pair and
+  // PAIRS − 1 more started for it alone (which one starts first alternates), since one pair of
+  // processes cannot tell a few per cent of difference from the spread between processes. Then
+  // this run's pair after each round's writes, which the feature-on server takes ~10x more of.
+  const fresh: Hot[] = [];
+  for (let i = 0; i < PAIRS; i++) {
+    let pair = [pOn, pOff] as [Prepared, Prepared];
+    if (i > 0) {
+      const servers = [];
+      for (const which of i % 2 ? ['off', 'on'] : ['on', 'off']) {
+        const server = await startServer({ label: `ryw-${which}-pair${i}`, env: which === 'on' ? COMMON : { ...COMMON, READ_YOUR_WRITES: 'off' } });
+        servers.push({ which, prepared: await prepare({ id: server.label, title: server.label, server, companions: [] }) });
+      }
+      pair = [servers.find((x) => x.which === 'on')!.prepared, servers.find((x) => x.which === 'off')!.prepared];
+    }
+    await settle([pair[0].server.pid, pair[1].server.pid], { maxMs: 30_000 });
+    for (const p of pair) await warm(p);
+    const h: Hot = {};
+    await hotRound(h, pair);
+    fresh.push(h);
+    if (i > 0) for (const p of pair) await p.server.stop();
+  }
   const hot: Hot = {};
   console.log(`[consistency] start: ${uptimeLine()}`);
   for (let round = 0; round < ROUNDS; round++) {
@@ -222,7 +257,15 @@ async function main(): Promise<void> {
       console.log(`${''.padEnd(40)} CPU µs/req on ${fmt(m(h.on, 'cpu'), 1)}  off ${fmt(m(h.off, 'cpu'), 1)}  off/on ${fmt(m(h.off, 'cpu') / m(h.on, 'cpu'), 3)}, median of pair ratios ${fmt(median(h.pairs.map((x) => x.cpu)), 3)} (${h.pairs.map((x) => x.cpu.toFixed(2)).join(' ')});  p99 on/off ${fmt(m(h.on, 'p99'), 1)}/${fmt(m(h.off, 'p99'), 1)} ms`);
     }
   };
-  printHot('both servers fresh (setup only, before any write load)', fresh, 1);
+  fresh.forEach((h, i) => printHot(`fresh pair ${i + 1} of ${PAIRS}${i ? ' (started for this comparison alone)' : ' (this run\'s servers)'}: setup only, warmed, before any write load`, h, 1));
+  if (PAIRS > 1) {
+    console.log(`\nHot paths, feature on vs off over the ${PAIRS} fresh pairs (each pair's median of its on/off pair ratios; the spread is what two processes of this machine differ by)`);
+    for (const route of ROUTES.filter((r) => r.id !== 'me')) {
+      const per = fresh.map((h) => median(h[route.id]!.pairs.map((x) => x.rps)));
+      const cpu = fresh.map((h) => median(h[route.id]!.pairs.map((x) => x.cpu)));
+      console.log(`${route.title.padEnd(40)} req/s on/off: median ${fmt(median(per), 3)} (${per.map((x) => x.toFixed(3)).join(' ')}; target ≥ 0.97)   CPU off/on: median ${fmt(median(cpu), 3)} (${cpu.map((x) => x.toFixed(3)).join(' ')})`);
+    }
+  }
   printHot('after each round\'s writes (the on server took ~10x the off server\'s)', hot, ROUNDS);
 
   // Lag: from a write's answer (its append committed before it) to the first notice at or past it.
