@@ -27,6 +27,10 @@
  *   the wait is printed): the feature-on server has taken ~10× the writes, and the work they leave
  *   behind was counted against its requests (two fresh servers, one just after 20k key creations:
  *   CPU per access check 48.5 vs 34.9 µs right after, 32.7 vs 35.6 once quiet, 14.5 s later).
+ * - The server's own wait: its authledger_read_your_writes_wait_seconds histogram (/metrics; both
+ *   servers get a METRICS_TOKEN) read before and after each ryw run: how many queries waited at all,
+ *   and the bucket bounds of the wait's p50 / p99, apart from the client-side figures, which also
+ *   carry the machine's queueing.
  * - Projection lag under 16 writers, closed loop and paced: this process LISTENs to the checkpoint
  *   notices (PostgreSQL NOTIFY and Redis PUBLISH, as the API's feed does) while the write-alone
  *   rounds run; per projection, the time from a write's answer to the first notice at or past its
@@ -44,6 +48,7 @@
  * (each wrk run of the hot-path comparison; 4 per route and round).
  */
 import path from 'node:path';
+import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { Redis } from 'ioredis';
 import { QUICK } from './lib';
@@ -89,6 +94,27 @@ const pct = (xs: number[], p: number) => {
   return s.length ? s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]! : NaN;
 };
 
+/** The consistency bench's servers expose /metrics (both alike): the wait histogram is read around each run. */
+const METRICS_TOKEN = randomBytes(24).toString('hex');
+const ENV = { ...COMMON, METRICS_TOKEN };
+type Buckets = Map<number, number>;
+/** The cumulative buckets (le in ms → count) of the server's read-your-writes wait histogram. */
+async function waitBuckets(base: string): Promise<Buckets> {
+  const text = await (await fetch(`${base}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } })).text();
+  const out: Buckets = new Map();
+  for (const m of text.matchAll(/^authledger_read_your_writes_wait_seconds_bucket\{le="([^"]+)"\} (\d+)/gm)) out.set(m[1] === '+Inf' ? Infinity : Number(m[1]) * 1000, Number(m[2]));
+  return out;
+}
+/** Waits recorded between two readings: how many, how many waited at all, and the bucket bounds of p50 / p99. */
+function waitFigures(runs: { before: Buckets; after: Buckets }[]) {
+  const les = [...(runs[0]?.after.keys() ?? [])].sort((a, b) => a - b);
+  const cum = les.map((le) => runs.reduce((n, r) => n + (r.after.get(le) ?? 0) - (r.before.get(le) ?? 0), 0));
+  const n = cum.at(-1) ?? 0;
+  const at = (q: number) => les[cum.findIndex((c) => c >= q * n)] ?? NaN;
+  const zero = cum[0] ?? 0; // the lowest bucket holds the queries that found their position passed
+  return { n, waitedPct: n ? (100 * (n - zero)) / n : NaN, p50: at(0.5), p99: at(0.99), lowest: les[0] ?? NaN };
+}
+
 async function sessions(base: string, email: string, password: string, n: number): Promise<string[]> {
   const out: string[] = [];
   for (let i = 0; i < n; i++) out.push((await api(base, 'POST', '/api/v1/auth/login', { email, password })).access_token as string);
@@ -122,8 +148,8 @@ async function listenCheckpoints(env: Record<string, string>) {
 
 async function main(): Promise<void> {
   console.log(`[consistency] ${ROUNDS} round(s) of ${SECONDS}s (each after ${WARMUP_MS} ms of unrecorded warm-up), ${CLIENTS} clients; servers: npm start (all roles), feature on and READ_YOUR_WRITES=off`);
-  const on = await startServer({ label: 'ryw-on', env: COMMON });
-  const off = await startServer({ label: 'ryw-off', env: { ...COMMON, READ_YOUR_WRITES: 'off' } });
+  const on = await startServer({ label: 'ryw-on', env: ENV });
+  const off = await startServer({ label: 'ryw-off', env: { ...ENV, READ_YOUR_WRITES: 'off' } });
   const rows: Prepared[] = [];
   for (const server of [on, off]) rows.push(await prepare({ id: server.label, title: server.label, server, companions: [] }));
   const [pOn, pOff] = rows as [Prepared, Prepared];
@@ -138,6 +164,17 @@ async function main(): Promise<void> {
     acc[`pacedRyw@${f}`] = [];
   }
   const rates: number[] = [];
+  /** The server's own wait histogram around each ryw run. */
+  const waits: Record<string, { before: Buckets; after: Buckets }[]> = { ryw: [], ...Object.fromEntries(PACED.map((f) => [`pacedRyw@${f}`, []])) };
+  const measuredWaits = async (body: () => Promise<void>) => {
+    const before = await waitBuckets(on.base);
+    await body();
+    return { before, after: await waitBuckets(on.base) };
+  };
+  const waitLine = (mode: string) => {
+    const w = waitFigures(waits[mode]!);
+    console.log(`the server's own wait (authledger_read_your_writes_wait_seconds, bucket bounds): ${w.n} queries, ${fmt(w.waitedPct, 1)} % waited more than ${fmt(w.lowest, 1)} ms; p50 ≤ ${fmt(w.p50, 1)} ms, p99 ≤ ${fmt(w.p99, 1)} ms`);
+  };
   type Run = { rps: number; p99: number; cpu: number };
   type Hot = Record<string, { on: Run[]; off: Run[]; pairs: { rps: number; cpu: number }[] }>;
   /** One on/off/off/on comparison of each hot path (neither side always first). */
@@ -176,7 +213,7 @@ async function main(): Promise<void> {
     if (i > 0) {
       const servers = [];
       for (const which of i % 2 ? ['off', 'on'] : ['on', 'off']) {
-        const server = await startServer({ label: `ryw-${which}-pair${i}`, env: which === 'on' ? COMMON : { ...COMMON, READ_YOUR_WRITES: 'off' } });
+        const server = await startServer({ label: `ryw-${which}-pair${i}`, env: which === 'on' ? ENV : { ...ENV, READ_YOUR_WRITES: 'off' } });
         servers.push({ which, prepared: await prepare({ id: server.label, title: server.label, server, companions: [] }) });
       }
       pair = [servers.find((x) => x.which === 'on')!.prepared, servers.find((x) => x.which === 'off')!.prepared];
@@ -193,14 +230,15 @@ async function main(): Promise<void> {
   for (let round = 0; round < ROUNDS; round++) {
     const write = await runClient(on.base, 'write', writers, pollers);
     acc.write!.push(write);
-    for (const mode of ['ryw', 'poll']) acc[mode]!.push(await runClient(on.base, mode, writers, pollers));
+    waits.ryw!.push(await measuredWaits(() => runClient(on.base, 'ryw', writers, pollers).then((o) => void acc.ryw!.push(o))));
+    acc.poll!.push(await runClient(on.base, 'poll', writers, pollers));
     acc.once!.push(await runClient(off.base, 'once', offWriters, offWriters));
     // Paced at fractions of this round's closed-loop write-alone throughput.
     const closed = write.writeMs.length / (write.elapsedMs / 1000);
     rates.push(closed);
     for (const f of PACED) {
       acc[`pacedWrite@${f}`]!.push(await runClient(on.base, 'write', writers, pollers, closed * f));
-      acc[`pacedRyw@${f}`]!.push(await runClient(on.base, 'ryw', writers, pollers, closed * f));
+      waits[`pacedRyw@${f}`]!.push(await measuredWaits(() => runClient(on.base, 'ryw', writers, pollers, closed * f).then((o) => void acc[`pacedRyw@${f}`]!.push(o))));
     }
     // The feature-on server has just taken ~10× the other's writes: let both finish what those left
     // (the projector's tail, queued jobs), or that work is counted against the on server's requests.
@@ -227,6 +265,7 @@ async function main(): Promise<void> {
   console.log(`polling: ${fmt(polls.reduce((a, b) => a + b, 0) / Math.max(1, polls.length), 2)} GETs per write on average (a 404 until the projection has it)`);
   const addedP99 = pct(all('ryw', 'totalMs'), 99) - pct(all('write', 'writeMs'), 99);
   console.log(`added read latency p99 (ryw round trip p99 − write-alone p99): ${fmt(addedP99, 1)} ms (target < 15); ryw read p99 / poll read p99 = ${fmt(pct(all('ryw', 'readMs'), 99) / pct(all('poll', 'readMs'), 99), 2)}`);
+  waitLine('ryw');
   const stale = acc.once!.reduce((n, o) => n + o.stale, 0);
   const waitP99 = pct(all('ryw', 'readMs'), 99) - pct(all('once', 'readMs'), 99);
   console.log(`the wait's own cost: ryw read p99 − no-wait read p99 (feature off, same load): ${fmt(waitP99, 1)} ms; p50 ${fmt(pct(all('ryw', 'readMs'), 50) - pct(all('once', 'readMs'), 50), 1)} ms; without the feature ${stale} of ${all('once', 'readMs').length} reads (${fmt((100 * stale) / Math.max(1, all('once', 'readMs').length), 1)} %) saw the past`);
@@ -246,6 +285,7 @@ async function main(): Promise<void> {
     pacedLine('paced: write, read same session', `pacedRyw@${f}`);
     const pAdd = (p: number) => pct(all(`pacedRyw@${f}`, 'totalMs'), p) - pct(all(`pacedWrite@${f}`, 'writeMs'), p);
     console.log(`paced ${fmt(100 * f)} %: added read latency (ryw round trip − write alone): p50 ${fmt(pAdd(50), 1)} ms, p99 ${fmt(pAdd(99), 1)} ms (target < 15 at p99)`);
+    waitLine(`pacedRyw@${f}`);
   }
 
   const printHot = (title: string, h0: Hot, rounds: number) => {

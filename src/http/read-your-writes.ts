@@ -129,6 +129,14 @@ export const consistencyChecks = new client.Counter({
   registers: [processMetrics],
 });
 
+/** How long queries with a position waited for it (0 when already passed), timeouts included. */
+export const consistencyWait = new client.Histogram({
+  name: 'authledger_read_your_writes_wait_seconds',
+  help: 'Time a query with a position to wait for spent waiting for its projections (or the log\'s visibility horizon) to pass it; 0 when they already had',
+  buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5],
+  registers: [processMetrics],
+});
+
 /** Projections a route may name: every projection the projector runs, plus the inline Redis ones. */
 function readableProjections(services: Services) {
   const list = projectionsFor(services.config);
@@ -187,10 +195,14 @@ export const readYourWritesPlugin = fp(async (app: FastifyInstance, opts: { serv
       if (!at) return;
       if (!early && feed.passed(models, at)) {
         consistencyChecks.inc({ outcome: 'passed' });
+        consistencyWait.observe(0);
         return;
       }
+      const since = performance.now();
       if (early) await early;
-      if (feed.passed(models, at) || (await feed.wait(models, at, Math.max(0, deadline - Date.now())))) {
+      const passed = feed.passed(models, at) || (await feed.wait(models, at, Math.max(0, deadline - Date.now())));
+      consistencyWait.observe((performance.now() - since) / 1000);
+      if (passed) {
         consistencyChecks.inc({ outcome: 'waited' });
         return;
       }
@@ -228,7 +240,9 @@ export const readYourWritesPlugin = fp(async (app: FastifyInstance, opts: { serv
   async function logHook(request: FastifyRequest): Promise<void> {
     const at = await target(request);
     if (!at) return;
+    const since = performance.now();
     const outcome = await logReadable(at, timeoutMs);
+    consistencyWait.observe(outcome === 'passed' ? 0 : (performance.now() - since) / 1000);
     consistencyChecks.inc({ outcome });
     if (outcome === 'timeout') throw errors.projectionBehind(['event_log'], retryAfter);
   }

@@ -10,13 +10,20 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testApp } from '../helpers/app';
 import { adminLogin, signupAndLogin, type LoggedIn } from '../helpers/auth';
 import { startProjector, type ProjectorHandle } from '../../src/projections/runtime';
-import { consistencyChecks, rememberSessionPosition, sessionPosition, sessionWriteKey } from '../../src/http/read-your-writes';
+import { consistencyChecks, consistencyWait, rememberSessionPosition, sessionPosition, sessionWriteKey } from '../../src/http/read-your-writes';
 import { formatPosition, parsePosition, type EventStore } from '../../src/events/store';
 import { freePort, keepAliveClient, pairs, splitClient, type Client } from './support';
 
 const ROUNDS = Number(process.env.RYW_ROUNDS ?? 200);
 // RYW_TIMEOUT_MS: room for a loaded machine (the wait itself is what is tested; 1500 ms is plenty on an idle one).
 const TIMEOUT_MS = Number(process.env.RYW_TIMEOUT_MS ?? 1500);
+
+/** The wait histogram's count and sum (seconds). */
+async function waits(): Promise<{ count: number; sum: number }> {
+  const m = await consistencyWait.get();
+  const v = (name: string) => m.values.find((x) => x.metricName === name)?.value ?? 0;
+  return { count: v('authledger_read_your_writes_wait_seconds_count'), sum: v('authledger_read_your_writes_wait_seconds_sum') };
+}
 
 async function counts(): Promise<{ passed: number; waited: number; timeout: number }> {
   const m = await consistencyChecks.get();
@@ -129,6 +136,7 @@ describe.each(adapters.map((a) => [a.name, a] as const))('read-your-writes on %s
     const position = w.headers['x-log-position'] as string;
     expect(position).toMatch(shape);
     const before = await counts();
+    const waitedBefore = await waits();
     const started = Date.now();
     const r = await c.req('GET', `/api/v1/features/${stopped}`, { token: admin.accessToken });
     expect(r.status).toBe(503);
@@ -137,6 +145,11 @@ describe.each(adapters.map((a) => [a.name, a] as const))('read-your-writes on %s
     expect(Number(r.headers['retry-after'])).toBeGreaterThanOrEqual(1);
     expect(Date.now() - started).toBeLessThan(TIMEOUT_MS + 5000);
     expect((await counts()).timeout).toBe(before.timeout + 1);
+    // The wait histogram holds that query, having waited the whole timeout (within its bounds).
+    const waitedAfter = await waits();
+    expect(waitedAfter.count).toBe(waitedBefore.count + 1);
+    expect(waitedAfter.sum - waitedBefore.sum).toBeGreaterThanOrEqual((TIMEOUT_MS - 50) / 1000);
+    expect(waitedAfter.sum - waitedBefore.sum).toBeLessThan((TIMEOUT_MS + 5000) / 1000);
 
     // Another session did not write: it reads at once (no wait counted) and is not held back.
     const mid = await counts();
