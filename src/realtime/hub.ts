@@ -209,16 +209,22 @@ export class Hub {
 
   // --- helpers -------------------------------------------------------------------------------
 
+  /**
+   * Sends and ends are corked (uWS's documented way for writes made outside its own callbacks, as
+   * most of ours are: after an await, from Redis, from a timer): the frame goes out when the cork
+   * callback returns, not whenever uWS next flushes; inside a uWS callback for this socket the
+   * cork is already held and this costs nothing.
+   */
   send(ws: WS, frame: string) {
     if (ws.getUserData().c.closed) return;
-    ws.send(frame, false, false);
+    ws.cork(() => ws.send(frame, false, false));
   }
 
   end(ws: WS, code: number, reason: string) {
     const c = ws.getUserData().c;
     if (c.closed) return;
     c.closed = true;
-    ws.end(code, reason);
+    ws.cork(() => ws.end(code, reason));
   }
 
   /** Test/bench hook: publishes a frame to a topic on this hub only. */
