@@ -133,7 +133,7 @@ export const consistencyChecks = new client.Counter({
 export const consistencyWait = new client.Histogram({
   name: 'authledger_read_your_writes_wait_seconds',
   help: 'Time a query with a position to wait for spent waiting for its projections (or the log\'s visibility horizon) to pass it; 0 when they already had',
-  buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5],
+  buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.015, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5],
   registers: [processMetrics],
 });
 
